@@ -1,0 +1,100 @@
+# exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
+#   make SANITIZER=address|undefined   instrumented build under build/<sanitizer>/
+CC      ?= gcc
+PKGS    := libpcap libndpi libmaxminddb jansson
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+           -Wpointer-arith -Wundef -Wvla -Werror
+OPT     ?= -O2 -g
+SANITIZER ?=
+
+ifeq ($(SANITIZER),address)
+SANFLAGS := -fsanitize=address -fno-omit-frame-pointer
+else ifeq ($(SANITIZER),undefined)
+SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifneq ($(SANITIZER),)
+$(error SANITIZER must be address or undefined)
+endif
+
+BUILD   := build/$(if $(SANITIZER),$(SANITIZER),default)
+CFLAGS  += -std=gnu11 $(OPT) $(WARN) $(SANFLAGS) -MMD -MP -D_GNU_SOURCE \
+           $(shell pkg-config --cflags $(PKGS))
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+
+# Every .c in a stage folder belongs to the library; tests link it without main.
+STAGES     := common capture flows detect geo output
+LIB_SRCS   := $(wildcard $(addsuffix /*.c,$(STAGES)))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB        := $(BUILD)/libexflow.a
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRCS  := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+EXFLOW     := $(BUILD)/exflow
+
+.PHONY: all deps demo check test unit golden scenarios robustness sanitizers valgrind \
+        bench eval fuzz clean bless
+
+all: $(EXFLOW) exflow
+
+exflow: $(EXFLOW)
+ifeq ($(SANITIZER),)
+	ln -sf $(EXFLOW) exflow
+endif
+
+$(EXFLOW): $(BUILD)/main/exflow.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+deps:
+	./scripts/deps.sh
+
+# The README's first command: a sample capture and the bundled test GeoIP data.
+demo: $(EXFLOW) exflow
+	./scripts/demo.sh
+
+# One build's tests: unit tests, golden pcaps, scenarios, robustness over the public pcaps.
+test: $(EXFLOW) $(UNIT_BINS) $(TOOL_BINS)
+	BUILD=$(BUILD) EXFLOW=$(EXFLOW) ./tests/run-all.sh
+
+unit: $(UNIT_BINS)
+	BUILD=$(BUILD) ./tests/run-unit.sh $(UNIT_BINS)
+
+# Everything: the plain build, then ASan and UBSan builds, then valgrind on the golden pcaps.
+check:
+	$(MAKE) test
+	$(MAKE) test SANITIZER=address
+	$(MAKE) test SANITIZER=undefined
+	$(MAKE) valgrind
+
+valgrind: $(EXFLOW)
+	EXFLOW=$(EXFLOW) ./tests/valgrind.sh
+
+bless: $(EXFLOW)
+	EXFLOW=$(EXFLOW) ./tests/golden/bless.sh
+
+eval: $(EXFLOW)
+	EXFLOW=$(EXFLOW) ./tests/scenarios/eval.sh
+
+bench: $(EXFLOW) $(TOOL_BINS)
+	BUILD=$(BUILD) EXFLOW=$(EXFLOW) ./tests/bench/bench.sh
+
+clean:
+	rm -rf build exflow
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/main/exflow.d

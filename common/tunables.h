@@ -1,0 +1,33 @@
+/*
+ * Every default exflow runs with, in one place, with its unit and the reason for it.
+ * Each one can be overridden from the command line (see README.md, "Options").
+ */
+#ifndef EXFLOW_TUNABLES_H
+#define EXFLOW_TUNABLES_H
+
+#define USEC_PER_SEC 1000000ULL
+
+/* capture/ */
+#define DEFAULT_SNAPLEN          262144 /* bytes: libpcap's own maximum, so no payload is cut */
+#define DEFAULT_BUFFER_MB        64     /* MiB of kernel ring: absorbs bursts on a busy SPAN port */
+#define DEFAULT_STATS_INTERVAL   60     /* seconds of wall time between stats lines in live mode */
+
+/* flows/ */
+#define DEFAULT_IDLE_TIMEOUT_TCP    300  /* seconds: long enough for idle SSH/FTP control channels */
+#define DEFAULT_IDLE_TIMEOUT_OTHER  60   /* seconds: UDP/ICMP have no close, so they age out sooner */
+#define DEFAULT_ACTIVE_TIMEOUT      1800 /* seconds: long uploads still report every 30 minutes */
+#define DEFAULT_TCP_CLOSED_LINGER   5    /* seconds a closed TCP flow waits for stray last ACKs */
+#define DEFAULT_FLOW_MEMORY_MB      512  /* MiB: hard cap on flow table memory; oldest flow evicted */
+#define NDPI_MAX_PACKETS_PER_FLOW   32   /* packets nDPI sees before we give up and take its guess */
+
+/* detect/ */
+#define DEFAULT_MIN_UPLOAD_BYTES    (1024 * 1024)  /* bytes out before upload-heaviness counts */
+#define DEFAULT_PCR_THRESHOLD       0.5   /* PCR above this is upload-heavy (RITA/Bro's PCR scale) */
+#define DEFAULT_BEACON_MIN_CONNS    4     /* connections before a schedule is scored (as RITA) */
+#define DEFAULT_BEACON_MIN_PERIOD   30    /* seconds: shorter gaps are sessions, not schedules */
+#define DEFAULT_BEACON_MAX_PERIOD   (2 * 86400) /* seconds: daily jobs with slack */
+#define DEFAULT_ALERT_THRESHOLD     0.6   /* combined score in [0,1] that raises an alert */
+#define DEFAULT_SUPPRESS_WINDOW     3600  /* seconds before a series re-alerts at equal severity */
+#define DEFAULT_LEARN_PERIOD        0     /* seconds of packet time that only learn, never alert */
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * detect/: turns flow records into exfiltration alerts. Keeps per-host baselines, beacon
+ * (schedule) statistics per source host -> destination, first-seen times of destinations
+ * (persisted in a state file), and protocol evidence (FTP STOR/APPE with its data channel,
+ * HTTP POST/PUT, SSH/SFTP, cloud storage by SNI/Host). Every alert carries the numbers
+ * behind it. All clocks are packet time.
+ */
+#ifndef EXFLOW_DETECT_H
+#define EXFLOW_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../flows/flows.h"
+#include "../geo/geo.h"
+
+/* Protocol evidence bits, combined in alert.evidence. */
+#define EVIDENCE_FTP_STOR        (1u << 0)  /* FTP STOR/STOU/APPE with its data channel */
+#define EVIDENCE_HTTP_UPLOAD     (1u << 1)  /* HTTP POST/PUT/BITS_POST with a body */
+#define EVIDENCE_SSH_UPLOAD      (1u << 2)  /* upload-heavy SSH/SFTP/SCP session */
+#define EVIDENCE_CLOUD_STORAGE   (1u << 3)  /* TLS/HTTP to a cloud storage or file-drop service */
+#define EVIDENCE_PARALLEL_STREAMS (1u << 4) /* several concurrent uploads to one destination */
+#define EVIDENCE_NEW_DESTINATION (1u << 5)  /* destination first seen recently */
+#define EVIDENCE_PERIODIC        (1u << 6)  /* regular schedule */
+#define EVIDENCE_VOLUME_ANOMALY  (1u << 7)  /* far above the host's baseline */
+#define EVIDENCE_COUNT 8
+const char *detect_evidence_name(unsigned bit_index);
+
+enum alert_severity { SEVERITY_LOW = 0, SEVERITY_MEDIUM, SEVERITY_HIGH, SEVERITY_CRITICAL };
+const char *alert_severity_name(enum alert_severity severity);
+
+#define ALERT_MAX_TECHNIQUES 4
+#define ALERT_TEXT_LEN 512
+
+struct alert {
+    uint64_t id;                    /* unique within a run */
+    uint64_t ts_usec;               /* packet time of the record that raised it */
+    uint64_t first_ts_usec;         /* start of the first transfer in the series */
+    enum alert_severity severity;
+    double score;                   /* combined score in [0,1] */
+    bool is_update;                 /* re-alert of a series already reported */
+
+    /* Who and where. */
+    int ip_version;
+    uint8_t src_addr[GEO_ADDR_LEN]; /* the internal host that sends */
+    uint8_t dest_addr[GEO_ADDR_LEN];/* the last destination address used */
+    uint16_t dest_port;
+    uint8_t proto;
+    char dest_name[FLOW_NAME_LEN];  /* SNI/Host when known, else the address as text */
+    char app_protocol[FLOW_LABEL_LEN];
+    struct geo_info dest_geo;
+
+    /* The numbers behind it. */
+    uint64_t bytes_out;             /* payload bytes sent to the destination in the series */
+    uint64_t bytes_in;
+    double pcr;                     /* (out - in) / (out + in) */
+    uint32_t connections;           /* flows in the series */
+    double period_sec;              /* median gap between connection starts; 0 when not periodic */
+    double period_mad_sec;          /* median absolute deviation of the gaps */
+    double beacon_score;            /* regularity in [0,1] */
+    double baseline_ratio;          /* bytes out this hour / host's usual hourly bytes; 0 unknown */
+    double first_seen_age_sec;      /* how long the destination had been known when used; -1 new */
+    uint32_t evidence;              /* EVIDENCE_* bits */
+    uint64_t flow_id;               /* the flow record that raised it */
+
+    const char *techniques[ALERT_MAX_TECHNIQUES]; /* static strings: "T1020", "T1029", ... */
+    int technique_count;
+    char reason[ALERT_TEXT_LEN];    /* one human sentence */
+};
+
+typedef void (*alert_fn)(void *user, const struct alert *alert);
+
+struct detect_config {
+    const char *home_net;            /* comma-separated CIDRs; NULL: GEO_DEFAULT_HOME_NET */
+    const char *state_file;          /* first-seen persistence; NULL: in memory only */
+    bool state_reset_if_corrupt;     /* start fresh when the state file cannot be read */
+    const char *allowlist_file;      /* NULL: none */
+    uint64_t learn_usec;             /* packet time from the first packet during which nothing alerts */
+    uint64_t min_upload_bytes;
+    double pcr_threshold;
+    uint32_t beacon_min_connections;
+    double beacon_min_period_sec;
+    double beacon_max_period_sec;
+    double alert_threshold;
+    uint64_t suppress_usec;
+    struct geo *geo;                 /* may be NULL: alerts carry no geo fields */
+};
+
+void detect_config_defaults(struct detect_config *config);
+
+struct detect_stats {
+    uint64_t records;       /* flow records seen */
+    uint64_t alerts;
+    uint64_t suppressed;    /* findings inside the suppression window */
+    uint64_t allowlisted;   /* findings dropped by the allowlist */
+    uint64_t hosts;         /* internal hosts with a baseline */
+    uint64_t destinations;  /* (host, destination) pairs tracked */
+};
+
+struct detector;
+
+/* NULL and a message in err on a bad home net, allowlist or state file. */
+struct detector *detector_new(const struct detect_config *config, alert_fn on_alert, void *user,
+                              char *err, size_t err_len);
+
+/* flows/ observer hooks: wire them into struct flow_observer (main does). */
+void detector_on_packet(struct detector *detector, struct flow *flow, const struct packet *pkt,
+                        enum flow_direction direction);
+void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
+                        bool final);
+
+/* Re-reads the allowlist file (SIGHUP). On error keeps the old list and returns false. */
+bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len);
+
+/* Writes the state file atomically (temp file + rename). */
+bool detector_save_state(struct detector *detector, char *err, size_t err_len);
+
+void detector_get_stats(const struct detector *detector, struct detect_stats *stats);
+
+/* Saves state (if configured) and frees everything. */
+void detector_free(struct detector *detector);
+
+#endif

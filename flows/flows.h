@@ -1,0 +1,147 @@
+/*
+ * flows/: the bidirectional flow table. One canonical key per connection (5-tuple + VLAN),
+ * the originator is the side that sent the first packet (the SYN when seen). Counts packets,
+ * wire bytes and payload bytes per direction, follows TCP state, labels the flow with nDPI,
+ * and ends flows on idle/active timeouts, TCP close, memory pressure or end of input, all by
+ * packet time. Ended flows (and interim records of long ones) go to a flow_observer.
+ */
+#ifndef EXFLOW_FLOWS_H
+#define EXFLOW_FLOWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../capture/capture.h"
+
+enum flow_direction { FLOW_DIR_ORIG = 0, FLOW_DIR_RESP = 1 };
+
+enum flow_end_reason {
+    FLOW_END_IDLE = 0,     /* no packet for the idle timeout */
+    FLOW_END_ACTIVE,       /* interim record: active timeout, the flow goes on */
+    FLOW_END_TCP_CLOSE,    /* FIN seen from both sides */
+    FLOW_END_TCP_RESET,    /* RST */
+    FLOW_END_EVICTED,      /* memory cap reached, oldest flow pushed out */
+    FLOW_END_EOF,          /* end of input or shutdown */
+};
+const char *flow_end_reason_name(enum flow_end_reason reason);
+
+enum tcp_state {
+    TCP_STATE_NONE = 0,    /* not TCP */
+    TCP_STATE_SYN_SENT,
+    TCP_STATE_SYN_RECEIVED,
+    TCP_STATE_ESTABLISHED, /* three-way handshake seen */
+    TCP_STATE_MIDSTREAM,   /* first packet was not a SYN: joined late */
+    TCP_STATE_FIN_WAIT,    /* FIN from one side */
+    TCP_STATE_CLOSED,      /* FIN from both sides */
+    TCP_STATE_RESET,
+};
+const char *tcp_state_name(enum tcp_state state);
+
+struct flow_direction_stats {
+    uint64_t packets;
+    uint64_t bytes;          /* wire bytes (pcap len) */
+    uint64_t payload_bytes;  /* transport payload bytes, by IP length */
+    uint64_t first_ts_usec;  /* 0 when this side sent nothing */
+    uint64_t last_ts_usec;
+    uint8_t tcp_flags;       /* OR of flags seen from this side */
+};
+
+#define FLOW_NAME_LEN 256
+#define FLOW_LABEL_LEN 48
+
+/* What nDPI told us, copied out so the nDPI state can be freed early. Empty string = absent. */
+struct flow_labels {
+    char master_protocol[FLOW_LABEL_LEN]; /* e.g. "TLS", "HTTP" */
+    char app_protocol[FLOW_LABEL_LEN];    /* e.g. "Dropbox", "MEGA"; "Unknown" when none */
+    char category[FLOW_LABEL_LEN];        /* nDPI category name */
+    char server_name[FLOW_NAME_LEN];      /* TLS SNI or HTTP Host */
+    char http_method[16];
+    char http_url[FLOW_NAME_LEN];
+    char http_content_type[FLOW_LABEL_LEN]; /* request content type, e.g. of a POST */
+    uint16_t http_status;
+    char ssh_client[FLOW_LABEL_LEN];
+    char ssh_server[FLOW_LABEL_LEN];
+    bool detection_done;
+};
+
+struct flow {
+    uint64_t id;                 /* unique within a run, in creation order */
+    uint8_t ip_version;
+    uint8_t proto;
+    uint16_t vlan;
+    uint8_t orig_addr[PACKET_ADDR_LEN]; /* originator: sent the first packet / the SYN */
+    uint8_t resp_addr[PACKET_ADDR_LEN];
+    uint16_t orig_port, resp_port;
+    struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
+    uint64_t start_ts_usec;       /* first packet of this record (interim records restart it) */
+    uint64_t last_ts_usec;
+    uint32_t record_seq;          /* 0 for the first record of a flow, +1 per interim record */
+    enum tcp_state tcp_state;
+    struct flow_labels labels;
+    void *observer_state;         /* owned by the observer (detect/): it frees it in on_record(final) */
+
+    /* Private to flows/: hash chain, age list, nDPI state. */
+    struct flow *hash_next;
+    struct flow *age_prev, *age_next;
+    void *ndpi_flow;
+    uint32_t hash;
+    uint16_t ndpi_packets;
+    uint64_t total_start_ts_usec;
+};
+
+/* Who hears about flows. All callbacks are optional. */
+struct flow_observer {
+    /* After the flow's counters and labels were updated with this packet. */
+    void (*on_packet)(void *user, struct flow *flow, const struct packet *pkt,
+                      enum flow_direction direction);
+    /* A record is due: final=false for interim (active timeout) records, whose counters
+     * are reset afterwards; final=true when the flow ends and is about to be freed. */
+    void (*on_record)(void *user, struct flow *flow, enum flow_end_reason reason, bool final);
+    void *user;
+};
+
+struct flow_table_config {
+    uint64_t idle_timeout_tcp_usec;
+    uint64_t idle_timeout_other_usec;
+    uint64_t active_timeout_usec;
+    uint64_t closed_linger_usec;
+    size_t memory_cap_bytes;          /* flows + nDPI state; the oldest flow is evicted above it */
+    bool ndpi_enabled;                /* false in unit tests that only check keying */
+    const char *custom_protocols_file;/* nDPI protocols file (NULL: the bundled one is not loaded) */
+    uint32_t hash_seed;               /* random per run; fixed in tests */
+};
+
+/* Fills config with the defaults from common/tunables.h. */
+void flow_table_config_defaults(struct flow_table_config *config);
+
+struct flow_table_stats {
+    uint64_t active;           /* flows in the table now */
+    uint64_t created;
+    uint64_t ended[FLOW_END_EOF + 1]; /* records emitted by reason */
+    uint64_t evicted;          /* same as ended[FLOW_END_EVICTED], kept for the stats line */
+    uint64_t memory_bytes;     /* current estimate */
+    uint64_t skipped_fragments;
+};
+
+struct flow_table;
+
+/* NULL and a message in err when nDPI or the protocols file cannot be set up. */
+struct flow_table *flow_table_new(const struct flow_table_config *config,
+                                  const struct flow_observer *observer, char *err, size_t err_len);
+
+/* One lookup, counters, TCP state, nDPI, then expiry of flows idle as of this packet's time. */
+void flow_table_process(struct flow_table *table, const struct packet *pkt);
+
+/* Expires flows by the given packet time (called on ticks when no packets arrive). */
+void flow_table_expire(struct flow_table *table, uint64_t now_usec);
+
+/* Ends every flow with FLOW_END_EOF (end of input, shutdown). */
+void flow_table_flush(struct flow_table *table);
+
+void flow_table_get_stats(const struct flow_table *table, struct flow_table_stats *stats);
+
+/* Flushes nothing: call flow_table_flush first if records are wanted. */
+void flow_table_free(struct flow_table *table);
+
+#endif

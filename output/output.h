@@ -1,0 +1,61 @@
+/*
+ * output/: writes flow records and alerts as JSON events to one or several sinks: JSON lines
+ * to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting) with an
+ * on-disk spool so no alert is lost while the SIEM is down. The JSON of every event starts
+ * with the same head (timestamp, event_type, ids), built in one place.
+ */
+#ifndef EXFLOW_OUTPUT_H
+#define EXFLOW_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../detect/detect.h"
+#include "../flows/flows.h"
+#include "../geo/geo.h"
+
+struct output_config {
+    const char *json_path;       /* "-" = stdout; NULL = no JSON lines sink */
+    uint64_t json_rotate_bytes;  /* rotate the file past this size; 0 = never */
+    bool write_flows;            /* flow records to the JSON sink (alerts always) */
+    const char *syslog_url;      /* udp://host:port or tcp://host:port; NULL = none */
+    const char *syslog_format;   /* "json" (default) or "cef" */
+    int syslog_facility;         /* 0..23, default 13 (log audit)? see README */
+    const char *spool_dir;       /* TCP syslog spool; NULL = default under the state dir */
+    uint64_t spool_max_bytes;
+    struct geo *geo;             /* may be NULL: no geo fields in flow records */
+};
+
+void output_config_defaults(struct output_config *config);
+
+struct output_stats {
+    uint64_t flows_written;
+    uint64_t alerts_written;
+    uint64_t syslog_sent;
+    uint64_t syslog_retried;
+    uint64_t syslog_spooled;
+    uint64_t syslog_dropped;
+    uint64_t write_errors;
+};
+
+struct output;
+
+/* NULL and a message in err when a file cannot be opened or the syslog URL is bad. */
+struct output *output_open(const struct output_config *config, char *err, size_t err_len);
+
+void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason);
+void output_alert(struct output *output, const struct alert *alert);
+
+/* Periodic work: syslog reconnect/back-off and spool replay. Never blocks for long. */
+void output_tick(struct output *output);
+
+/* SIGHUP: reopen files (after logrotate moved them). */
+void output_reopen(struct output *output);
+
+void output_get_stats(const struct output *output, struct output_stats *stats);
+
+/* Flushes and closes every sink, trying for at most a few seconds to deliver spooled alerts. */
+void output_close(struct output *output);
+
+#endif
