@@ -69,7 +69,7 @@ demo: $(EXFLOW) exflow
 	./scripts/demo.sh
 
 # One build's tests: unit tests, golden pcaps, scenarios, robustness over the public pcaps.
-test: $(EXFLOW) $(UNIT_BINS) $(TOOL_BINS)
+test: $(EXFLOW) exflow $(UNIT_BINS) $(TOOL_BINS)
 	BUILD=$(BUILD) EXFLOW=$(EXFLOW) ./tests/run-all.sh
 
 unit: $(UNIT_BINS)
@@ -77,10 +77,7 @@ unit: $(UNIT_BINS)
 
 # Everything: the plain build, then ASan and UBSan builds, then valgrind on the golden pcaps.
 check:
-	$(MAKE) test
-	$(MAKE) test SANITIZER=address
-	$(MAKE) test SANITIZER=undefined
-	$(MAKE) valgrind
+	MAKE="$(MAKE)" ./tests/check.sh
 
 valgrind: $(EXFLOW)
 	EXFLOW=$(EXFLOW) ./tests/valgrind.sh

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs what exflow needs from Debian 12 packages, and only what is missing.
+#   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson)
+#   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)
+set -eu
+
+packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev"
+if [ "${1:-}" = "--test" ]; then
+    packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
+tcpdump iproute2 procps"
+fi
+
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "scripts/deps.sh: installing$missing" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "scripts/deps.sh: run as root or install sudo" >&2; exit 1; }
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; the answer does not matter for tests.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections 2>/dev/null || true
+$sudo apt-get update -q
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,92 @@
+#!/bin/sh
+# Command-line behaviour a user meets first: help, version, and a clear one-line error with
+# the documented exit status for each kind of bad input.
+set -u
+: "${EXFLOW:=./exflow}"
+export TZ=UTC LC_ALL=C
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+passed=0; failed=0
+
+# expect NAME STATUS STDERR-PATTERN -- ARGS...
+expect() {
+    name=$1 want=$2 pattern=$3; shift 4
+    "$EXFLOW" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL $name: exit $rc, wanted $want"; head -n 5 "$tmp/err"; failed=$((failed + 1))
+    elif [ -n "$pattern" ] && ! grep -q -E "$pattern" "$tmp/err"; then
+        echo "FAIL $name: stderr lacks /$pattern/"; head -n 5 "$tmp/err"; failed=$((failed + 1))
+    elif [ "$rc" -ge 128 ] || grep -q -E 'Sanitizer|runtime error' "$tmp/err"; then
+        echo "FAIL $name: crashed"; head -n 20 "$tmp/err"; failed=$((failed + 1))
+    else
+        echo "ok   $name"; passed=$((passed + 1))
+    fi
+}
+
+printf 'this is not a capture\n' >"$tmp/text.pcap"
+: >"$tmp/empty.pcap"
+mkdir "$tmp/dir"
+head -c 100 pcaps/golden/ftp.pcap >"$tmp/truncated-mid-packet.pcap"
+head -c 10 pcaps/golden/ftp.pcap >"$tmp/truncated-mid-header.pcap"
+
+expect help 0 "" -- --help
+grep -q -- '--home-net' "$tmp/out" || { echo "FAIL help lists options"; failed=$((failed + 1)); }
+expect version 0 "" -- --version
+grep -q '^exflow ' "$tmp/out" || { echo "FAIL version prints a version"; failed=$((failed + 1)); }
+expect no-input 2 "nothing to read" --
+expect bad-option 2 "unrecognized|invalid" -- --no-such-option
+expect missing-file 2 "no-such\.pcap: No such file" -- -r "$tmp/no-such.pcap"
+expect directory 2 "is a directory" -- -r "$tmp/dir"
+expect not-a-pcap 2 "text\.pcap" -- -r "$tmp/text.pcap"
+expect empty-file 2 "empty\.pcap" -- -r "$tmp/empty.pcap"
+expect dev-null 2 "/dev/null" -- -r /dev/null
+expect truncated-header 2 "truncated-mid-header" -- -r "$tmp/truncated-mid-header.pcap"
+expect truncated-packet 0 "truncated" -- -r "$tmp/truncated-mid-packet.pcap"
+expect bad-filter 2 "filter" -- -r pcaps/golden/ftp.pcap -f "tcp port nonsense"
+expect good-filter 0 "" -- -q -r pcaps/golden/ftp.pcap -f "tcp port 21"
+grep -q '"dest_port":21' "$tmp/out" && ! grep -q '"proto":"UDP"' "$tmp/out" \
+    || { echo "FAIL good-filter keeps only port 21"; failed=$((failed + 1)); }
+expect unknown-interface 2 "no-such-if0" -- -i no-such-if0
+expect both-r-and-i 2 "together" -- -r pcaps/golden/ftp.pcap -i lo
+expect bad-duration 2 "--learn" -- -r pcaps/golden/ftp.pcap --learn 5x
+expect bad-home-net 2 "not-a-cidr" -- -r pcaps/golden/ftp.pcap --home-net not-a-cidr
+expect missing-geoip 2 "nope\.mmdb" -- -r pcaps/golden/ftp.pcap --geoip-city "$tmp/nope.mmdb"
+expect broken-geoip 2 "mmdb" -- -r pcaps/golden/ftp.pcap --geoip-city pcaps/golden/ftp.pcap
+expect missing-allowlist 2 "nope\.txt" -- -r pcaps/golden/ftp.pcap --allowlist "$tmp/nope.txt"
+expect stdin-twice 2 "stdin" -- -r - -r -
+
+# Reading from stdin gives the same records as reading the file.
+"$EXFLOW" -q -r - <pcaps/golden/ssh.pcap >"$tmp/stdin.out" 2>&1
+"$EXFLOW" -q -r pcaps/golden/ssh.pcap >"$tmp/file.out" 2>&1
+if cmp -s "$tmp/stdin.out" "$tmp/file.out" && [ -s "$tmp/file.out" ]; then
+    echo "ok   stdin-equals-file"; passed=$((passed + 1))
+else
+    echo "FAIL stdin-equals-file"; failed=$((failed + 1))
+fi
+
+# Several files are read in order as one stream: flows of both appear.
+"$EXFLOW" -q -r pcaps/golden/ssh.pcap pcaps/golden/ftp.pcap >"$tmp/two.out" 2>&1
+if grep -q '"dest_port":22' "$tmp/two.out" && grep -q '"dest_port":21' "$tmp/two.out"; then
+    echo "ok   several-files"; passed=$((passed + 1))
+else
+    echo "FAIL several-files"; failed=$((failed + 1))
+fi
+
+# -w writes the same records to a file.
+"$EXFLOW" -q -r pcaps/golden/ssh.pcap -w "$tmp/w.jsonl" >/dev/null 2>&1
+if cmp -s "$tmp/w.jsonl" "$tmp/file.out"; then
+    echo "ok   write-file"; passed=$((passed + 1))
+else
+    echo "FAIL write-file"; failed=$((failed + 1))
+fi
+
+# The stats line names the counters an operator looks for.
+"$EXFLOW" -r pcaps/golden/ftp.pcap >/dev/null 2>"$tmp/stats.err"
+if grep -q 'stats(final): packets=' "$tmp/stats.err" && grep -q 'flows_created=' "$tmp/stats.err"; then
+    echo "ok   stats-line"; passed=$((passed + 1))
+else
+    echo "FAIL stats-line"; cat "$tmp/stats.err"; failed=$((failed + 1))
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
