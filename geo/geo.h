@@ -73,6 +73,14 @@ struct geo *geo_open(const char *city_db_path, const char *asn_db_path, char *er
 /* Looks the address up (cached). Returns out->found. */
 bool geo_lookup(struct geo *geo, int ip_version, const uint8_t addr[GEO_ADDR_LEN], struct geo_info *out);
 
+/* Cache and error counters, for the stats line. */
+struct geo_stats {
+    uint64_t lookups;        /* geo_lookup calls */
+    uint64_t cache_hits;
+    uint64_t errors;         /* lookups a database failed to answer (corrupt record) */
+};
+void geo_get_stats(const struct geo *geo, struct geo_stats *stats);
+
 void geo_close(struct geo *geo);
 
 #endif
