@@ -87,6 +87,7 @@ struct flow {
     void *ndpi_flow;
     uint32_t hash;
     uint16_t ndpi_packets;
+    uint8_t tcp_fin_seen;         /* bit per direction: which sides sent a FIN (survives interim resets) */
     uint64_t total_start_ts_usec;
 };
 

@@ -1,0 +1,574 @@
+/*
+ * The flow table: a seeded hash of canonical 5-tuple+VLAN keys, one lookup per packet, and
+ * three age lists (open TCP, other, closed TCP) whose flows share one timeout each, so
+ * expiry walks each from its oldest flow and stops at the first live one.
+ */
+#include "flows.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/tunables.h"
+#include "labels.h"
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
+/* Flows ended per packet by timeouts: bounded so one packet never pays for a burst of
+ * expiries; the rest go on later packets (a flow found already due is ended on lookup). */
+#define EXPIRE_BUDGET_PER_PACKET 16
+/* Ticks come about once a second of wall time and may follow a long silence. */
+#define EXPIRE_BUDGET_PER_TICK   65536
+
+/* Hash buckets: enough for the flows the memory cap allows, within these bounds. */
+#define BUCKETS_MIN 256
+#define BUCKETS_MAX (1u << 22)
+
+/* Each age list holds flows with one timeout, in order of their last packet. */
+enum age_list_id {
+    AGE_LIST_TCP = 0,   /* open TCP: idle_timeout_tcp_usec */
+    AGE_LIST_OTHER,     /* UDP, ICMP...: idle_timeout_other_usec */
+    AGE_LIST_CLOSED,    /* TCP closed or reset: closed_linger_usec */
+    AGE_LIST_COUNT
+};
+
+struct age_list {
+    struct flow *oldest, *newest;
+};
+
+struct flow_table {
+    struct flow_table_config config;
+    struct flow_observer observer;
+    struct flow **buckets;
+    uint32_t bucket_mask;
+    struct age_list age[AGE_LIST_COUNT];
+    struct labeler *labeler;      /* NULL when nDPI is disabled */
+    size_t ndpi_flow_size;
+    uint64_t next_id;
+    uint64_t now_usec;            /* latest packet time seen */
+    bool cap_warned;
+    struct flow_table_stats stats;
+};
+
+const char *flow_end_reason_name(enum flow_end_reason reason)
+{
+    switch (reason) {
+    case FLOW_END_IDLE: return "idle";
+    case FLOW_END_ACTIVE: return "active";
+    case FLOW_END_TCP_CLOSE: return "tcp_close";
+    case FLOW_END_TCP_RESET: return "tcp_reset";
+    case FLOW_END_EVICTED: return "evicted";
+    case FLOW_END_EOF: return "eof";
+    }
+    return "unknown";
+}
+
+const char *tcp_state_name(enum tcp_state state)
+{
+    switch (state) {
+    case TCP_STATE_NONE: return "none";
+    case TCP_STATE_SYN_SENT: return "syn_sent";
+    case TCP_STATE_SYN_RECEIVED: return "syn_received";
+    case TCP_STATE_ESTABLISHED: return "established";
+    case TCP_STATE_MIDSTREAM: return "midstream";
+    case TCP_STATE_FIN_WAIT: return "fin_wait";
+    case TCP_STATE_CLOSED: return "closed";
+    case TCP_STATE_RESET: return "reset";
+    }
+    return "unknown";
+}
+
+void flow_table_config_defaults(struct flow_table_config *config)
+{
+    memset(config, 0, sizeof(*config));
+    config->idle_timeout_tcp_usec = DEFAULT_IDLE_TIMEOUT_TCP * USEC_PER_SEC;
+    config->idle_timeout_other_usec = DEFAULT_IDLE_TIMEOUT_OTHER * USEC_PER_SEC;
+    config->active_timeout_usec = DEFAULT_ACTIVE_TIMEOUT * USEC_PER_SEC;
+    config->closed_linger_usec = DEFAULT_TCP_CLOSED_LINGER * USEC_PER_SEC;
+    config->memory_cap_bytes = (size_t)DEFAULT_FLOW_MEMORY_MB * 1024 * 1024;
+    config->ndpi_enabled = true;
+    config->custom_protocols_file = NULL;
+    config->hash_seed = 0;
+}
+
+/* ---- keys and hashing ---- */
+
+static uint32_t rotl32(uint32_t x, int r)
+{
+    return (x << r) | (x >> (32 - r));
+}
+
+/* MurmurHash3's block and finaliser steps, keyed by the per-run seed.
+ * THREAT: not a keyed PRF like SipHash; seed-independent collisions are harder to build
+ * here than against an unseeded hash but not impossible. Chains stay correct, only slower. */
+static uint32_t hash_mix(uint32_t h, uint32_t k)
+{
+    k *= 0xcc9e2d51u;
+    k = rotl32(k, 15);
+    k *= 0x1b873593u;
+    h ^= k;
+    h = rotl32(h, 13);
+    return h * 5 + 0xe6546b64u;
+}
+
+static uint32_t hash_final(uint32_t h, uint32_t len)
+{
+    h ^= len;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+static uint32_t hash_endpoint(uint32_t h, const uint8_t *addr, uint16_t port)
+{
+    for (int i = 0; i < PACKET_ADDR_LEN; i += 4) {
+        uint32_t word;
+        memcpy(&word, addr + i, sizeof(word));
+        h = hash_mix(h, word);
+    }
+    return hash_mix(h, port);
+}
+
+/* Compares two endpoints; the smaller one goes first in the canonical key. */
+static int endpoint_compare(const uint8_t *addr_a, uint16_t port_a, const uint8_t *addr_b,
+                            uint16_t port_b)
+{
+    int c = memcmp(addr_a, addr_b, PACKET_ADDR_LEN);
+    if (c != 0)
+        return c;
+    return (int)port_a - (int)port_b;
+}
+
+/* Both directions of a connection hash the same: endpoints are ordered before hashing. */
+static uint32_t packet_hash(const struct flow_table *table, const struct packet *pkt)
+{
+    const uint8_t *addr_lo = pkt->src, *addr_hi = pkt->dst;
+    uint16_t port_lo = pkt->sport, port_hi = pkt->dport;
+    if (endpoint_compare(pkt->src, pkt->sport, pkt->dst, pkt->dport) > 0) {
+        addr_lo = pkt->dst, addr_hi = pkt->src;
+        port_lo = pkt->dport, port_hi = pkt->sport;
+    }
+    uint32_t h = table->config.hash_seed;
+    h = hash_mix(h, (uint32_t)pkt->ip_version << 24 | (uint32_t)pkt->proto << 16 | pkt->vlan);
+    h = hash_endpoint(h, addr_lo, port_lo);
+    h = hash_endpoint(h, addr_hi, port_hi);
+    return hash_final(h, 2 * (PACKET_ADDR_LEN + 4) + 4);
+}
+
+/* True when the packet belongs to the flow; *direction says which side sent it. */
+static bool flow_matches(const struct flow *flow, const struct packet *pkt,
+                         enum flow_direction *direction)
+{
+    if (flow->proto != pkt->proto || flow->vlan != pkt->vlan ||
+        flow->ip_version != pkt->ip_version)
+        return false;
+    if (flow->orig_port == pkt->sport && flow->resp_port == pkt->dport &&
+        memcmp(flow->orig_addr, pkt->src, PACKET_ADDR_LEN) == 0 &&
+        memcmp(flow->resp_addr, pkt->dst, PACKET_ADDR_LEN) == 0) {
+        *direction = FLOW_DIR_ORIG;
+        return true;
+    }
+    if (flow->orig_port == pkt->dport && flow->resp_port == pkt->sport &&
+        memcmp(flow->orig_addr, pkt->dst, PACKET_ADDR_LEN) == 0 &&
+        memcmp(flow->resp_addr, pkt->src, PACKET_ADDR_LEN) == 0) {
+        *direction = FLOW_DIR_RESP;
+        return true;
+    }
+    return false;
+}
+
+/* ---- age lists ---- */
+
+static enum age_list_id flow_age_list(const struct flow *flow)
+{
+    if (flow->proto != IPPROTO_TCP)
+        return AGE_LIST_OTHER;
+    if (flow->tcp_state == TCP_STATE_CLOSED || flow->tcp_state == TCP_STATE_RESET)
+        return AGE_LIST_CLOSED;
+    return AGE_LIST_TCP;
+}
+
+static void age_list_unlink(struct age_list *list, struct flow *flow)
+{
+    if (flow->age_prev != NULL)
+        flow->age_prev->age_next = flow->age_next;
+    else
+        list->oldest = flow->age_next;
+    if (flow->age_next != NULL)
+        flow->age_next->age_prev = flow->age_prev;
+    else
+        list->newest = flow->age_prev;
+    flow->age_prev = flow->age_next = NULL;
+}
+
+static void age_list_append(struct age_list *list, struct flow *flow)
+{
+    flow->age_next = NULL;
+    flow->age_prev = list->newest;
+    if (list->newest != NULL)
+        list->newest->age_next = flow;
+    else
+        list->oldest = flow;
+    list->newest = flow;
+}
+
+/* Packet time at which the flow ends by its list's timeout. */
+static uint64_t flow_deadline(const struct flow_table *table, const struct flow *flow)
+{
+    switch (flow_age_list(flow)) {
+    case AGE_LIST_TCP: return flow->last_ts_usec + table->config.idle_timeout_tcp_usec;
+    case AGE_LIST_OTHER: return flow->last_ts_usec + table->config.idle_timeout_other_usec;
+    case AGE_LIST_CLOSED: return flow->last_ts_usec + table->config.closed_linger_usec;
+    case AGE_LIST_COUNT: break;
+    }
+    return flow->last_ts_usec;
+}
+
+/* Why a flow whose deadline passed ends. */
+static enum flow_end_reason flow_timeout_reason(const struct flow *flow)
+{
+    if (flow->tcp_state == TCP_STATE_CLOSED)
+        return FLOW_END_TCP_CLOSE;
+    if (flow->tcp_state == TCP_STATE_RESET)
+        return FLOW_END_TCP_RESET;
+    return FLOW_END_IDLE;
+}
+
+/* The least recently active flow of all lists (ties: the older id), or NULL. */
+static struct flow *flow_table_oldest(const struct flow_table *table)
+{
+    struct flow *oldest = NULL;
+    for (int i = 0; i < AGE_LIST_COUNT; i++) {
+        struct flow *head = table->age[i].oldest;
+        if (head == NULL)
+            continue;
+        if (oldest == NULL || head->last_ts_usec < oldest->last_ts_usec ||
+            (head->last_ts_usec == oldest->last_ts_usec && head->id < oldest->id))
+            oldest = head;
+    }
+    return oldest;
+}
+
+/* ---- flow life ---- */
+
+static void flow_emit(struct flow_table *table, struct flow *flow, enum flow_end_reason reason,
+                      bool final)
+{
+    table->stats.ended[reason]++;
+    if (reason == FLOW_END_EVICTED)
+        table->stats.evicted++;
+    if (table->observer.on_record != NULL)
+        table->observer.on_record(table->observer.user, flow, reason, final);
+}
+
+/* Emits the final record and frees the flow: labels are completed first so a flow that ends
+ * before nDPI is done still carries nDPI's best guess. */
+static void flow_end(struct flow_table *table, struct flow *flow, enum flow_end_reason reason)
+{
+    if (table->labeler != NULL)
+        table->stats.memory_bytes -= labeler_finish(table->labeler, flow);
+    flow_emit(table, flow, reason, true);
+
+    struct flow **link = &table->buckets[flow->hash & table->bucket_mask];
+    while (*link != flow)
+        link = &(*link)->hash_next;
+    *link = flow->hash_next;
+    age_list_unlink(&table->age[flow_age_list(flow)], flow);
+    table->stats.memory_bytes -= sizeof(struct flow);
+    table->stats.active--;
+    free(flow);
+}
+
+/* Ends up to budget flows whose timeout passed by now, soonest deadline first. */
+static void flow_table_expire_budget(struct flow_table *table, uint64_t now_usec,
+                                     unsigned budget)
+{
+    while (budget-- > 0) {
+        struct flow *due = NULL;
+        uint64_t due_deadline = 0;
+        for (int i = 0; i < AGE_LIST_COUNT; i++) {
+            struct flow *head = table->age[i].oldest;
+            if (head == NULL)
+                continue;
+            uint64_t deadline = flow_deadline(table, head);
+            if (deadline > now_usec)
+                continue; /* the head is the list's oldest: the rest are live too */
+            if (due == NULL || deadline < due_deadline ||
+                (deadline == due_deadline && head->id < due->id))
+                due = head, due_deadline = deadline;
+        }
+        if (due == NULL)
+            return;
+        flow_end(table, due, flow_timeout_reason(due));
+    }
+}
+
+/* Makes room under the memory cap for a flow of the given size by ending the oldest flows:
+ * with their own reason when already due, else as evicted. Never refuses the new flow. */
+static void flow_table_make_room(struct flow_table *table, size_t needed)
+{
+    while (table->stats.memory_bytes + needed > table->config.memory_cap_bytes) {
+        struct flow *oldest = flow_table_oldest(table);
+        if (oldest == NULL)
+            return;
+        if (flow_deadline(table, oldest) <= table->now_usec) {
+            flow_end(table, oldest, flow_timeout_reason(oldest));
+            continue;
+        }
+        if (!table->cap_warned) {
+            LOG_WARN("flow table reached its memory cap of %zu bytes: evicting the oldest "
+                     "flows (raise it with --flow-memory)", table->config.memory_cap_bytes);
+            table->cap_warned = true;
+        }
+        flow_end(table, oldest, FLOW_END_EVICTED);
+    }
+}
+
+/* A new flow for this packet. The originator is the sender, except for a SYN-ACK: then the
+ * receiver sent the SYN we missed. *direction is this packet's side. */
+static struct flow *flow_create(struct flow_table *table, const struct packet *pkt,
+                                uint32_t hash, enum flow_direction *direction)
+{
+    size_t needed = sizeof(struct flow) + (table->labeler != NULL ? table->ndpi_flow_size : 0);
+    flow_table_make_room(table, needed);
+
+    struct flow *flow = calloc(1, sizeof(*flow));
+    if (flow == NULL)
+        return NULL;
+    flow->id = table->next_id++;
+    flow->ip_version = pkt->ip_version;
+    flow->proto = pkt->proto;
+    flow->vlan = pkt->vlan;
+    flow->hash = hash;
+    bool syn_ack = pkt->proto == IPPROTO_TCP &&
+                   (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) ==
+                       (TCP_FLAG_SYN | TCP_FLAG_ACK);
+    if (syn_ack) {
+        memcpy(flow->orig_addr, pkt->dst, PACKET_ADDR_LEN);
+        memcpy(flow->resp_addr, pkt->src, PACKET_ADDR_LEN);
+        flow->orig_port = pkt->dport, flow->resp_port = pkt->sport;
+        *direction = FLOW_DIR_RESP;
+    } else {
+        memcpy(flow->orig_addr, pkt->src, PACKET_ADDR_LEN);
+        memcpy(flow->resp_addr, pkt->dst, PACKET_ADDR_LEN);
+        flow->orig_port = pkt->sport, flow->resp_port = pkt->dport;
+        *direction = FLOW_DIR_ORIG;
+    }
+    flow->start_ts_usec = flow->total_start_ts_usec = pkt->ts_usec;
+    flow->last_ts_usec = pkt->ts_usec;
+    /* The TCP state is set from this first packet by tcp_state_update. */
+    flow->tcp_state = TCP_STATE_NONE;
+
+    struct flow **bucket = &table->buckets[hash & table->bucket_mask];
+    flow->hash_next = *bucket;
+    *bucket = flow;
+    age_list_append(&table->age[flow_age_list(flow)], flow);
+    table->stats.memory_bytes += sizeof(struct flow);
+    table->stats.active++;
+    table->stats.created++;
+    return flow;
+}
+
+/* Follows the TCP handshake and teardown (RFC 9293 section 3.3.2, seen from the wire: we
+ * track what both sides said, not either endpoint's own state). */
+static void tcp_state_update(struct flow *flow, uint8_t flags, enum flow_direction direction)
+{
+    bool syn = flags & TCP_FLAG_SYN, ack = flags & TCP_FLAG_ACK;
+    if (flow->tcp_state == TCP_STATE_NONE) {
+        /* First packet of the flow. */
+        if (syn && !ack)
+            flow->tcp_state = TCP_STATE_SYN_SENT;
+        else if (syn && ack)
+            flow->tcp_state = TCP_STATE_SYN_RECEIVED; /* SYN missed, orientation known */
+        else
+            flow->tcp_state = TCP_STATE_MIDSTREAM;
+    } else if (syn && ack && direction == FLOW_DIR_RESP &&
+               flow->tcp_state == TCP_STATE_SYN_SENT) {
+        flow->tcp_state = TCP_STATE_SYN_RECEIVED;
+    } else if (!syn && ack && direction == FLOW_DIR_ORIG &&
+               (flow->tcp_state == TCP_STATE_SYN_RECEIVED ||
+                flow->tcp_state == TCP_STATE_SYN_SENT)) {
+        /* From SYN_SENT: the SYN-ACK took a path we do not see (asymmetric routing). */
+        flow->tcp_state = TCP_STATE_ESTABLISHED;
+    }
+
+    if (flow->tcp_state == TCP_STATE_CLOSED || flow->tcp_state == TCP_STATE_RESET)
+        return; /* trailing segments change nothing */
+    if (flags & TCP_FLAG_RST) {
+        flow->tcp_state = TCP_STATE_RESET;
+        return;
+    }
+    if (flags & TCP_FLAG_FIN) {
+        flow->tcp_fin_seen |= (uint8_t)(1u << direction);
+        flow->tcp_state = flow->tcp_fin_seen == 3 ? TCP_STATE_CLOSED : TCP_STATE_FIN_WAIT;
+    }
+}
+
+/* Interim record of a long flow: report it, then count afresh from this packet. */
+static void flow_active_timeout(struct flow_table *table, struct flow *flow, uint64_t now_usec)
+{
+    flow_emit(table, flow, FLOW_END_ACTIVE, false);
+    memset(flow->dir, 0, sizeof(flow->dir));
+    flow->start_ts_usec = now_usec;
+    flow->record_seq++;
+}
+
+struct flow_table *flow_table_new(const struct flow_table_config *config,
+                                  const struct flow_observer *observer, char *err,
+                                  size_t err_len)
+{
+    struct flow_table *table = calloc(1, sizeof(*table));
+    if (table == NULL) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    table->config = *config;
+    if (observer != NULL)
+        table->observer = *observer;
+    table->next_id = 1;
+    if (config->ndpi_enabled) {
+        char reason[512] = "";
+        table->labeler = labeler_new(config->custom_protocols_file, reason, sizeof(reason));
+        if (table->labeler == NULL) {
+            snprintf(err, err_len, "flows: %s", reason);
+            goto fail;
+        }
+        table->ndpi_flow_size = labeler_flow_size();
+    }
+    /* The cap bounds how many flows can exist; size the hash for that many. */
+    size_t flow_size = sizeof(struct flow) + table->ndpi_flow_size;
+    size_t max_flows = config->memory_cap_bytes / flow_size;
+    uint32_t buckets = BUCKETS_MIN;
+    while (buckets < max_flows && buckets < BUCKETS_MAX)
+        buckets <<= 1;
+    table->buckets = calloc(buckets, sizeof(*table->buckets));
+    if (table->buckets == NULL) {
+        snprintf(err, err_len, "out of memory for %u flow hash buckets", buckets);
+        goto fail;
+    }
+    table->bucket_mask = buckets - 1;
+    return table;
+fail:
+    flow_table_free(table);
+    return NULL;
+}
+
+void flow_table_process(struct flow_table *table, const struct packet *pkt)
+{
+    bool has_ports = pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP ||
+                     pkt->proto == IPPROTO_SCTP;
+    if (pkt->is_fragment && has_ports && pkt->sport == 0 && pkt->dport == 0) {
+        /* A later fragment has no ports and would make a bogus flow; capture/ should not
+         * pass these, so this only guards the contract. */
+        table->stats.skipped_fragments++;
+        return;
+    }
+    if (pkt->ts_usec > table->now_usec)
+        table->now_usec = pkt->ts_usec;
+
+    uint32_t hash = packet_hash(table, pkt);
+    enum flow_direction direction = FLOW_DIR_ORIG;
+    struct flow *flow = table->buckets[hash & table->bucket_mask];
+    while (flow != NULL && !flow_matches(flow, pkt, &direction))
+        flow = flow->hash_next;
+
+    if (flow != NULL) {
+        bool new_syn = pkt->proto == IPPROTO_TCP &&
+                       (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+        if (flow_deadline(table, flow) <= pkt->ts_usec) {
+            /* Its timeout passed but expiry's budget had not reached it yet. */
+            flow_end(table, flow, flow_timeout_reason(flow));
+            flow = NULL;
+        } else if (new_syn && flow_age_list(flow) == AGE_LIST_CLOSED) {
+            /* Port reuse: a new connection on the tuple of one that closed. */
+            flow_end(table, flow, flow_timeout_reason(flow));
+            flow = NULL;
+        } else if (pkt->ts_usec >= flow->start_ts_usec + table->config.active_timeout_usec &&
+                   table->config.active_timeout_usec > 0) {
+            flow_active_timeout(table, flow, pkt->ts_usec);
+        }
+    }
+    if (flow == NULL) {
+        flow = flow_create(table, pkt, hash, &direction);
+        if (flow == NULL)
+            return; /* XXX: out of memory: the packet is lost to flow accounting */
+    }
+
+    struct flow_direction_stats *side = &flow->dir[direction];
+    if (side->packets == 0)
+        side->first_ts_usec = pkt->ts_usec;
+    side->packets++;
+    side->bytes += pkt->wire_len;
+    side->payload_bytes += pkt->payload_wire_len;
+    if (pkt->ts_usec > side->last_ts_usec)
+        side->last_ts_usec = pkt->ts_usec;
+    side->tcp_flags |= pkt->tcp_flags;
+
+    /* Move to the newest end of its (possibly new) age list. Time going backwards in a
+     * merged capture must not move the flow back: last_ts never decreases. */
+    age_list_unlink(&table->age[flow_age_list(flow)], flow);
+    if (pkt->ts_usec > flow->last_ts_usec)
+        flow->last_ts_usec = pkt->ts_usec;
+    if (pkt->proto == IPPROTO_TCP)
+        tcp_state_update(flow, pkt->tcp_flags, direction);
+    age_list_append(&table->age[flow_age_list(flow)], flow);
+
+    if (table->labeler != NULL) {
+        long delta = labeler_process(table->labeler, flow, pkt);
+        table->stats.memory_bytes = (uint64_t)((int64_t)table->stats.memory_bytes + delta);
+    }
+    if (table->observer.on_packet != NULL)
+        table->observer.on_packet(table->observer.user, flow, pkt, direction);
+
+    flow_table_expire_budget(table, pkt->ts_usec, EXPIRE_BUDGET_PER_PACKET);
+}
+
+void flow_table_expire(struct flow_table *table, uint64_t now_usec)
+{
+    if (now_usec > table->now_usec)
+        table->now_usec = now_usec;
+    flow_table_expire_budget(table, now_usec, EXPIRE_BUDGET_PER_TICK);
+}
+
+void flow_table_flush(struct flow_table *table)
+{
+    /* Flows already due as of the last packet end as they would have with an unbounded
+     * expiry budget; the rest end as EOF, least recently active first. */
+    flow_table_expire_budget(table, table->now_usec, UINT32_MAX);
+    struct flow *oldest;
+    while ((oldest = flow_table_oldest(table)) != NULL)
+        flow_end(table, oldest, FLOW_END_EOF);
+}
+
+void flow_table_get_stats(const struct flow_table *table, struct flow_table_stats *stats)
+{
+    *stats = table->stats;
+}
+
+void flow_table_free(struct flow_table *table)
+{
+    if (table == NULL)
+        return;
+    for (int i = 0; i < AGE_LIST_COUNT; i++) {
+        struct flow *flow = table->age[i].oldest;
+        while (flow != NULL) {
+            struct flow *next = flow->age_next;
+            /* Not a record, only memory: the nDPI state goes without a verdict. */
+            if (flow->ndpi_flow != NULL)
+                labeler_finish(table->labeler, flow);
+            free(flow);
+            flow = next;
+        }
+    }
+    free(table->buckets);
+    labeler_free(table->labeler);
+    free(table);
+}

@@ -1,0 +1,35 @@
+/*
+ * Private to flows/: the nDPI glue. One labeler (one nDPI detection module) per flow table.
+ * A flow's nDPI state lives only while detection runs; its results are copied into
+ * flow->labels and the state is freed, so a long upload costs nDPI nothing after its first
+ * packets.
+ */
+#ifndef EXFLOW_FLOWS_LABELS_H
+#define EXFLOW_FLOWS_LABELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flows.h"
+
+struct labeler;
+
+/* NULL and a message in err when nDPI or the protocols file (may be NULL) cannot be set up. */
+struct labeler *labeler_new(const char *protocols_file, char *err, size_t err_len);
+
+void labeler_free(struct labeler *labeler);
+
+/* Bytes one flow's nDPI state costs while allocated (counted against the memory cap). */
+size_t labeler_flow_size(void);
+
+/* Feeds one packet of the flow to nDPI (allocating its state on the first one) and refreshes
+ * flow->labels. Frees the state once detection is done or NDPI_MAX_PACKETS_PER_FLOW were
+ * seen. Returns the change in bytes held (+labeler_flow_size(), 0, or -labeler_flow_size()).
+ * Returns 0 and does nothing when labels are final or the packet has no IP header. */
+long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt);
+
+/* The flow ends: takes nDPI's best guess if detection did not finish, copies the labels and
+ * frees the state. Returns the bytes released (0 when no state was held). */
+size_t labeler_finish(struct labeler *labeler, struct flow *flow);
+
+#endif
