@@ -324,8 +324,9 @@ static void flow_table_make_room(struct flow_table *table, size_t needed)
             continue;
         }
         if (!table->cap_warned) {
-            LOG_WARN("flow table reached its memory cap of %zu bytes: evicting the oldest "
-                     "flows (raise it with --flow-memory)", table->config.memory_cap_bytes);
+            LOG_WARN("flow table reached its memory cap of %.1f MiB: evicting the oldest "
+                     "flows (raise it with --flow-memory)",
+                     (double)table->config.memory_cap_bytes / (1024.0 * 1024.0));
             table->cap_warned = true;
         }
         flow_end(table, oldest, FLOW_END_EVICTED);
