@@ -1,0 +1,453 @@
+/*
+ * capture/capture.c: the libpcap side of capture/. Opens a live interface or a list of
+ * pcap/pcapng files, reads frames with pcap_dispatch, hands each to capture_decode and
+ * counts what could not be decoded. A bad input file is warned about once and skipped;
+ * nothing a frame contains stops the run.
+ */
+#include "capture.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "../common/tunables.h"
+
+/* Milliseconds libpcap may hold packets before delivering them (live, non-immediate).
+ * One second matches the tick period, so an idle link still ticks about once a second. */
+#define CAPTURE_READ_TIMEOUT_MS 1000
+
+/* Frames handed over per pcap_dispatch call on files: bounds the time between checks of
+ * the stop flag without paying a call per frame. */
+#define CAPTURE_FILE_BATCH 4096
+
+/* Wall-time period of the tick callback in live mode. */
+#define CAPTURE_TICK_MSEC 1000
+
+struct capture {
+    bool live;
+    char *interface;
+    char **files;             /* offline inputs, read in order; "-" is stdin */
+    int file_count;
+    int file_index;           /* index of the file in pcap, or of the next one to open */
+    char *bpf_filter;         /* NULL: everything */
+    pcap_t *pcap;             /* the open input, NULL between files */
+    int linktype;             /* DLT of the open input */
+    bool linktype_ok;         /* capture_decode understands linktype */
+    int status;               /* capture_run's result: 1 once any input went wrong */
+    volatile sig_atomic_t stop_requested;
+    struct capture_stats stats;
+    const struct capture_callbacks *callbacks; /* set during capture_run */
+    uint64_t last_tick_msec;
+};
+
+static uint64_t monotonic_msec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Name used in messages: stdin reads better than "-". */
+static const char *file_display_name(const char *file)
+{
+    return strcmp(file, "-") == 0 ? "(stdin)" : file;
+}
+
+static const char *linktype_display_name(int linktype, char *buf, size_t buf_len)
+{
+    const char *name = pcap_datalink_val_to_name(linktype);
+    const char *description = pcap_datalink_val_to_description(linktype);
+    if (name != NULL && description != NULL)
+        snprintf(buf, buf_len, "%s (%s, %d)", name, description, linktype);
+    else
+        snprintf(buf, buf_len, "%d", linktype);
+    return buf;
+}
+
+/* Compiles and installs the BPF filter on the open input. On failure err says why. */
+static bool capture_apply_filter(struct capture *capture, bpf_u_int32 netmask, char *err,
+                                 size_t err_len)
+{
+    if (capture->bpf_filter == NULL)
+        return true;
+    struct bpf_program program;
+    if (pcap_compile(capture->pcap, &program, capture->bpf_filter, 1, netmask) != 0) {
+        snprintf(err, err_len, "bad filter \"%s\": %s", capture->bpf_filter,
+                 pcap_geterr(capture->pcap));
+        return false;
+    }
+    int rc = pcap_setfilter(capture->pcap, &program);
+    pcap_freecode(&program);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot install filter \"%s\": %s", capture->bpf_filter,
+                 pcap_geterr(capture->pcap));
+        return false;
+    }
+    return true;
+}
+
+/* Closes the open input. The pointer is cleared first so that a capture_stop() from a
+ * signal handler never calls pcap_breakloop on a closed handle. */
+static void capture_close_input(struct capture *capture)
+{
+    pcap_t *pcap = capture->pcap;
+    capture->pcap = NULL;
+    if (pcap != NULL)
+        pcap_close(pcap);
+}
+
+/* Opens files[index] with microsecond timestamps and the filter. On failure err names the
+ * file and the reason, and no input is left open. */
+static bool capture_open_file(struct capture *capture, int index, char *err, size_t err_len)
+{
+    const char *file = capture->files[index];
+    char pcap_err[PCAP_ERRBUF_SIZE] = "";
+    /* libpcap reads "-" as stdin itself; nanosecond files are scaled to microseconds. */
+    capture->pcap = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO,
+                                                            pcap_err);
+    if (capture->pcap == NULL) {
+        snprintf(err, err_len, "%s: %s", file_display_name(file),
+                 pcap_err[0] != '\0' ? pcap_err : "cannot read as pcap or pcapng");
+        return false;
+    }
+    capture->file_index = index;
+    capture->linktype = pcap_datalink(capture->pcap);
+    capture->linktype_ok = capture_linktype_supported(capture->linktype);
+    char filter_err[PCAP_ERRBUF_SIZE + 256];
+    if (!capture_apply_filter(capture, PCAP_NETMASK_UNKNOWN, filter_err, sizeof(filter_err))) {
+        snprintf(err, err_len, "%s: %s", file_display_name(file), filter_err);
+        capture_close_input(capture);
+        return false;
+    }
+    return true;
+}
+
+/* Turns a failed pcap_activate into one line a user can act on. */
+static void describe_activate_error(pcap_t *pcap, int rc, const char *interface, char *err,
+                                    size_t err_len)
+{
+    const char *detail = pcap_geterr(pcap);
+    switch (rc) {
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        snprintf(err, err_len, "no such interface: %s (%s)", interface, detail);
+        break;
+    case PCAP_ERROR_PERM_DENIED:
+    case PCAP_ERROR_PROMISC_PERM_DENIED:
+        snprintf(err, err_len,
+                 "%s: permission denied: run as root or give exflow CAP_NET_RAW and "
+                 "CAP_NET_ADMIN (%s)", interface, detail);
+        break;
+    case PCAP_ERROR_IFACE_NOT_UP:
+        snprintf(err, err_len, "%s: interface is down", interface);
+        break;
+    default:
+        snprintf(err, err_len, "%s: %s%s%s", interface, pcap_statustostr(rc),
+                 detail[0] != '\0' ? ": " : "", detail);
+        break;
+    }
+}
+
+static bool capture_open_live(struct capture *capture, const struct capture_config *config,
+                              char *err, size_t err_len)
+{
+    char pcap_err[PCAP_ERRBUF_SIZE] = "";
+    capture->pcap = pcap_create(capture->interface, pcap_err);
+    if (capture->pcap == NULL) {
+        snprintf(err, err_len, "%s: %s", capture->interface, pcap_err);
+        return false;
+    }
+    int snaplen = config->snaplen > 0 ? config->snaplen : DEFAULT_SNAPLEN;
+    int buffer_mb = config->buffer_size_mb > 0 ? config->buffer_size_mb : DEFAULT_BUFFER_MB;
+    pcap_set_snaplen(capture->pcap, snaplen);
+    pcap_set_promisc(capture->pcap, config->promiscuous ? 1 : 0);
+    pcap_set_immediate_mode(capture->pcap, config->immediate ? 1 : 0);
+    pcap_set_timeout(capture->pcap, CAPTURE_READ_TIMEOUT_MS);
+    if (buffer_mb > 2047) /* pcap_set_buffer_size takes an int of bytes */
+        buffer_mb = 2047;
+    pcap_set_buffer_size(capture->pcap, buffer_mb * 1024 * 1024);
+
+    int rc = pcap_activate(capture->pcap);
+    if (rc < 0) {
+        describe_activate_error(capture->pcap, rc, capture->interface, err, err_len);
+        return false;
+    }
+    if (rc > 0)
+        LOG_WARN("%s: %s: %s", capture->interface, pcap_statustostr(rc),
+                 pcap_geterr(capture->pcap));
+
+    capture->linktype = pcap_datalink(capture->pcap);
+    capture->linktype_ok = capture_linktype_supported(capture->linktype);
+    if (!capture->linktype_ok) {
+        char name[256];
+        snprintf(err, err_len, "%s: link type %s is not one exflow decodes (Ethernet, Linux "
+                 "cooked, raw IP, BSD loopback, PPP)", capture->interface,
+                 linktype_display_name(capture->linktype, name, sizeof(name)));
+        return false;
+    }
+
+    /* The netmask only matters for "ip broadcast" filters; unknown is fine without it. */
+    bpf_u_int32 net = 0, netmask = PCAP_NETMASK_UNKNOWN;
+    if (pcap_lookupnet(capture->interface, &net, &netmask, pcap_err) != 0)
+        netmask = PCAP_NETMASK_UNKNOWN;
+    if (!capture_apply_filter(capture, netmask, err, err_len))
+        return false;
+
+    /* Non-blocking reads driven by poll() let capture_run tick on time whatever the
+     * traffic; where there is no selectable descriptor, blocking reads with the timeout. */
+    if (pcap_get_selectable_fd(capture->pcap) >= 0 &&
+        pcap_setnonblock(capture->pcap, 1, pcap_err) != 0)
+        LOG_WARN("%s: cannot make capture non-blocking: %s", capture->interface, pcap_err);
+    return true;
+}
+
+static char *copy_string(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+struct capture *capture_open(const struct capture_config *config, char *err, size_t err_len)
+{
+    struct capture *capture = calloc(1, sizeof(*capture));
+    if (capture == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    bool has_files = config->files != NULL && config->file_count > 0;
+    if (config->interface != NULL && has_files) {
+        snprintf(err, err_len, "give either an interface or capture files, not both");
+        goto fail;
+    }
+    if (config->interface == NULL && !has_files) {
+        snprintf(err, err_len, "no interface and no capture file to read");
+        goto fail;
+    }
+
+    /* Copies, so the caller's option strings need not outlive the capture. */
+    if (config->bpf_filter != NULL && config->bpf_filter[0] != '\0') {
+        capture->bpf_filter = copy_string(config->bpf_filter);
+        if (capture->bpf_filter == NULL)
+            goto out_of_memory;
+    }
+    if (config->interface != NULL) {
+        capture->live = true;
+        capture->interface = copy_string(config->interface);
+        if (capture->interface == NULL)
+            goto out_of_memory;
+        if (!capture_open_live(capture, config, err, err_len))
+            goto fail;
+        return capture;
+    }
+
+    capture->files = calloc((size_t)config->file_count, sizeof(*capture->files));
+    if (capture->files == NULL)
+        goto out_of_memory;
+    capture->file_count = config->file_count;
+    for (int i = 0; i < config->file_count; i++) {
+        if (config->files[i] == NULL) {
+            snprintf(err, err_len, "capture file %d has no name", i + 1);
+            goto fail;
+        }
+        capture->files[i] = copy_string(config->files[i]);
+        if (capture->files[i] == NULL)
+            goto out_of_memory;
+    }
+    /* The first file is opened now so that a typo or a non-pcap file stops the program
+     * before anything is set up; later files are opened in turn and only warned about. */
+    if (!capture_open_file(capture, 0, err, err_len))
+        goto fail;
+    return capture;
+
+out_of_memory:
+    snprintf(err, err_len, "out of memory");
+fail:
+    capture_close(capture);
+    return NULL;
+}
+
+/* Calls the tick callback and remembers when. */
+static void capture_tick(struct capture *capture)
+{
+    capture->last_tick_msec = monotonic_msec();
+    if (capture->callbacks->tick != NULL)
+        capture->callbacks->tick(capture->callbacks->user);
+}
+
+/* libpcap's per-frame callback: decode, then either deliver or count the reason. */
+static void capture_handle_frame(u_char *user, const struct pcap_pkthdr *header,
+                                 const u_char *bytes)
+{
+    struct capture *capture = (struct capture *)user;
+    struct capture_stats *stats = &capture->stats;
+    stats->frames++;
+    stats->bytes += header->len;
+
+    /* Files store unsigned seconds; a negative time_t is a corrupt header, read as zero. */
+    uint64_t seconds = header->ts.tv_sec > 0 ? (uint64_t)header->ts.tv_sec : 0;
+    uint64_t micros = header->ts.tv_usec > 0 ? (uint64_t)header->ts.tv_usec : 0;
+    uint64_t ts_usec = seconds * USEC_PER_SEC + micros;
+
+    struct packet packet;
+    enum decode_reason reason;
+    if (capture->linktype_ok)
+        reason = capture_decode(capture->linktype, bytes, header->caplen, header->len,
+                                ts_usec, &packet);
+    else
+        reason = DECODE_UNSUPPORTED_LINK;
+    if (reason != DECODE_OK) {
+        stats->skipped[reason < DECODE_REASON_COUNT ? reason : DECODE_UNSUPPORTED_LINK]++;
+        return;
+    }
+    stats->decoded++;
+    if (capture->callbacks->packet != NULL)
+        capture->callbacks->packet(capture->callbacks->user, &packet);
+}
+
+/* Reads the open file to its end. Returns false when it ended in a read error. */
+static bool capture_read_file(struct capture *capture)
+{
+    const char *name = file_display_name(capture->files[capture->file_index]);
+    if (!capture->linktype_ok) {
+        /* Its frames are still read, so they show up in the counters as unsupported_link
+         * instead of vanishing. */
+        char linktype[256];
+        LOG_WARN("%s: link type %s is not one exflow decodes; its frames are counted as "
+                 "skipped_unsupported_link", name,
+                 linktype_display_name(capture->linktype, linktype, sizeof(linktype)));
+        capture->status = 1;
+    }
+    for (;;) {
+        if (capture->stop_requested)
+            return true;
+        int n = pcap_dispatch(capture->pcap, CAPTURE_FILE_BATCH, capture_handle_frame,
+                              (u_char *)capture);
+        if (n == 0)
+            return true;
+        if (n == PCAP_ERROR_BREAK)
+            return true;
+        if (n < 0) {
+            LOG_WARN("%s: read error, the rest of the file is skipped: %s", name,
+                     pcap_geterr(capture->pcap));
+            return false;
+        }
+    }
+}
+
+static int capture_run_offline(struct capture *capture)
+{
+    /* capture_open left files[0] open; every later file is opened here in turn. */
+    for (int index = capture->file_index;
+         index < capture->file_count && !capture->stop_requested; index++) {
+        if (capture->pcap == NULL) {
+            char err[PCAP_ERRBUF_SIZE + 1024];
+            if (!capture_open_file(capture, index, err, sizeof(err))) {
+                LOG_WARN("%s; going on with the next file", err);
+                capture->stats.read_errors++;
+                capture->status = 1;
+                continue;
+            }
+        }
+        if (!capture_read_file(capture)) {
+            capture->stats.read_errors++;
+            capture->status = 1;
+        }
+        capture_close_input(capture);
+        capture_tick(capture);
+    }
+    return capture->status;
+}
+
+/* Waits for the capture descriptor to become readable or the next tick to fall due. */
+static void capture_wait_readable(struct capture *capture, int fd)
+{
+    uint64_t now = monotonic_msec();
+    uint64_t due = capture->last_tick_msec + CAPTURE_TICK_MSEC;
+    int timeout = due > now ? (int)(due - now) : 0;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    /* EINTR is how a signal (and so capture_stop) interrupts the wait: not an error. */
+    if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+        LOG_DEBUG("poll: %s", strerror(errno));
+}
+
+static int capture_run_live(struct capture *capture)
+{
+    int fd = pcap_get_selectable_fd(capture->pcap);
+    int nonblock = pcap_getnonblock(capture->pcap, NULL);
+    bool use_poll = fd >= 0 && nonblock == 1;
+    capture->last_tick_msec = monotonic_msec();
+    while (!capture->stop_requested) {
+        if (use_poll)
+            capture_wait_readable(capture, fd);
+        if (capture->stop_requested)
+            break;
+        int n = pcap_dispatch(capture->pcap, -1, capture_handle_frame, (u_char *)capture);
+        if (n == PCAP_ERROR_BREAK)
+            break;
+        if (n < 0) {
+            LOG_ERROR("%s: capture failed: %s", capture->interface, pcap_geterr(capture->pcap));
+            capture->stats.read_errors++;
+            capture->status = 1;
+            break;
+        }
+        if (monotonic_msec() - capture->last_tick_msec >= CAPTURE_TICK_MSEC)
+            capture_tick(capture);
+    }
+    return capture->status;
+}
+
+int capture_run(struct capture *capture, const struct capture_callbacks *callbacks)
+{
+    static const struct capture_callbacks no_callbacks;
+    capture->callbacks = callbacks != NULL ? callbacks : &no_callbacks;
+    int status = capture->live ? capture_run_live(capture) : capture_run_offline(capture);
+    capture->callbacks = NULL;
+    return status;
+}
+
+void capture_stop(struct capture *capture)
+{
+    /* Only a flag store and pcap_breakloop (which sets a flag and, on Linux, writes an
+     * eventfd): both are async-signal-safe. */
+    capture->stop_requested = 1;
+    pcap_t *pcap = capture->pcap;
+    if (pcap != NULL)
+        pcap_breakloop(pcap);
+}
+
+void capture_get_stats(struct capture *capture, struct capture_stats *stats)
+{
+    if (capture->live && capture->pcap != NULL) {
+        struct pcap_stat ps;
+        if (pcap_stats(capture->pcap, &ps) == 0) {
+            capture->stats.pcap_received = ps.ps_recv;
+            capture->stats.pcap_dropped = ps.ps_drop;
+            capture->stats.pcap_if_dropped = ps.ps_ifdrop;
+        }
+    }
+    *stats = capture->stats;
+}
+
+int capture_linktype(const struct capture *capture)
+{
+    return capture->linktype;
+}
+
+void capture_close(struct capture *capture)
+{
+    if (capture == NULL)
+        return;
+    capture_close_input(capture);
+    if (capture->files != NULL) {
+        for (int i = 0; i < capture->file_count; i++)
+            free(capture->files[i]);
+        free(capture->files);
+    }
+    free(capture->interface);
+    free(capture->bpf_filter);
+    free(capture);
+}
