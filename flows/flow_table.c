@@ -324,9 +324,11 @@ static void flow_table_make_room(struct flow_table *table, size_t needed)
             continue;
         }
         if (!table->cap_warned) {
-            LOG_WARN("flow table reached its memory cap of %.1f MiB: evicting the oldest "
-                     "flows (raise it with --flow-memory)",
-                     (double)table->config.memory_cap_bytes / (1024.0 * 1024.0));
+            size_t cap = table->config.memory_cap_bytes;
+            LOG_WARN("flow table reached its memory cap of %zu %s: evicting the oldest flows "
+                     "(raise it with --flow-memory)",
+                     cap >= 1024 * 1024 ? cap / (1024 * 1024) : cap,
+                     cap >= 1024 * 1024 ? "MiB" : "bytes");
             table->cap_warned = true;
         }
         flow_end(table, oldest, FLOW_END_EVICTED);

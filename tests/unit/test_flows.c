@@ -649,6 +649,84 @@ UNIT_TEST(names)
     CHECK_STR(tcp_state_name(TCP_STATE_SYN_RECEIVED), "syn_received");
 }
 
+UNIT_TEST(expiry_is_bounded_per_packet_but_exact)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    for (int i = 0; i < 100; i++)
+        udp(table, 1, (uint16_t)(1000 + i), 2, 53, T0 + (uint64_t)i, 1);
+    /* One packet long after: it pays for a bounded number of expiries only. */
+    udp(table, 3, 1, 4, 2, T0 + 2 * config.idle_timeout_other_usec, 1);
+    CHECK(rec.count > 0);
+    CHECK(rec.count < 100);
+    int first_batch = rec.count;
+    /* The rest were due as well: the flush ends them as idle, oldest first, not as EOF. */
+    flow_table_flush(table);
+    CHECK_EQ_U(rec.count, 101);
+    for (int i = 0; i < 100 && i < rec.count; i++) {
+        CHECK_EQ_U(rec.records[i].id, (uint64_t)i + 1);
+        CHECK_EQ_U(rec.records[i].reason, FLOW_END_IDLE);
+    }
+    CHECK_EQ_U(rec.records[100].reason, FLOW_END_EOF);
+    CHECK(first_batch >= 1);
+    flow_table_free(table);
+}
+
+/* The same packets give the same records whatever the hash seed. */
+UNIT_TEST(records_do_not_depend_on_hash_seed)
+{
+    static struct recorder rec_a, rec_b;
+    uint32_t seeds[2] = { 1, 0xdeadbeef };
+    struct recorder *recs[2] = { &rec_a, &rec_b };
+    for (int s = 0; s < 2; s++) {
+        struct flow_table_config config = config_plain();
+        config.hash_seed = seeds[s];
+        config.memory_cap_bytes = 50 * sizeof(struct flow);
+        struct flow_table *table = table_new(recs[s], &config);
+        if (table == NULL)
+            return;
+        for (int i = 0; i < 150; i++) {
+            udp(table, (uint8_t)(i % 7), (uint16_t)(1000 + i % 60), 9, 53,
+                T0 + (uint64_t)i * 1000, 10);
+            if (i % 3 == 0)
+                tcp(table, 9, 443, (uint8_t)(i % 5), (uint16_t)(40000 + i % 11), ACK,
+                    T0 + (uint64_t)i * 1000 + 1, 100);
+        }
+        flow_table_flush(table);
+        flow_table_free(table);
+    }
+    CHECK_EQ_U(rec_a.count, rec_b.count);
+    CHECK(rec_a.count > 50);
+    for (int i = 0; i < rec_a.count && i < rec_b.count; i++) {
+        CHECK_EQ_U(rec_a.records[i].id, rec_b.records[i].id);
+        CHECK_EQ_U(rec_a.records[i].reason, rec_b.records[i].reason);
+        CHECK_EQ_U(rec_a.records[i].dir[0].packets, rec_b.records[i].dir[0].packets);
+        CHECK_EQ_U(rec_a.records[i].dir[1].packets, rec_b.records[i].dir[1].packets);
+    }
+}
+
+UNIT_TEST(later_fragment_without_ports_is_skipped)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    struct packet first = pkt_make(IPPROTO_UDP, 1, 5000, 2, 6000, 0, T0, 1472);
+    first.is_fragment = true;
+    flow_table_process(table, &first);
+    struct packet later = pkt_make(IPPROTO_UDP, 1, 0, 2, 0, 0, T0 + 1, 1000);
+    later.is_fragment = true;
+    flow_table_process(table, &later);
+    struct flow_table_stats stats = stats_of(table);
+    CHECK_EQ_U(stats.active, 1);
+    CHECK_EQ_U(stats.skipped_fragments, 1);
+    flow_table_free(table);
+}
+
 /* ---- nDPI ---- */
 
 /* Real IPv4+TCP bytes for nDPI; the struct packet points into buf. */
@@ -687,7 +765,8 @@ static void wire_tcp(struct wire_packet *w, uint8_t src, uint16_t sport, uint8_t
     th[12] = 0x50;
     th[13] = flags;
     put16(th + 14, 65535);
-    memcpy(w->buf + 40, payload, payload_len);
+    if (payload_len > 0)
+        memcpy(w->buf + 40, payload, payload_len);
     w->pkt.l3 = w->buf;
     w->pkt.l3_len = 40 + payload_len;
     w->pkt.payload = w->buf + 40;
@@ -906,6 +985,9 @@ UNIT_MAIN("flows",
           UNIT_CASE(flush_oldest_first),
           UNIT_CASE(flow_ids_in_creation_order),
           UNIT_CASE(free_without_flush),
+          UNIT_CASE(expiry_is_bounded_per_packet_but_exact),
+          UNIT_CASE(records_do_not_depend_on_hash_seed),
+          UNIT_CASE(later_fragment_without_ports_is_skipped),
           UNIT_CASE(names),
           UNIT_CASE(bundled_protocols_file_loads),
           UNIT_CASE(ndpi_tls_sni_custom_protocol),
