@@ -29,5 +29,17 @@
 #define DEFAULT_ALERT_THRESHOLD     0.6   /* combined score in [0,1] that raises an alert */
 #define DEFAULT_SUPPRESS_WINDOW     3600  /* seconds before a series re-alerts at equal severity */
 #define DEFAULT_LEARN_PERIOD        0     /* seconds of packet time that only learn, never alert */
+#define DEFAULT_BEACON_MIN_SCORE    0.6   /* regularity in [0,1] from which a series counts as a schedule */
+#define DEFAULT_BEACON_MIN_CONN_BYTES (64 * 1024) /* bytes: median upload per scheduled session before a
+                                                  * schedule counts as uploads; polling stays below */
+#define DEFAULT_NEW_DEST_WINDOW     (7 * 86400) /* seconds a destination stays "new" after first use */
+#define DEFAULT_STATE_SAVE_INTERVAL 300   /* seconds of packet time between state file writes */
+#define DETECT_MAX_SERIES           65536 /* (host, destination) series kept; least recently used evicted */
+#define DETECT_MAX_HOSTS            16384 /* internal hosts with a baseline; LRU evicted */
+#define DETECT_MAX_DESTINATIONS     262144 /* first-seen entries kept in memory and in the state file */
+#define DETECT_HTTP_PARSE_BYTES     16384 /* bytes of HTTP request lines/headers read per flow */
+#define DETECT_FTP_PARSE_BYTES      65536 /* bytes of FTP control channel read per direction */
+#define DETECT_FTP_EXPECT_AGE       600   /* seconds an announced FTP data channel waits for its flow */
+#define DETECT_PARALLEL_MIN_STREAMS 3     /* overlapping uploads to one destination that make a burst */
 
 #endif

@@ -85,6 +85,9 @@ struct detect_config {
     double alert_threshold;
     uint64_t suppress_usec;
     struct geo *geo;                 /* may be NULL: alerts carry no geo fields */
+    double beacon_min_score;         /* regularity from which a series is a schedule */
+    uint64_t beacon_min_conn_bytes;  /* median upload per session before a schedule is uploads */
+    uint64_t new_destination_usec;   /* how long a destination counts as new after first use */
 };
 
 void detect_config_defaults(struct detect_config *config);

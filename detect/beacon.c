@@ -1,0 +1,187 @@
+/*
+ * Schedule scoring per (internal host -> destination): the ring of recent connections, the
+ * gaps between their starts, and how regular those gaps are.
+ *
+ * Like RITA, regularity is Bowley skew and MAD/median of the gaps and needs a minimum number
+ * of connections. Unlike RITA, payload sizes are not scored for sameness: constant small
+ * payloads are polling, and a schedule of varying-size uploads is the exfiltration case, so
+ * sizes feed the volume part of the score instead (score.c).
+ */
+#include "detect_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Relative spread of gaps (MAD / median) at which regularity reaches 0: a job every hour
+ * with +-12 min of jitter still scores, Poisson arrivals (MAD/median about 0.7) do not. */
+#define BEACON_DISPERSION_LIMIT 0.2
+/* Quartile spread under this fraction of the period makes the skew meaningless noise. */
+#define BEACON_SKEW_MIN_SPREAD 0.05
+
+/* Adds a connection, or its bytes when this flow id is already in the ring. */
+bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
+                uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in)
+{
+    /* Interim records of one long flow: same connection, more bytes. */
+    for (uint32_t i = 0; i < series->count; i++) {
+        struct beacon_conn *conn = &series->conn[i];
+        if (conn->flow_id == flow_id) {
+            conn->bytes_out += bytes_out;
+            conn->bytes_in += bytes_in;
+            if (end_usec > conn->end_usec)
+                conn->end_usec = end_usec;
+            return true;
+        }
+    }
+    if (series->count == series->capacity && series->capacity < BEACON_RING_MAX) {
+        /* Grow: the ring is linear until it first fills at BEACON_RING_MAX. */
+        uint32_t capacity = series->capacity ? series->capacity * 4 : 2;
+        if (capacity > BEACON_RING_MAX)
+            capacity = BEACON_RING_MAX;
+        struct beacon_conn *grown = realloc(series->conn, capacity * sizeof(*grown));
+        if (grown == NULL)
+            return false;
+        series->conn = grown;
+        series->capacity = capacity;
+        series->head = series->count;
+    }
+    struct beacon_conn *slot = &series->conn[series->head];
+    slot->flow_id = flow_id;
+    slot->start_usec = start_usec;
+    slot->end_usec = end_usec > start_usec ? end_usec : start_usec;
+    slot->bytes_out = bytes_out;
+    slot->bytes_in = bytes_in;
+    series->head = (series->head + 1) % series->capacity;
+    if (series->count < series->capacity)
+        series->count++;
+    series->total_connections++;
+    return true;
+}
+
+/* The ring entry of flow_id, or NULL. */
+const struct beacon_conn *beacon_find(const struct beacon_series *series, uint64_t flow_id)
+{
+    for (uint32_t i = 0; i < series->count; i++)
+        if (series->conn[i].flow_id == flow_id)
+            return &series->conn[i];
+    return NULL;
+}
+
+static double clamp01(double x)
+{
+    return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);
+}
+
+/* Regularity of gaps in [0,1]: dispersion (MAD/median) scaled by how symmetric the gaps are. */
+double beacon_score_gaps(double *gaps, size_t count, double *median, double *mad, double *skew)
+{
+    double scratch[BEACON_RING_MAX];
+    *median = *mad = *skew = 0.0;
+    if (count == 0 || count > BEACON_RING_MAX)
+        return 0.0;
+    stats_sort(gaps, count);
+    double q1, q2, q3;
+    stats_quartiles_sorted(gaps, count, &q1, &q2, &q3);
+    *median = q2;
+    *mad = stats_mad(gaps, count, q2, scratch);
+    *skew = stats_bowley_skew(q1, q2, q3);
+    if (q2 <= 0.0)
+        return 0.0;
+    double dispersion_score = clamp01(1.0 - (*mad / q2) / BEACON_DISPERSION_LIMIT);
+    /* With jitter of a few percent the quartiles sit on top of each other and their skew
+     * is noise, so only a visible spread is judged for symmetry. */
+    double used_skew = (q3 - q1) <= BEACON_SKEW_MIN_SPREAD * q2 ? 0.0 : *skew;
+    return dispersion_score * (0.5 + 0.5 * (1.0 - fabs(used_skew)));
+}
+
+struct start_bytes {
+    double start_sec;
+    uint64_t bytes_out;
+};
+
+static int compare_start(const void *a, const void *b)
+{
+    double x = ((const struct start_bytes *)a)->start_sec;
+    double y = ((const struct start_bytes *)b)->start_sec;
+    return (x > y) - (x < y);
+}
+
+/* Merges starts closer than min_period into sessions, then scores the gaps between sessions. */
+void beacon_evaluate(const struct beacon_series *series, const struct beacon_params *params,
+                     struct beacon_result *result)
+{
+    struct start_bytes starts[BEACON_RING_MAX];
+    double session_bytes[BEACON_RING_MAX];
+    double session_start[BEACON_RING_MAX];
+    double gaps[BEACON_RING_MAX];
+
+    memset(result, 0, sizeof(*result));
+    uint32_t n = series->count;
+    result->connections = n;
+    if (n == 0)
+        return;
+    result->first_start_usec = UINT64_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct beacon_conn *conn = &series->conn[i];
+        /* Start times as seconds relative to nothing in particular: doubles keep usec
+         * precision for any epoch time, which is plenty for schedules. */
+        starts[i].start_sec = (double)conn->start_usec / 1e6;
+        starts[i].bytes_out = conn->bytes_out;
+        result->bytes_out += conn->bytes_out;
+        result->bytes_in += conn->bytes_in;
+        if (conn->start_usec < result->first_start_usec)
+            result->first_start_usec = conn->start_usec;
+    }
+    /* Records arrive when flows end, not when they start: order by start. */
+    qsort(starts, n, sizeof(starts[0]), compare_start);
+
+    uint32_t sessions = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (sessions > 0 && starts[i].start_sec - session_start[sessions - 1] < params->min_period_sec) {
+            session_bytes[sessions - 1] += (double)starts[i].bytes_out;
+            continue;
+        }
+        session_start[sessions] = starts[i].start_sec;
+        session_bytes[sessions] = (double)starts[i].bytes_out;
+        sessions++;
+    }
+    result->sessions = sessions;
+    double scratch[BEACON_RING_MAX];
+    result->median_bytes_out = stats_median(session_bytes, sessions, scratch);
+
+    if (sessions < 2)
+        return;
+    for (uint32_t i = 1; i < sessions; i++)
+        gaps[i - 1] = session_start[i] - session_start[i - 1];
+    result->gaps = sessions - 1;
+    result->score = beacon_score_gaps(gaps, result->gaps, &result->period_sec, &result->mad_sec,
+                                      &result->skew);
+    result->dispersion = result->period_sec > 0.0 ? result->mad_sec / result->period_sec : 0.0;
+    result->periodic = sessions >= params->min_connections &&
+                       result->period_sec >= params->min_period_sec &&
+                       result->period_sec <= params->max_period_sec &&
+                       result->score >= params->min_score;
+}
+
+/* Parallel uploads (rclone, multi-part): connections whose lifetimes overlap this one's. */
+uint32_t beacon_concurrent_uploads(const struct beacon_series *series, uint64_t start_usec,
+                                   uint64_t end_usec, uint64_t min_bytes_out, double min_pcr)
+{
+    uint32_t concurrent = 0;
+    for (uint32_t i = 0; i < series->count; i++) {
+        const struct beacon_conn *conn = &series->conn[i];
+        if (conn->start_usec > end_usec || conn->end_usec < start_usec)
+            continue;
+        if (conn->bytes_out < min_bytes_out || stats_pcr(conn->bytes_out, conn->bytes_in) < min_pcr)
+            continue;
+        concurrent++;
+    }
+    return concurrent;
+}
+
+void beacon_free(struct beacon_series *series)
+{
+    free(series->conn);
+    memset(series, 0, sizeof(*series));
+}

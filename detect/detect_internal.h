@@ -1,0 +1,376 @@
+/*
+ * Private to detect/: the pieces detector.c combines. Each block is one file's interface.
+ * Unit tests include this header to check each statistic and parser on its own.
+ */
+#ifndef EXFLOW_DETECT_INTERNAL_H
+#define EXFLOW_DETECT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detect.h"
+
+/* ---- stats.c: robust statistics ---------------------------------------------------- */
+
+/* Sorts values ascending in place. */
+void stats_sort(double *values, size_t count);
+/* Median of sorted values; 0 for none. */
+double stats_median_sorted(const double *values, size_t count);
+/* Median of values, sorting a copy in scratch (count doubles). */
+double stats_median(const double *values, size_t count, double *scratch);
+/* Median absolute deviation from median, using scratch (count doubles). */
+double stats_mad(const double *values, size_t count, double median, double *scratch);
+/* Quartiles of sorted values: Q2 is the median, Q1/Q3 the medians of the lower and upper
+ * halves, the median itself left out when count is odd (Tukey's hinges without it). */
+void stats_quartiles_sorted(const double *values, size_t count, double *q1, double *q2, double *q3);
+/* Bowley (quartile) skew (Q3 + Q1 - 2 Q2) / (Q3 - Q1) in [-1,1]; 0 when Q3 == Q1. */
+double stats_bowley_skew(double q1, double q2, double q3);
+
+/* Exponentially weighted mean and variance (Finch 2009, "Incremental calculation..."). */
+struct stats_ewma {
+    double mean;
+    double variance;
+    bool started;
+};
+void stats_ewma_update(struct stats_ewma *ewma, double value, double alpha);
+
+/* PCR = (out - in) / (out + in); 0 when both are zero. */
+double stats_pcr(uint64_t bytes_out, uint64_t bytes_in);
+
+/* ---- beacon.c: connection schedules per (host, destination) ------------------------ */
+
+#define BEACON_RING_MAX 64   /* connections kept per series: enough for 2+ days of hourly jobs */
+
+struct beacon_conn {
+    uint64_t flow_id;
+    uint64_t start_usec;
+    uint64_t end_usec;
+    uint64_t bytes_out;
+    uint64_t bytes_in;
+};
+
+/* A ring of the last connections, grown on demand (most series only ever see one). */
+struct beacon_series {
+    struct beacon_conn *conn;
+    uint32_t capacity;
+    uint32_t count;
+    uint32_t head;          /* next slot to write */
+    uint64_t total_connections; /* ever added */
+};
+
+struct beacon_params {
+    uint32_t min_connections;   /* sessions before a schedule is scored */
+    double min_period_sec;      /* starts closer than this belong to one session */
+    double max_period_sec;
+    double min_score;           /* regularity at or above which the series is periodic */
+};
+
+struct beacon_result {
+    uint32_t connections;   /* in the ring */
+    uint32_t sessions;      /* after merging starts closer than min_period */
+    uint32_t gaps;
+    double period_sec;      /* median gap */
+    double mad_sec;         /* MAD of the gaps */
+    double skew;            /* Bowley skew of the gaps */
+    double dispersion;      /* MAD / median */
+    double score;           /* regularity in [0,1] */
+    bool periodic;
+    double median_bytes_out;/* per connection */
+    uint64_t bytes_out;     /* sums over the ring */
+    uint64_t bytes_in;
+    uint64_t first_start_usec;
+};
+
+/* Adds a connection, or adds bytes to it when flow_id is already in the ring (interim
+ * records of one long flow). Returns false only when memory runs out. */
+bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
+                uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in);
+/* The ring entry for flow_id, NULL when not there. */
+const struct beacon_conn *beacon_find(const struct beacon_series *series, uint64_t flow_id);
+/* Scores regularity of connection starts (RITA-like: Bowley skew + MAD/median of gaps). */
+void beacon_evaluate(const struct beacon_series *series, const struct beacon_params *params,
+                     struct beacon_result *result);
+/* Regularity from gaps alone (sorted in place); exposed for tests. */
+double beacon_score_gaps(double *gaps, size_t count, double *median, double *mad, double *skew);
+/* How many ring connections overlap [start,end] and each sent at least min_bytes_out with
+ * PCR >= min_pcr (the connection itself included when it qualifies). */
+uint32_t beacon_concurrent_uploads(const struct beacon_series *series, uint64_t start_usec,
+                                   uint64_t end_usec, uint64_t min_bytes_out, double min_pcr);
+void beacon_free(struct beacon_series *series);
+
+/* ---- baseline.c: per-host hourly bytes out ------------------------------------------ */
+
+#define BASELINE_HOURS 72       /* hours of history kept per host */
+#define BASELINE_MIN_HOURS 6    /* past hours before the baseline is trusted */
+
+struct host_baseline {
+    uint64_t hour_bytes[BASELINE_HOURS]; /* indexed by hour % BASELINE_HOURS */
+    uint64_t first_hour;
+    uint64_t current_hour;
+    bool started;
+};
+
+/* Adds bytes out at packet time ts_usec (records may come slightly out of order: bytes
+ * older than the current hour go to their own hour while it is still kept). */
+void baseline_add(struct host_baseline *baseline, uint64_t ts_usec, uint64_t bytes_out);
+/* Current hour's bytes over the usual hourly bytes (median of past hours, at least floor).
+ * 0 when fewer than BASELINE_MIN_HOURS past hours are known. anomalous: the hour is above
+ * median + 3 * 1.4826 * MAD (the robust 3-sigma line). */
+double baseline_ratio(const struct host_baseline *baseline, uint64_t ts_usec, uint64_t floor_bytes,
+                      bool *anomalous, double *usual_bytes);
+
+/* ---- table.c: string-keyed hash table with LRU order -------------------------------- */
+
+struct table_entry {
+    struct table_entry *hash_next;
+    struct table_entry *lru_prev, *lru_next; /* prev: newer, next: older */
+    uint64_t hash;
+    char *key;
+};
+
+struct table {
+    struct table_entry **buckets;
+    size_t bucket_count;
+    size_t count;
+    struct table_entry *newest, *oldest;
+};
+
+bool table_init(struct table *table, size_t initial_buckets);
+struct table_entry *table_find(const struct table *table, const char *key);
+/* Inserts entry (its key is copied); the entry must not be in the table. */
+bool table_insert(struct table *table, struct table_entry *entry, const char *key);
+/* Moves entry to the newest end. */
+void table_touch(struct table *table, struct table_entry *entry);
+/* Unlinks entry and frees its key (not the entry). */
+void table_remove(struct table *table, struct table_entry *entry);
+/* Frees every entry with free_entry (after freeing its key) and the buckets. */
+void table_destroy(struct table *table, void (*free_entry)(struct table_entry *entry));
+uint64_t table_hash(const char *key);
+
+/* ---- destinations.c: first-seen store, persisted ---------------------------------- */
+
+#define DESTINATION_SITE "*"    /* host part of the site-wide entry */
+
+struct destinations;
+
+struct destinations *destinations_new(size_t max_entries);
+/* Records a use of dest by host ("*" for site-wide) at ts_usec. Returns the first-seen time
+ * known before this call, or 0 when the pair is new (it is then stored with ts_usec). */
+uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
+                            uint64_t ts_usec);
+size_t destinations_count(const struct destinations *store);
+/* 1: loaded; 0: no such file (fresh start); -1: unreadable or corrupt (message in err). */
+int destinations_load(struct destinations *store, const char *path, uint64_t *learn_start_usec,
+                      char *err, size_t err_len);
+/* Temp file in the same directory, fsync, rename, fsync of the directory. */
+bool destinations_save(const struct destinations *store, const char *path,
+                       uint64_t learn_start_usec, char *err, size_t err_len);
+void destinations_free(struct destinations *store);
+
+/* ---- ftp.c: FTP control channel (RFC 959, RFC 2428) -------------------------------- */
+
+enum ftp_command {
+    FTP_CMD_NONE = 0,
+    FTP_CMD_OTHER,
+    FTP_CMD_STOR,
+    FTP_CMD_STOU,
+    FTP_CMD_APPE,
+    FTP_CMD_RETR,
+    FTP_CMD_PORT,
+    FTP_CMD_EPRT,
+    FTP_CMD_PASV,
+    FTP_CMD_EPSV,
+};
+const char *ftp_command_name(enum ftp_command command);
+static inline bool ftp_command_is_upload(enum ftp_command command)
+{
+    return command == FTP_CMD_STOR || command == FTP_CMD_STOU || command == FTP_CMD_APPE;
+}
+
+struct ftp_endpoint {
+    int ip_version;             /* 0: EPSV/EPRT left the address out: use the control peer */
+    uint8_t addr[GEO_ADDR_LEN];
+    uint16_t port;
+};
+
+/* Parses one client command line (no CR/LF). PORT/EPRT fill endpoint; a malformed
+ * PORT/EPRT is FTP_CMD_OTHER. */
+enum ftp_command ftp_parse_command(const char *line, size_t len, struct ftp_endpoint *endpoint);
+/* Parses one server reply line: true for a well-formed 227 (PASV) or 229 (EPSV) reply,
+ * with the endpoint the client is to connect to (ip_version 0 for 229: control server). */
+bool ftp_parse_reply(const char *line, size_t len, struct ftp_endpoint *endpoint);
+
+#define FTP_LINE_MAX 128        /* longer lines are cut: commands and 227/229 fit */
+
+/* Line assembly for one direction of the control channel (across packets). */
+struct ftp_line {
+    char text[FTP_LINE_MAX];
+    uint16_t len;
+    bool overflow;
+};
+/* Feeds bytes; calls on_line for each complete line (CR/LF stripped). */
+void ftp_line_feed(struct ftp_line *line, const uint8_t *data, size_t len,
+                   void (*on_line)(void *user, const char *text, size_t text_len), void *user);
+
+/* Data channels announced on control channels, waiting for their connection. */
+#define FTP_EXPECT_MAX 256
+
+struct ftp_expectation {
+    uint64_t created_usec;      /* 0: free slot */
+    uint64_t control_flow_id;
+    int ip_version;
+    uint8_t listen_addr[GEO_ADDR_LEN]; /* who accepts the data connection */
+    uint16_t listen_port;
+    bool active;                /* PORT/EPRT: the server connects to the client */
+    uint8_t client_addr[GEO_ADDR_LEN]; /* the control channel's client */
+    uint8_t server_addr[GEO_ADDR_LEN];
+    enum ftp_command command;   /* transfer command that followed, FTP_CMD_NONE until seen */
+    uint32_t generation;
+    char dest_name[FLOW_NAME_LEN]; /* the control channel's destination */
+};
+
+struct ftp_expectations {
+    struct ftp_expectation slot[FTP_EXPECT_MAX];
+    uint32_t next;
+    uint32_t generation;
+    uint32_t live;
+};
+
+/* Adds (overwriting the oldest slot); returns the slot index. */
+uint32_t ftp_expect_add(struct ftp_expectations *table, const struct ftp_expectation *expectation);
+/* Finds the expectation a new flow answers: the flow's responder is the listening side.
+ * Expectations older than max_age_usec are dropped. -1 when none. */
+int ftp_expect_match(struct ftp_expectations *table, int ip_version, const uint8_t orig_addr[GEO_ADDR_LEN],
+                     const uint8_t resp_addr[GEO_ADDR_LEN], uint16_t resp_port, uint64_t now_usec,
+                     uint64_t max_age_usec);
+/* The latest expectation of this control flow takes the transfer command. */
+void ftp_expect_set_command(struct ftp_expectations *table, uint64_t control_flow_id,
+                            enum ftp_command command);
+
+/* ---- http.c: HTTP/1.x request side (RFC 9112) -------------------------------------- */
+
+#define HTTP_LINE_MAX 160
+#define HTTP_HOST_MAX 96
+
+enum http_state {
+    HTTP_STATE_REQUEST_LINE = 0,
+    HTTP_STATE_HEADERS,
+    HTTP_STATE_BODY,
+    HTTP_STATE_CHUNK_SIZE,
+    HTTP_STATE_CHUNK_DATA,
+    HTTP_STATE_CHUNK_END,
+    HTTP_STATE_TRAILERS,
+    HTTP_STATE_STOPPED,     /* not HTTP, out of budget, or lost sync */
+};
+
+struct http_parser {
+    uint8_t state;
+    bool upload;            /* current request is POST/PUT/PATCH/BITS_POST */
+    bool chunked;
+    bool line_overflow;
+    bool seen_request;
+    uint16_t line_len;
+    uint32_t parse_budget;  /* header/line bytes left to look at */
+    uint64_t remaining;     /* body or chunk bytes left */
+    uint64_t content_length;
+    uint32_t requests;
+    uint32_t upload_requests;
+    uint64_t upload_body_bytes;
+    char line[HTTP_LINE_MAX];
+    char host[HTTP_HOST_MAX]; /* Host of the first request, lowercase, port stripped */
+};
+
+void http_parser_init(struct http_parser *parser, uint32_t parse_budget);
+/* True when data starts like an HTTP request line (a known method and a space). */
+bool http_looks_like_request(const uint8_t *data, size_t len);
+/* Feeds the client's bytes in order. */
+void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t len);
+
+/* ---- allowlist.c -------------------------------------------------------------------- */
+
+struct allowlist;
+
+struct allow_query {
+    int ip_version;
+    const uint8_t *src_addr;
+    const uint8_t *dest_addr;
+    const char *dest_name;      /* may be NULL */
+    const char *app_protocol;   /* may be NULL */
+    const char *master_protocol;/* may be NULL */
+    uint16_t dest_port;
+};
+
+/* Parses rules from text; name is used in messages ("file:line: ..."). */
+struct allowlist *allowlist_parse(const char *text, const char *name, char *err, size_t err_len);
+struct allowlist *allowlist_load(const char *path, char *err, size_t err_len);
+/* True when any rule matches; *comment gets the rule's comment (or "line N"). */
+bool allowlist_match(const struct allowlist *list, const struct allow_query *query,
+                     const char **comment);
+size_t allowlist_count(const struct allowlist *list);
+void allowlist_free(struct allowlist *list);
+/* Domain pattern match: "*.example.com" matches example.com and its subdomains; other
+ * patterns match exactly. Case-insensitive. */
+bool allowlist_domain_match(const char *pattern, const char *name);
+
+/* ---- cloud.c: cloud storage and file-drop services ---------------------------------- */
+
+/* The service name when the SNI/Host or nDPI app says cloud storage, else NULL. */
+const char *cloud_storage_service(const char *server_name, const char *app_protocol);
+/* True when name ends with suffix at a label boundary (or equals it). Case-insensitive. */
+bool cloud_name_has_suffix(const char *name, const char *suffix);
+
+/* ---- score.c: combining the signals ------------------------------------------------- */
+
+/* Everything known about one finding on one series. */
+struct finding {
+    uint64_t bytes_out, bytes_in;  /* scope: the series (periodic) or the flow(s) */
+    uint32_t connections;
+    uint64_t first_ts_usec;
+    double pcr;
+    bool periodic;                 /* regular schedule of uploads */
+    bool c2_like;                  /* regular small beacons, then an upload */
+    struct beacon_result beacon;
+    double baseline_ratio;         /* 0 unknown */
+    bool baseline_anomalous;
+    bool pair_new;                 /* this host never used the destination before */
+    bool site_new;                 /* no host did */
+    double first_seen_age_sec;     /* -1: first use is this record */
+    uint32_t evidence;
+    bool http_plain_upload;        /* parsed HTTP POST/PUT (cleartext) */
+    bool http_bare_ip;             /* ... to a bare IP address */
+    bool ssh;
+    const char *cloud_service;     /* NULL when not cloud storage */
+    enum ftp_command ftp_command;  /* FTP_CMD_NONE when not FTP */
+    uint32_t http_upload_requests;
+    uint32_t parallel_streams;
+};
+
+struct score_parts {
+    double volume, upload, periodic, new_destination, protocol, baseline;
+};
+
+/* Weights of the parts (sum 1). A finding with neither a schedule nor protocol evidence
+ * tops out at 0.55, under the default alert threshold: one-off big uploads by people are
+ * not what exflow is for. */
+#define SCORE_WEIGHT_VOLUME     0.15
+#define SCORE_WEIGHT_UPLOAD     0.10
+#define SCORE_WEIGHT_PERIODIC   0.25
+#define SCORE_WEIGHT_NEW_DEST   0.20
+#define SCORE_WEIGHT_PROTOCOL   0.20
+#define SCORE_WEIGHT_BASELINE   0.10
+
+double score_finding(const struct finding *finding, const struct detect_config *config,
+                     struct score_parts *parts);
+enum alert_severity score_severity(double score);
+/* Fills alert->techniques from the finding. */
+void score_techniques(const struct finding *finding, struct alert *alert);
+/* One human sentence with the numbers. */
+void score_reason(const struct finding *finding, const char *src_text, const char *dest_name,
+                  char *out, size_t out_len);
+/* "48.2 MB" style (decimal units, as file managers show). */
+void score_format_bytes(uint64_t bytes, char *out, size_t out_len);
+/* "60.0 min" / "6.0 h" / "45 s" style. */
+void score_format_duration(double seconds, char *out, size_t out_len);
+
+#endif

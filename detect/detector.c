@@ -1,0 +1,785 @@
+/*
+ * The detector: flow records in, scored alerts out. Per record it finds the internal host
+ * and the public destination, updates the host's baseline, the destination's first-seen
+ * times and the (host, destination) series, gathers protocol evidence parsed from packets
+ * (FTP, HTTP) and labels (SSH, cloud storage), scores the finding (score.c) and raises at
+ * most one alert per series until the severity rises or the suppression window passes.
+ */
+#include "detect_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../common/log.h"
+#include "../common/tunables.h"
+
+#define DETECT_FTP_CONTROL_PORT 21
+#define DETECT_SSH_PORT 22
+
+/* One (internal host, destination) series: its connections, evidence and alert state. */
+struct series {
+    struct table_entry entry;       /* key: "<src> <destination>" */
+    size_t dest_offset;             /* destination name inside entry.key */
+    struct beacon_series beacon;
+    int ip_version;
+    uint8_t src_addr[GEO_ADDR_LEN];
+    uint8_t dest_addr[GEO_ADDR_LEN];
+    uint16_t dest_port;
+    uint8_t proto;
+    char app_protocol[FLOW_LABEL_LEN];
+    uint32_t evidence;              /* protocol evidence seen on any flow of the series */
+    enum ftp_command ftp_command;   /* last upload command seen on its data flows */
+    const char *cloud_service;
+    uint32_t http_upload_requests;
+    bool http_bare_ip;
+    bool alerted;
+    enum alert_severity last_severity;
+    uint64_t last_alert_usec;
+};
+
+struct host {
+    struct table_entry entry;       /* key: address text */
+    struct host_baseline baseline;
+};
+
+enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA };
+
+/* flow->observer_state: only for flows with parsed protocol state (HTTP, FTP). */
+struct flow_state {
+    uint8_t kind;
+    union {
+        struct http_parser http;
+        struct {
+            struct ftp_line line[2];    /* by enum flow_direction */
+            uint32_t budget[2];
+        } ftp_control;
+        struct {
+            int slot;
+            uint32_t generation;
+            bool active;                /* server opened it: the client is the responder */
+            enum ftp_command command;
+            char dest_name[FLOW_NAME_LEN];
+        } ftp_data;
+    } u;
+};
+
+struct detector {
+    struct detect_config config;
+    char *home_net_text, *state_file, *allowlist_file;
+    alert_fn on_alert;
+    void *user;
+    struct cidr_set *home_net;
+    struct allowlist *allowlist;
+    struct destinations *destinations;
+    struct table series;
+    struct table hosts;
+    struct ftp_expectations ftp;
+    struct beacon_params beacon_params;
+    uint64_t learn_start_usec;      /* 0 until the first record (or from the state file) */
+    uint64_t last_save_usec;
+    bool state_dirty;
+    bool save_warned;
+    uint64_t next_alert_id;
+    struct detect_stats stats;
+};
+
+static const char *const evidence_names[EVIDENCE_COUNT] = {
+    "ftp_stor", "http_upload", "ssh_upload", "cloud_storage",
+    "parallel_streams", "new_destination", "periodic", "volume_anomaly",
+};
+
+const char *detect_evidence_name(unsigned bit_index)
+{
+    return bit_index < EVIDENCE_COUNT ? evidence_names[bit_index] : "unknown";
+}
+
+const char *alert_severity_name(enum alert_severity severity)
+{
+    switch (severity) {
+    case SEVERITY_LOW: return "low";
+    case SEVERITY_MEDIUM: return "medium";
+    case SEVERITY_HIGH: return "high";
+    case SEVERITY_CRITICAL: return "critical";
+    }
+    return "unknown";
+}
+
+void detect_config_defaults(struct detect_config *config)
+{
+    memset(config, 0, sizeof(*config));
+    config->home_net = NULL;
+    config->learn_usec = DEFAULT_LEARN_PERIOD * USEC_PER_SEC;
+    config->min_upload_bytes = DEFAULT_MIN_UPLOAD_BYTES;
+    config->pcr_threshold = DEFAULT_PCR_THRESHOLD;
+    config->beacon_min_connections = DEFAULT_BEACON_MIN_CONNS;
+    config->beacon_min_period_sec = DEFAULT_BEACON_MIN_PERIOD;
+    config->beacon_max_period_sec = DEFAULT_BEACON_MAX_PERIOD;
+    config->alert_threshold = DEFAULT_ALERT_THRESHOLD;
+    config->suppress_usec = DEFAULT_SUPPRESS_WINDOW * USEC_PER_SEC;
+    config->beacon_min_score = DEFAULT_BEACON_MIN_SCORE;
+    config->beacon_min_conn_bytes = DEFAULT_BEACON_MIN_CONN_BYTES;
+    config->new_destination_usec = DEFAULT_NEW_DEST_WINDOW * USEC_PER_SEC;
+}
+
+static void series_free_entry(struct table_entry *entry)
+{
+    struct series *s = (struct series *)entry;
+    beacon_free(&s->beacon);
+    free(s);
+}
+
+static void host_free_entry(struct table_entry *entry)
+{
+    free(entry);
+}
+
+static char *dup_or_null(const char *text)
+{
+    return text ? strdup(text) : NULL;
+}
+
+struct detector *detector_new(const struct detect_config *config, alert_fn on_alert, void *user,
+                              char *err, size_t err_len)
+{
+    char message[512];
+    struct detector *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        snprintf(err, err_len, "detector: out of memory");
+        return NULL;
+    }
+    d->config = *config;
+    d->on_alert = on_alert;
+    d->user = user;
+    d->home_net_text = dup_or_null(config->home_net ? config->home_net : GEO_DEFAULT_HOME_NET);
+    d->state_file = dup_or_null(config->state_file);
+    d->allowlist_file = dup_or_null(config->allowlist_file);
+    d->config.home_net = d->home_net_text;
+    d->config.state_file = d->state_file;
+    d->config.allowlist_file = d->allowlist_file;
+    if (d->home_net_text == NULL || (config->state_file && !d->state_file) ||
+        (config->allowlist_file && !d->allowlist_file)) {
+        snprintf(err, err_len, "detector: out of memory");
+        goto fail;
+    }
+    d->beacon_params.min_connections = config->beacon_min_connections;
+    d->beacon_params.min_period_sec = config->beacon_min_period_sec;
+    d->beacon_params.max_period_sec = config->beacon_max_period_sec;
+    d->beacon_params.min_score = config->beacon_min_score;
+
+    d->home_net = cidr_set_new();
+    if (d->home_net == NULL || !cidr_set_add_list(d->home_net, d->home_net_text, message, sizeof(message))) {
+        snprintf(err, err_len, "--home-net: %s", d->home_net ? message : "out of memory");
+        goto fail;
+    }
+    if (!table_init(&d->series, 4096) || !table_init(&d->hosts, 1024)) {
+        snprintf(err, err_len, "detector: out of memory");
+        goto fail;
+    }
+    d->destinations = destinations_new(DETECT_MAX_DESTINATIONS);
+    if (d->destinations == NULL) {
+        snprintf(err, err_len, "detector: out of memory");
+        goto fail;
+    }
+    if (d->state_file) {
+        int loaded = destinations_load(d->destinations, d->state_file, &d->learn_start_usec,
+                                       message, sizeof(message));
+        if (loaded < 0) {
+            if (!config->state_reset_if_corrupt) {
+                snprintf(err, err_len, "%s (move it away or use --reset-state to start fresh)", message);
+                goto fail;
+            }
+            LOG_WARN("%s; starting with empty state (--reset-state)", message);
+            destinations_free(d->destinations);
+            d->destinations = destinations_new(DETECT_MAX_DESTINATIONS);
+            d->learn_start_usec = 0;
+            if (d->destinations == NULL) {
+                snprintf(err, err_len, "detector: out of memory");
+                goto fail;
+            }
+        }
+    }
+    if (d->allowlist_file) {
+        d->allowlist = allowlist_load(d->allowlist_file, message, sizeof(message));
+        if (d->allowlist == NULL) {
+            snprintf(err, err_len, "%s", message);
+            goto fail;
+        }
+    }
+    return d;
+fail:
+    if (d->home_net)
+        cidr_set_free(d->home_net);
+    allowlist_free(d->allowlist);
+    destinations_free(d->destinations);
+    if (d->series.buckets)
+        table_destroy(&d->series, series_free_entry);
+    if (d->hosts.buckets)
+        table_destroy(&d->hosts, host_free_entry);
+    free(d->home_net_text);
+    free(d->state_file);
+    free(d->allowlist_file);
+    free(d);
+    return NULL;
+}
+
+/* ---- per-packet protocol state ------------------------------------------------------ */
+
+static bool label_is(const char *label, const char *name)
+{
+    return label[0] != '\0' && strcasecmp(label, name) == 0;
+}
+
+/* The destination as it will appear in keys, the state file and alerts: lowercase, no
+ * spaces or control bytes (names come from packets). */
+static void destination_sanitize(const char *name, char *out, size_t out_len)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && n + 1 < out_len; p++) {
+        unsigned char c = (unsigned char)tolower(*p);
+        out[n++] = (isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':') ? (char)c : '_';
+    }
+    out[n] = '\0';
+}
+
+struct ftp_line_context {
+    struct detector *detector;
+    struct flow *flow;
+    enum flow_direction direction;
+};
+
+/* One line of an FTP control channel: commands from the client, replies from the server. */
+static void detector_ftp_line(void *user, const char *text, size_t len)
+{
+    struct ftp_line_context *ctx = user;
+    struct flow *flow = ctx->flow;
+    struct ftp_endpoint endpoint;
+    struct ftp_expectation e;
+    bool announce = false;
+
+    memset(&e, 0, sizeof(e));
+    if (ctx->direction == FLOW_DIR_ORIG) {
+        enum ftp_command command = ftp_parse_command(text, len, &endpoint);
+        if (command == FTP_CMD_PORT || command == FTP_CMD_EPRT) {
+            /* Active mode: the server will connect to the client's endpoint. */
+            e.active = true;
+            announce = true;
+        } else if (command == FTP_CMD_STOR || command == FTP_CMD_STOU || command == FTP_CMD_APPE ||
+                   command == FTP_CMD_RETR) {
+            ftp_expect_set_command(&ctx->detector->ftp, flow->id, command);
+        }
+    } else if (ftp_parse_reply(text, len, &endpoint)) {
+        announce = true;
+        if (endpoint.ip_version == 0) {
+            /* 229 names only the port: the address is the control channel's server. */
+            endpoint.ip_version = flow->ip_version;
+            memcpy(endpoint.addr, flow->resp_addr, GEO_ADDR_LEN);
+        }
+    }
+    if (!announce || endpoint.ip_version != flow->ip_version)
+        return;
+    e.created_usec = flow->last_ts_usec ? flow->last_ts_usec : 1;
+    e.control_flow_id = flow->id;
+    e.ip_version = flow->ip_version;
+    memcpy(e.listen_addr, endpoint.addr, GEO_ADDR_LEN);
+    e.listen_port = endpoint.port;
+    memcpy(e.client_addr, flow->orig_addr, GEO_ADDR_LEN);
+    memcpy(e.server_addr, flow->resp_addr, GEO_ADDR_LEN);
+    if (flow->labels.server_name[0]) {
+        destination_sanitize(flow->labels.server_name, e.dest_name, sizeof(e.dest_name));
+    } else {
+        char text_addr[64];
+        geo_addr_to_string(flow->ip_version, flow->resp_addr, text_addr, sizeof(text_addr));
+        destination_sanitize(text_addr, e.dest_name, sizeof(e.dest_name));
+    }
+    ftp_expect_add(&ctx->detector->ftp, &e);
+}
+
+/* Decides once, early, whether a flow gets parsed protocol state. Cheap when it does not. */
+static struct flow_state *detector_classify(struct detector *d, struct flow *flow,
+                                            const struct packet *pkt, enum flow_direction direction)
+{
+    uint64_t packets = flow->dir[0].packets + flow->dir[1].packets;
+    struct flow_state *state = NULL;
+
+    if (packets == 1 && d->ftp.live > 0) {
+        int slot = ftp_expect_match(&d->ftp, flow->ip_version, flow->orig_addr, flow->resp_addr,
+                                    flow->resp_port, pkt->ts_usec, DETECT_FTP_EXPECT_AGE * USEC_PER_SEC);
+        if (slot >= 0) {
+            const struct ftp_expectation *e = &d->ftp.slot[slot];
+            state = calloc(1, sizeof(*state));
+            if (state == NULL)
+                return NULL;
+            state->kind = FLOW_KIND_FTP_DATA;
+            state->u.ftp_data.slot = slot;
+            state->u.ftp_data.generation = e->generation;
+            state->u.ftp_data.active = e->active;
+            state->u.ftp_data.command = e->command;
+            memcpy(state->u.ftp_data.dest_name, e->dest_name, sizeof(e->dest_name));
+            return state;
+        }
+    }
+    if (flow->proto != 6 || pkt->payload_len == 0)
+        return NULL;
+    /* The first payload of either side of a flow to port 21, or labelled FTP by nDPI. */
+    bool first_payload = flow->dir[direction].payload_bytes == pkt->payload_wire_len &&
+                         flow->dir[!direction].payload_bytes == 0;
+    if ((first_payload && flow->resp_port == DETECT_FTP_CONTROL_PORT) ||
+        (packets <= NDPI_MAX_PACKETS_PER_FLOW + 8 && label_is(flow->labels.app_protocol, "FTP_CONTROL"))) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_FTP_CONTROL;
+        state->u.ftp_control.budget[0] = state->u.ftp_control.budget[1] = DETECT_FTP_PARSE_BYTES;
+        return state;
+    }
+    /* HTTP: the client's first payload starts with a request line, whatever the port. */
+    if (direction == FLOW_DIR_ORIG && flow->dir[FLOW_DIR_ORIG].payload_bytes == pkt->payload_wire_len &&
+        http_looks_like_request(pkt->payload, pkt->payload_len)) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_HTTP;
+        http_parser_init(&state->u.http, DETECT_HTTP_PARSE_BYTES);
+    }
+    return state;
+}
+
+void detector_on_packet(struct detector *detector, struct flow *flow, const struct packet *pkt,
+                        enum flow_direction direction)
+{
+    struct flow_state *state = flow->observer_state;
+    if (state == NULL) {
+        state = detector_classify(detector, flow, pkt, direction);
+        if (state == NULL)
+            return;
+        flow->observer_state = state;
+    }
+    if (pkt->payload_len == 0)
+        return;
+    switch (state->kind) {
+    case FLOW_KIND_HTTP:
+        /* XXX: a snapped packet (payload_len < payload_wire_len) desyncs the body count. */
+        if (direction == FLOW_DIR_ORIG && state->u.http.state != HTTP_STATE_STOPPED)
+            http_parser_feed(&state->u.http, pkt->payload, pkt->payload_len);
+        break;
+    case FLOW_KIND_FTP_CONTROL: {
+        uint32_t *budget = &state->u.ftp_control.budget[direction];
+        if (*budget == 0)
+            break;
+        size_t len = pkt->payload_len < *budget ? pkt->payload_len : *budget;
+        *budget -= (uint32_t)len;
+        struct ftp_line_context ctx = { detector, flow, direction };
+        ftp_line_feed(&state->u.ftp_control.line[direction], pkt->payload, len, detector_ftp_line, &ctx);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* ---- per-record scoring ------------------------------------------------------------- */
+
+/* Least recently used entries go when a table is at its cap. */
+static struct series *series_get(struct detector *d, const char *key, size_t dest_offset)
+{
+    struct table_entry *e = table_find(&d->series, key);
+    if (e) {
+        table_touch(&d->series, e);
+        return (struct series *)e;
+    }
+    if (d->series.count >= DETECT_MAX_SERIES && d->series.oldest) {
+        struct table_entry *oldest = d->series.oldest;
+        table_remove(&d->series, oldest);
+        series_free_entry(oldest);
+    }
+    struct series *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    if (!table_insert(&d->series, &s->entry, key)) {
+        free(s);
+        return NULL;
+    }
+    s->dest_offset = dest_offset;
+    return s;
+}
+
+static struct host *host_get(struct detector *d, const char *key)
+{
+    struct table_entry *e = table_find(&d->hosts, key);
+    if (e) {
+        table_touch(&d->hosts, e);
+        return (struct host *)e;
+    }
+    if (d->hosts.count >= DETECT_MAX_HOSTS && d->hosts.oldest) {
+        struct table_entry *oldest = d->hosts.oldest;
+        table_remove(&d->hosts, oldest);
+        host_free_entry(oldest);
+    }
+    struct host *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    if (!table_insert(&d->hosts, &h->entry, key)) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Saves the first-seen state now and then, by packet time, so a crash loses little. */
+static void detector_maybe_save(struct detector *d, uint64_t now_usec)
+{
+    if (d->state_file == NULL || !d->state_dirty)
+        return;
+    if (d->last_save_usec == 0) {
+        d->last_save_usec = now_usec;
+        return;
+    }
+    if (now_usec < d->last_save_usec + DEFAULT_STATE_SAVE_INTERVAL * USEC_PER_SEC)
+        return;
+    char err[512];
+    if (!detector_save_state(d, err, sizeof(err)) && !d->save_warned) {
+        LOG_WARN("%s (will retry; warned once)", err);
+        d->save_warned = true;
+    }
+    d->last_save_usec = now_usec;
+}
+
+/* Who sends to whom in this flow, from the home network's point of view. */
+struct flow_roles {
+    int src_dir;                 /* direction whose bytes are "out" */
+    const uint8_t *src_addr;
+    const uint8_t *dest_addr;
+    uint16_t dest_port;
+};
+
+static bool detector_roles(const struct detector *d, const struct flow *flow,
+                           const struct flow_state *state, struct flow_roles *roles)
+{
+    bool active_ftp_data = state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.active;
+    /* Active FTP data connections are opened by the server: the internal client is the
+     * responder and its uploads are the responder's bytes. Every other flow is scored
+     * only when the internal host opened it.
+     * THREAT: exfiltration pulled by an outside client from an internal server is not
+     * scored here (internal servers serve downloads all day). */
+    roles->src_dir = active_ftp_data ? FLOW_DIR_RESP : FLOW_DIR_ORIG;
+    roles->src_addr = active_ftp_data ? flow->resp_addr : flow->orig_addr;
+    roles->dest_addr = active_ftp_data ? flow->orig_addr : flow->resp_addr;
+    roles->dest_port = active_ftp_data ? flow->orig_port : flow->resp_port;
+    if (!cidr_set_contains(d->home_net, flow->ip_version, roles->src_addr))
+        return false;
+    if (cidr_set_contains(d->home_net, flow->ip_version, roles->dest_addr))
+        return false;
+    return geo_addr_is_public(flow->ip_version, roles->dest_addr);
+}
+
+/* True when text is an IPv4 or IPv6 literal (an HTTP Host that names no site). */
+static bool name_is_address(const char *name)
+{
+    uint8_t addr[GEO_ADDR_LEN];
+    return name[0] == '\0' || geo_addr_parse(name, addr) != 0;
+}
+
+void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
+                        bool final)
+{
+    struct detector *d = detector;
+    struct flow_state *state = flow->observer_state;
+    const struct detect_config *cfg = &d->config;
+    (void)reason;
+
+    d->stats.records++;
+    uint64_t now = flow->last_ts_usec;
+    uint64_t start = flow->start_ts_usec ? flow->start_ts_usec : now;
+    if (d->learn_start_usec == 0) {
+        d->learn_start_usec = start ? start : 1;
+        d->state_dirty = true;
+    }
+    uint64_t learn_end = d->learn_start_usec + cfg->learn_usec;
+
+    /* FTP data: the command may have come after the connection opened. */
+    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.command == FTP_CMD_NONE) {
+        const struct ftp_expectation *e = &d->ftp.slot[state->u.ftp_data.slot];
+        if (e->generation == state->u.ftp_data.generation)
+            state->u.ftp_data.command = e->command;
+    }
+
+    struct flow_roles roles;
+    if (!detector_roles(d, flow, state, &roles))
+        goto done;
+    uint64_t out = flow->dir[roles.src_dir].payload_bytes;
+    uint64_t in = flow->dir[!roles.src_dir].payload_bytes;
+
+    /* Names: SNI/Host first (one name for many addresses), else the address. */
+    char src_text[64], dest_text[64], dest_name[FLOW_NAME_LEN];
+    geo_addr_to_string(flow->ip_version, roles.src_addr, src_text, sizeof(src_text));
+    geo_addr_to_string(flow->ip_version, roles.dest_addr, dest_text, sizeof(dest_text));
+    const struct http_parser *http = state && state->kind == FLOW_KIND_HTTP ? &state->u.http : NULL;
+    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.dest_name[0])
+        destination_sanitize(state->u.ftp_data.dest_name, dest_name, sizeof(dest_name));
+    else if (flow->labels.server_name[0])
+        destination_sanitize(flow->labels.server_name, dest_name, sizeof(dest_name));
+    else if (http && http->host[0] && !name_is_address(http->host))
+        destination_sanitize(http->host, dest_name, sizeof(dest_name));
+    else
+        destination_sanitize(dest_text, dest_name, sizeof(dest_name));
+
+    /* Host baseline: every byte this host sends outside, at the record's time. */
+    struct host *host = host_get(d, src_text);
+    if (host)
+        baseline_add(&host->baseline, now, out);
+
+    /* First seen, per pair and site-wide. Records arrive at flow end: use the flow start. */
+    uint64_t pair_first = destinations_touch(d->destinations, src_text, dest_name, start);
+    uint64_t site_first = destinations_touch(d->destinations, DESTINATION_SITE, dest_name, start);
+    d->state_dirty = true;
+
+    char key[64 + FLOW_NAME_LEN + 2];
+    snprintf(key, sizeof(key), "%s %s", src_text, dest_name);
+    struct series *s = series_get(d, key, strlen(src_text) + 1);
+    if (s == NULL)
+        goto done;
+    s->ip_version = flow->ip_version;
+    memcpy(s->src_addr, roles.src_addr, GEO_ADDR_LEN);
+    memcpy(s->dest_addr, roles.dest_addr, GEO_ADDR_LEN);
+    s->dest_port = roles.dest_port;
+    s->proto = flow->proto;
+    const char *app = flow->labels.app_protocol[0] && strcmp(flow->labels.app_protocol, "Unknown") != 0
+                          ? flow->labels.app_protocol : flow->labels.master_protocol;
+    if (app[0])
+        snprintf(s->app_protocol, sizeof(s->app_protocol), "%s", app);
+    beacon_add(&s->beacon, flow->id, start, now, out, in);
+    const struct beacon_conn *conn = beacon_find(&s->beacon, flow->id);
+    uint64_t conn_out = conn ? conn->bytes_out : out, conn_in = conn ? conn->bytes_in : in;
+    double conn_pcr = stats_pcr(conn_out, conn_in);
+    bool conn_upload = conn_out >= cfg->min_upload_bytes && conn_pcr >= cfg->pcr_threshold;
+
+    /* Protocol evidence of this flow. */
+    struct finding f;
+    memset(&f, 0, sizeof(f));
+    uint32_t evidence = 0;
+    if (state && state->kind == FLOW_KIND_FTP_DATA && ftp_command_is_upload(state->u.ftp_data.command)) {
+        evidence |= EVIDENCE_FTP_STOR;
+        s->ftp_command = state->u.ftp_data.command;
+    }
+    if (http && http->upload_requests > 0) {
+        evidence |= EVIDENCE_HTTP_UPLOAD;
+        s->http_upload_requests += http->upload_requests;
+        s->http_bare_ip = flow->labels.server_name[0] == '\0' && name_is_address(http->host);
+    }
+    bool ssh = label_is(flow->labels.master_protocol, "SSH") || label_is(flow->labels.app_protocol, "SSH") ||
+               (roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
+    if (ssh && conn_upload)
+        evidence |= EVIDENCE_SSH_UPLOAD;
+    const char *cloud = cloud_storage_service(dest_name, flow->labels.app_protocol);
+    if (cloud) {
+        evidence |= EVIDENCE_CLOUD_STORAGE;
+        s->cloud_service = cloud;
+    }
+    s->evidence |= evidence;
+
+    /* Schedule, and what kind of schedule. */
+    struct beacon_result br;
+    beacon_evaluate(&s->beacon, &d->beacon_params, &br);
+    bool periodic_upload = br.periodic && br.median_bytes_out >= (double)cfg->beacon_min_conn_bytes;
+    /* C2-like: a schedule of small check-ins, and now a real upload on the same channel. */
+    bool c2_like = br.periodic && !periodic_upload && conn_upload;
+
+    /* Parallel streams: overlapping uploads to the same destination (rclone --transfers). */
+    uint32_t parallel = 0;
+    uint64_t group_out = 0, group_in = 0, group_first = start;
+    if (conn) {
+        uint64_t per_stream_min = cfg->beacon_min_conn_bytes;
+        parallel = beacon_concurrent_uploads(&s->beacon, conn->start_usec, conn->end_usec,
+                                             per_stream_min, cfg->pcr_threshold);
+        if (parallel >= DETECT_PARALLEL_MIN_STREAMS) {
+            for (uint32_t i = 0; i < s->beacon.count; i++) {
+                const struct beacon_conn *c = &s->beacon.conn[i];
+                if (c->start_usec > conn->end_usec || c->end_usec < conn->start_usec)
+                    continue;
+                if (c->bytes_out < per_stream_min || stats_pcr(c->bytes_out, c->bytes_in) < cfg->pcr_threshold)
+                    continue;
+                group_out += c->bytes_out;
+                group_in += c->bytes_in;
+                if (c->start_usec < group_first)
+                    group_first = c->start_usec;
+            }
+            evidence |= EVIDENCE_PARALLEL_STREAMS;
+        } else {
+            parallel = 0;
+        }
+    }
+
+    /* The finding's scope: the whole schedule, the parallel burst, or this connection. */
+    if (periodic_upload) {
+        f.bytes_out = br.bytes_out;
+        f.bytes_in = br.bytes_in;
+        f.connections = br.connections;
+        f.first_ts_usec = br.first_start_usec;
+        evidence |= s->evidence;
+    } else if (parallel) {
+        f.bytes_out = group_out;
+        f.bytes_in = group_in;
+        f.connections = parallel;
+        f.first_ts_usec = group_first;
+    } else {
+        f.bytes_out = conn_out;
+        f.bytes_in = conn_in;
+        f.connections = 1;
+        f.first_ts_usec = conn ? conn->start_usec : start;
+    }
+    f.pcr = stats_pcr(f.bytes_out, f.bytes_in);
+    if (f.bytes_out < cfg->min_upload_bytes || f.pcr < cfg->pcr_threshold)
+        goto done; /* not upload-heavy enough to be a finding: downloads, pings, polling */
+
+    f.periodic = periodic_upload;
+    f.c2_like = c2_like;
+    f.beacon = br;
+    f.parallel_streams = parallel;
+    f.pair_new = (pair_first == 0 || pair_first >= learn_end) &&
+                 (pair_first == 0 || now - pair_first <= cfg->new_destination_usec);
+    f.site_new = (site_first == 0 || site_first >= learn_end) &&
+                 (site_first == 0 || now - site_first <= cfg->new_destination_usec);
+    f.first_seen_age_sec = pair_first ? (double)(now > pair_first ? now - pair_first : 0) / 1e6 : -1.0;
+    if (host) {
+        double usual;
+        f.baseline_ratio = baseline_ratio(&host->baseline, now, cfg->min_upload_bytes / 16,
+                                          &f.baseline_anomalous, &usual);
+    }
+    f.ftp_command = (evidence & EVIDENCE_FTP_STOR) ? s->ftp_command : FTP_CMD_NONE;
+    f.cloud_service = (evidence & EVIDENCE_CLOUD_STORAGE) ? s->cloud_service : NULL;
+    if (evidence & EVIDENCE_HTTP_UPLOAD) {
+        f.http_plain_upload = true;
+        f.http_upload_requests = periodic_upload ? s->http_upload_requests
+                                                 : (http ? http->upload_requests : 0);
+        f.http_bare_ip = s->http_bare_ip;
+    }
+    if (f.pair_new)
+        evidence |= EVIDENCE_NEW_DESTINATION;
+    if (f.periodic || f.c2_like)
+        evidence |= EVIDENCE_PERIODIC;
+    if (f.baseline_anomalous)
+        evidence |= EVIDENCE_VOLUME_ANOMALY;
+    f.evidence = evidence;
+
+    double score = score_finding(&f, cfg, NULL);
+    if (score < cfg->alert_threshold)
+        goto done;
+    if (now < learn_end)
+        goto done; /* learning: everything above was learned, nothing is said */
+
+    struct allow_query query = {
+        .ip_version = flow->ip_version, .src_addr = roles.src_addr, .dest_addr = roles.dest_addr,
+        .dest_name = dest_name, .app_protocol = flow->labels.app_protocol,
+        .master_protocol = flow->labels.master_protocol, .dest_port = roles.dest_port,
+    };
+    if (allowlist_match(d->allowlist, &query, NULL)) {
+        d->stats.allowlisted++;
+        goto done;
+    }
+
+    /* One alert per series: again only when it gets worse or the window has passed. */
+    enum alert_severity severity = score_severity(score);
+    bool is_update = s->alerted;
+    if (s->alerted && severity <= s->last_severity && now < s->last_alert_usec + cfg->suppress_usec) {
+        d->stats.suppressed++;
+        goto done;
+    }
+
+    struct alert alert;
+    memset(&alert, 0, sizeof(alert));
+    alert.id = ++d->next_alert_id;
+    alert.ts_usec = now;
+    alert.first_ts_usec = f.first_ts_usec;
+    alert.severity = severity;
+    alert.score = score;
+    alert.is_update = is_update;
+    alert.ip_version = flow->ip_version;
+    memcpy(alert.src_addr, roles.src_addr, GEO_ADDR_LEN);
+    memcpy(alert.dest_addr, roles.dest_addr, GEO_ADDR_LEN);
+    alert.dest_port = roles.dest_port;
+    alert.proto = flow->proto;
+    snprintf(alert.dest_name, sizeof(alert.dest_name), "%s", dest_name);
+    snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s", s->app_protocol);
+    if (cfg->geo)
+        geo_lookup(cfg->geo, flow->ip_version, roles.dest_addr, &alert.dest_geo);
+    alert.bytes_out = f.bytes_out;
+    alert.bytes_in = f.bytes_in;
+    alert.pcr = f.pcr;
+    alert.connections = f.connections;
+    alert.period_sec = (f.periodic || f.c2_like) ? br.period_sec : 0.0;
+    alert.period_mad_sec = (f.periodic || f.c2_like) ? br.mad_sec : 0.0;
+    alert.beacon_score = br.score;
+    alert.baseline_ratio = f.baseline_ratio;
+    alert.first_seen_age_sec = f.first_seen_age_sec;
+    alert.evidence = f.evidence;
+    alert.flow_id = flow->id;
+    score_techniques(&f, &alert);
+    score_reason(&f, src_text, dest_name, alert.reason, sizeof(alert.reason));
+
+    s->alerted = true;
+    s->last_severity = severity;
+    s->last_alert_usec = now;
+    d->stats.alerts++;
+    if (d->on_alert)
+        d->on_alert(d->user, &alert);
+
+done:
+    detector_maybe_save(d, now);
+    if (final) {
+        free(flow->observer_state);
+        flow->observer_state = NULL;
+    }
+}
+
+bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len)
+{
+    if (detector->allowlist_file == NULL) {
+        snprintf(err, err_len, "no allowlist file configured");
+        return false;
+    }
+    struct allowlist *list = allowlist_load(detector->allowlist_file, err, err_len);
+    if (list == NULL)
+        return false; /* the old list stays in force */
+    allowlist_free(detector->allowlist);
+    detector->allowlist = list;
+    return true;
+}
+
+bool detector_save_state(struct detector *detector, char *err, size_t err_len)
+{
+    if (detector->state_file == NULL)
+        return true;
+    if (!destinations_save(detector->destinations, detector->state_file, detector->learn_start_usec,
+                           err, err_len))
+        return false;
+    detector->state_dirty = false;
+    return true;
+}
+
+void detector_get_stats(const struct detector *detector, struct detect_stats *stats)
+{
+    *stats = detector->stats;
+    stats->hosts = detector->hosts.count;
+    stats->destinations = detector->series.count;
+}
+
+void detector_free(struct detector *detector)
+{
+    if (detector == NULL)
+        return;
+    char err[512];
+    if (detector->state_file && !detector_save_state(detector, err, sizeof(err)))
+        LOG_ERROR("%s", err);
+    cidr_set_free(detector->home_net);
+    allowlist_free(detector->allowlist);
+    destinations_free(detector->destinations);
+    table_destroy(&detector->series, series_free_entry);
+    table_destroy(&detector->hosts, host_free_entry);
+    free(detector->home_net_text);
+    free(detector->state_file);
+    free(detector->allowlist_file);
+    free(detector);
+}

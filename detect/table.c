@@ -1,0 +1,139 @@
+/*
+ * A string-keyed hash table with an LRU list, shared by detect/'s per-series, per-host and
+ * first-seen stores so each can be capped by evicting its least recently used entry.
+ * Entries are embedded in the caller's structs (struct table_entry first).
+ */
+#include "detect_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* FNV-1a: keys are short host|destination strings we build ourselves. */
+uint64_t table_hash(const char *key)
+{
+    uint64_t hash = 14695981039346656037ULL;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        hash ^= *p;
+        hash *= 1099511628211ULL;
+    }
+    return hash;
+}
+
+bool table_init(struct table *table, size_t initial_buckets)
+{
+    size_t buckets = 16;
+    while (buckets < initial_buckets)
+        buckets *= 2;
+    memset(table, 0, sizeof(*table));
+    table->buckets = calloc(buckets, sizeof(table->buckets[0]));
+    if (table->buckets == NULL)
+        return false;
+    table->bucket_count = buckets;
+    return true;
+}
+
+struct table_entry *table_find(const struct table *table, const char *key)
+{
+    uint64_t hash = table_hash(key);
+    for (struct table_entry *e = table->buckets[hash & (table->bucket_count - 1)]; e; e = e->hash_next)
+        if (e->hash == hash && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* Doubles the buckets when chains get long; on allocation failure keeps the old ones. */
+static void table_grow(struct table *table)
+{
+    size_t buckets = table->bucket_count * 2;
+    struct table_entry **grown = calloc(buckets, sizeof(grown[0]));
+    if (grown == NULL)
+        return;
+    for (size_t i = 0; i < table->bucket_count; i++) {
+        struct table_entry *e = table->buckets[i];
+        while (e) {
+            struct table_entry *next = e->hash_next;
+            size_t b = e->hash & (buckets - 1);
+            e->hash_next = grown[b];
+            grown[b] = e;
+            e = next;
+        }
+    }
+    free(table->buckets);
+    table->buckets = grown;
+    table->bucket_count = buckets;
+}
+
+static void lru_unlink(struct table *table, struct table_entry *entry)
+{
+    if (entry->lru_prev)
+        entry->lru_prev->lru_next = entry->lru_next;
+    else
+        table->newest = entry->lru_next;
+    if (entry->lru_next)
+        entry->lru_next->lru_prev = entry->lru_prev;
+    else
+        table->oldest = entry->lru_prev;
+    entry->lru_prev = entry->lru_next = NULL;
+}
+
+static void lru_push_newest(struct table *table, struct table_entry *entry)
+{
+    entry->lru_prev = NULL;
+    entry->lru_next = table->newest;
+    if (table->newest)
+        table->newest->lru_prev = entry;
+    table->newest = entry;
+    if (table->oldest == NULL)
+        table->oldest = entry;
+}
+
+bool table_insert(struct table *table, struct table_entry *entry, const char *key)
+{
+    entry->key = strdup(key);
+    if (entry->key == NULL)
+        return false;
+    if (table->count >= table->bucket_count * 2)
+        table_grow(table);
+    entry->hash = table_hash(key);
+    size_t b = entry->hash & (table->bucket_count - 1);
+    entry->hash_next = table->buckets[b];
+    table->buckets[b] = entry;
+    lru_push_newest(table, entry);
+    table->count++;
+    return true;
+}
+
+void table_touch(struct table *table, struct table_entry *entry)
+{
+    if (table->newest == entry)
+        return;
+    lru_unlink(table, entry);
+    lru_push_newest(table, entry);
+}
+
+void table_remove(struct table *table, struct table_entry *entry)
+{
+    struct table_entry **link = &table->buckets[entry->hash & (table->bucket_count - 1)];
+    while (*link && *link != entry)
+        link = &(*link)->hash_next;
+    if (*link)
+        *link = entry->hash_next;
+    lru_unlink(table, entry);
+    free(entry->key);
+    entry->key = NULL;
+    table->count--;
+}
+
+void table_destroy(struct table *table, void (*free_entry)(struct table_entry *entry))
+{
+    struct table_entry *e = table->newest;
+    while (e) {
+        struct table_entry *next = e->lru_next;
+        free(e->key);
+        if (free_entry)
+            free_entry(e);
+        e = next;
+    }
+    free(table->buckets);
+    memset(table, 0, sizeof(*table));
+}
