@@ -875,6 +875,55 @@ UNIT_TEST(ndpi_tls_sni_custom_protocol)
     flow_table_free(table);
 }
 
+/* A TLS flow with this SNI on its own table; returns the final record's labels. */
+static struct flow_labels tls_labels_for(const char *sni)
+{
+    static struct recorder rec;
+    struct flow_labels none;
+    memset(&none, 0, sizeof(none));
+    struct flow_table_config config = config_ndpi();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return none;
+    wire_handshake(table, T0);
+    uint8_t hello[600];
+    size_t hello_len = tls_client_hello(hello, sni);
+    struct wire_packet w;
+    wire_tcp(&w, 1, 40000, 2, 443, ACK | PSH, 1001, 5001, T0 + 3000, hello, (uint32_t)hello_len);
+    flow_table_process(table, &w.pkt);
+    flow_table_flush(table);
+    flow_table_free(table);
+    return rec.count == 1 ? rec.records[0].labels : none;
+}
+
+UNIT_TEST(ndpi_bundled_protocols_and_categories)
+{
+    static const struct { const char *sni, *app, *category; } cases[] = {
+        { "userstorage.mega.co.nz", "MEGA", "Cloud" },
+        { "api.pcloud.com", "pCloud", "Cloud" },
+        { "public.boxcloud.com", "Box", "Cloud" },
+        { "backups.s3.eu-west-1.amazonaws.com", "AmazonS3", "Cloud" },
+        { "acct.r2.cloudflarestorage.com", "CloudflareR2", "Cloud" },
+        { "transfer.sh", "TransferSh", "FileSharing" },
+        { "store1.gofile.io", "Gofile", "FileSharing" },
+        { "0x0.st", "0x0st", "FileSharing" },
+        { "dropbox.com", NULL, NULL },   /* "box.com" must not match inside another name */
+        { "profile.io", NULL, NULL },    /* nor "file.io" */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct flow_labels labels = tls_labels_for(cases[i].sni);
+        CHECK_STR(labels.server_name, cases[i].sni);
+        CHECK_STR(labels.master_protocol, "TLS");
+        if (cases[i].app != NULL) {
+            CHECK_STR(labels.app_protocol, cases[i].app);
+            CHECK_STR(labels.category, cases[i].category);
+        } else {
+            CHECK(strcmp(labels.app_protocol, "Box") != 0);
+            CHECK(strcmp(labels.app_protocol, "FileIO") != 0);
+        }
+    }
+}
+
 UNIT_TEST(ndpi_http_post_labels_and_state_freed)
 {
     struct recorder rec;
@@ -991,6 +1040,7 @@ UNIT_MAIN("flows",
           UNIT_CASE(names),
           UNIT_CASE(bundled_protocols_file_loads),
           UNIT_CASE(ndpi_tls_sni_custom_protocol),
+          UNIT_CASE(ndpi_bundled_protocols_and_categories),
           UNIT_CASE(ndpi_http_post_labels_and_state_freed),
           UNIT_CASE(ndpi_gives_up_after_packet_budget),
           UNIT_CASE(ndpi_eviction_counts_ndpi_state))
