@@ -1,0 +1,297 @@
+/*
+ * output/event.c: the JSON of flow records and alerts. Every event starts with the head built
+ * by event_head (Suricata's CreateEveHeader); keys come in a fixed order so that output is
+ * byte-for-byte reproducible for the golden tests.
+ */
+#include "output_internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/tunables.h"
+
+/* JSON_ENSURE_ASCII: non-ASCII text is written \uXXXX, so a line is plain ASCII wherever it
+ * goes (a syslog MSG then needs no BOM). JSON_REAL_PRECISION(15): 0.123 prints as 0.123, not
+ * 0.12299999999999999, and durations with microseconds survive exactly. */
+#define EVENT_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | \
+                          JSON_REAL_PRECISION(15))
+
+const char *output_format_time(uint64_t ts_usec, char *buf, size_t len)
+{
+    time_t seconds = (time_t)(ts_usec / USEC_PER_SEC);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ts_usec % USEC_PER_SEC));
+    return buf;
+}
+
+const char *output_proto_name(uint8_t proto, char *buf, size_t len)
+{
+    switch (proto) {
+    case 6: return "TCP";
+    case 17: return "UDP";
+    case 1: return "ICMP";
+    case 58: return "ICMPv6";
+    default:
+        snprintf(buf, len, "%u", proto);
+        return buf;
+    }
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
+ * above U+10FFFF), or 0 when the bytes there are not one. */
+static size_t utf8_sequence_length(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len;
+    uint32_t min, code;
+    if ((s[0] & 0xe0) == 0xc0) {
+        len = 2; min = 0x80; code = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3; min = 0x800; code = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        len = 4; min = 0x10000; code = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        code = (code << 6) | (s[i] & 0x3f);
+    }
+    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* THREAT: labels (SNI, Host, URL, SSH banners) are bytes an attacker chose. JSON and syslog
+ * structured data must be UTF-8, so each byte that is not part of a valid sequence becomes '?'. */
+static void clean_utf8(const char *in, char *out, size_t out_len)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t used = 0;
+    while (*s != '\0' && used + 1 < out_len) {
+        size_t n = utf8_sequence_length(s);
+        if (n == 0) {
+            out[used++] = '?';
+            s++;
+            continue;
+        }
+        if (used + n >= out_len)
+            break;
+        memcpy(out + used, s, n);
+        used += n;
+        s += n;
+    }
+    out[used] = '\0';
+}
+
+static json_t *json_text(const char *text)
+{
+    json_t *value = json_string(text);
+    if (value != NULL)
+        return value;
+    size_t len = strlen(text) + 1;
+    char *clean = malloc(len);
+    if (clean == NULL)
+        return NULL;
+    clean_utf8(text, clean, len);
+    value = json_string(clean);
+    free(clean);
+    return value;
+}
+
+static void set_text(json_t *object, const char *key, const char *text)
+{
+    json_object_set_new(object, key, json_text(text));
+}
+
+/* Labels are omitted when empty: a key present always means something. */
+static void set_label(json_t *object, const char *key, const char *text)
+{
+    if (text[0] != '\0')
+        set_text(object, key, text);
+}
+
+static void set_uint(json_t *object, const char *key, uint64_t value)
+{
+    json_object_set_new(object, key, json_integer((json_int_t)value));
+}
+
+/* Numbers rounded to 3 decimals: enough for scores and seconds, stable across platforms. */
+static void set_real3(json_t *object, const char *key, double value)
+{
+    if (!isfinite(value))
+        value = 0;
+    json_object_set_new(object, key, json_real(round(value * 1000.0) / 1000.0));
+}
+
+static void set_time(json_t *object, const char *key, uint64_t ts_usec)
+{
+    char buf[32];
+    set_text(object, key, output_format_time(ts_usec, buf, sizeof(buf)));
+}
+
+static void set_addr(json_t *object, const char *key, int ip_version, const uint8_t *addr)
+{
+    char buf[64];
+    set_text(object, key, geo_addr_to_string(ip_version, addr, buf, sizeof(buf)));
+}
+
+static void set_proto(json_t *object, uint8_t proto)
+{
+    char buf[8];
+    set_text(object, "proto", output_proto_name(proto, buf, sizeof(buf)));
+}
+
+/* The head every event starts with: time, type; the caller adds its ids next. */
+static json_t *event_head(const char *event_type, uint64_t ts_usec)
+{
+    json_t *event = json_object();
+    if (event == NULL)
+        return NULL;
+    set_time(event, "timestamp", ts_usec);
+    set_text(event, "event_type", event_type);
+    return event;
+}
+
+static void set_geo(json_t *event, const struct geo_info *info)
+{
+    json_t *geo = json_object();
+    set_label(geo, "country_code", info->country_code);
+    set_label(geo, "country_name", info->country_name);
+    set_label(geo, "city", info->city);
+    if (info->asn != 0)
+        set_uint(geo, "asn", info->asn);
+    set_label(geo, "as_org", info->as_org);
+    json_object_set_new(event, "geo", geo);
+}
+
+static char *dump_event(json_t *event)
+{
+    if (event == NULL)
+        return NULL;
+    char *text = json_dumps(event, EVENT_DUMP_FLAGS);
+    json_decref(event);
+    return text;
+}
+
+char *output_flow_json(const struct output_config *config, const struct flow *flow,
+                       enum flow_end_reason reason)
+{
+    const struct flow_direction_stats *to_server = &flow->dir[FLOW_DIR_ORIG];
+    const struct flow_direction_stats *to_client = &flow->dir[FLOW_DIR_RESP];
+    const struct flow_labels *labels = &flow->labels;
+
+    json_t *event = event_head("flow", flow->last_ts_usec);
+    if (event == NULL)
+        return NULL;
+    set_uint(event, "flow_id", flow->id);
+    set_uint(event, "record_seq", flow->record_seq);
+    set_time(event, "start", flow->start_ts_usec);
+    set_time(event, "end", flow->last_ts_usec);
+    uint64_t duration_usec = flow->last_ts_usec > flow->start_ts_usec
+                             ? flow->last_ts_usec - flow->start_ts_usec : 0;
+    json_object_set_new(event, "duration", json_real((double)duration_usec / USEC_PER_SEC));
+    if (flow->vlan != 0)
+        set_uint(event, "vlan", flow->vlan);
+    set_addr(event, "src_ip", flow->ip_version, flow->orig_addr);
+    set_uint(event, "src_port", flow->orig_port);
+    set_addr(event, "dest_ip", flow->ip_version, flow->resp_addr);
+    set_uint(event, "dest_port", flow->resp_port);
+    set_proto(event, flow->proto);
+
+    set_label(event, "master_protocol", labels->master_protocol);
+    set_label(event, "app_protocol", labels->app_protocol);
+    set_label(event, "category", labels->category);
+    set_label(event, "server_name", labels->server_name);
+    set_label(event, "http_method", labels->http_method);
+    set_label(event, "http_url", labels->http_url);
+    if (labels->http_status != 0)
+        set_uint(event, "http_status", labels->http_status);
+    set_label(event, "http_content_type", labels->http_content_type);
+    set_label(event, "ssh_client", labels->ssh_client);
+    set_label(event, "ssh_server", labels->ssh_server);
+
+    set_uint(event, "pkts_toserver", to_server->packets);
+    set_uint(event, "pkts_toclient", to_client->packets);
+    set_uint(event, "bytes_toserver", to_server->bytes);
+    set_uint(event, "bytes_toclient", to_client->bytes);
+    set_uint(event, "payload_bytes_toserver", to_server->payload_bytes);
+    set_uint(event, "payload_bytes_toclient", to_client->payload_bytes);
+    if (flow->proto == 6)
+        set_text(event, "tcp_state", tcp_state_name(flow->tcp_state));
+    set_text(event, "end_reason", flow_end_reason_name(reason));
+
+    /* The remote side is the public one; the responder wins when both are (it is where the
+     * originator went), and stays the answer when neither is. */
+    const uint8_t *remote = flow->resp_addr;
+    enum addr_class remote_class = geo_addr_class(flow->ip_version, flow->resp_addr);
+    if (remote_class != ADDR_PUBLIC &&
+        geo_addr_class(flow->ip_version, flow->orig_addr) == ADDR_PUBLIC) {
+        remote = flow->orig_addr;
+        remote_class = ADDR_PUBLIC;
+    }
+    if (config->geo != NULL && remote_class == ADDR_PUBLIC) {
+        struct geo_info info;
+        if (geo_lookup(config->geo, flow->ip_version, remote, &info))
+            set_geo(event, &info);
+    }
+    set_text(event, "remote_ip_class", geo_addr_class_name(remote_class));
+    return dump_event(event);
+}
+
+char *output_alert_json(const struct output_config *config, const struct alert *alert)
+{
+    json_t *event = event_head("alert", alert->ts_usec);
+    if (event == NULL)
+        return NULL;
+    set_uint(event, "alert_id", alert->id);
+    set_uint(event, "flow_id", alert->flow_id);
+    set_text(event, "severity", alert_severity_name(alert->severity));
+    set_real3(event, "score", alert->score);
+    json_object_set_new(event, "is_update", json_boolean(alert->is_update));
+    set_addr(event, "src_ip", alert->ip_version, alert->src_addr);
+    set_addr(event, "dest_ip", alert->ip_version, alert->dest_addr);
+    set_uint(event, "dest_port", alert->dest_port);
+    set_proto(event, alert->proto);
+    set_label(event, "dest_name", alert->dest_name);
+    set_label(event, "app_protocol", alert->app_protocol);
+
+    json_t *techniques = json_array();
+    for (int i = 0; i < alert->technique_count && i < ALERT_MAX_TECHNIQUES; i++)
+        if (alert->techniques[i] != NULL)
+            json_array_append_new(techniques, json_text(alert->techniques[i]));
+    json_object_set_new(event, "techniques", techniques);
+    json_t *evidence = json_array();
+    for (unsigned bit = 0; bit < EVIDENCE_COUNT; bit++)
+        if (alert->evidence & (1u << bit))
+            json_array_append_new(evidence, json_text(detect_evidence_name(bit)));
+    json_object_set_new(event, "evidence", evidence);
+
+    set_uint(event, "bytes_out", alert->bytes_out);
+    set_uint(event, "bytes_in", alert->bytes_in);
+    set_real3(event, "pcr", alert->pcr);
+    set_uint(event, "connections", alert->connections);
+    set_real3(event, "period_sec", alert->period_sec);
+    set_real3(event, "period_mad_sec", alert->period_mad_sec);
+    set_real3(event, "beacon_score", alert->beacon_score);
+    set_real3(event, "baseline_ratio", alert->baseline_ratio);
+    set_real3(event, "first_seen_age_sec", alert->first_seen_age_sec);
+    set_time(event, "first_seen", alert->first_ts_usec);
+    set_text(event, "reason", alert->reason);
+
+    /* detect/ fills dest_geo when it has a geo service; look up here only when it did not. */
+    struct geo_info info = alert->dest_geo;
+    if (!info.found && config->geo != NULL && geo_addr_is_public(alert->ip_version, alert->dest_addr))
+        geo_lookup(config->geo, alert->ip_version, alert->dest_addr, &info);
+    if (info.found)
+        set_geo(event, &info);
+    return dump_event(event);
+}

@@ -1,0 +1,120 @@
+/*
+ * output/output.c: hands each event to every sink. The JSON text is built once per event
+ * and shared; sinks only decide where it goes.
+ */
+#include "output_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OUTPUT_MAX_SINKS 2
+
+struct output {
+    struct output_config config;
+    struct sink *sinks[OUTPUT_MAX_SINKS];
+    int sink_count;
+    bool json_sink;              /* flow records have somewhere to go */
+    struct output_stats stats;
+};
+
+void output_config_defaults(struct output_config *config)
+{
+    memset(config, 0, sizeof(*config));
+    config->json_path = "-";
+    config->write_flows = true;
+    config->syslog_format = "json";
+    config->syslog_facility = DEFAULT_SYSLOG_FACILITY;
+    config->spool_dir = NULL; /* DEFAULT_SPOOL_DIR */
+    config->spool_max_bytes = DEFAULT_SPOOL_MAX_BYTES;
+}
+
+struct output *output_open(const struct output_config *config, char *err, size_t err_len)
+{
+    struct output *output = calloc(1, sizeof(*output));
+    if (output == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    output->config = *config;
+    const struct sink_ops *wanted[OUTPUT_MAX_SINKS];
+    int wanted_count = 0;
+    if (config->json_path != NULL)
+        wanted[wanted_count++] = &json_sink_ops;
+    if (config->syslog_url != NULL)
+        wanted[wanted_count++] = &syslog_sink_ops;
+    for (int i = 0; i < wanted_count; i++) {
+        struct sink *sink = wanted[i]->open(&output->config, &output->stats, err, err_len);
+        if (sink == NULL)
+            goto fail;
+        output->sinks[output->sink_count++] = sink;
+    }
+    output->json_sink = config->json_path != NULL;
+    return output;
+
+fail:
+    output_close(output);
+    return NULL;
+}
+
+static void output_dispatch(struct output *output, const struct event *event)
+{
+    for (int i = 0; i < output->sink_count; i++)
+        output->sinks[i]->ops->write_event(output->sinks[i], event);
+}
+
+void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason)
+{
+    if (!output->config.write_flows || !output->json_sink)
+        return;
+    char *json = output_flow_json(&output->config, flow, reason);
+    if (json == NULL) {
+        output->stats.write_errors++;
+        return;
+    }
+    struct event event = { .type = EVENT_FLOW, .flow = flow, .json = json, .json_len = strlen(json) };
+    output_dispatch(output, &event);
+    output->stats.flows_written++;
+    free(json);
+}
+
+void output_alert(struct output *output, const struct alert *alert)
+{
+    char *json = output_alert_json(&output->config, alert);
+    if (json == NULL) {
+        output->stats.write_errors++;
+        return;
+    }
+    struct event event = { .type = EVENT_ALERT, .alert = alert, .json = json,
+                           .json_len = strlen(json) };
+    output_dispatch(output, &event);
+    output->stats.alerts_written++;
+    free(json);
+}
+
+void output_tick(struct output *output)
+{
+    for (int i = 0; i < output->sink_count; i++)
+        if (output->sinks[i]->ops->tick != NULL)
+            output->sinks[i]->ops->tick(output->sinks[i]);
+}
+
+void output_reopen(struct output *output)
+{
+    for (int i = 0; i < output->sink_count; i++)
+        if (output->sinks[i]->ops->reopen != NULL)
+            output->sinks[i]->ops->reopen(output->sinks[i]);
+}
+
+void output_get_stats(const struct output *output, struct output_stats *stats)
+{
+    *stats = output->stats;
+}
+
+void output_close(struct output *output)
+{
+    if (output == NULL)
+        return;
+    for (int i = output->sink_count - 1; i >= 0; i--)
+        output->sinks[i]->ops->close(output->sinks[i]);
+    free(output);
+}

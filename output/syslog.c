@@ -1,0 +1,767 @@
+/*
+ * output/syslog.c: alerts to a SIEM as RFC 5424 syslog messages, over UDP (one datagram
+ * each, best effort) or TCP (RFC 6587 octet counting, with the on-disk spool of spool.c).
+ *
+ * Nothing here may block packet processing: sockets are non-blocking, connect() is finished
+ * by output_tick, and what the socket will not take now waits in the spool.
+ *
+ * Delivery over TCP: every frame is appended to the spool first, then written to the socket
+ * from there. A frame counts as delivered only once the collector's TCP stack acknowledged
+ * all of its bytes (SIOCOUTQ: bytes written but not yet acknowledged). When the connection
+ * dies, everything after the last acknowledged frame is sent again on the next connection.
+ */
+#include "output_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/sockios.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/tunables.h"
+
+#define SYSLOG_CONNECT_TIMEOUT_MS 10000 /* a SYN into a black hole: give up and back off */
+#define SYSLOG_SEND_CHUNK 65536         /* bytes read from the spool per send() */
+
+/* ---- RFC 5424 formatting ---- */
+
+int syslog_severity(enum alert_severity severity)
+{
+    switch (severity) {
+    case SEVERITY_CRITICAL: return 2; /* crit */
+    case SEVERITY_HIGH: return 3;     /* err */
+    case SEVERITY_MEDIUM: return 4;   /* warning */
+    case SEVERITY_LOW:
+    default: return 5;                /* notice */
+    }
+}
+
+static bool append(char *buf, size_t cap, size_t *len, const char *text, size_t text_len)
+{
+    if (*len + text_len >= cap)
+        return false;
+    memcpy(buf + *len, text, text_len);
+    *len += text_len;
+    buf[*len] = '\0';
+    return true;
+}
+
+static bool append_str(char *buf, size_t cap, size_t *len, const char *text)
+{
+    return append(buf, cap, len, text, strlen(text));
+}
+
+bool syslog_append_param(char *buf, size_t cap, size_t *len, const char *name, const char *value)
+{
+    size_t start = *len;
+    bool ok = append_str(buf, cap, len, " ") && append_str(buf, cap, len, name) &&
+              append_str(buf, cap, len, "=\"");
+    /* RFC 5424 6.3.3: '"', '\' and ']' must be escaped with a backslash inside PARAM-VALUE. */
+    for (const char *p = value; ok && *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\' || *p == ']')
+            ok = append(buf, cap, len, "\\", 1);
+        ok = ok && append(buf, cap, len, p, 1);
+    }
+    ok = ok && append_str(buf, cap, len, "\"");
+    if (!ok) {
+        *len = start;
+        if (cap > 0)
+            buf[start] = '\0';
+    }
+    return ok;
+}
+
+/* Keeps the printable US-ASCII of a header field (RFC 5424 6.2: PRINTUSASCII, %d33-126). */
+static void header_field(char *out, size_t out_len, const char *in, size_t max)
+{
+    size_t used = 0;
+    for (const char *p = in ? in : ""; *p != '\0' && used + 1 < out_len && used < max; p++)
+        if (*p >= 33 && *p <= 126)
+            out[used++] = *p;
+    if (used == 0)
+        out[used++] = '-'; /* NILVALUE */
+    out[used] = '\0';
+}
+
+size_t syslog_format(char *buf, size_t cap, const struct syslog_header *header,
+                     const char *structured_data, const char *message)
+{
+    char timestamp[32], hostname[256], msgid[33];
+    output_format_time(header->ts_usec, timestamp, sizeof(timestamp));
+    header_field(hostname, sizeof(hostname), header->hostname, 255);
+    header_field(msgid, sizeof(msgid), header->msgid, 32);
+    int pri = header->facility * 8 + header->severity;
+    int n = snprintf(buf, cap, "<%d>1 %s %s exflow %ld %s %s", pri, timestamp, hostname,
+                     header->procid, msgid, structured_data ? structured_data : "-");
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    size_t len = (size_t)n;
+    if (message != NULL && message[0] != '\0') {
+        /* RFC 5424 6.4: a UTF-8 MSG starts with a BOM; a pure ASCII one needs none. */
+        bool ascii = true;
+        for (const unsigned char *p = (const unsigned char *)message; *p != '\0' && ascii; p++)
+            ascii = *p < 0x80;
+        if (!append_str(buf, cap, &len, ascii ? " " : " \xef\xbb\xbf") ||
+            !append_str(buf, cap, &len, message))
+            return 0;
+    }
+    return len;
+}
+
+/* Comma-joined techniques and evidence names, for SD and CEF. */
+static void join_techniques(const struct alert *alert, char *out, size_t out_len)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < alert->technique_count && i < ALERT_MAX_TECHNIQUES; i++) {
+        if (alert->techniques[i] == NULL)
+            continue;
+        if (len > 0)
+            append_str(out, out_len, &len, ",");
+        append_str(out, out_len, &len, alert->techniques[i]);
+    }
+}
+
+static void join_evidence(const struct alert *alert, char *out, size_t out_len)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (unsigned bit = 0; bit < EVIDENCE_COUNT; bit++) {
+        if (!(alert->evidence & (1u << bit)))
+            continue;
+        if (len > 0)
+            append_str(out, out_len, &len, ",");
+        append_str(out, out_len, &len, detect_evidence_name(bit));
+    }
+}
+
+/* THREAT: names come from packets. Control and non-ASCII bytes become '?', so an SD value or
+ * a CEF field is always valid UTF-8 (RFC 5424 6.3.3) and never carries a line break. */
+static void clean_text(const char *in, char *out, size_t out_len)
+{
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p != '\0' && used + 1 < out_len; p++)
+        out[used++] = (*p >= 0x20 && *p < 0x7f) ? (char)*p : '?';
+    out[used] = '\0';
+}
+
+size_t syslog_alert_sd(char *buf, size_t cap, const struct alert *alert)
+{
+    char number[64], addr[64], text[FLOW_NAME_LEN], list[256];
+    size_t len = 0;
+    bool ok = append_str(buf, cap, &len, "[" SYSLOG_SD_ID);
+#define PARAM(name, value) (ok = ok && syslog_append_param(buf, cap, &len, name, value))
+    snprintf(number, sizeof(number), "%" PRIu64, alert->id);
+    PARAM("alert_id", number);
+    PARAM("severity", alert_severity_name(alert->severity));
+    snprintf(number, sizeof(number), "%.3f", alert->score);
+    PARAM("score", number);
+    PARAM("src_ip", geo_addr_to_string(alert->ip_version, alert->src_addr, addr, sizeof(addr)));
+    PARAM("dest_ip", geo_addr_to_string(alert->ip_version, alert->dest_addr, addr, sizeof(addr)));
+    snprintf(number, sizeof(number), "%u", alert->dest_port);
+    PARAM("dest_port", number);
+    PARAM("proto", output_proto_name(alert->proto, number, sizeof(number)));
+    if (alert->dest_name[0] != '\0') {
+        clean_text(alert->dest_name, text, sizeof(text));
+        PARAM("dest_name", text);
+    }
+    if (alert->app_protocol[0] != '\0') {
+        clean_text(alert->app_protocol, text, sizeof(text));
+        PARAM("app_protocol", text);
+    }
+    join_techniques(alert, list, sizeof(list));
+    PARAM("techniques", list);
+    join_evidence(alert, list, sizeof(list));
+    PARAM("evidence", list);
+    snprintf(number, sizeof(number), "%" PRIu64, alert->bytes_out);
+    PARAM("bytes_out", number);
+    snprintf(number, sizeof(number), "%u", alert->connections);
+    PARAM("connections", number);
+    if (alert->dest_geo.country_code[0] != '\0')
+        PARAM("country_code", alert->dest_geo.country_code);
+    if (alert->dest_geo.asn != 0) {
+        snprintf(number, sizeof(number), "%" PRIu32, alert->dest_geo.asn);
+        PARAM("asn", number);
+    }
+#undef PARAM
+    ok = ok && append_str(buf, cap, &len, "]");
+    return ok ? len : 0;
+}
+
+/* CEF header fields escape '\' and '|' (ArcSight CEF spec, "Character encoding"). */
+static bool cef_header_field(char *buf, size_t cap, size_t *len, const char *value)
+{
+    bool ok = true;
+    for (const char *p = value; ok && *p != '\0'; p++) {
+        if (*p == '\\' || *p == '|')
+            ok = append(buf, cap, len, "\\", 1);
+        if (*p == '\r' || *p == '\n')
+            ok = ok && append(buf, cap, len, " ", 1);
+        else
+            ok = ok && append(buf, cap, len, p, 1);
+    }
+    return ok && append(buf, cap, len, "|", 1);
+}
+
+/* CEF extension values escape '\' and '=', and write newlines as \n and \r. */
+static bool cef_extension(char *buf, size_t cap, size_t *len, const char *key, const char *value)
+{
+    bool ok = (*len == 0 || buf[*len - 1] == '|' || append(buf, cap, len, " ", 1)) &&
+              append_str(buf, cap, len, key) && append(buf, cap, len, "=", 1);
+    for (const char *p = value; ok && *p != '\0'; p++) {
+        if (*p == '\\' || *p == '=')
+            ok = append(buf, cap, len, "\\", 1) && append(buf, cap, len, p, 1);
+        else if (*p == '\n')
+            ok = append_str(buf, cap, len, "\\n");
+        else if (*p == '\r')
+            ok = append_str(buf, cap, len, "\\r");
+        else
+            ok = append(buf, cap, len, p, 1);
+    }
+    return ok;
+}
+
+/* CEF severity 0-10. */
+static const char *cef_severity(enum alert_severity severity)
+{
+    switch (severity) {
+    case SEVERITY_CRITICAL: return "10";
+    case SEVERITY_HIGH: return "8";
+    case SEVERITY_MEDIUM: return "5";
+    case SEVERITY_LOW:
+    default: return "3";
+    }
+}
+
+size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert)
+{
+    char number[64], addr[64], text[ALERT_TEXT_LEN], list[256];
+    size_t len = 0;
+    join_techniques(alert, list, sizeof(list));
+    /* Signature ID: the first ATT&CK technique, the stable key SIEM rules match on. */
+    const char *signature = alert->technique_count > 0 && alert->techniques[0] != NULL
+                            ? alert->techniques[0] : "exfiltration";
+    bool ok = append_str(buf, cap, &len, "CEF:0|") && cef_header_field(buf, cap, &len, "exflow") &&
+              cef_header_field(buf, cap, &len, "exflow") &&
+              cef_header_field(buf, cap, &len, EXFLOW_VERSION) &&
+              cef_header_field(buf, cap, &len, signature) &&
+              cef_header_field(buf, cap, &len, alert->is_update ? "Data exfiltration (update)"
+                                                                : "Data exfiltration") &&
+              cef_header_field(buf, cap, &len, cef_severity(alert->severity));
+#define EXT(key, value) (ok = ok && cef_extension(buf, cap, &len, key, value))
+    snprintf(number, sizeof(number), "%" PRIu64, alert->ts_usec / 1000);
+    EXT("rt", number);
+    snprintf(number, sizeof(number), "%" PRIu64, alert->id);
+    EXT("externalId", number);
+    EXT("src", geo_addr_to_string(alert->ip_version, alert->src_addr, addr, sizeof(addr)));
+    EXT("dst", geo_addr_to_string(alert->ip_version, alert->dest_addr, addr, sizeof(addr)));
+    snprintf(number, sizeof(number), "%u", alert->dest_port);
+    EXT("dpt", number);
+    EXT("proto", output_proto_name(alert->proto, number, sizeof(number)));
+    if (alert->dest_name[0] != '\0') {
+        clean_text(alert->dest_name, text, sizeof(text));
+        EXT("dhost", text);
+    }
+    if (alert->app_protocol[0] != '\0') {
+        clean_text(alert->app_protocol, text, sizeof(text));
+        EXT("app", text);
+    }
+    snprintf(number, sizeof(number), "%" PRIu64, alert->bytes_out);
+    EXT("out", number);
+    snprintf(number, sizeof(number), "%" PRIu64, alert->bytes_in);
+    EXT("in", number);
+    snprintf(number, sizeof(number), "%u", alert->connections);
+    EXT("cnt", number);
+    EXT("cs1Label", "techniques");
+    EXT("cs1", list);
+    join_evidence(alert, list, sizeof(list));
+    EXT("cs2Label", "evidence");
+    EXT("cs2", list);
+    EXT("cn1Label", "score_milli");
+    snprintf(number, sizeof(number), "%.0f", alert->score * 1000.0);
+    EXT("cn1", number);
+    clean_text(alert->reason, text, sizeof(text));
+    EXT("msg", text);
+#undef EXT
+    return ok ? len : 0;
+}
+
+size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_len)
+{
+    int n = snprintf(buf, cap, "%zu ", message_len);
+    if (n < 0 || (size_t)n + message_len > cap)
+        return 0;
+    memcpy(buf + n, message, message_len);
+    return (size_t)n + message_len;
+}
+
+/* ---- the sink ---- */
+
+enum syslog_state { SYSLOG_DISCONNECTED, SYSLOG_CONNECTING, SYSLOG_CONNECTED };
+
+struct syslog_sink {
+    struct sink base;
+    const struct output_config *config;
+    bool tcp;
+    bool cef;
+    int facility;
+    char hostname[256];
+    long procid;
+    char target[300];                  /* "tcp://host:port", for messages */
+    struct sockaddr_storage address;
+    socklen_t address_len;
+    int fd;
+
+    /* TCP only. Stream positions are spool offsets. */
+    enum syslog_state state;
+    uint64_t state_since_ms;           /* when CONNECTING began */
+    uint64_t next_attempt_ms;
+    uint32_t backoff_ms;
+    bool outage_logged;                /* one warning per outage, one notice when it ends */
+    uint64_t send_position;            /* next byte of the spool to write to the socket */
+    uint64_t counted_position;         /* frames up to here were counted as sent/retried */
+    uint64_t high_water;               /* furthest byte ever written in this run */
+    uint64_t last_checkpoint_ms;
+    bool spool_full_warned;
+    struct spool spool;
+};
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t wall_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Parses udp://HOST:PORT or tcp://HOST:PORT (HOST may be [IPv6]) and resolves it once. */
+static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size_t err_len)
+{
+    const char *rest;
+    if (strncmp(url, "udp://", 6) == 0) {
+        sink->tcp = false;
+    } else if (strncmp(url, "tcp://", 6) == 0) {
+        sink->tcp = true;
+    } else {
+        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT or tcp://HOST:PORT", url);
+        return false;
+    }
+    rest = url + 6;
+    char host[256], port[16];
+    const char *colon;
+    if (rest[0] == '[') {
+        const char *close = strchr(rest, ']');
+        if (close == NULL || close[1] != ':') {
+            snprintf(err, err_len, "--syslog %s: an IPv6 host is written [ADDRESS]:PORT", url);
+            return false;
+        }
+        snprintf(host, sizeof(host), "%.*s", (int)(close - rest - 1), rest + 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(rest, ':');
+        if (colon == NULL || colon == rest || (size_t)(colon - rest) >= sizeof(host)) {
+            snprintf(err, err_len, "--syslog %s: the port is missing (HOST:PORT)", url);
+            return false;
+        }
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - rest), rest);
+    }
+    char *end;
+    long number = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || number < 1 || number > 65535) {
+        snprintf(err, err_len, "--syslog %s: the port must be 1-65535", url);
+        return false;
+    }
+    snprintf(port, sizeof(port), "%ld", number);
+    struct addrinfo hints = { .ai_socktype = sink->tcp ? SOCK_STREAM : SOCK_DGRAM };
+    struct addrinfo *result = NULL;
+    int status = getaddrinfo(host, port, &hints, &result);
+    if (status != 0) {
+        snprintf(err, err_len, "--syslog %s: cannot resolve %s: %s", url, host, gai_strerror(status));
+        return false;
+    }
+    memcpy(&sink->address, result->ai_addr, result->ai_addrlen);
+    sink->address_len = result->ai_addrlen;
+    freeaddrinfo(result);
+    snprintf(sink->target, sizeof(sink->target), "%s", url);
+    return true;
+}
+
+/* Bytes the collector's TCP stack acknowledged are delivered; so are the frames they end. */
+static void tcp_update_acked(struct syslog_sink *sink)
+{
+    int unacked = 0;
+    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0)
+        return;
+    uint64_t acked = sink->send_position - (uint64_t)unacked;
+    spool_mark_delivered(&sink->spool, acked);
+}
+
+static void tcp_schedule_retry(struct syslog_sink *sink, uint64_t now)
+{
+    sink->state = SYSLOG_DISCONNECTED;
+    sink->next_attempt_ms = now + sink->backoff_ms;
+    sink->backoff_ms = sink->backoff_ms * 2 > SYSLOG_BACKOFF_MAX_MS ? SYSLOG_BACKOFF_MAX_MS
+                                                                    : sink->backoff_ms * 2;
+}
+
+/* The connection is gone: what it did not acknowledge is sent again on the next one. */
+static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
+{
+    uint64_t now = monotonic_ms();
+    if (sink->state == SYSLOG_CONNECTED)
+        tcp_update_acked(sink);
+    if (sink->fd >= 0)
+        close(sink->fd);
+    sink->fd = -1;
+    if (!sink->outage_logged) {
+        sink->outage_logged = true;
+        LOG_WARN("syslog collector %s: %s; alerts wait in the spool %s and are sent when it is "
+                 "back", sink->target, why, sink->spool.path);
+    }
+    sink->send_position = sink->counted_position = sink->spool.delivered;
+    tcp_schedule_retry(sink, now);
+}
+
+static void tcp_connected(struct syslog_sink *sink)
+{
+    sink->state = SYSLOG_CONNECTED;
+    sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
+    sink->send_position = sink->counted_position = sink->spool.delivered;
+    if (sink->outage_logged) {
+        sink->outage_logged = false;
+        LOG_INFO("syslog collector %s is back; sending %zu spooled alerts", sink->target,
+                 spool_pending_frames(&sink->spool));
+    }
+}
+
+static void tcp_start_connect(struct syslog_sink *sink)
+{
+    uint64_t now = monotonic_ms();
+    sink->fd = socket(sink->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sink->fd < 0) {
+        tcp_connection_lost(sink, strerror(errno));
+        return;
+    }
+    if (connect(sink->fd, (const struct sockaddr *)&sink->address, sink->address_len) == 0) {
+        tcp_connected(sink);
+    } else if (errno == EINPROGRESS) {
+        sink->state = SYSLOG_CONNECTING;
+        sink->state_since_ms = now;
+    } else {
+        tcp_connection_lost(sink, strerror(errno));
+    }
+}
+
+/* Finishes a non-blocking connect without waiting. */
+static void tcp_check_connect(struct syslog_sink *sink)
+{
+    struct pollfd pfd = { .fd = sink->fd, .events = POLLOUT };
+    if (poll(&pfd, 1, 0) <= 0) {
+        if (monotonic_ms() - sink->state_since_ms > SYSLOG_CONNECT_TIMEOUT_MS)
+            tcp_connection_lost(sink, "connect timed out");
+        return;
+    }
+    int error = 0;
+    socklen_t error_len = sizeof(error);
+    if (getsockopt(sink->fd, SOL_SOCKET, SO_ERROR, &error, &error_len) != 0)
+        error = errno;
+    if (error != 0)
+        tcp_connection_lost(sink, strerror(error));
+    else
+        tcp_connected(sink);
+}
+
+/* A collector never sends to us: readable means it closed (EOF) or reset the connection.
+ * Checked before each write, so a clean stop is noticed before more frames go into a
+ * socket that only answers with RST. */
+static bool tcp_peer_alive(struct syslog_sink *sink)
+{
+    struct pollfd pfd = { .fd = sink->fd, .events = POLLIN | POLLRDHUP };
+    if (poll(&pfd, 1, 0) <= 0)
+        return true;
+    if (pfd.revents & (POLLERR | POLLHUP | POLLRDHUP)) {
+        int error = 0;
+        socklen_t error_len = sizeof(error);
+        getsockopt(sink->fd, SOL_SOCKET, SO_ERROR, &error, &error_len);
+        tcp_connection_lost(sink, error ? strerror(error) : "connection closed by the collector");
+        return false;
+    }
+    char discard[512];
+    ssize_t n = recv(sink->fd, discard, sizeof(discard), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        tcp_connection_lost(sink, n == 0 ? "connection closed by the collector" : strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Counts the frames that the last writes completed: first sends are "sent", frames this
+ * run had written before (to a connection that then died) are "retried". */
+static void tcp_count_frames(struct syslog_sink *sink)
+{
+    const struct spool *spool = &sink->spool;
+    for (size_t i = 0; i < spool->frame_count; i++) {
+        uint64_t end = spool->frame_ends[spool->frame_head + i];
+        if (end <= sink->counted_position)
+            continue;
+        if (end > sink->send_position)
+            break;
+        if (end <= sink->high_water)
+            sink->base.stats->syslog_retried++;
+        else
+            sink->base.stats->syslog_sent++;
+        sink->counted_position = end;
+    }
+    if (sink->send_position > sink->high_water)
+        sink->high_water = sink->send_position;
+}
+
+/* Writes as much of the spool as the socket takes now. Partial writes resume where they
+ * stopped: the stream is the spool file byte for byte. */
+static void tcp_pump(struct syslog_sink *sink)
+{
+    if (sink->state != SYSLOG_CONNECTED || !tcp_peer_alive(sink))
+        return;
+    char buf[SYSLOG_SEND_CHUNK];
+    while (sink->send_position < sink->spool.size) {
+        long n = spool_read(&sink->spool, sink->send_position, buf, sizeof(buf));
+        if (n <= 0) {
+            LOG_WARN("syslog spool %s: read failed: %s", sink->spool.path, strerror(errno));
+            break;
+        }
+        /* MSG_NOSIGNAL: a dead collector is an EPIPE here, not a SIGPIPE for the process. */
+        ssize_t written = send(sink->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (written < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                tcp_connection_lost(sink, strerror(errno));
+            break;
+        }
+        sink->send_position += (uint64_t)written;
+        if (written < n)
+            break; /* the socket buffer is full: the rest goes on the next tick */
+    }
+    tcp_count_frames(sink);
+    if (sink->state == SYSLOG_CONNECTED)
+        tcp_update_acked(sink);
+}
+
+/* Connects when due, sends what waits, and saves the delivered offset now and then. */
+static void tcp_step(struct syslog_sink *sink, uint64_t now)
+{
+    if (sink->state == SYSLOG_DISCONNECTED && now >= sink->next_attempt_ms)
+        tcp_start_connect(sink);
+    if (sink->state == SYSLOG_CONNECTING)
+        tcp_check_connect(sink);
+    tcp_pump(sink);
+    if (sink->spool_full_warned && spool_pending_bytes(&sink->spool) < sink->spool.max_bytes / 2)
+        sink->spool_full_warned = false;
+}
+
+static void syslog_tick(struct sink *base)
+{
+    struct syslog_sink *sink = (struct syslog_sink *)base;
+    if (!sink->tcp)
+        return;
+    uint64_t now = monotonic_ms();
+    tcp_step(sink, now);
+    if (now - sink->last_checkpoint_ms >= SYSLOG_OFFSET_SAVE_MS) {
+        sink->last_checkpoint_ms = now;
+        spool_checkpoint(&sink->spool);
+    }
+}
+
+/* Builds the whole RFC 5424 message of an alert; 0 when it cannot fit. */
+static size_t format_alert(struct syslog_sink *sink, const struct alert *alert, const char *json,
+                           char *buf, size_t cap)
+{
+    char sd[2048];
+    if (syslog_alert_sd(sd, sizeof(sd), alert) == 0)
+        snprintf(sd, sizeof(sd), "-");
+    char cef[4096];
+    const char *body = json;
+    if (sink->cef)
+        body = syslog_alert_cef(cef, sizeof(cef), alert) ? cef : "";
+    struct syslog_header header = {
+        .facility = sink->facility,
+        .severity = syslog_severity(alert->severity),
+        .ts_usec = wall_usec(),
+        .hostname = sink->hostname,
+        .procid = sink->procid,
+        .msgid = "ALERT",
+    };
+    return syslog_format(buf, cap, &header, sd, body);
+}
+
+static void syslog_write_event(struct sink *base, const struct event *event)
+{
+    struct syslog_sink *sink = (struct syslog_sink *)base;
+    struct output_stats *stats = base->stats;
+    if (event->type != EVENT_ALERT)
+        return; /* flows stay in the JSON sink: a SIEM wants alerts, not every connection */
+
+    char message[SYSLOG_MAX_MESSAGE + 32];
+    size_t len = format_alert(sink, event->alert, event->json, message, SYSLOG_MAX_MESSAGE);
+    if (len == 0) {
+        /* Only a pathological reason/name escapes to this size: send the alert without it. */
+        struct alert trimmed = *event->alert;
+        snprintf(trimmed.reason, sizeof(trimmed.reason), "(reason trimmed to fit syslog)");
+        trimmed.dest_name[0] = '\0';
+        char *json = output_alert_json(sink->config, &trimmed);
+        len = json ? format_alert(sink, &trimmed, json, message, SYSLOG_MAX_MESSAGE) : 0;
+        free(json);
+    }
+    if (len == 0) {
+        stats->syslog_dropped++;
+        return;
+    }
+
+    if (!sink->tcp) {
+        /* UDP: one datagram, best effort. ECONNREFUSED reports an earlier datagram's ICMP
+         * error, so this one is tried once more before it counts as dropped. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+            if (send(sink->fd, message, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len) {
+                stats->syslog_sent++;
+                return;
+            }
+            if (errno != ECONNREFUSED)
+                break;
+        }
+        stats->syslog_dropped++;
+        return;
+    }
+
+    char frame[SYSLOG_MAX_MESSAGE + 64];
+    size_t frame_len = syslog_frame(frame, sizeof(frame), message, len);
+    if (!spool_append(&sink->spool, frame, frame_len)) {
+        stats->syslog_dropped++;
+        if (!sink->spool_full_warned) {
+            sink->spool_full_warned = true;
+            LOG_WARN("syslog spool %s is full (%" PRIu64 " bytes waiting for %s): new alerts are "
+                     "DROPPED from syslog (still in the JSON output) until the collector takes "
+                     "them; raise --spool-max-bytes", sink->spool.path,
+                     spool_pending_bytes(&sink->spool), sink->target);
+        }
+        return;
+    }
+    tcp_pump(sink);
+    if (sink->send_position < sink->spool.size)
+        stats->syslog_spooled++;
+}
+
+static struct sink *syslog_open(const struct output_config *config, struct output_stats *stats,
+                                char *err, size_t err_len)
+{
+    struct syslog_sink *sink = calloc(1, sizeof(*sink));
+    if (sink == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    sink->base.ops = &syslog_sink_ops;
+    sink->base.stats = stats;
+    sink->config = config;
+    sink->fd = -1;
+    sink->spool.fd = sink->spool.lock_fd = -1;
+    sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
+    sink->facility = config->syslog_facility;
+    if (sink->facility < 0 || sink->facility > 23) {
+        snprintf(err, err_len, "--syslog-facility %d: must be 0-23", sink->facility);
+        goto fail;
+    }
+    const char *format = config->syslog_format ? config->syslog_format : "json";
+    if (strcmp(format, "cef") == 0) {
+        sink->cef = true;
+    } else if (strcmp(format, "json") != 0) {
+        snprintf(err, err_len, "--syslog-format %s: must be json or cef", format);
+        goto fail;
+    }
+    if (!parse_url(sink, config->syslog_url, err, err_len))
+        goto fail;
+    if (gethostname(sink->hostname, sizeof(sink->hostname) - 1) != 0)
+        sink->hostname[0] = '\0';
+    sink->procid = (long)getpid();
+
+    if (sink->tcp) {
+        const char *dir = config->spool_dir ? config->spool_dir : DEFAULT_SPOOL_DIR;
+        uint64_t max_bytes = config->spool_max_bytes ? config->spool_max_bytes
+                                                     : DEFAULT_SPOOL_MAX_BYTES;
+        if (!spool_open(&sink->spool, dir, max_bytes, err, err_len))
+            goto fail;
+        sink->send_position = sink->counted_position = sink->spool.delivered;
+        sink->last_checkpoint_ms = monotonic_ms();
+        tcp_start_connect(sink); /* finishes in output_tick; never waited for here */
+    } else {
+        sink->fd = socket(sink->address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        /* connect() on UDP only fixes the peer, so errors (ICMP unreachable) reach send(). */
+        if (sink->fd < 0 ||
+            connect(sink->fd, (const struct sockaddr *)&sink->address, sink->address_len) != 0) {
+            snprintf(err, err_len, "--syslog %s: %s", sink->target, strerror(errno));
+            goto fail;
+        }
+    }
+    return &sink->base;
+
+fail:
+    if (sink->fd >= 0)
+        close(sink->fd);
+    spool_close(&sink->spool);
+    free(sink);
+    return NULL;
+}
+
+/* Tries for SYSLOG_CLOSE_FLUSH_MS to get every spooled frame acknowledged; what is left
+ * stays in the spool for the next run. */
+static void syslog_close(struct sink *base)
+{
+    struct syslog_sink *sink = (struct syslog_sink *)base;
+    if (sink->tcp) {
+        uint64_t deadline = monotonic_ms() + SYSLOG_CLOSE_FLUSH_MS;
+        /* One prompt attempt at shutdown whatever the back-off says, then the back-off. */
+        if (sink->state == SYSLOG_DISCONNECTED && spool_pending_frames(&sink->spool) > 0)
+            sink->next_attempt_ms = 0;
+        for (uint64_t now = monotonic_ms(); now < deadline; now = monotonic_ms()) {
+            tcp_step(sink, now);
+            if (spool_pending_frames(&sink->spool) == 0)
+                break;
+            if (sink->state == SYSLOG_DISCONNECTED && sink->next_attempt_ms >= deadline)
+                break;
+            struct pollfd pfd = { .fd = -1 };
+            poll(&pfd, 0, 10);
+        }
+        if (sink->state == SYSLOG_CONNECTED)
+            tcp_update_acked(sink);
+        size_t left = spool_pending_frames(&sink->spool);
+        if (left > 0)
+            LOG_WARN("syslog collector %s: %zu alerts not delivered; they stay in %s and are "
+                     "sent by the next run", sink->target, left, sink->spool.path);
+        spool_checkpoint(&sink->spool);
+        spool_close(&sink->spool);
+    }
+    if (sink->fd >= 0)
+        close(sink->fd);
+    free(sink);
+}
+
+const struct sink_ops syslog_sink_ops = {
+    .name = "syslog",
+    .open = syslog_open,
+    .write_event = syslog_write_event,
+    .tick = syslog_tick,
+    .reopen = NULL,
+    .close = syslog_close,
+};

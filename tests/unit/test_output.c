@@ -1,0 +1,680 @@
+/* Unit tests for output/: event JSON, RFC 5424 and CEF formatting, framing, the spool, and
+ * TCP delivery to an in-process collector that goes away and comes back. */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../output/output_internal.h"
+
+#define TS_2024 1704164645123456ULL /* 2024-01-02T03:04:05.123456Z */
+
+static void make_flow(struct flow *flow)
+{
+    memset(flow, 0, sizeof(*flow));
+    flow->id = 42;
+    flow->ip_version = 4;
+    flow->proto = 6;
+    geo_addr_parse("10.1.2.3", flow->orig_addr);
+    geo_addr_parse("81.2.69.142", flow->resp_addr);
+    flow->orig_port = 51000;
+    flow->resp_port = 443;
+    flow->start_ts_usec = TS_2024;
+    flow->last_ts_usec = TS_2024 + 2500000; /* 2.5 s later */
+    flow->record_seq = 1;
+    flow->dir[FLOW_DIR_ORIG] = (struct flow_direction_stats){ .packets = 10, .bytes = 5000,
+                                                              .payload_bytes = 4200 };
+    flow->dir[FLOW_DIR_RESP] = (struct flow_direction_stats){ .packets = 8, .bytes = 900,
+                                                              .payload_bytes = 300 };
+    flow->tcp_state = TCP_STATE_CLOSED;
+    strcpy(flow->labels.master_protocol, "TLS");
+    strcpy(flow->labels.app_protocol, "Dropbox");
+    strcpy(flow->labels.category, "Cloud");
+    strcpy(flow->labels.server_name, "content.dropboxapi.com");
+}
+
+static void make_alert(struct alert *alert)
+{
+    memset(alert, 0, sizeof(*alert));
+    alert->id = 7;
+    alert->ts_usec = TS_2024;
+    alert->first_ts_usec = TS_2024 - 3600ULL * 1000000;
+    alert->severity = SEVERITY_HIGH;
+    alert->score = 0.87654;
+    alert->ip_version = 4;
+    geo_addr_parse("10.1.2.3", alert->src_addr);
+    geo_addr_parse("81.2.69.142", alert->dest_addr);
+    alert->dest_port = 443;
+    alert->proto = 6;
+    strcpy(alert->dest_name, "content.dropboxapi.com");
+    strcpy(alert->app_protocol, "Dropbox");
+    alert->bytes_out = 52428800;
+    alert->bytes_in = 20480;
+    alert->pcr = (52428800.0 - 20480.0) / (52428800.0 + 20480.0);
+    alert->connections = 6;
+    alert->period_sec = 300.0004;
+    alert->period_mad_sec = 1.5;
+    alert->beacon_score = 0.9;
+    alert->baseline_ratio = 0;
+    alert->first_seen_age_sec = -1;
+    alert->evidence = EVIDENCE_CLOUD_STORAGE | EVIDENCE_PERIODIC;
+    alert->flow_id = 42;
+    alert->techniques[0] = "T1567.002";
+    alert->techniques[1] = "T1029";
+    alert->technique_count = 2;
+    strcpy(alert->reason, "10.1.2.3 sent 50 MiB to \"content.dropboxapi.com\" every 5 min");
+}
+
+UNIT_TEST(test_time_and_proto)
+{
+    char buf[32];
+    CHECK_STR(output_format_time(TS_2024, buf, sizeof(buf)), "2024-01-02T03:04:05.123456Z");
+    CHECK_STR(output_format_time(0, buf, sizeof(buf)), "1970-01-01T00:00:00.000000Z");
+    CHECK_STR(output_proto_name(6, buf, sizeof(buf)), "TCP");
+    CHECK_STR(output_proto_name(17, buf, sizeof(buf)), "UDP");
+    CHECK_STR(output_proto_name(1, buf, sizeof(buf)), "ICMP");
+    CHECK_STR(output_proto_name(58, buf, sizeof(buf)), "ICMPv6");
+    CHECK_STR(output_proto_name(132, buf, sizeof(buf)), "132");
+}
+
+UNIT_TEST(test_flow_json)
+{
+    struct output_config config;
+    output_config_defaults(&config);
+    struct flow flow;
+    make_flow(&flow);
+    char *json = output_flow_json(&config, &flow, FLOW_END_TCP_CLOSE);
+    CHECK_STR(json,
+        "{\"timestamp\":\"2024-01-02T03:04:07.623456Z\",\"event_type\":\"flow\",\"flow_id\":42,"
+        "\"record_seq\":1,\"start\":\"2024-01-02T03:04:05.123456Z\","
+        "\"end\":\"2024-01-02T03:04:07.623456Z\",\"duration\":2.5,"
+        "\"src_ip\":\"10.1.2.3\",\"src_port\":51000,\"dest_ip\":\"81.2.69.142\",\"dest_port\":443,"
+        "\"proto\":\"TCP\",\"master_protocol\":\"TLS\",\"app_protocol\":\"Dropbox\","
+        "\"category\":\"Cloud\",\"server_name\":\"content.dropboxapi.com\","
+        "\"pkts_toserver\":10,\"pkts_toclient\":8,\"bytes_toserver\":5000,\"bytes_toclient\":900,"
+        "\"payload_bytes_toserver\":4200,\"payload_bytes_toclient\":300,"
+        "\"tcp_state\":\"closed\",\"end_reason\":\"tcp_close\",\"remote_ip_class\":\"public\"}");
+    free(json);
+
+    /* UDP, VLAN, HTTP labels, hostile bytes, IPv6, public originator, with geo. */
+    char err[256];
+    config.geo = geo_open("geo/testdata/GeoIP2-City-Test.mmdb", "geo/testdata/GeoLite2-ASN-Test.mmdb",
+                          err, sizeof(err));
+    CHECK(config.geo != NULL);
+    memset(&flow.labels, 0, sizeof(flow.labels));
+    flow.proto = 17;
+    flow.vlan = 12;
+    flow.record_seq = 0;
+    flow.start_ts_usec = flow.last_ts_usec = TS_2024;
+    strcpy(flow.labels.http_method, "POST");
+    strcpy(flow.labels.http_url, "/up?\"x\"\\\n\xff\xc3\xa9");
+    flow.labels.http_status = 201;
+    strcpy(flow.labels.http_content_type, "application/octet-stream");
+    strcpy(flow.labels.ssh_client, "SSH-2.0-OpenSSH_9.2");
+    /* Remote is the originator when only it is public. */
+    geo_addr_parse("81.2.69.142", flow.orig_addr);
+    geo_addr_parse("192.168.1.5", flow.resp_addr);
+    json = output_flow_json(&config, &flow, FLOW_END_IDLE);
+    CHECK_STR(json,
+        "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"flow\",\"flow_id\":42,"
+        "\"record_seq\":0,\"start\":\"2024-01-02T03:04:05.123456Z\","
+        "\"end\":\"2024-01-02T03:04:05.123456Z\",\"duration\":0.0,\"vlan\":12,"
+        "\"src_ip\":\"81.2.69.142\",\"src_port\":51000,\"dest_ip\":\"192.168.1.5\",\"dest_port\":443,"
+        "\"proto\":\"UDP\",\"http_method\":\"POST\",\"http_url\":\"/up?\\\"x\\\"\\\\\\n?\\u00E9\","
+        "\"http_status\":201,\"http_content_type\":\"application/octet-stream\","
+        "\"ssh_client\":\"SSH-2.0-OpenSSH_9.2\","
+        "\"pkts_toserver\":10,\"pkts_toclient\":8,\"bytes_toserver\":5000,\"bytes_toclient\":900,"
+        "\"payload_bytes_toserver\":4200,\"payload_bytes_toclient\":300,"
+        "\"end_reason\":\"idle\",\"geo\":{\"country_code\":\"GB\",\"country_name\":\"United Kingdom\","
+        "\"city\":\"London\"},\"remote_ip_class\":\"public\"}");
+    free(json);
+
+    /* Neither side public: no geo, the responder's class. IPv6 addresses. */
+    flow.ip_version = 6;
+    geo_addr_parse("fd00::1", flow.orig_addr);
+    geo_addr_parse("2001:db8::2", flow.resp_addr);
+    flow.proto = 58;
+    memset(&flow.labels, 0, sizeof(flow.labels));
+    json = output_flow_json(&config, &flow, FLOW_END_EOF);
+    CHECK(json != NULL && strstr(json, "\"src_ip\":\"fd00::1\",\"src_port\":51000,"
+                                       "\"dest_ip\":\"2001:db8::2\"") != NULL);
+    CHECK(json != NULL && strstr(json, "\"proto\":\"ICMPv6\"") != NULL);
+    CHECK(json != NULL && strstr(json, "tcp_state") == NULL);
+    CHECK(json != NULL && strstr(json, "\"geo\"") == NULL);
+    CHECK(json != NULL && strstr(json, "\"end_reason\":\"eof\",\"remote_ip_class\":\"documentation\"}"));
+    free(json);
+    geo_close(config.geo);
+}
+
+UNIT_TEST(test_alert_json)
+{
+    struct output_config config;
+    output_config_defaults(&config);
+    struct alert alert;
+    make_alert(&alert);
+    char *json = output_alert_json(&config, &alert);
+    CHECK_STR(json,
+        "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"alert\",\"alert_id\":7,"
+        "\"flow_id\":42,\"severity\":\"high\",\"score\":0.877,\"is_update\":false,"
+        "\"src_ip\":\"10.1.2.3\",\"dest_ip\":\"81.2.69.142\",\"dest_port\":443,\"proto\":\"TCP\","
+        "\"dest_name\":\"content.dropboxapi.com\",\"app_protocol\":\"Dropbox\","
+        "\"techniques\":[\"T1567.002\",\"T1029\"],\"evidence\":[\"cloud_storage\",\"periodic\"],"
+        "\"bytes_out\":52428800,\"bytes_in\":20480,\"pcr\":0.999,\"connections\":6,"
+        "\"period_sec\":300.0,\"period_mad_sec\":1.5,\"beacon_score\":0.9,\"baseline_ratio\":0.0,"
+        "\"first_seen_age_sec\":-1.0,\"first_seen\":\"2024-01-02T02:04:05.123456Z\","
+        "\"reason\":\"10.1.2.3 sent 50 MiB to \\\"content.dropboxapi.com\\\" every 5 min\"}");
+    free(json);
+
+    /* Geo from the alert itself (detect/ filled it). */
+    alert.dest_geo.found = true;
+    strcpy(alert.dest_geo.country_code, "GB");
+    alert.dest_geo.asn = 64500;
+    strcpy(alert.dest_geo.as_org, "Example Org");
+    alert.is_update = true;
+    alert.technique_count = 0;
+    alert.evidence = 0;
+    json = output_alert_json(&config, &alert);
+    CHECK(json != NULL && strstr(json, "\"is_update\":true") != NULL);
+    CHECK(json != NULL && strstr(json, "\"techniques\":[],\"evidence\":[]") != NULL);
+    CHECK(json != NULL && strstr(json, ",\"geo\":{\"country_code\":\"GB\",\"asn\":64500,"
+                                       "\"as_org\":\"Example Org\"}}") != NULL);
+    free(json);
+}
+
+UNIT_TEST(test_syslog_format)
+{
+    char buf[1024];
+    size_t len = 0;
+    buf[0] = '\0';
+    CHECK(syslog_append_param(buf, sizeof(buf), &len, "k", "a\"b\\c]d=e"));
+    CHECK_STR(buf, " k=\"a\\\"b\\\\c\\]d=e\"");
+    CHECK_EQ_U(len, strlen(buf));
+    /* Too small: nothing appended, false. */
+    char small[8] = "";
+    size_t small_len = 0;
+    CHECK(!syslog_append_param(small, sizeof(small), &small_len, "key", "long value"));
+    CHECK_EQ_U(small_len, 0);
+
+    struct syslog_header header = { .facility = 13, .severity = 3, .ts_usec = TS_2024,
+                                    .hostname = "sensor-1", .procid = 1234, .msgid = "ALERT" };
+    len = syslog_format(buf, sizeof(buf), &header, "[exflow@32473 a=\"1\"]", "{\"x\":1}");
+    CHECK_STR(buf, "<107>1 2024-01-02T03:04:05.123456Z sensor-1 exflow 1234 ALERT "
+                   "[exflow@32473 a=\"1\"] {\"x\":1}");
+    CHECK_EQ_U(len, strlen(buf));
+    /* No hostname, no SD, non-ASCII body: NILVALUEs and a BOM (RFC 5424 6.4). */
+    header.hostname = "";
+    header.facility = 4;
+    header.severity = 2;
+    len = syslog_format(buf, sizeof(buf), &header, NULL, "caf\xc3\xa9");
+    CHECK_STR(buf, "<34>1 2024-01-02T03:04:05.123456Z - exflow 1234 ALERT - \xef\xbb\xbf" "caf\xc3\xa9");
+    /* A hostname with spaces keeps only PRINTUSASCII. */
+    header.hostname = "my host";
+    syslog_format(buf, sizeof(buf), &header, NULL, NULL);
+    CHECK_STR(buf, "<34>1 2024-01-02T03:04:05.123456Z myhost exflow 1234 ALERT -");
+    CHECK_EQ_U(syslog_format(buf, 20, &header, NULL, "x"), 0);
+
+    CHECK_EQ_U(syslog_severity(SEVERITY_CRITICAL), 2);
+    CHECK_EQ_U(syslog_severity(SEVERITY_HIGH), 3);
+    CHECK_EQ_U(syslog_severity(SEVERITY_MEDIUM), 4);
+    CHECK_EQ_U(syslog_severity(SEVERITY_LOW), 5);
+}
+
+UNIT_TEST(test_syslog_alert_sd_and_cef)
+{
+    struct alert alert;
+    make_alert(&alert);
+    strcpy(alert.dest_name, "evil]\"host\\\n");
+    char buf[4096];
+    CHECK(syslog_alert_sd(buf, sizeof(buf), &alert) > 0);
+    CHECK_STR(buf, "[exflow@32473 alert_id=\"7\" severity=\"high\" score=\"0.877\" "
+                   "src_ip=\"10.1.2.3\" dest_ip=\"81.2.69.142\" dest_port=\"443\" proto=\"TCP\" "
+                   "dest_name=\"evil\\]\\\"host\\\\?\" app_protocol=\"Dropbox\" "
+                   "techniques=\"T1567.002,T1029\" evidence=\"cloud_storage,periodic\" "
+                   "bytes_out=\"52428800\" connections=\"6\"]");
+    CHECK_EQ_U(syslog_alert_sd(buf, 64, &alert), 0);
+
+    strcpy(alert.dest_name, "a=b|c");
+    strcpy(alert.reason, "line1\nx=y \\ end");
+    CHECK(syslog_alert_cef(buf, sizeof(buf), &alert) > 0);
+    CHECK_STR(buf, "CEF:0|exflow|exflow|" EXFLOW_VERSION "|T1567.002|Data exfiltration|8|"
+                   "rt=1704164645123 externalId=7 src=10.1.2.3 dst=81.2.69.142 dpt=443 proto=TCP "
+                   "dhost=a\\=b|c app=Dropbox out=52428800 in=20480 cnt=6 cs1Label=techniques "
+                   "cs1=T1567.002,T1029 cs2Label=evidence cs2=cloud_storage,periodic "
+                   "cn1Label=score_milli cn1=877 msg=line1?x\\=y \\\\ end");
+}
+
+UNIT_TEST(test_frame)
+{
+    char buf[64];
+    CHECK_EQ_U(syslog_frame(buf, sizeof(buf), "hello", 5), 7);
+    CHECK(memcmp(buf, "5 hello", 7) == 0);
+    CHECK_EQ_U(syslog_frame(buf, 6, "hello", 5), 0);
+    char big[200];
+    memset(big, 'x', sizeof(big));
+    char framed[256];
+    CHECK_EQ_U(syslog_frame(framed, sizeof(framed), big, sizeof(big)), 204);
+    CHECK(memcmp(framed, "200 x", 5) == 0);
+}
+
+static char *make_temp_dir(void)
+{
+    char template[] = "/tmp/exflow-test-output-XXXXXX";
+    char *dir = mkdtemp(template);
+    return dir ? strdup(dir) : NULL;
+}
+
+static void remove_dir(const char *dir)
+{
+    char command[512];
+    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+    CHECK(system(command) == 0);
+}
+
+static void read_frame(struct spool *spool, uint64_t offset, size_t len, char *out)
+{
+    CHECK_EQ_U(spool_read(spool, offset, out, len), len);
+    out[len] = '\0';
+}
+
+UNIT_TEST(test_spool_replay_order)
+{
+    char *dir = make_temp_dir();
+    char err[512];
+    struct spool spool;
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK(spool_append(&spool, "5 first", 7));
+    CHECK(spool_append(&spool, "6 second", 8));
+    CHECK(spool_append(&spool, "5 third", 7));
+    CHECK_EQ_U(spool_pending_frames(&spool), 3);
+    CHECK_EQ_U(spool_pending_bytes(&spool), 22);
+    /* Half of the second frame acknowledged: only the first is delivered. */
+    spool_mark_delivered(&spool, 11);
+    CHECK_EQ_U(spool.delivered, 7);
+    CHECK_EQ_U(spool_pending_frames(&spool), 2);
+    CHECK(spool_checkpoint(&spool));
+
+    /* A second exflow may not use the same spool. */
+    struct spool other;
+    CHECK(!spool_open(&other, dir, 1 << 20, err, sizeof(err)));
+    CHECK(strstr(err, "in use") != NULL);
+    spool_close(&spool);
+
+    /* Reopen: the undelivered frames come back, in order. */
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 2);
+    char text[64];
+    read_frame(&spool, spool.delivered, 8, text);
+    CHECK_STR(text, "6 second");
+    read_frame(&spool, spool.delivered + 8, 7, text);
+    CHECK_STR(text, "5 third");
+    CHECK(spool_append(&spool, "6 fourth", 8));
+    /* Everything delivered: the checkpoint starts a fresh, empty file. */
+    spool_mark_delivered(&spool, spool.size);
+    CHECK_EQ_U(spool_pending_frames(&spool), 0);
+    CHECK(spool_checkpoint(&spool));
+    CHECK(spool_append(&spool, "5 fifth", 7));
+    uint64_t fifth = spool.delivered;
+    read_frame(&spool, fifth, 7, text);
+    CHECK_STR(text, "5 fifth");
+    spool_close(&spool);
+
+    /* A torn frame at the end (a crash mid-write) is cut; the whole ones stay. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/exflow-syslog.spool", dir);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "9 sixt", 6) == 6);
+    close(fd);
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 1);
+    read_frame(&spool, spool.delivered, 7, text);
+    CHECK_STR(text, "5 fifth");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && st.st_size == 16 + 7);
+    spool_close(&spool);
+
+    /* Not a spool: refused, not overwritten. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(write(fd, "this is not a spool file", 24) == 24);
+    close(fd);
+    CHECK(!spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK(strstr(err, "not an exflow syslog spool") != NULL);
+    remove_dir(dir);
+    free(dir);
+}
+
+UNIT_TEST(test_spool_full)
+{
+    char *dir = make_temp_dir();
+    char err[512];
+    struct spool spool;
+    CHECK(spool_open(&spool, dir, 20, err, sizeof(err)));
+    CHECK(spool_append(&spool, "5 first", 7));
+    CHECK(spool_append(&spool, "6 second", 8));
+    CHECK(!spool_append(&spool, "5 third", 7)); /* 22 > 20 */
+    CHECK_EQ_U(spool_pending_frames(&spool), 2);
+    spool_mark_delivered(&spool, 7);
+    CHECK(spool_append(&spool, "5 third", 7));  /* room again */
+    spool_close(&spool);
+
+    /* Bad directory: a clear error naming the option. */
+    CHECK(!spool_open(&spool, "/nonexistent/dir/spool", 20, err, sizeof(err)));
+    CHECK(strstr(err, "--spool-dir") != NULL);
+    remove_dir(dir);
+    free(dir);
+}
+
+/* A collector in the test: a listening socket on a free loopback port. */
+static int listen_loopback(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(*port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 4) != 0) {
+        close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof(sin);
+    getsockname(fd, (struct sockaddr *)&sin, &len);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* Ticks the output until the collector accepted and read `want` frames (or 3 s pass);
+ * returns how many frames it read and copies the alert_id of each into ids. */
+static int collect(struct output *output, int listener, int *connection, int want, int *ids)
+{
+    static char stream[65536];
+    size_t used = 0;
+    int got = 0;
+    for (int round = 0; round < 300 && got < want; round++) {
+        output_tick(output);
+        if (*connection < 0) {
+            struct pollfd pfd = { .fd = listener, .events = POLLIN };
+            if (poll(&pfd, 1, 10) > 0)
+                *connection = accept(listener, NULL, NULL);
+            continue;
+        }
+        struct pollfd pfd = { .fd = *connection, .events = POLLIN };
+        if (poll(&pfd, 1, 10) <= 0)
+            continue;
+        ssize_t n = recv(*connection, stream + used, sizeof(stream) - used, 0);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        /* Octet counting: LEN SP MSG, repeated. */
+        for (;;) {
+            char *space = memchr(stream, ' ', used);
+            if (space == NULL)
+                break;
+            size_t frame_len = strtoul(stream, NULL, 10);
+            size_t prefix = (size_t)(space - stream) + 1;
+            if (used < prefix + frame_len)
+                break;
+            char *id = strstr(stream + prefix, "alert_id=\"");
+            ids[got++] = id ? atoi(id + 10) : -1;
+            memmove(stream, stream + prefix + frame_len, used - prefix - frame_len);
+            used -= prefix + frame_len;
+        }
+    }
+    return got;
+}
+
+UNIT_TEST(test_tcp_delivery_across_outage)
+{
+    char *dir = make_temp_dir();
+    char err[512], url[64];
+    uint16_t port = 0;
+    int listener = listen_loopback(&port);
+    CHECK(listener >= 0);
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", port);
+
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = NULL;
+    config.syslog_url = url;
+    config.spool_dir = dir;
+    struct output *output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    if (output == NULL) {
+        fprintf(stderr, "  %s\n", err);
+        return;
+    }
+    struct alert alert;
+    make_alert(&alert);
+    int connection = -1, ids[64];
+    for (int i = 1; i <= 3; i++) {
+        alert.id = (uint64_t)i;
+        output_alert(output, &alert);
+    }
+    CHECK_EQ_U(collect(output, listener, &connection, 3, ids), 3);
+    CHECK(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
+
+    /* The collector stops cleanly (close, listener gone); alerts go on. */
+    close(connection);
+    connection = -1;
+    close(listener);
+    for (int i = 4; i <= 6; i++) {
+        alert.id = (uint64_t)i;
+        output_alert(output, &alert);
+        output_tick(output);
+    }
+    struct output_stats stats;
+    output_get_stats(output, &stats);
+    CHECK(stats.syslog_spooled >= 2);
+
+    /* Back on the same port: the back-off (1 s, 2 s) lets the sink reconnect by itself. */
+    listener = listen_loopback(&port);
+    CHECK(listener >= 0);
+    int got = collect(output, listener, &connection, 3, ids);
+    CHECK_EQ_U(got, 3);
+    CHECK(ids[0] == 4 && ids[1] == 5 && ids[2] == 6);
+    output_get_stats(output, &stats);
+    CHECK_EQ_U(stats.alerts_written, 6);
+    CHECK_EQ_U(stats.syslog_dropped, 0);
+
+    /* Collector down at exit: the alert stays in the spool, and the next run sends it. */
+    close(connection);
+    connection = -1;
+    close(listener);
+    alert.id = 7;
+    output_alert(output, &alert);
+    output_close(output);
+    listener = listen_loopback(&port);
+    output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    got = collect(output, listener, &connection, 1, ids);
+    CHECK_EQ_U(got, 1);
+    CHECK_EQ_U(ids[0], 7);
+    output_close(output);
+    /* And nothing more arrives: what was delivered is not sent again. */
+    output = output_open(&config, err, sizeof(err));
+    got = collect(output, listener, &connection, 1, ids);
+    CHECK_EQ_U(got, 0);
+    output_close(output);
+    if (connection >= 0)
+        close(connection);
+    close(listener);
+    remove_dir(dir);
+    free(dir);
+}
+
+UNIT_TEST(test_output_spool_full_counts_dropped)
+{
+    char *dir = make_temp_dir();
+    char err[512];
+    uint16_t port = 0;
+    int listener = listen_loopback(&port); /* bound, then closed: nobody listens there */
+    close(listener);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", port);
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = NULL;
+    config.syslog_url = url;
+    config.spool_dir = dir;
+    config.spool_max_bytes = 2500; /* room for two alerts of ~1 KB */
+    struct output *output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    if (output == NULL)
+        return;
+    struct alert alert;
+    make_alert(&alert);
+    for (int i = 0; i < 5; i++)
+        output_alert(output, &alert);
+    struct output_stats stats;
+    output_get_stats(output, &stats);
+    CHECK_EQ_U(stats.syslog_spooled, 2);
+    CHECK_EQ_U(stats.syslog_dropped, 3);
+    CHECK_EQ_U(stats.syslog_sent, 0);
+    CHECK_EQ_U(stats.alerts_written, 5);
+    output_close(output);
+    remove_dir(dir);
+    free(dir);
+}
+
+UNIT_TEST(test_output_open_errors)
+{
+    char err[512];
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = "/nonexistent/dir/out.json";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "/nonexistent/dir/out.json") != NULL);
+    config.json_path = NULL;
+    const char *bad_urls[] = { "http://x:1", "udp://hostonly", "tcp://127.0.0.1:0",
+                               "tcp://127.0.0.1:99999", "tcp://[::1]514", "udp://127.0.0.1:" };
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+        config.syslog_url = bad_urls[i];
+        struct output *output = output_open(&config, err, sizeof(err));
+        CHECK(output == NULL);
+        output_close(output);
+        CHECK(strstr(err, "--syslog") != NULL);
+    }
+    config.syslog_url = "udp://127.0.0.1:514";
+    config.syslog_format = "xml";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "--syslog-format") != NULL);
+    config.syslog_format = "cef";
+    config.syslog_facility = 24;
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "--syslog-facility") != NULL);
+}
+
+UNIT_TEST(test_udp_datagrams)
+{
+    int collector = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sin);
+    CHECK(bind(collector, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    getsockname(collector, (struct sockaddr *)&sin, &len);
+    char url[64], err[512];
+    snprintf(url, sizeof(url), "udp://127.0.0.1:%u", ntohs(sin.sin_port));
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = NULL;
+    config.syslog_url = url;
+    config.syslog_format = "cef";
+    config.syslog_facility = 10;
+    struct output *output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    if (output == NULL)
+        return;
+    struct alert alert;
+    make_alert(&alert);
+    alert.severity = SEVERITY_CRITICAL;
+    output_alert(output, &alert);
+    char datagram[9000];
+    ssize_t n = recv(collector, datagram, sizeof(datagram) - 1, 0);
+    CHECK(n > 0);
+    datagram[n > 0 ? n : 0] = '\0';
+    /* facility 10 * 8 + crit 2 = 82; one datagram, no framing. */
+    CHECK(strncmp(datagram, "<82>1 ", 6) == 0);
+    CHECK(strstr(datagram, " exflow ") != NULL);
+    CHECK(strstr(datagram, " ALERT [exflow@32473 alert_id=\"7\" severity=\"critical\"") != NULL);
+    CHECK(strstr(datagram, "] CEF:0|exflow|exflow|") != NULL);
+    struct output_stats stats;
+    output_get_stats(output, &stats);
+    CHECK_EQ_U(stats.syslog_sent, 1);
+    output_close(output);
+    close(collector);
+}
+
+UNIT_TEST(test_json_sink_rotation)
+{
+    char *dir = make_temp_dir();
+    char path[512], err[512];
+    snprintf(path, sizeof(path), "%s/events.json", dir);
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = path;
+    config.json_rotate_bytes = 1000;
+    struct output *output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    if (output == NULL)
+        return;
+    struct alert alert;
+    make_alert(&alert);
+    for (int i = 0; i < 20; i++)
+        output_alert(output, &alert); /* ~700 bytes each: rotates every second alert */
+    struct flow flow;
+    make_flow(&flow);
+    output_flow(output, &flow, FLOW_END_EOF);
+    output_tick(output);
+    struct stat st;
+    char rotated[600];
+    for (int i = 1; i <= JSON_ROTATE_KEEP; i++) {
+        snprintf(rotated, sizeof(rotated), "%s.%d", path, i);
+        CHECK(stat(rotated, &st) == 0);
+    }
+    snprintf(rotated, sizeof(rotated), "%s.%d", path, JSON_ROTATE_KEEP + 1);
+    CHECK(stat(rotated, &st) != 0);
+    CHECK(stat(path, &st) == 0 && st.st_size > 0);
+
+    /* logrotate moved the file away; SIGHUP reopens under the configured name. */
+    snprintf(rotated, sizeof(rotated), "%s.moved", path);
+    CHECK(rename(path, rotated) == 0);
+    output_reopen(output);
+    output_alert(output, &alert);
+    CHECK(stat(path, &st) == 0 && st.st_size > 0);
+    struct output_stats stats;
+    output_get_stats(output, &stats);
+    CHECK_EQ_U(stats.alerts_written, 21);
+    CHECK_EQ_U(stats.flows_written, 1);
+    CHECK_EQ_U(stats.write_errors, 0);
+    output_close(output);
+
+    /* Every line is one complete JSON event. */
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    CHECK(f != NULL && fgets(line, sizeof(line), f) != NULL);
+    CHECK(strncmp(line, "{\"timestamp\":", 13) == 0 && line[strlen(line) - 1] == '\n');
+    if (f)
+        fclose(f);
+    remove_dir(dir);
+    free(dir);
+}
+
+UNIT_MAIN("output",
+          UNIT_CASE(test_time_and_proto),
+          UNIT_CASE(test_flow_json),
+          UNIT_CASE(test_alert_json),
+          UNIT_CASE(test_syslog_format),
+          UNIT_CASE(test_syslog_alert_sd_and_cef),
+          UNIT_CASE(test_frame),
+          UNIT_CASE(test_spool_replay_order),
+          UNIT_CASE(test_spool_full),
+          UNIT_CASE(test_tcp_delivery_across_outage),
+          UNIT_CASE(test_output_spool_full_counts_dropped),
+          UNIT_CASE(test_output_open_errors),
+          UNIT_CASE(test_udp_datagrams),
+          UNIT_CASE(test_json_sink_rotation))
