@@ -1,7 +1,7 @@
 /*
  * gen_traffic: writes a large, realistic, deterministic Ethernet pcap for the benchmark.
  *
- *   gen_traffic OUT.pcap PACKETS [--flows N] [--seed S] [--flood]
+ *   gen_traffic OUT.pcap PACKETS [--flows N] [--seed S] [--duration SEC] [--flood]
  *
  * Normal mode keeps N concurrent sessions (default 4000) and interleaves their packets:
  * DNS over UDP, HTTP GET/POST with real request lines and Host headers, TLS with a real
@@ -10,7 +10,10 @@
  * packets, full TCP handshakes and FIN (sometimes RST) closes, about 12% IPv6. Which session
  * sends next is chosen by a virtual clock (bulk transfers send more often than interactive
  * ones); the written timestamps are a separate wall clock that rises by a jittered step so
- * the whole capture spans one hour, strictly increasing.
+ * the whole capture spans --duration seconds (default one hour), strictly increasing.
+ * PACKETS / duration sets the packet rate; with N sessions each one sends about every
+ * N * duration / PACKETS seconds, so keep that well under the 60 s UDP idle timeout if
+ * DNS responses should land in the same flow as their queries.
  *
  * --flood writes a SYN scan instead: every packet is a new 5-tuple (distinct destination
  * address for the first 2^24 packets, random ports), spanning one minute, to exercise the
@@ -32,8 +35,8 @@
 #define DEFAULT_FLOWS      4000
 #define DEFAULT_SEED       1
 #define CAPTURE_START_SEC  1768467600ULL /* 2026-01-15 09:00:00 UTC */
-#define SPAN_USEC          (3600ULL * 1000000ULL)  /* normal capture: one hour */
-#define FLOOD_SPAN_USEC    (60ULL * 1000000ULL)    /* flood: one minute */
+#define DEFAULT_SPAN_SEC   3600    /* normal capture: one hour of packet time */
+#define FLOOD_SPAN_SEC     60      /* flood: one minute */
 #define SNAPLEN            65535
 #define MAX_FRAME          1514
 #define MIN_FRAME          60      /* Ethernet minimum without FCS, as a SPAN port delivers */
@@ -433,7 +436,7 @@ static const char *const kind_names[KIND_COUNT] = {
 
 /* Relative share of new sessions, and the virtual time between a session's packets. */
 static const unsigned kind_weight[KIND_COUNT] = { 600, 200, 500, 4, 3, 200, 450 };
-static const unsigned kind_vgap[KIND_COUNT] = { 40, 6, 6, 2, 2, 10, 25 };
+static const unsigned kind_vgap[KIND_COUNT] = { 6, 6, 6, 2, 2, 10, 25 };
 
 enum message_kind {
     MSG_RAW,                /* opaque bytes (SSH after the banners) */
@@ -1089,11 +1092,13 @@ static void generate_flood(struct generator *g, uint64_t packets)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: gen_traffic OUT.pcap PACKETS [--flows N] [--seed S] [--flood]\n"
+    fprintf(stderr, "usage: gen_traffic OUT.pcap PACKETS [--flows N] [--seed S] [--duration SEC]"
+                    " [--flood]\n"
                     "  --flows N  concurrent sessions interleaved (default %d)\n"
                     "  --seed S   random seed; same arguments give the same bytes (default %d)\n"
+                    "  --duration SEC  packet time the capture spans (default %d; flood %d)\n"
                     "  --flood    SYN scan: every packet a new 5-tuple\n",
-            DEFAULT_FLOWS, DEFAULT_SEED);
+            DEFAULT_FLOWS, DEFAULT_SEED, DEFAULT_SPAN_SEC, FLOOD_SPAN_SEC);
 }
 
 static bool parse_u64(const char *text, uint64_t *out)
@@ -1110,7 +1115,7 @@ static bool parse_u64(const char *text, uint64_t *out)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    uint64_t packets = 0, flows = DEFAULT_FLOWS, seed = DEFAULT_SEED;
+    uint64_t packets = 0, flows = DEFAULT_FLOWS, seed = DEFAULT_SEED, duration = 0;
     bool flood = false, have_packets = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--flows") == 0 && i + 1 < argc) {
@@ -1121,6 +1126,11 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             if (!parse_u64(argv[++i], &seed)) {
                 fprintf(stderr, "gen_traffic: --seed must be a number\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc) {
+            if (!parse_u64(argv[++i], &duration) || duration == 0 || duration > 100000000) {
+                fprintf(stderr, "gen_traffic: --duration must be 1..100000000 seconds\n");
                 return 2;
             }
         } else if (strcmp(argv[i], "--flood") == 0) {
@@ -1149,7 +1159,9 @@ int main(int argc, char **argv)
     static struct generator g;
     g.rng.state = hash64(seed ^ 0x6578666c6f77ULL);  /* "exflow" */
     g.ts_usec = CAPTURE_START_SEC * 1000000ULL;
-    uint64_t span = flood ? FLOOD_SPAN_USEC : SPAN_USEC;
+    if (duration == 0)
+        duration = flood ? FLOOD_SPAN_SEC : DEFAULT_SPAN_SEC;
+    uint64_t span = duration * 1000000ULL;
     g.gap_usec_x16 = span * 16 / packets;
     if (g.gap_usec_x16 < 16)
         g.gap_usec_x16 = 16;
