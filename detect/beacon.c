@@ -136,9 +136,11 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
     /* Records arrive when flows end, not when they start: order by start. */
     qsort(starts, n, sizeof(starts[0]), compare_start);
 
+    /* A start closer than min_period to the previous start continues its session (chained,
+     * so a connection every 10 s is one long session, not a 30 s schedule). */
     uint32_t sessions = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (sessions > 0 && starts[i].start_sec - session_start[sessions - 1] < params->min_period_sec) {
+        if (sessions > 0 && starts[i].start_sec - starts[i - 1].start_sec < params->min_period_sec) {
             session_bytes[sessions - 1] += (double)starts[i].bytes_out;
             continue;
         }

@@ -30,7 +30,7 @@ static double protocol_part(const struct finding *finding)
         finding->cloud_service ? 1.0 : 0.0,
         (finding->evidence & EVIDENCE_SSH_UPLOAD) ? 0.8 : 0.0,
         (finding->evidence & EVIDENCE_HTTP_UPLOAD) ? (finding->http_bare_ip ? 0.8 : 0.6) : 0.0,
-        (finding->evidence & EVIDENCE_PARALLEL_STREAMS) ? 0.8 : 0.0,
+        (finding->evidence & EVIDENCE_PARALLEL_STREAMS) ? 0.9 : 0.0,
     };
     for (int i = 0; i < 5; i++) {
         if (strengths[i] > 0.0)
