@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../common/log.h"
@@ -102,6 +103,31 @@ static void capture_close_input(struct capture *capture)
         pcap_close(pcap);
 }
 
+/* Turns libpcap's reason for refusing a file into one line that names the file. */
+static void describe_open_error(const char *file, const char *pcap_err, char *err,
+                                size_t err_len)
+{
+    const char *name = file_display_name(file);
+    struct stat st;
+    if (strcmp(file, "-") != 0 && stat(file, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(err, err_len, "%s: is a directory, not a capture file", name);
+            return;
+        }
+        if (S_ISREG(st.st_mode) && st.st_size == 0) {
+            snprintf(err, err_len, "%s: empty file, not a pcap or pcapng capture", name);
+            return;
+        }
+    }
+    if (strcmp(pcap_err, "unknown file format") == 0)
+        snprintf(err, err_len, "%s: not a pcap or pcapng file (unknown file format)", name);
+    else if (strstr(pcap_err, file) != NULL) /* libpcap's errno messages name the file */
+        snprintf(err, err_len, "%s", pcap_err);
+    else
+        snprintf(err, err_len, "%s: %s", name,
+                 pcap_err[0] != '\0' ? pcap_err : "cannot read as pcap or pcapng");
+}
+
 /* Opens files[index] with microsecond timestamps and the filter. On failure err names the
  * file and the reason, and no input is left open. */
 static bool capture_open_file(struct capture *capture, int index, char *err, size_t err_len)
@@ -112,8 +138,7 @@ static bool capture_open_file(struct capture *capture, int index, char *err, siz
     capture->pcap = pcap_open_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO,
                                                             pcap_err);
     if (capture->pcap == NULL) {
-        snprintf(err, err_len, "%s: %s", file_display_name(file),
-                 pcap_err[0] != '\0' ? pcap_err : "cannot read as pcap or pcapng");
+        describe_open_error(file, pcap_err, err, err_len);
         return false;
     }
     capture->file_index = index;

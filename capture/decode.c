@@ -36,6 +36,8 @@
 #define ETHERTYPE_MPLS_UNICAST  0x8847
 #define ETHERTYPE_MPLS_MULTICAST 0x8848
 #define ETHERTYPE_PPPOE_SESSION 0x8864
+#define ETHERTYPE_VNTAG         0x8926 /* Cisco VN-Tag (802.1Qbh) */
+#define ETHERTYPE_PBB           0x88e7 /* 802.1ah backbone I-TAG, a customer frame follows */
 #define ETHERTYPE_MIN           0x0600 /* below this the field is an 802.3 length (LLC follows) */
 
 /* PPP protocol numbers (RFC 1332, RFC 5072). */
@@ -163,7 +165,18 @@ static enum decode_reason decode_ppp_protocol(struct cursor *c, uint16_t *ethert
     }
 }
 
-/* Ethernet II header (and 802.3 frames, which carry LLC and are not followed). */
+/* An 802.3 length field is followed by LLC. Only SNAP with a zero OUI (RFC 1042:
+ * AA AA 03 00 00 00, then an Ethertype) carries IP; STP, CDP and the like do not. */
+static enum decode_reason decode_llc(struct cursor *c, uint16_t *ethertype)
+{
+    if (!cursor_has(c, 8) || cursor_be32_at(c, 0) != 0xaaaa0300 || cursor_be16_at(c, 4) != 0)
+        return DECODE_NOT_IP;
+    *ethertype = cursor_be16_at(c, 6);
+    cursor_skip(c, 8);
+    return DECODE_OK;
+}
+
+/* Ethernet II header, or 802.3 with LLC. */
 static enum decode_reason decode_ethernet(struct decoder *d, uint16_t *ethertype)
 {
     struct cursor *c = &d->cursor;
@@ -172,7 +185,7 @@ static enum decode_reason decode_ethernet(struct decoder *d, uint16_t *ethertype
     *ethertype = cursor_be16_at(c, 12);
     cursor_skip(c, 14);
     if (*ethertype < ETHERTYPE_MIN)
-        return DECODE_NOT_IP;
+        return decode_llc(c, ethertype);
     return DECODE_OK;
 }
 
@@ -202,11 +215,26 @@ static enum decode_reason decode_bsd_loopback(struct decoder *d, uint16_t *ether
     }
 }
 
+/* Cisco HDLC: address (0x0f unicast, 0x8f broadcast), control 0, then an Ethertype
+ * (SLARP and CDP are not IP). */
+static enum decode_reason decode_cisco_hdlc(struct cursor *c, uint16_t *ethertype)
+{
+    if (!cursor_has(c, 4))
+        return DECODE_TRUNCATED_LINK;
+    *ethertype = cursor_be16_at(c, 2);
+    cursor_skip(c, 4);
+    return DECODE_OK;
+}
+
 /* DLT_PPP and DLT_PPP_SERIAL: optional HDLC address/control bytes 0xff 0x03, then the
- * PPP protocol field. */
+ * PPP protocol field. Routers also write Cisco HDLC frames under these link types
+ * (tcpdump and Wireshark both check for it), recognisable by their address byte. */
 static enum decode_reason decode_ppp_link(struct decoder *d, uint16_t *ethertype)
 {
     struct cursor *c = &d->cursor;
+    uint8_t address = cursor_u8_at(c, 0);
+    if (cursor_has(c, 2) && (address == 0x0f || address == 0x8f) && cursor_u8_at(c, 1) == 0)
+        return decode_cisco_hdlc(c, ethertype);
     if (cursor_has(c, 2) && cursor_u8_at(c, 0) == 0xff && cursor_u8_at(c, 1) == 0x03)
         cursor_skip(c, 2);
     return decode_ppp_protocol(c, ethertype);
@@ -252,12 +280,7 @@ static enum decode_reason decode_link(struct decoder *d, int linktype, uint16_t 
     case DLT_PPP_SERIAL:
         return decode_ppp_link(d, ethertype);
     case DLT_C_HDLC:
-        /* address, control, then an Ethertype (SLARP and CDP are not IP) */
-        if (!cursor_has(c, 4))
-            return DECODE_TRUNCATED_LINK;
-        *ethertype = cursor_be16_at(c, 2);
-        cursor_skip(c, 4);
-        return DECODE_OK;
+        return decode_cisco_hdlc(c, ethertype);
     default:
         return DECODE_UNSUPPORTED_LINK;
     }
@@ -275,7 +298,26 @@ static enum decode_reason decode_vlan(struct decoder *d, uint16_t *ethertype)
     }
     *ethertype = cursor_be16_at(c, 2);
     cursor_skip(c, 4);
-    return *ethertype < ETHERTYPE_MIN ? DECODE_NOT_IP : DECODE_OK;
+    return *ethertype < ETHERTYPE_MIN ? decode_llc(c, ethertype) : DECODE_OK;
+}
+
+/* VN-Tag: 4 bytes of virtual interface ids, then the inner Ethertype. */
+static enum decode_reason decode_vntag(struct decoder *d, uint16_t *ethertype)
+{
+    struct cursor *c = &d->cursor;
+    if (!cursor_has(c, 6))
+        return DECODE_TRUNCATED_LINK;
+    *ethertype = cursor_be16_at(c, 4);
+    cursor_skip(c, 6);
+    return DECODE_OK;
+}
+
+/* 802.1ah I-TAG: priority and service id, then the customer's whole Ethernet header. */
+static enum decode_reason decode_pbb(struct decoder *d, uint16_t *ethertype)
+{
+    if (!cursor_skip(&d->cursor, 4))
+        return DECODE_TRUNCATED_LINK;
+    return decode_ethernet(d, ethertype);
 }
 
 /* MPLS label stack (RFC 3032): 4-byte entries until the bottom-of-stack bit. The payload
@@ -514,6 +556,12 @@ static enum decode_reason decode_network(struct decoder *d, uint16_t ethertype)
             break;
         case ETHERTYPE_PPPOE_SESSION:
             reason = decode_pppoe(d, &ethertype);
+            break;
+        case ETHERTYPE_VNTAG:
+            reason = decode_vntag(d, &ethertype);
+            break;
+        case ETHERTYPE_PBB:
+            reason = decode_pbb(d, &ethertype);
             break;
         default:
             return DECODE_NOT_IP;

@@ -432,6 +432,43 @@ UNIT_TEST(test_pppoe)
     CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_NOT_IP);
 }
 
+/* Less common Ethernet encapsulations: 802.3 LLC/SNAP, VN-Tag, 802.1ah backbone. */
+UNIT_TEST(test_snap_vntag_pbb)
+{
+    struct frame f = { .len = 0 };
+    struct packet p;
+    put_ethernet(&f, 8 + 40);         /* 802.3 length */
+    put_be32(&f, 0xaaaa0300);
+    put_be16(&f, 0x0000);
+    put_be16(&f, 0x0800);
+    put_ipv4_tcp(&f, 0);
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_OK);
+    struct expect e = expect_ipv4_tcp(22, 0);
+    CHECK_PACKET(&p, &f, &e);
+
+    f.len = 0;
+    put_ethernet(&f, 0x8926);
+    put_be32(&f, 0x80010002);
+    put_be16(&f, 0x8100);
+    put_vlan(&f, 9, 0x0800);
+    put_ipv4_tcp(&f, 0);
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_OK);
+    e = expect_ipv4_tcp(24, 0);
+    e.vlan = 9;
+    CHECK_PACKET(&p, &f, &e);
+
+    f.len = 0;
+    put_ethernet(&f, 0x88a8);
+    put_vlan(&f, 50, 0x88e7);         /* backbone VLAN, then the I-TAG */
+    put_be32(&f, 0x00012345);
+    put_ethernet(&f, 0x86dd);
+    put_ipv6_tcp(&f, 0);
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_OK);
+    e = expect_ipv6_tcp(36, 0);
+    e.vlan = 50;
+    CHECK_PACKET(&p, &f, &e);
+}
+
 /* ---- other link types ---- */
 
 UNIT_TEST(test_linux_sll)
@@ -574,6 +611,9 @@ UNIT_TEST(test_ppp_and_chdlc)
     put_ipv4_tcp(&f, 2);
     CHECK_EQ_U(decode_whole(DLT_C_HDLC, &f, &p), DECODE_OK);
     e = expect_ipv4_tcp(4, 2);
+    CHECK_PACKET(&p, &f, &e);
+    /* Cisco HDLC frames written under DLT_PPP by routers. */
+    CHECK_EQ_U(decode_whole(DLT_PPP, &f, &p), DECODE_OK);
     CHECK_PACKET(&p, &f, &e);
 }
 
@@ -1040,6 +1080,7 @@ UNIT_MAIN("decode",
           UNIT_CASE(test_mpls_in_vlan),
           UNIT_CASE(test_mpls_ipv6_and_pseudowire),
           UNIT_CASE(test_pppoe),
+          UNIT_CASE(test_snap_vntag_pbb),
           UNIT_CASE(test_linux_sll),
           UNIT_CASE(test_linux_sll2),
           UNIT_CASE(test_raw_ip),

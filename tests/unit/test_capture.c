@@ -1,0 +1,406 @@
+/*
+ * capture_open/capture_run on real captures from ../shared/pcaps/public (tests run from
+ * the repository root). Every expected count below was measured with tshark 4.0.17 and
+ * capinfos on these files: frames = `capinfos -c`, IP frames = `tshark -r F -Y "ip or ipv6"
+ * | wc -l`, first timestamps = `tshark -T fields -e frame.time_epoch -c 1`.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../capture/capture.h"
+#include "../../common/log.h"
+#include "unit.h"
+
+#define PCAPS "../shared/pcaps/public/"
+
+/* What the callbacks saw during one run. */
+struct seen {
+    uint64_t packets;
+    uint64_t ticks;
+    uint64_t first_ts_usec;
+    uint64_t vlan_packets;
+    uint64_t stop_after;      /* call capture_stop at this many packets (0: never) */
+    uint64_t stop_after_ticks;
+    struct capture *capture;
+};
+
+static void on_packet(void *user, const struct packet *pkt)
+{
+    struct seen *seen = user;
+    if (seen->packets == 0)
+        seen->first_ts_usec = pkt->ts_usec;
+    seen->packets++;
+    if (pkt->vlan != 0)
+        seen->vlan_packets++;
+    if (seen->stop_after != 0 && seen->packets == seen->stop_after)
+        capture_stop(seen->capture);
+}
+
+static void on_tick(void *user)
+{
+    struct seen *seen = user;
+    seen->ticks++;
+    if (seen->stop_after_ticks != 0 && seen->ticks >= seen->stop_after_ticks)
+        capture_stop(seen->capture);
+}
+
+/* Reads files with an optional filter; returns capture_run's status (or -1 if open failed)
+ * and fills stats and seen. */
+static int read_files(const char *const *files, int count, const char *filter,
+                      struct capture_stats *stats, struct seen *seen)
+{
+    char err[512] = "";
+    struct capture_config config = { .files = files, .file_count = count, .bpf_filter = filter };
+    memset(seen, 0, sizeof(*seen));
+    memset(stats, 0, sizeof(*stats));
+    struct capture *capture = capture_open(&config, err, sizeof(err));
+    if (capture == NULL) {
+        fprintf(stderr, "  open failed: %s\n", err);
+        return -1;
+    }
+    seen->capture = capture;
+    struct capture_callbacks callbacks = { on_packet, on_tick, seen };
+    int status = capture_run(capture, &callbacks);
+    capture_get_stats(capture, stats);
+    capture_close(capture);
+    return status;
+}
+
+static int read_one(const char *file, struct capture_stats *stats, struct seen *seen)
+{
+    const char *files[] = { file };
+    return read_files(files, 1, NULL, stats, seen);
+}
+
+/* capture_open must fail with a message for this file. */
+static void check_open_fails(int line, const char *file)
+{
+    char err[512] = "";
+    const char *files[] = { file };
+    struct capture_config config = { .files = files, .file_count = 1 };
+    struct capture *capture = capture_open(&config, err, sizeof(err));
+    if (capture != NULL || err[0] == '\0' || strstr(err, file) == NULL)
+        fprintf(stderr, "  %s (line %d): capture=%p err=\"%s\"\n", file, line, (void *)capture,
+                err);
+    CHECK(capture == NULL);
+    CHECK(err[0] != '\0');
+    CHECK(strstr(err, file) != NULL); /* the message names the file */
+    capture_close(capture);
+}
+
+UNIT_TEST(test_open_errors)
+{
+    char dir[] = "/tmp/exflow-test-capture-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char text[sizeof(dir) + 32], empty[sizeof(dir) + 32], header_only[sizeof(dir) + 32];
+    snprintf(text, sizeof(text), "%s/notes.pcap", dir);
+    snprintf(empty, sizeof(empty), "%s/empty.pcap", dir);
+    snprintf(header_only, sizeof(header_only), "%s/short.pcap", dir);
+    FILE *f = fopen(text, "w");
+    fputs("this is not a capture file, just some text\n", f);
+    fclose(f);
+    f = fopen(empty, "w");
+    fclose(f);
+    f = fopen(header_only, "w");
+    fwrite("\xd4\xc3\xb2\xa1\x02\x00", 1, 6, f); /* a pcap magic and nothing more */
+    fclose(f);
+
+    check_open_fails(__LINE__, "/nonexistent/exflow/missing.pcap");
+    check_open_fails(__LINE__, text);
+    check_open_fails(__LINE__, empty);
+    check_open_fails(__LINE__, header_only);
+    check_open_fails(__LINE__, "/dev/null");
+    check_open_fails(__LINE__, dir);
+
+    unlink(text);
+    unlink(empty);
+    unlink(header_only);
+    rmdir(dir);
+}
+
+UNIT_TEST(test_config_errors)
+{
+    char err[512] = "";
+    struct capture_config config = { .file_count = 0 };
+    CHECK(capture_open(&config, err, sizeof(err)) == NULL);
+    CHECK(err[0] != '\0');
+
+    const char *files[] = { PCAPS "ndpi/selfsigned.pcap" };
+    config = (struct capture_config){ .files = files, .file_count = 1,
+                                      .bpf_filter = "tcp port nonsense" };
+    err[0] = '\0';
+    CHECK(capture_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "filter") != NULL);
+    CHECK(strstr(err, "tcp port nonsense") != NULL);
+
+    config = (struct capture_config){ .files = files, .file_count = 1, .interface = "lo" };
+    err[0] = '\0';
+    CHECK(capture_open(&config, err, sizeof(err)) == NULL);
+    CHECK(err[0] != '\0');
+}
+
+/* One file per link type and encapsulation: frames as capinfos counts them, packets as
+ * tshark's "ip or ipv6" counts them. */
+UNIT_TEST(test_link_types)
+{
+    static const struct {
+        const char *file;
+        int linktype;
+        uint64_t frames, packets, vlan_packets;
+    } cases[] = {
+        { PCAPS "zeek/linux_dlt_sll2.pcap", 276, 6, 4, 0 },      /* LINUX_SLL2, 2 ARP */
+        { PCAPS "ndpi/dns2tcp_tunnel.pcap", 113, 50, 50, 0 },    /* LINUX_SLL */
+        { PCAPS "zeek/q-in-q.pcap", 1, 5, 4, 4 },                /* QinQ, 1 ARP */
+        { PCAPS "zeek/vlan-qinqinq.pcap", 1, 14, 14, 14 },       /* three tags */
+        { PCAPS "zeek/mpls-in-vlan.pcap", 1, 3, 3, 2 },          /* MPLS in 802.1Q; one VLAN 0 */
+        { PCAPS "zeek/mixed-vlan-mpls.pcap", 1, 47, 47, 14 },
+        { PCAPS "zeek/pppoe.pcap", 1, 65, 25, 0 },               /* 40 discovery/LCP/IPCP */
+        { PCAPS "suricata-verify/pppoe/input.pcap", 1, 37, 0, 0 }, /* PPPoE control only */
+        { PCAPS "zeek/pppoe-over-qinq.pcap", 1, 86, 86, 86 },
+        { PCAPS "ndpi/selfsigned.pcap", 0, 20, 20, 0 },          /* DLT_NULL */
+        { PCAPS "ndpi/psiphon3.pcap", 12, 62, 62, 0 },           /* raw IP */
+        { PCAPS "suricata-verify/linktype-228/flow-test-01.pcap", 228, 7, 7, 0 }, /* DLT_IPV4 */
+        { PCAPS "ndpi/dlt_ppp.pcap", 9, 1, 1, 0 },               /* PPP */
+        { PCAPS "ndpi/BGP_Cisco_hdlc_slarp.pcap", 9, 14, 14, 0 }, /* Cisco HDLC under DLT_PPP */
+        { PCAPS "ndpi/BGP_redist.pcap", 104, 2, 2, 0 },          /* C_HDLC */
+        { PCAPS "zeek/snap-tcp.pcap", 1, 8, 8, 0 },              /* 802.3 LLC/SNAP */
+        { PCAPS "zeek/vntag.pcap", 1, 3, 3, 3 },                 /* VN-Tag, nanosecond pcap */
+        { PCAPS "zeek/pbb.pcap", 1, 12, 10, 10 },                /* 802.1ah */
+        { PCAPS "zeek/empty.pcap", 1, 0, 0, 0 },                 /* header only */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct capture_stats stats;
+        struct seen seen;
+        int failed_before = unit_current_failed;
+        unit_current_failed = 0;
+        CHECK_EQ_U(read_one(cases[i].file, &stats, &seen), 0);
+        CHECK_EQ_U(stats.frames, cases[i].frames);
+        CHECK_EQ_U(stats.decoded, cases[i].packets);
+        CHECK_EQ_U(seen.packets, cases[i].packets);
+        CHECK_EQ_U(seen.vlan_packets, cases[i].vlan_packets);
+        CHECK_EQ_U(stats.read_errors, 0);
+        CHECK_EQ_U(seen.ticks, 1); /* one after the file */
+        uint64_t skipped = 0;
+        for (int r = 0; r < DECODE_REASON_COUNT; r++)
+            skipped += stats.skipped[r];
+        CHECK_EQ_U(stats.decoded + skipped, stats.frames);
+        if (unit_current_failed)
+            fprintf(stderr, "  (%s)\n", cases[i].file);
+        unit_current_failed |= failed_before;
+    }
+}
+
+UNIT_TEST(test_linktype_and_timestamps)
+{
+    char err[512] = "";
+    const char *files[] = { PCAPS "zeek/linux_dlt_sll2.pcap" };
+    struct capture_config config = { .files = files, .file_count = 1 };
+    struct capture *capture = capture_open(&config, err, sizeof(err));
+    CHECK(capture != NULL);
+    if (capture != NULL) {
+        CHECK_EQ_U(capture_linktype(capture), 276);
+        capture_close(capture);
+    }
+
+    struct capture_stats stats;
+    struct seen seen;
+    read_one(PCAPS "ndpi/selfsigned.pcap", &stats, &seen);
+    CHECK_EQ_U(seen.first_ts_usec, 1588921646472768ULL);
+    /* Nanosecond file: 1342606813.729856830, truncated to microseconds. */
+    read_one(PCAPS "zeek/vntag.pcap", &stats, &seen);
+    CHECK_EQ_U(seen.first_ts_usec, 1342606813729856ULL);
+}
+
+/* The malformed captures of Zeek's trunc/ folder: each frame lands in its reason. */
+UNIT_TEST(test_malformed_frames)
+{
+    struct capture_stats stats;
+    struct seen seen;
+    CHECK_EQ_U(read_one(PCAPS "zeek/trunc/trunc-hdr.pcap", &stats, &seen), 0);
+    CHECK_EQ_U(stats.skipped[DECODE_TRUNCATED_LINK], 1);
+    CHECK_EQ_U(read_one(PCAPS "zeek/trunc/ip4-trunc.pcap", &stats, &seen), 0);
+    CHECK_EQ_U(stats.skipped[DECODE_TRUNCATED_IP], 1);
+    CHECK_EQ_U(read_one(PCAPS "zeek/trunc/ip6-trunc.pcap", &stats, &seen), 0);
+    CHECK_EQ_U(stats.skipped[DECODE_TRUNCATED_IP], 1);
+    /* "Bogus IP length (20, less than header length 60)" in tshark. */
+    CHECK_EQ_U(read_one(PCAPS "zeek/trunc/ipv4-truncated-broken-header.pcap", &stats, &seen), 0);
+    CHECK_EQ_U(stats.skipped[DECODE_BAD_IP_HEADER], 1);
+    /* Snapped ICMP echoes are still packets. */
+    CHECK_EQ_U(read_one(PCAPS "zeek/trunc/icmp-header-trunc.pcap", &stats, &seen), 0);
+    CHECK_EQ_U(stats.decoded, 2);
+    /* A frame with more layers than the decoder walks. */
+    CHECK_EQ_U(read_one(PCAPS "suricata-verify/decode-too-many-layers/input.pcap", &stats,
+                        &seen), 0);
+    CHECK_EQ_U(stats.skipped[DECODE_TOO_MANY_LAYERS], 1);
+}
+
+/* A file cut short: what was read counts, the error is counted, nothing crashes. */
+UNIT_TEST(test_truncated_files)
+{
+    struct capture_stats stats;
+    struct seen seen;
+    log_threshold = LOG_LEVEL_ERROR; /* the expected warnings are not test output */
+    /* capinfos: "An error occurred after reading 1 packets" (cut in a record header). */
+    CHECK_EQ_U(read_one(PCAPS "ndpi/fuzz-2021-10-13.pcap", &stats, &seen), 1);
+    CHECK_EQ_U(stats.frames, 1);
+    CHECK_EQ_U(stats.read_errors, 1);
+    /* 6 records, then one claiming a 4325376-byte capture length (bigger than snaplen). */
+    CHECK_EQ_U(read_one(PCAPS "suricata-verify/bug-1450-04/tls_DER-incomplete-header.pcap",
+                        &stats, &seen), 1);
+    CHECK_EQ_U(stats.frames, 6);
+    CHECK_EQ_U(stats.read_errors, 1);
+    CHECK_EQ_U(seen.ticks, 1);
+    log_threshold = LOG_LEVEL_INFO;
+}
+
+/* Several files in order, each with its own link type; a missing file and an unsupported
+ * link type are warned about, counted, and the run goes on. */
+UNIT_TEST(test_several_files)
+{
+    struct capture_stats stats;
+    struct seen seen;
+    log_threshold = LOG_LEVEL_ERROR;
+    const char *files[] = {
+        PCAPS "zeek/linux_dlt_sll2.pcap",   /* SLL2: 6 frames, 4 IP */
+        PCAPS "no-such-file.pcap",
+        PCAPS "zeek/llc.pcap",              /* FDDI: 1333 frames, not decoded */
+        PCAPS "zeek/q-in-q.pcap",           /* Ethernet: 5 frames, 4 IP */
+        PCAPS "ndpi/selfsigned.pcap",       /* NULL: 20 frames */
+    };
+    CHECK_EQ_U(read_files(files, 5, NULL, &stats, &seen), 1);
+    CHECK_EQ_U(stats.frames, 6 + 1333 + 5 + 20);
+    CHECK_EQ_U(stats.decoded, 4 + 4 + 20);
+    CHECK_EQ_U(seen.packets, 4 + 4 + 20);
+    CHECK_EQ_U(stats.read_errors, 1);
+    CHECK_EQ_U(stats.skipped[DECODE_UNSUPPORTED_LINK], 1333);
+    CHECK_EQ_U(stats.skipped[DECODE_NOT_IP], 2 + 1);
+    CHECK_EQ_U(seen.ticks, 4); /* one after each file that opened */
+
+    /* All good: status 0. */
+    const char *good[] = { PCAPS "zeek/q-in-q.pcap", PCAPS "zeek/linux_dlt_sll2.pcap" };
+    CHECK_EQ_U(read_files(good, 2, NULL, &stats, &seen), 0);
+    CHECK_EQ_U(stats.frames, 11);
+    log_threshold = LOG_LEVEL_INFO;
+}
+
+UNIT_TEST(test_bpf_filter)
+{
+    struct capture_stats stats;
+    struct seen seen;
+    /* tshark -Y ipv6: 2 frames. */
+    const char *sll2[] = { PCAPS "zeek/linux_dlt_sll2.pcap" };
+    CHECK_EQ_U(read_files(sll2, 1, "ip6", &stats, &seen), 0);
+    CHECK_EQ_U(stats.frames, 2);
+    CHECK_EQ_U(stats.decoded, 2);
+
+    /* The filter is compiled again for each file's link type; where it cannot be (no
+     * Ethernet addresses in raw IP), that file is skipped with a warning. */
+    log_threshold = LOG_LEVEL_ERROR;
+    const char *files[] = { PCAPS "zeek/q-in-q.pcap", PCAPS "ndpi/psiphon3.pcap",
+                            PCAPS "ndpi/selfsigned.pcap" };
+    CHECK_EQ_U(read_files(files, 3, "ether multicast", &stats, &seen), 1);
+    CHECK_EQ_U(stats.read_errors, 2);
+    log_threshold = LOG_LEVEL_INFO;
+    /* Every frame of q-in-q.pcap goes to a group address (tshark -Y "eth.dst.ig == 1"). */
+    CHECK_EQ_U(stats.frames, 5);
+}
+
+UNIT_TEST(test_stdin)
+{
+    struct capture_stats stats;
+    struct seen seen;
+    int saved = dup(0);
+    CHECK(freopen(PCAPS "ndpi/selfsigned.pcap", "rb", stdin) != NULL);
+    const char *files[] = { "-" };
+    CHECK_EQ_U(read_files(files, 1, NULL, &stats, &seen), 0);
+    CHECK_EQ_U(stats.frames, 20);
+    CHECK_EQ_U(stats.decoded, 20);
+    dup2(saved, 0);
+    close(saved);
+}
+
+/* capture_stop from the packet callback ends the run after that packet. */
+UNIT_TEST(test_stop)
+{
+    char err[512] = "";
+    const char *files[] = { PCAPS "zeek/pppoe-over-qinq.pcap", PCAPS "zeek/q-in-q.pcap" };
+    struct capture_config config = { .files = files, .file_count = 2 };
+    struct capture *capture = capture_open(&config, err, sizeof(err));
+    CHECK(capture != NULL);
+    if (capture == NULL)
+        return;
+    struct seen seen = { .stop_after = 3, .capture = capture };
+    struct capture_callbacks callbacks = { on_packet, on_tick, &seen };
+    CHECK_EQ_U(capture_run(capture, &callbacks), 0);
+    struct capture_stats stats;
+    capture_get_stats(capture, &stats);
+    CHECK_EQ_U(stats.frames, 3);
+    CHECK_EQ_U(seen.packets, 3);
+    capture_close(capture);
+}
+
+static struct capture *alarm_capture;
+
+static void on_alarm(int signo)
+{
+    (void)signo;
+    capture_stop(alarm_capture);
+}
+
+/* Live capture on the loopback interface where the test may open it (root or
+ * CAP_NET_RAW): ticks arrive about once a second with no traffic, and capture_stop from a
+ * signal handler ends the run. Elsewhere it checks only the error for a missing interface. */
+UNIT_TEST(test_live)
+{
+    char err[512] = "";
+    struct capture_config config = { .interface = "exflow-no-such0", .snaplen = 0 };
+    CHECK(capture_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "exflow-no-such0") != NULL);
+
+    config = (struct capture_config){ .interface = "lo", .bpf_filter = "udp port 9",
+                                      .promiscuous = false, .immediate = true };
+    err[0] = '\0';
+    struct capture *capture = capture_open(&config, err, sizeof(err));
+    if (capture == NULL) {
+        printf("     (live part skipped: %s)\n", err);
+        return;
+    }
+    CHECK_EQ_U(capture_linktype(capture), 1);
+    alarm_capture = capture;
+    struct sigaction action = { .sa_handler = on_alarm };
+    sigaction(SIGALRM, &action, NULL);
+    struct seen seen = { .stop_after_ticks = 10, .capture = capture };
+    struct capture_callbacks callbacks = { on_packet, on_tick, &seen };
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    alarm(3);
+    CHECK_EQ_U(capture_run(capture, &callbacks), 0);
+    alarm(0);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double elapsed = (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    CHECK(elapsed > 2.5 && elapsed < 4.0);   /* stopped by the alarm, promptly */
+    CHECK(seen.ticks >= 2 && seen.ticks <= 3);
+    struct capture_stats stats;
+    capture_get_stats(capture, &stats);
+    CHECK_EQ_U(stats.read_errors, 0);
+    capture_close(capture);
+    signal(SIGALRM, SIG_DFL);
+}
+
+UNIT_MAIN("capture",
+          UNIT_CASE(test_open_errors),
+          UNIT_CASE(test_config_errors),
+          UNIT_CASE(test_link_types),
+          UNIT_CASE(test_linktype_and_timestamps),
+          UNIT_CASE(test_malformed_frames),
+          UNIT_CASE(test_truncated_files),
+          UNIT_CASE(test_several_files),
+          UNIT_CASE(test_bpf_filter),
+          UNIT_CASE(test_stdin),
+          UNIT_CASE(test_stop),
+          UNIT_CASE(test_live))
