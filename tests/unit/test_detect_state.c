@@ -1,0 +1,282 @@
+/* detect/ allowlist parsing and matching, and the first-seen state file: round trip,
+ * corrupt files, atomic replacement, and how detector_new reacts to each. */
+#include "unit.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../../detect/detect_internal.h"
+
+static const char good_rules[] =
+    "# exflow allowlist\n"
+    "src=10.0.0.0/8 dest_domain=*.backup.example.com proto=SSH   # backup agent\n"
+    "\n"
+    "   # only a comment\n"
+    "port=9997 # splunk\n"
+    "app=Dropbox,MS_OneDrive\n"
+    "dest=203.0.113.0/24 port=443,8443\t\n";
+
+static struct allow_query query_for(const char *src, const char *dest, const char *name,
+                                    const char *app, const char *master, uint16_t port,
+                                    uint8_t *src_buf, uint8_t *dest_buf)
+{
+    struct allow_query q = { 0 };
+    q.ip_version = geo_addr_parse(src, src_buf);
+    geo_addr_parse(dest, dest_buf);
+    q.src_addr = src_buf;
+    q.dest_addr = dest_buf;
+    q.dest_name = name;
+    q.app_protocol = app;
+    q.master_protocol = master;
+    q.dest_port = port;
+    return q;
+}
+
+UNIT_TEST(test_allowlist_good)
+{
+    char err[256] = "";
+    struct allowlist *list = allowlist_parse(good_rules, "allow.txt", err, sizeof(err));
+    CHECK(list != NULL);
+    if (list == NULL) {
+        fprintf(stderr, "  %s\n", err);
+        return;
+    }
+    CHECK_EQ_U(allowlist_count(list), 4);
+    uint8_t s[16], d[16];
+    const char *why = NULL;
+    struct allow_query q = query_for("10.1.2.3", "198.51.100.9", "nas.backup.example.com", "Unknown",
+                                     "SSH", 22, s, d);
+    CHECK(allowlist_match(list, &q, &why));
+    CHECK_STR(why, "backup agent");
+    q.dest_name = "backup.example.com";            /* *.x matches x itself too */
+    CHECK(allowlist_match(list, &q, NULL));
+    q.dest_name = "evilbackup.example.com";         /* but only at a label boundary */
+    CHECK(!allowlist_match(list, &q, NULL));
+    q = query_for("192.168.1.1", "198.51.100.9", "nas.backup.example.com", NULL, "SSH", 22, s, d);
+    CHECK(!allowlist_match(list, &q, NULL));        /* fields AND: wrong source */
+    q = query_for("10.1.2.3", "198.51.100.9", "nas.backup.example.com", NULL, "TLS", 443, s, d);
+    CHECK(!allowlist_match(list, &q, NULL));        /* wrong protocol */
+    q = query_for("192.168.1.1", "198.51.100.9", NULL, NULL, NULL, 9997, s, d);
+    CHECK(allowlist_match(list, &q, &why));
+    CHECK_STR(why, "splunk");
+    q = query_for("192.168.1.1", "198.51.100.9", "x.example", "ms_onedrive", "TLS", 443, s, d);
+    CHECK(allowlist_match(list, &q, &why));         /* app names case-insensitive */
+    CHECK_STR(why, "allowlist rule");               /* no comment on that line */
+    q = query_for("192.168.1.1", "203.0.113.9", NULL, NULL, NULL, 8443, s, d);
+    CHECK(allowlist_match(list, &q, NULL));
+    q.dest_port = 80;
+    CHECK(!allowlist_match(list, &q, NULL));
+    CHECK(!allowlist_match(NULL, &q, NULL));
+    allowlist_free(list);
+
+    struct allowlist *empty = allowlist_parse("# nothing\n\n", "empty", err, sizeof(err));
+    CHECK(empty != NULL);
+    CHECK_EQ_U(allowlist_count(empty), 0);
+    allowlist_free(empty);
+}
+
+static void check_bad(const char *text, const char *expect_in_error)
+{
+    char err[256] = "";
+    struct allowlist *list = allowlist_parse(text, "allow.txt", err, sizeof(err));
+    CHECK(list == NULL);
+    if (strstr(err, expect_in_error) == NULL) {
+        fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, expect_in_error);
+        unit_current_failed = 1;
+    }
+    allowlist_free(list);
+}
+
+UNIT_TEST(test_allowlist_bad_lines)
+{
+    check_bad("src=10.0.0.0/33\n", "allow.txt:1:");
+    check_bad("# ok\nport=9997\nfoo=bar\n", "allow.txt:3: unknown key \"foo\"");
+    check_bad("port=70000\n", "allow.txt:1: port=70000");
+    check_bad("port=abc\n", "allow.txt:1:");
+    check_bad("\n\nsrc\n", "allow.txt:3: expected key=value");
+    check_bad("dest_domain=exa$mple.com\n", "allow.txt:1: dest_domain");
+    check_bad("dest_domain=*.\n", "allow.txt:1:");
+    check_bad("app=Drop box\n", "allow.txt:1:");   /* "box" alone is not key=value */
+    check_bad("port=1 port=2\n", "given twice");
+    check_bad("dest=\n", "allow.txt:1: expected key=value");
+}
+
+static char temp_dir[] = "/tmp/exflow-detect-XXXXXX";
+
+static int count_dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL; )
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+UNIT_TEST(test_state_round_trip)
+{
+    char path[256], err[512] = "";
+    snprintf(path, sizeof(path), "%s/state", temp_dir);
+    struct destinations *store = destinations_new(100);
+    CHECK_EQ_U(destinations_touch(store, "10.1.1.5", "mega.nz", 100), 0);   /* new */
+    CHECK_EQ_U(destinations_touch(store, "*", "mega.nz", 100), 0);
+    CHECK_EQ_U(destinations_touch(store, "10.1.1.6", "203.0.113.9", 200), 0);
+    CHECK_EQ_U(destinations_touch(store, "10.1.1.5", "mega.nz", 50), 50);   /* earlier start wins */
+    CHECK(destinations_save(store, path, 42, err, sizeof(err)));
+    CHECK(destinations_save(store, path, 42, err, sizeof(err)));            /* replace in place */
+    CHECK_EQ_U(count_dir_entries(temp_dir), 1);                              /* no temp file left */
+    destinations_free(store);
+
+    struct destinations *loaded = destinations_new(100);
+    uint64_t learn_start = 0;
+    CHECK_EQ_U(destinations_load(loaded, path, &learn_start, err, sizeof(err)), 1);
+    CHECK_EQ_U(learn_start, 42);
+    CHECK_EQ_U(destinations_count(loaded), 3);
+    CHECK_EQ_U(destinations_touch(loaded, "10.1.1.5", "mega.nz", 500), 50);
+    CHECK_EQ_U(destinations_touch(loaded, "*", "mega.nz", 500), 100);
+    CHECK_EQ_U(destinations_touch(loaded, "10.1.1.6", "203.0.113.9", 500), 200);
+    destinations_free(loaded);
+
+    /* The cap evicts the least recently used entry. */
+    struct destinations *small = destinations_new(2);
+    destinations_touch(small, "h", "a", 1);
+    destinations_touch(small, "h", "b", 2);
+    destinations_touch(small, "h", "a", 3);
+    destinations_touch(small, "h", "c", 4);    /* evicts b */
+    CHECK_EQ_U(destinations_count(small), 2);
+    CHECK_EQ_U(destinations_touch(small, "h", "a", 5), 1);
+    CHECK_EQ_U(destinations_touch(small, "h", "b", 6), 0);
+    destinations_free(small);
+    unlink(path);
+}
+
+static void check_corrupt(const char *text, const char *expect_in_error)
+{
+    char path[256], err[512] = "";
+    snprintf(path, sizeof(path), "%s/corrupt", temp_dir);
+    write_file(path, text);
+    struct destinations *store = destinations_new(100);
+    uint64_t learn_start = 0;
+    CHECK_EQ_U(destinations_load(store, path, &learn_start, err, sizeof(err)), (uint64_t)-1);
+    if (strstr(err, expect_in_error) == NULL) {
+        fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, expect_in_error);
+        unit_current_failed = 1;
+    }
+    destinations_free(store);
+    unlink(path);
+}
+
+UNIT_TEST(test_state_corrupt)
+{
+    check_corrupt("garbage\n", "corrupt:1: not an exflow state file");
+    check_corrupt("", "empty or truncated");
+    check_corrupt("exflow-state 1\nlearn_start 5\nseen 1 2 host\n", "corrupt:3: malformed");
+    check_corrupt("exflow-state 1\nseen 9 2 host dest\n", "corrupt:2: malformed");   /* first > last */
+    check_corrupt("exflow-state 1\nseen x 2 host dest\n", "corrupt:2:");
+    check_corrupt("exflow-state 1\nlearn_start -1\n", "corrupt:2:");
+
+    char path[256], err[512] = "";
+    snprintf(path, sizeof(path), "%s/missing", temp_dir);
+    struct destinations *store = destinations_new(10);
+    uint64_t learn_start = 0;
+    CHECK_EQ_U(destinations_load(store, path, &learn_start, err, sizeof(err)), 0);  /* fresh */
+    snprintf(path, sizeof(path), "%s/no/such/dir/state", temp_dir);
+    CHECK(!destinations_save(store, path, 0, err, sizeof(err)));
+    CHECK(strstr(err, "cannot create") != NULL);
+    destinations_free(store);
+}
+
+UNIT_TEST(test_detector_new_state_errors)
+{
+    char path[256], err[512] = "";
+    snprintf(path, sizeof(path), "%s/detector-state", temp_dir);
+    write_file(path, "not a state file\n");
+    struct detect_config config;
+    detect_config_defaults(&config);
+    config.state_file = path;
+    struct detector *d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d == NULL);
+    CHECK(strstr(err, "--reset-state") != NULL);
+    CHECK(strstr(err, path) != NULL);
+    config.state_reset_if_corrupt = true;
+    log_threshold = LOG_LEVEL_ERROR;        /* the reset warning is expected here */
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d != NULL);
+    detector_free(d);                       /* saves a good state file */
+    config.state_reset_if_corrupt = false;
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d != NULL);
+    detector_free(d);
+    unlink(path);
+
+    config.state_file = NULL;
+    config.home_net = "10.0.0.0/8,bogus";
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d == NULL);
+    CHECK(strstr(err, "--home-net") != NULL);
+
+    config.home_net = NULL;
+    snprintf(path, sizeof(path), "%s/allow", temp_dir);
+    write_file(path, "port=9997\nsrc=nonsense\n");
+    config.allowlist_file = path;
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d == NULL);
+    CHECK(strstr(err, ":2:") != NULL);
+
+    /* SIGHUP reload: a broken file keeps the old list. */
+    write_file(path, "port=9997\n");
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d != NULL);
+    write_file(path, "port=99999\n");
+    CHECK(!detector_reload_allowlist(d, err, sizeof(err)));
+    CHECK(strstr(err, ":1:") != NULL);
+    write_file(path, "port=5044\n");
+    CHECK(detector_reload_allowlist(d, err, sizeof(err)));
+    detector_free(d);
+    unlink(path);
+}
+
+static void setup(void)
+{
+    if (mkdtemp(temp_dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void teardown(void)
+{
+    rmdir(temp_dir);
+}
+
+UNIT_TEST(test_setup)
+{
+    setup();
+}
+
+UNIT_TEST(test_teardown)
+{
+    teardown();
+}
+
+UNIT_MAIN("detect_state",
+          UNIT_CASE(test_setup),
+          UNIT_CASE(test_allowlist_good), UNIT_CASE(test_allowlist_bad_lines),
+          UNIT_CASE(test_state_round_trip), UNIT_CASE(test_state_corrupt),
+          UNIT_CASE(test_detector_new_state_errors),
+          UNIT_CASE(test_teardown))
