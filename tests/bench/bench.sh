@@ -1,0 +1,225 @@
+#!/bin/sh
+# exflow benchmark (issue 6): `make bench`. Not part of `make check`: it reports, it never
+# fails on a missed target. It exits non-zero only when it cannot run (missing tools, no
+# disk) or a program under test crashes.
+#
+# On one large generated capture, read from page cache, it measures in one run:
+#   exflow with --threads 1 and --threads N (all cores), ndpiReader (Debian libndpi-bin, same
+#   nDPI library), and a bare libpcap pcap_next_ex loop; packets/s, Gbit/s and peak RSS of
+#   each; then exflow on a SYN flood of unique flows with --flow-memory 64, RSS against the cap.
+# Each measurement runs BENCH_RUNS times (default 3) and the fastest run is reported, because
+# shared machines are noisy. Results also go to bench-data/last-results.txt.
+#
+# Environment: EXFLOW, BUILD (from the Makefile); BENCH_DIR (bench-data), BENCH_PACKETS
+# (5000000), BENCH_DURATION (600 s of packet time), BENCH_FLOOD_PACKETS (2000000),
+# BENCH_FLOW_MEMORY (64 MiB), BENCH_RUNS (3), BENCH_THREADS (all cores), BENCH_SEED (1).
+# shellcheck disable=SC2086  # $EXFLOW_ARGS is a word list on purpose
+set -u
+
+EXFLOW=${EXFLOW:-build/default/exflow}
+BUILD=${BUILD:-build/default}
+BENCH_DIR=${BENCH_DIR:-bench-data}
+PACKETS=${BENCH_PACKETS:-5000000}
+DURATION=${BENCH_DURATION:-600}
+FLOOD_PACKETS=${BENCH_FLOOD_PACKETS:-2000000}
+FLOW_MEMORY=${BENCH_FLOW_MEMORY:-64}
+RUNS=${BENCH_RUNS:-3}
+SEED=${BENCH_SEED:-1}
+CORES=$(nproc 2>/dev/null || echo 1)
+THREADS=${BENCH_THREADS:-$CORES}
+GEN=$BUILD/tools/gen_traffic
+LOOP=$BUILD/tools/pcap_loop
+TIME=/usr/bin/time
+NDPI=$(command -v ndpiReader || true)
+
+die() { echo "bench: $*" >&2; exit 2; }
+
+[ -x "$EXFLOW" ] || die "$EXFLOW not built (run make bench)"
+if [ ! -x "$GEN" ] || [ ! -x "$LOOP" ]; then
+    die "$GEN or $LOOP not built (run make bench)"
+fi
+[ -x "$TIME" ] || die "GNU time missing: apt-get install time (peak RSS comes from it)"
+mkdir -p "$BENCH_DIR" || die "cannot create $BENCH_DIR"
+
+MIX=$BENCH_DIR/mix-$PACKETS-d$DURATION-s$SEED.pcap
+FLOOD=$BENCH_DIR/flood-$FLOOD_PACKETS-s$SEED.pcap
+RESULTS=$BENCH_DIR/last-results.txt
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/exflow-bench.XXXXXX") || die "mktemp failed"
+trap 'rm -rf "$TMP"' EXIT INT TERM
+ERRORS=0
+
+# The captures are cached; a stamp holds the generator's source hash so they follow changes.
+GEN_HASH=$(md5sum tests/tools/gen_traffic.c 2>/dev/null | cut -c1-32)
+generate() {  # generate FILE ARGS...
+    file=$1; shift
+    stamp=$file.stamp
+    if [ -s "$file" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$GEN_HASH $*" ]; then
+        return 0
+    fi
+    # about 540 bytes a packet on disk in the mix, 82 in the flood; want twice that free
+    need_kb=$(( $2 * 540 * 2 / 1024 ))
+    free_kb=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
+    [ "$free_kb" -gt "$need_kb" ] || die "need ~$((need_kb / 1024)) MiB free in $BENCH_DIR, have $((free_kb / 1024))"
+    echo "bench: generating $file ..." >&2
+    rm -f "$file" "$stamp"
+    "$GEN" "$file" "$@" || die "gen_traffic failed"
+    echo "$GEN_HASH $*" > "$stamp"
+}
+generate "$MIX" "$PACKETS" --duration "$DURATION" --seed "$SEED"
+generate "$FLOOD" "$FLOOD_PACKETS" --flood --seed "$SEED"
+
+# Page cache: every program reads the same bytes from memory, none from disk.
+cat "$MIX" > /dev/null
+cat "$FLOOD" > /dev/null
+
+now() { date +%s.%N; }
+
+# measure NAME CMD...: runs CMD $RUNS times; keeps the fastest wall time and its peak RSS.
+# Sets BEST_SEC, BEST_RSS_KB, ALL_SEC; appends the run's stderr to $TMP/NAME.err.
+measure() {
+    name=$1; shift
+    BEST_SEC=""; BEST_RSS_KB=""; ALL_SEC=""
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do
+        i=$((i + 1))
+        t0=$(now)
+        "$TIME" -f '%M %e' -o "$TMP/time" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
+        rc=$?
+        t1=$(now)
+        if [ "$rc" -ne 0 ]; then
+            echo "bench: $name failed (exit $rc): $*" >&2
+            tail -n 5 "$TMP/$name.err" >&2
+            ERRORS=$((ERRORS + 1))
+            BEST_SEC=""
+            return 1
+        fi
+        sec=$(echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }')
+        rss=$(awk 'END { print $1 }' "$TMP/time")
+        ALL_SEC="$ALL_SEC $sec"
+        if [ -z "$BEST_SEC" ] || awk -v a="$sec" -v b="$BEST_SEC" 'BEGIN { exit !(a < b) }'; then
+            BEST_SEC=$sec
+            BEST_RSS_KB=$rss
+        fi
+    done
+    return 0
+}
+
+# Packets and wire bytes of the file, from the bare loop (also its first warm-up).
+"$LOOP" "$MIX" > "$TMP/count" || die "pcap_loop cannot read $MIX"
+FILE_PACKETS=$(awk '{ print $2 }' "$TMP/count")
+FILE_BYTES=$(awk '{ print $4 }' "$TMP/count")
+FILE_MB=$(du -m "$MIX" | cut -f1)
+
+# ROWS: name|seconds|rss_kb|all runs, one per line, for the table.
+ROWS=""
+row() { ROWS="$ROWS$1|$2|$3|$4
+"; }
+pps_of() { awk -v p="$FILE_PACKETS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", p / s }'; }
+
+measure bare "$LOOP" "$MIX" && row "bare libpcap loop" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+BARE_SEC=$BEST_SEC
+
+NDPI_SEC=""
+if [ -n "$NDPI" ]; then
+    measure ndpi "$NDPI" -i "$MIX" -q -v 0 && row "ndpiReader -q" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+    NDPI_SEC=$BEST_SEC
+else
+    echo "bench: ndpiReader not installed (apt-get install libndpi-bin); skipping" >&2
+fi
+
+EXFLOW_ARGS="-q --no-flows -w /dev/null"
+if "$EXFLOW" --help 2>&1 | grep -q -- '--threads'; then
+    THREADS_SUPPORTED=yes
+else
+    THREADS_SUPPORTED=no
+fi
+
+if [ "$THREADS_SUPPORTED" = yes ]; then
+    measure ex1 "$EXFLOW" --threads 1 $EXFLOW_ARGS -r "$MIX" &&
+        row "exflow --threads 1" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+    EX1_SEC=$BEST_SEC
+    SCALE_SECS=""
+    for n in 2 4 "$THREADS"; do
+        case " $SCALE_SECS " in *" $n:"*) continue ;; esac
+        [ "$n" -gt 1 ] || continue
+        [ "$n" -le "$THREADS" ] || [ "$n" -le 4 ] || continue
+        measure "ex$n" "$EXFLOW" --threads "$n" $EXFLOW_ARGS -r "$MIX" &&
+            row "exflow --threads $n" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+        SCALE_SECS="$SCALE_SECS $n:$BEST_SEC"
+    done
+else
+    measure ex1 "$EXFLOW" $EXFLOW_ARGS -r "$MIX" &&
+        row "exflow (1 thread)" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+    EX1_SEC=$BEST_SEC
+    SCALE_SECS=""
+fi
+
+# Flood: baseline RSS on a tiny capture first, so the cap can be read against it.
+"$GEN" "$TMP/tiny.pcap" 100 --seed "$SEED" 2> /dev/null
+measure base "$EXFLOW" $EXFLOW_ARGS -r "$TMP/tiny.pcap"
+BASE_RSS_KB=$BEST_RSS_KB
+FLOOD_SEC=""
+if measure flood "$EXFLOW" --flow-memory "$FLOW_MEMORY" --no-flows -w /dev/null -r "$FLOOD"; then
+    FLOOD_SEC=$BEST_SEC
+    FLOOD_RSS_KB=$BEST_RSS_KB
+    FLOOD_STATS=$(grep -o 'flows_created=[0-9]* flows_evicted=[0-9]*' "$TMP/flood.err" | tail -n 1)
+fi
+
+# ---- report ----
+{
+    echo "exflow benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, load before runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "exflow: $("$EXFLOW" --version 2>&1 | head -n 1); nDPI: $(dpkg-query -W -f '${Version}' libndpi-bin 2>/dev/null || echo '?')"
+    echo "capture: $MIX, $FILE_PACKETS packets, $FILE_BYTES wire bytes, $FILE_MB MiB on disk (avg $((FILE_BYTES / FILE_PACKETS)) B/packet), from page cache"
+    echo "each row: fastest of $RUNS runs (all runs listed); exflow args: $EXFLOW_ARGS"
+    [ "$THREADS_SUPPORTED" = yes ] || echo "threads: not supported yet (exflow has no --threads); exflow ran plain, single-threaded"
+    echo
+    printf '%-22s %9s %12s %9s %10s  %s\n' "program" "seconds" "packets/s" "Gbit/s" "peak RSS" "runs (s)"
+    printf '%s' "$ROWS" | while IFS='|' read -r name sec rss all; do
+        [ -n "$name" ] || continue
+        printf '%-22s %9s %12s %9s %7s MiB %s\n' "$name" "$sec" "$(pps_of "$sec")" \
+            "$(awk -v b="$FILE_BYTES" -v s="$sec" 'BEGIN { printf "%.3f", b * 8 / s / 1e9 }')" \
+            "$((rss / 1024))" "$all"
+    done
+    echo
+    echo "targets:"
+    verdict() { awk -v x="$1" -v t="$2" 'BEGIN { print (x >= t) ? "PASS " : "SHORT" }'; }
+    if [ -n "$EX1_SEC" ] && [ -n "$NDPI_SEC" ]; then
+        r=$(awk -v a="$NDPI_SEC" -v b="$EX1_SEC" 'BEGIN { printf "%.2f", a / b }')
+        echo "  [$(verdict "$r" 1.5)] single-thread exflow / ndpiReader packet rate = ${r}x (target >= 1.5x)"
+    else
+        echo "  [ N/A ] single-thread exflow / ndpiReader: not measured"
+    fi
+    if [ -n "$EX1_SEC" ] && [ -n "$BARE_SEC" ]; then
+        r=$(awk -v a="$BARE_SEC" -v b="$EX1_SEC" 'BEGIN { printf "%.1f", 100 * a / b }')
+        echo "  [$(verdict "$r" 40)] single-thread exflow / bare libpcap loop = ${r}% (target >= 40%)"
+    else
+        echo "  [ N/A ] single-thread exflow / bare loop: not measured"
+    fi
+    if [ -n "$SCALE_SECS" ] && [ -n "$EX1_SEC" ]; then
+        for pair in $SCALE_SECS; do
+            n=${pair%%:*}; s=${pair#*:}
+            [ -n "$s" ] || continue
+            sp=$(awk -v a="$EX1_SEC" -v b="$s" 'BEGIN { printf "%.2f", a / b }')
+            eff=$(awk -v x="$sp" -v n="$n" 'BEGIN { printf "%.0f", 100 * x / n }')
+            note=""
+            [ "$n" -le "$CORES" ] || note=" (more threads than the $CORES cores: not a scaling test)"
+            echo "  [$(verdict "$eff" 80)] $n threads: ${sp}x of 1 thread, ${eff}% of linear (target near-linear to 4 workers, >= 80%)$note"
+        done
+        [ "$CORES" -ge 4 ] || echo "  note: only $CORES cores here; scaling to 4 workers needs a 4+ core machine"
+    else
+        echo "  [ N/A ] scaling: threads not supported yet"
+    fi
+    if [ -n "$FLOOD_SEC" ]; then
+        cap_kb=$((FLOW_MEMORY * 1024))
+        over=$((FLOOD_RSS_KB - BASE_RSS_KB))
+        v=$(awk -v o="$over" -v c="$cap_kb" 'BEGIN { print (o <= c) ? "PASS " : "SHORT" }')
+        echo "  [$v] flood: $FLOOD_PACKETS unique SYN flows, --flow-memory $FLOW_MEMORY: peak RSS $((FLOOD_RSS_KB / 1024)) MiB = baseline $((BASE_RSS_KB / 1024)) MiB + $((over / 1024)) MiB (cap $FLOW_MEMORY MiB), $FLOOD_SEC s, $(awk -v p="$FLOOD_PACKETS" -v s="$FLOOD_SEC" 'BEGIN { printf "%.0f", p / s }') packets/s; ${FLOOD_STATS:-no stats line}"
+    else
+        echo "  [ N/A ] flood: exflow did not finish the flood capture"
+    fi
+    [ "$ERRORS" -eq 0 ] || echo "ERRORS: $ERRORS program run(s) failed; see messages above"
+} | tee "$RESULTS"
+
+[ "$ERRORS" -eq 0 ] || exit 1
+exit 0
