@@ -209,15 +209,24 @@ static void age_list_unlink(struct age_list *list, struct flow *flow)
     flow->age_prev = flow->age_next = NULL;
 }
 
-static void age_list_append(struct age_list *list, struct flow *flow)
+/* Inserts the flow in order of last packet time, from the newest end: expiry and flush rely
+ * on each list being sorted. Packet time only goes back in merged captures (several
+ * interfaces), and then by little, so the walk is almost always zero steps. */
+static void age_list_insert(struct age_list *list, struct flow *flow)
 {
-    flow->age_next = NULL;
-    flow->age_prev = list->newest;
-    if (list->newest != NULL)
-        list->newest->age_next = flow;
+    struct flow *before = list->newest;
+    while (before != NULL && before->last_ts_usec > flow->last_ts_usec)
+        before = before->age_prev;
+    flow->age_prev = before;
+    flow->age_next = before != NULL ? before->age_next : list->oldest;
+    if (flow->age_next != NULL)
+        flow->age_next->age_prev = flow;
+    else
+        list->newest = flow;
+    if (before != NULL)
+        before->age_next = flow;
     else
         list->oldest = flow;
-    list->newest = flow;
 }
 
 /* Packet time at which the flow ends by its list's timeout. */
@@ -373,7 +382,7 @@ static struct flow *flow_create(struct flow_table *table, const struct packet *p
     struct flow **bucket = &table->buckets[hash & table->bucket_mask];
     flow->hash_next = *bucket;
     *bucket = flow;
-    age_list_append(&table->age[flow_age_list(flow)], flow);
+    age_list_insert(&table->age[flow_age_list(flow)], flow);
     table->stats.memory_bytes += sizeof(struct flow);
     table->stats.active++;
     table->stats.created++;
@@ -515,17 +524,22 @@ void flow_table_process(struct flow_table *table, const struct packet *pkt)
         side->last_ts_usec = pkt->ts_usec;
     side->tcp_flags |= pkt->tcp_flags;
 
-    /* Move to the newest end of its (possibly new) age list. Time going backwards in a
-     * merged capture must not move the flow back: last_ts never decreases. */
-    age_list_unlink(&table->age[flow_age_list(flow)], flow);
+    /* Re-file the flow by its last packet time, in its (possibly new) age list. A packet
+     * older than the flow's last one (merged captures) changes neither. */
+    enum age_list_id old_list = flow_age_list(flow);
+    uint64_t old_last_ts = flow->last_ts_usec;
     if (pkt->ts_usec > flow->last_ts_usec)
         flow->last_ts_usec = pkt->ts_usec;
     if (pkt->proto == IPPROTO_TCP)
         tcp_state_update(flow, pkt->tcp_flags, direction);
-    age_list_append(&table->age[flow_age_list(flow)], flow);
+    enum age_list_id new_list = flow_age_list(flow);
+    if (new_list != old_list || flow->last_ts_usec != old_last_ts) {
+        age_list_unlink(&table->age[old_list], flow);
+        age_list_insert(&table->age[new_list], flow);
+    }
 
     if (table->labeler != NULL) {
-        long delta = labeler_process(table->labeler, flow, pkt);
+        long delta = labeler_process(table->labeler, flow, pkt, direction);
         table->stats.memory_bytes = (uint64_t)((int64_t)table->stats.memory_bytes + delta);
     }
     if (table->observer.on_packet != NULL)
@@ -564,7 +578,8 @@ void flow_table_free(struct flow_table *table)
         struct flow *flow = table->age[i].oldest;
         while (flow != NULL) {
             struct flow *next = flow->age_next;
-            /* Not a record, only memory: the nDPI state goes without a verdict. */
+            /* Not a record, only memory: finishing frees the nDPI state; nobody reads the
+             * labels it leaves. */
             if (flow->ndpi_flow != NULL)
                 labeler_finish(table->labeler, flow);
             free(flow);

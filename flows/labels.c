@@ -155,9 +155,38 @@ static void label_copy(char *dst, size_t dst_len, const char *src, size_t max)
 #define LABEL_COPY(dst, src, max) label_copy((dst), sizeof(dst), (src), (max))
 #define LABEL_UNBOUNDED ((size_t)-1)
 
+/* Direction of the packet being labelled; none at the end of a flow. */
+#define LABEL_DIRECTION_NONE (-1)
+
+/* nDPI 4.2 stores the first SSH banner it sees as the client's, but servers usually speak
+ * first (RFC 4253 section 4.2 lets both sides send at once). The first banner appears in
+ * the labels with the packet that carried it, so that packet's side says whose it is. */
+static void labeler_copy_ssh(struct flow_labels *labels, const char *first, size_t first_max,
+                             const char *second, size_t second_max, int direction)
+{
+    char first_text[sizeof(labels->ssh_client)];
+    LABEL_COPY(first_text, first, first_max);
+    if (first_text[0] == '\0')
+        return;
+    bool first_is_server;
+    if (labels->ssh_client[0] == '\0' && labels->ssh_server[0] == '\0')
+        first_is_server = direction == FLOW_DIR_RESP;
+    else
+        first_is_server = strcmp(labels->ssh_server, first_text) == 0 &&
+                          strcmp(labels->ssh_client, first_text) != 0;
+    if (first_is_server) {
+        LABEL_COPY(labels->ssh_server, first, first_max);
+        LABEL_COPY(labels->ssh_client, second, second_max);
+    } else {
+        LABEL_COPY(labels->ssh_client, first, first_max);
+        LABEL_COPY(labels->ssh_server, second, second_max);
+    }
+}
+
 /* Refreshes flow->labels from the nDPI state and its latest verdict. The protos union is
  * read only for the protocol that owns it: protos.ssh of a TLS flow is certificate bytes. */
-static void labeler_copy(struct labeler *labeler, struct flow *flow, ndpi_protocol verdict)
+static void labeler_copy(struct labeler *labeler, struct flow *flow, ndpi_protocol verdict,
+                         int direction)
 {
     const struct ndpi_flow_struct *state = flow->ndpi_flow;
     struct flow_labels *labels = &flow->labels;
@@ -183,25 +212,26 @@ static void labeler_copy(struct labeler *labeler, struct flow *flow, ndpi_protoc
                    LABEL_UNBOUNDED);
     if (state->http.response_status_code != 0)
         labels->http_status = state->http.response_status_code;
-    if (app == NDPI_PROTOCOL_SSH || master == NDPI_PROTOCOL_SSH) {
-        LABEL_COPY(labels->ssh_client, state->protos.ssh.client_signature,
-                   sizeof(state->protos.ssh.client_signature));
-        LABEL_COPY(labels->ssh_server, state->protos.ssh.server_signature,
-                   sizeof(state->protos.ssh.server_signature));
-    }
+    if (app == NDPI_PROTOCOL_SSH || master == NDPI_PROTOCOL_SSH)
+        labeler_copy_ssh(labels, state->protos.ssh.client_signature,
+                         sizeof(state->protos.ssh.client_signature),
+                         state->protos.ssh.server_signature,
+                         sizeof(state->protos.ssh.server_signature), direction);
 }
 
 /* Final labels, then the nDPI state goes. Returns the bytes released. */
-static size_t labeler_release(struct labeler *labeler, struct flow *flow, ndpi_protocol verdict)
+static size_t labeler_release(struct labeler *labeler, struct flow *flow, ndpi_protocol verdict,
+                              int direction)
 {
-    labeler_copy(labeler, flow, verdict);
+    labeler_copy(labeler, flow, verdict, direction);
     flow->labels.detection_done = true;
     ndpi_free_flow(flow->ndpi_flow);
     flow->ndpi_flow = NULL;
     return SIZEOF_FLOW_STRUCT;
 }
 
-long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt)
+long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt,
+                     enum flow_direction direction)
 {
     if (flow->labels.detection_done || pkt->l3 == NULL || pkt->l3_len == 0)
         return 0;
@@ -222,13 +252,13 @@ long labeler_process(struct labeler *labeler, struct flow *flow, const struct pa
     bool detected = result.app_protocol != NDPI_PROTOCOL_UNKNOWN ||
                     result.master_protocol != NDPI_PROTOCOL_UNKNOWN;
     if (detected && !ndpi_extra_dissection_possible(labeler->ndpi, flow->ndpi_flow)) {
-        delta -= (long)labeler_release(labeler, flow, result);
+        delta -= (long)labeler_release(labeler, flow, result, (int)direction);
     } else if (flow->ndpi_packets >= NDPI_MAX_PACKETS_PER_FLOW) {
         delta -= (long)labeler_finish(labeler, flow);
     } else {
         /* Partial labels now (the SNI arrives long before TLS dissection ends) so on_packet
          * observers and interim records see them. */
-        labeler_copy(labeler, flow, result);
+        labeler_copy(labeler, flow, result, (int)direction);
     }
     return delta;
 }
@@ -255,5 +285,5 @@ size_t labeler_finish(struct labeler *labeler, struct flow *flow)
         u_int8_t guessed = 0;
         verdict = ndpi_detection_giveup(labeler->ndpi, flow->ndpi_flow, 1, &guessed);
     }
-    return labeler_release(labeler, flow, verdict);
+    return labeler_release(labeler, flow, verdict, LABEL_DIRECTION_NONE);
 }

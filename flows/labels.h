@@ -22,11 +22,12 @@ void labeler_free(struct labeler *labeler);
 /* Bytes one flow's nDPI state costs while allocated (counted against the memory cap). */
 size_t labeler_flow_size(void);
 
-/* Feeds one packet of the flow to nDPI (allocating its state on the first one) and refreshes
- * flow->labels. Frees the state once detection is done or NDPI_MAX_PACKETS_PER_FLOW were
- * seen. Returns the change in bytes held (+labeler_flow_size(), 0, or -labeler_flow_size()).
+/* Feeds one packet of the flow, sent by direction's side, to nDPI (allocating its state on
+ * the first one) and refreshes flow->labels. Frees the state once detection is done or
+ * NDPI_MAX_PACKETS_PER_FLOW were seen. Returns the change in bytes held (+labeler_flow_size(), 0, or -labeler_flow_size()).
  * Returns 0 and does nothing when labels are final or the packet has no IP header. */
-long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt);
+long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt,
+                     enum flow_direction direction);
 
 /* The flow ends: takes nDPI's best guess if detection did not finish, copies the labels and
  * frees the state. Returns the bytes released (0 when no state was held). */

@@ -708,6 +708,31 @@ UNIT_TEST(records_do_not_depend_on_hash_seed)
     }
 }
 
+UNIT_TEST(packet_time_going_backwards)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    udp(table, 1, 1000, 2, 53, T0 + 10 * SEC, 10);
+    udp(table, 3, 1000, 4, 53, T0 + 20 * SEC, 10);
+    udp(table, 2, 53, 1, 1000, T0 + 5 * SEC, 10);  /* from a slower interface of a merge */
+    CHECK_EQ_U(stats_of(table).active, 2);
+    udp(table, 1, 1000, 2, 53, T0 + 15 * SEC, 10);  /* between the two flows' last packets */
+    udp(table, 5, 1000, 6, 53, T0 + 12 * SEC, 10);  /* a new flow, older than both */
+    flow_table_flush(table);
+    /* Oldest first by last packet time, whatever order the packets came in. */
+    CHECK_EQ_U(rec.count, 3);
+    CHECK_EQ_U(rec.records[0].id, 3);
+    CHECK_EQ_U(rec.records[1].id, 1);
+    CHECK_EQ_U(rec.records[1].last_ts_usec, T0 + 15 * SEC);
+    CHECK_EQ_U(rec.records[1].dir[FLOW_DIR_RESP].first_ts_usec, T0 + 5 * SEC);
+    CHECK_EQ_U(rec.records[1].dir[FLOW_DIR_RESP].last_ts_usec, T0 + 5 * SEC);
+    CHECK_EQ_U(rec.records[2].id, 2);
+    flow_table_free(table);
+}
+
 UNIT_TEST(later_fragment_without_ports_is_skipped)
 {
     struct recorder rec;
@@ -970,6 +995,31 @@ UNIT_TEST(ndpi_http_post_labels_and_state_freed)
     flow_table_free(table);
 }
 
+UNIT_TEST(ndpi_ssh_signatures)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_ndpi();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    wire_handshake(table, T0);
+    static const char server[] = "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3\r\n";
+    static const char client[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+    uint32_t server_len = (uint32_t)strlen(server), client_len = (uint32_t)strlen(client);
+    struct wire_packet w;
+    wire_tcp(&w, 2, 443, 1, 40000, ACK | PSH, 5001, 1001, T0 + 3000, server, server_len);
+    flow_table_process(table, &w.pkt);
+    wire_tcp(&w, 1, 40000, 2, 443, ACK | PSH, 1001, 5001 + server_len, T0 + 4000, client,
+             client_len);
+    flow_table_process(table, &w.pkt);
+    flow_table_flush(table);
+    CHECK_EQ_U(rec.count, 1);
+    CHECK_STR(rec.records[0].labels.app_protocol, "SSH");
+    CHECK_STR(rec.records[0].labels.ssh_client, "SSH-2.0-OpenSSH_9.2p1 Debian-2");
+    CHECK_STR(rec.records[0].labels.ssh_server, "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3");
+    flow_table_free(table);
+}
+
 UNIT_TEST(ndpi_gives_up_after_packet_budget)
 {
     struct recorder rec;
@@ -1036,11 +1086,13 @@ UNIT_MAIN("flows",
           UNIT_CASE(free_without_flush),
           UNIT_CASE(expiry_is_bounded_per_packet_but_exact),
           UNIT_CASE(records_do_not_depend_on_hash_seed),
+          UNIT_CASE(packet_time_going_backwards),
           UNIT_CASE(later_fragment_without_ports_is_skipped),
           UNIT_CASE(names),
           UNIT_CASE(bundled_protocols_file_loads),
           UNIT_CASE(ndpi_tls_sni_custom_protocol),
           UNIT_CASE(ndpi_bundled_protocols_and_categories),
           UNIT_CASE(ndpi_http_post_labels_and_state_freed),
+          UNIT_CASE(ndpi_ssh_signatures),
           UNIT_CASE(ndpi_gives_up_after_packet_budget),
           UNIT_CASE(ndpi_eviction_counts_ndpi_state))
