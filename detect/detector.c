@@ -327,7 +327,8 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
     bool first_payload = flow->dir[direction].payload_bytes == pkt->payload_wire_len &&
                          flow->dir[!direction].payload_bytes == 0;
     if ((first_payload && flow->resp_port == DETECT_FTP_CONTROL_PORT) ||
-        (packets <= NDPI_MAX_PACKETS_PER_FLOW + 8 && label_is(flow->labels.app_protocol, "FTP_CONTROL"))) {
+        (packets <= NDPI_MAX_PACKETS_PER_FLOW + 8 && (label_is(flow->labels.app_protocol, "FTP_CONTROL") ||
+                                                         label_is(flow->labels.master_protocol, "FTP_CONTROL")))) {
         state = calloc(1, sizeof(*state));
         if (state == NULL)
             return NULL;
