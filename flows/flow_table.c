@@ -533,7 +533,8 @@ void flow_table_process(struct flow_table *table, const struct packet *pkt)
     if (pkt->proto == IPPROTO_TCP)
         tcp_state_update(flow, pkt->tcp_flags, direction);
     enum age_list_id new_list = flow_age_list(flow);
-    if (new_list != old_list || flow->last_ts_usec != old_last_ts) {
+    bool stays_newest = new_list == old_list && table->age[old_list].newest == flow;
+    if (!stays_newest && (new_list != old_list || flow->last_ts_usec != old_last_ts)) {
         age_list_unlink(&table->age[old_list], flow);
         age_list_insert(&table->age[new_list], flow);
     }
