@@ -22,7 +22,6 @@
 /* One (internal host, destination) series: its connections, evidence and alert state. */
 struct series {
     struct table_entry entry;       /* key: "<src> <destination>" */
-    size_t dest_offset;             /* destination name inside entry.key */
     struct beacon_series beacon;
     int ip_version;
     uint8_t src_addr[GEO_ADDR_LEN];
@@ -304,6 +303,9 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
     uint64_t packets = flow->dir[0].packets + flow->dir[1].packets;
     struct flow_state *state = NULL;
 
+    /* Interim records restart the counters: only a flow's first record is classified. */
+    if (flow->record_seq != 0)
+        return NULL;
     if (packets == 1 && d->ftp.live > 0) {
         int slot = ftp_expect_match(&d->ftp, flow->ip_version, flow->orig_addr, flow->resp_addr,
                                     flow->resp_port, pkt->ts_usec, DETECT_FTP_EXPECT_AGE * USEC_PER_SEC);
@@ -384,7 +386,7 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
 /* ---- per-record scoring ------------------------------------------------------------- */
 
 /* Least recently used entries go when a table is at its cap. */
-static struct series *series_get(struct detector *d, const char *key, size_t dest_offset)
+static struct series *series_get(struct detector *d, const char *key)
 {
     struct table_entry *e = table_find(&d->series, key);
     if (e) {
@@ -403,7 +405,6 @@ static struct series *series_get(struct detector *d, const char *key, size_t des
         free(s);
         return NULL;
     }
-    s->dest_offset = dest_offset;
     return s;
 }
 
@@ -539,7 +540,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
 
     char key[64 + FLOW_NAME_LEN + 2];
     snprintf(key, sizeof(key), "%s %s", src_text, dest_name);
-    struct series *s = series_get(d, key, strlen(src_text) + 1);
+    struct series *s = series_get(d, key);
     if (s == NULL)
         goto done;
     s->ip_version = flow->ip_version;

@@ -1,0 +1,169 @@
+/* detect/ behind the real flow table (nDPI off): packets built in memory go through
+ * flow_table_process, and the detector hears them as flows/ delivers them in main. */
+#include "unit.h"
+
+#include "../../detect/detect_internal.h"
+
+#define SEC 1000000ULL
+#define T0 (1700000000ULL * SEC)
+
+struct rig {
+    struct flow_table *table;
+    struct detector *detector;
+    int alerts;
+    struct alert last;
+};
+
+static void rig_alert(void *user, const struct alert *alert)
+{
+    struct rig *rig = user;
+    rig->alerts++;
+    rig->last = *alert;
+}
+
+static void rig_packet(void *user, struct flow *flow, const struct packet *pkt, enum flow_direction dir)
+{
+    struct rig *rig = user;
+    detector_on_packet(rig->detector, flow, pkt, dir);
+}
+
+static void rig_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final)
+{
+    struct rig *rig = user;
+    detector_on_record(rig->detector, flow, reason, final);
+}
+
+static bool rig_open(struct rig *rig)
+{
+    char err[512] = "";
+    memset(rig, 0, sizeof(*rig));
+    struct detect_config dconfig;
+    detect_config_defaults(&dconfig);
+    rig->detector = detector_new(&dconfig, rig_alert, rig, err, sizeof(err));
+    struct flow_table_config fconfig;
+    flow_table_config_defaults(&fconfig);
+    fconfig.ndpi_enabled = false;
+    fconfig.hash_seed = 1;
+    struct flow_observer observer = { rig_packet, rig_record, rig };
+    rig->table = flow_table_new(&fconfig, &observer, err, sizeof(err));
+    if (rig->detector == NULL || rig->table == NULL) {
+        fprintf(stderr, "  setup: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+static void rig_close(struct rig *rig)
+{
+    if (rig->table) {
+        flow_table_flush(rig->table);
+        flow_table_free(rig->table);
+    }
+    detector_free(rig->detector);
+}
+
+/* One TCP segment; wire_payload may exceed the text (a snapped bulk segment). */
+static void send_tcp(struct rig *rig, uint64_t ts, const char *src, uint16_t sport, const char *dst,
+                     uint16_t dport, uint8_t flags, const char *text, uint32_t wire_payload)
+{
+    struct packet pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.ts_usec = ts;
+    pkt.ip_version = (uint8_t)geo_addr_parse(src, pkt.src);
+    geo_addr_parse(dst, pkt.dst);
+    pkt.proto = 6;
+    pkt.sport = sport;
+    pkt.dport = dport;
+    pkt.tcp_flags = flags;
+    pkt.payload = (const uint8_t *)text;
+    pkt.payload_len = text ? (uint32_t)strlen(text) : 0;
+    pkt.payload_wire_len = wire_payload > pkt.payload_len ? wire_payload : pkt.payload_len;
+    pkt.wire_len = 54 + pkt.payload_wire_len;
+    pkt.caplen = 54 + pkt.payload_len;
+    flow_table_process(rig->table, &pkt);
+}
+
+#define SYN 0x02
+#define ACK 0x10
+#define PSH 0x08
+#define FIN 0x01
+
+static void handshake(struct rig *rig, uint64_t ts, const char *c, uint16_t cp, const char *s, uint16_t sp)
+{
+    send_tcp(rig, ts, c, cp, s, sp, SYN, NULL, 0);
+    send_tcp(rig, ts + 100, s, sp, c, cp, SYN | ACK, NULL, 0);
+    send_tcp(rig, ts + 200, c, cp, s, sp, ACK, NULL, 0);
+}
+
+static void close_both(struct rig *rig, uint64_t ts, const char *c, uint16_t cp, const char *s, uint16_t sp)
+{
+    send_tcp(rig, ts, c, cp, s, sp, FIN | ACK, NULL, 0);
+    send_tcp(rig, ts + 100, s, sp, c, cp, FIN | ACK, NULL, 0);
+    send_tcp(rig, ts + 200, c, cp, s, sp, ACK, NULL, 0);
+}
+
+UNIT_TEST(test_ftp_passive_through_flow_table)
+{
+    struct rig rig;
+    if (!rig_open(&rig)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    const char *client = "10.1.1.5", *server = "93.184.216.7";
+    uint64_t t = T0;
+    handshake(&rig, t, client, 41000, server, 21);
+    send_tcp(&rig, t + 1000, server, 21, client, 41000, PSH | ACK, "220 ready\r\n", 0);
+    send_tcp(&rig, t + 2000, client, 41000, server, 21, PSH | ACK, "USER u\r\nPASS p\r\n", 0);
+    send_tcp(&rig, t + 3000, server, 21, client, 41000, PSH | ACK, "230 in\r\n", 0);
+    send_tcp(&rig, t + 4000, client, 41000, server, 21, PSH | ACK, "EPSV\r\n", 0);
+    send_tcp(&rig, t + 5000, server, 21, client, 41000, PSH | ACK,
+             "229 Entering Extended Passive Mode (|||40123|)\r\n", 0);
+    send_tcp(&rig, t + 6000, client, 41000, server, 21, PSH | ACK, "APPE exfil.log\r\n", 0);
+    handshake(&rig, t + 7000, client, 41001, server, 40123);
+    for (int i = 0; i < 25; i++)   /* 25 MB of upload in 1 MB snapped segments */
+        send_tcp(&rig, t + 8000 + (uint64_t)i * 100000, client, 41001, server, 40123, ACK, NULL, 1000000);
+    close_both(&rig, t + 3 * SEC, client, 41001, server, 40123);
+    send_tcp(&rig, t + 4 * SEC, server, 21, client, 41000, PSH | ACK, "226 done\r\n", 0);
+    /* The closed data flow is reported after its linger, by packet time. */
+    flow_table_expire(rig.table, t + 60 * SEC);
+    CHECK_EQ_U(rig.alerts, 1);
+    if (rig.alerts == 1) {
+        CHECK(rig.last.evidence & EVIDENCE_FTP_STOR);
+        CHECK_EQ_U(rig.last.bytes_out, 25000000);
+        CHECK_STR(rig.last.dest_name, "93.184.216.7");
+        CHECK(strstr(rig.last.reason, "FTP APPE") != NULL);
+        printf("     reason: %s\n", rig.last.reason);
+    }
+    rig_close(&rig);
+}
+
+UNIT_TEST(test_hourly_upload_through_flow_table)
+{
+    struct rig rig;
+    if (!rig_open(&rig)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    const char *client = "192.168.7.20", *server = "151.101.64.9";
+    for (int i = 0; i < 6; i++) {
+        uint64_t t = T0 + (uint64_t)i * 3600 * SEC + (uint64_t)(i % 3) * 7 * SEC;
+        uint16_t port = (uint16_t)(50000 + i);
+        handshake(&rig, t, client, port, server, 443);
+        for (int k = 0; k < 4 + i; k++)
+            send_tcp(&rig, t + SEC + (uint64_t)k * 1000, client, port, server, 443, ACK, NULL, 1000000);
+        send_tcp(&rig, t + 2 * SEC, server, 443, client, port, ACK, NULL, 5000);
+        close_both(&rig, t + 3 * SEC, client, port, server, 443);
+    }
+    rig_close(&rig);   /* the flush reports the last one */
+    CHECK_EQ_U(rig.alerts, 1);
+    if (rig.alerts == 1) {
+        CHECK(rig.last.evidence & EVIDENCE_PERIODIC);
+        CHECK_NEAR(rig.last.period_sec, 3600.0, 30.0);
+    }
+}
+
+UNIT_MAIN("detect_flows",
+          UNIT_CASE(test_ftp_passive_through_flow_table),
+          UNIT_CASE(test_hourly_upload_through_flow_table))
