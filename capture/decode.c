@@ -38,6 +38,7 @@
 #define ETHERTYPE_PPPOE_SESSION 0x8864
 #define ETHERTYPE_VNTAG         0x8926 /* Cisco VN-Tag (802.1Qbh) */
 #define ETHERTYPE_PBB           0x88e7 /* 802.1ah backbone I-TAG, a customer frame follows */
+#define ETHERTYPE_FABRICPATH    0x8903 /* Cisco FabricPath, a customer frame follows */
 #define ETHERTYPE_MIN           0x0600 /* below this the field is an 802.3 length (LLC follows) */
 
 /* PPP protocol numbers (RFC 1332, RFC 5072). */
@@ -320,6 +321,15 @@ static enum decode_reason decode_pbb(struct decoder *d, uint16_t *ethertype)
     return decode_ethernet(d, ethertype);
 }
 
+/* Cisco FabricPath tag: 2 bytes of forwarding tag and TTL, then the customer's whole
+ * Ethernet header. */
+static enum decode_reason decode_fabricpath(struct decoder *d, uint16_t *ethertype)
+{
+    if (!cursor_skip(&d->cursor, 2))
+        return DECODE_TRUNCATED_LINK;
+    return decode_ethernet(d, ethertype);
+}
+
 /* MPLS label stack (RFC 3032): 4-byte entries until the bottom-of-stack bit. The payload
  * type is not signalled, so it is guessed from the first nibble as routers do: 4 or 6 is
  * IP; 0 is the pseudowire control word (RFC 4385) before an Ethernet frame. */
@@ -562,6 +572,9 @@ static enum decode_reason decode_network(struct decoder *d, uint16_t ethertype)
             break;
         case ETHERTYPE_PBB:
             reason = decode_pbb(d, &ethertype);
+            break;
+        case ETHERTYPE_FABRICPATH:
+            reason = decode_fabricpath(d, &ethertype);
             break;
         default:
             return DECODE_NOT_IP;

@@ -171,6 +171,7 @@ UNIT_TEST(test_link_types)
         { PCAPS "zeek/snap-tcp.pcap", 1, 8, 8, 0 },              /* 802.3 LLC/SNAP */
         { PCAPS "zeek/vntag.pcap", 1, 3, 3, 3 },                 /* VN-Tag, nanosecond pcap */
         { PCAPS "zeek/pbb.pcap", 1, 12, 10, 10 },                /* 802.1ah */
+        { PCAPS "zeek/cisco-fabric-path.pcap", 1, 130, 128, 0 }, /* FabricPath */
         { PCAPS "zeek/empty.pcap", 1, 0, 0, 0 },                 /* header only */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -432,8 +432,8 @@ UNIT_TEST(test_pppoe)
     CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_NOT_IP);
 }
 
-/* Less common Ethernet encapsulations: 802.3 LLC/SNAP, VN-Tag, 802.1ah backbone. */
-UNIT_TEST(test_snap_vntag_pbb)
+/* Less common Ethernet encapsulations: 802.3 LLC/SNAP, VN-Tag, 802.1ah, FabricPath. */
+UNIT_TEST(test_snap_vntag_pbb_fabricpath)
 {
     struct frame f = { .len = 0 };
     struct packet p;
@@ -466,6 +466,15 @@ UNIT_TEST(test_snap_vntag_pbb)
     CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_OK);
     e = expect_ipv6_tcp(36, 0);
     e.vlan = 50;
+    CHECK_PACKET(&p, &f, &e);
+
+    f.len = 0;
+    put_ethernet(&f, 0x8903);         /* FabricPath: outer header, 2-byte tag */
+    put_be16(&f, 0x0020);
+    put_ethernet(&f, 0x0800);
+    put_ipv4_udp(&f, 3);
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_OK);
+    e = expect_ipv4_udp(30, 3);
     CHECK_PACKET(&p, &f, &e);
 }
 
@@ -1080,7 +1089,7 @@ UNIT_MAIN("decode",
           UNIT_CASE(test_mpls_in_vlan),
           UNIT_CASE(test_mpls_ipv6_and_pseudowire),
           UNIT_CASE(test_pppoe),
-          UNIT_CASE(test_snap_vntag_pbb),
+          UNIT_CASE(test_snap_vntag_pbb_fabricpath),
           UNIT_CASE(test_linux_sll),
           UNIT_CASE(test_linux_sll2),
           UNIT_CASE(test_raw_ip),
