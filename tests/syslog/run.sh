@@ -99,6 +99,9 @@ wait_lines() {
 
 # verdict NAME RESULT-LINE: counts the check's one-line answer.
 verdict() {
+    if [ -f "$tmp/$1/driver.failed" ]; then
+        set -- "$1" "FAIL: $(cat "$tmp/$1/driver.failed")"
+    fi
     case "$2" in
         ok:*) echo "ok   $1: ${2#ok: }"; passed=$((passed + 1)) ;;
         *) echo "FAIL $1: ${2#FAIL: }"; failed=$((failed + 1))
@@ -108,10 +111,19 @@ verdict() {
 
 url() { echo "$1://127.0.0.1:$(cat "$tmp/$2/port")"; }
 
+# drive NAME ARGS...: runs the driver for test NAME; a non-zero exit (a sanitizer report, a
+# failed open) fails the test whatever rsyslog received.
+drive() {
+    name=$1; shift
+    "$DRIVER" "$@" 2>>"$tmp/$name/driver.err"
+    rc=$?
+    [ "$rc" -eq 0 ] || echo "driver exited $rc" >>"$tmp/$name/driver.failed"
+}
+
 # --- UDP: one datagram per alert, JSON body. ---
 t=udp_json
 collector_setup $t && collector_start $t
-"$DRIVER" --syslog "$(url udp $t)" --first-id 1 --count 5 --interval-ms 20 2>"$tmp/$t/driver.err"
+drive $t --syslog "$(url udp $t)" --first-id 1 --count 5 --interval-ms 20
 wait_lines $t 5
 verdict $t "$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 1 5 json)"
 collector_stop $t
@@ -119,16 +131,15 @@ collector_stop $t
 # --- TCP, octet counting, JSON and CEF bodies. ---
 t=tcp_json
 collector_setup $t && collector_start $t
-"$DRIVER" --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 1 --count 50 \
-    2>"$tmp/$t/driver.err"
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 1 --count 50
 wait_lines $t 50
 verdict $t "$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 1 50 json)"
 collector_stop $t
 
 t=tcp_cef
 collector_setup $t && collector_start $t
-"$DRIVER" --syslog "$(url tcp $t)" --format cef --spool-dir "$tmp/$t/spool" --first-id 7 \
-    --count 5 2>"$tmp/$t/driver.err"
+drive $t --syslog "$(url tcp $t)" --format cef --spool-dir "$tmp/$t/spool" --first-id 7 \
+    --count 5
 wait_lines $t 5
 verdict $t "$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 7 11 cef)"
 collector_stop $t
@@ -136,8 +147,8 @@ collector_stop $t
 # --- Fault: the collector is stopped mid-run and comes back; every alert once, in order. ---
 t=collector_restart
 collector_setup $t && collector_start $t
-"$DRIVER" --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 1001 --count 60 \
-    --interval-ms 50 --linger-ms 9000 2>"$tmp/$t/driver.err" &
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 1001 --count 60 \
+    --interval-ms 50 --linger-ms 9000 &
 driver=$!
 sleep 0.8
 collector_stop $t
@@ -145,7 +156,7 @@ sleep 1.5
 collector_start $t
 wait "$driver"
 wait_lines $t 60
-sed 's/^/    /' "$tmp/$t/driver.err" | grep 'sent=' 
+grep 'sent=' "$tmp/$t/driver.err" | sed 's/^/    driver counters: /'
 result=$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 1001 1060 json)
 # The outage must have been real: something waited in the spool.
 if [ "${result#ok}" != "$result" ] && ! grep -q -E 'spooled=[1-9]' "$tmp/$t/driver.err"; then
@@ -157,15 +168,13 @@ collector_stop $t
 # --- Fault: exflow stops with alerts in the spool; the next run sends them first. ---
 t=sender_restart
 collector_setup $t
-"$DRIVER" --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 2001 --count 10 \
-    2>"$tmp/$t/driver.err"
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 2001 --count 10
 spool_bytes=$(stat -c %s "$tmp/$t/spool/exflow-syslog.spool" 2>/dev/null || echo 0)
 collector_start $t
-"$DRIVER" --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 2011 --count 10 \
-    --linger-ms 2500 2>>"$tmp/$t/driver.err"
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --first-id 2011 --count 10 \
+    --linger-ms 2500
 # A third run with nothing new must send nothing again.
-"$DRIVER" --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --count 0 --linger-ms 1500 \
-    2>>"$tmp/$t/driver.err"
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --count 0 --linger-ms 1500
 wait_lines $t 20
 result=$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 2001 2020 json)
 if [ "$spool_bytes" -le 16 ]; then
@@ -177,8 +186,8 @@ collector_stop $t
 # --- Spool full: loud warning, drops counted, nothing blocks. ---
 t=spool_full
 collector_setup $t
-"$DRIVER" --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --spool-max-bytes 3000 \
-    --first-id 1 --count 10 2>"$tmp/$t/driver.err"
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --spool-max-bytes 3000 \
+    --first-id 1 --count 10
 # About 1 KB an alert: two or three fit, the rest are dropped, and the warning comes once.
 counts=$(sed -n 's/.*spooled=\([0-9]*\) dropped=\([0-9]*\).*/\1 \2/p' "$tmp/$t/driver.err")
 if [ "$(grep -c 'DROPPED' "$tmp/$t/driver.err")" -eq 1 ] && [ -n "$counts" ] &&
