@@ -402,8 +402,8 @@ static void capture_wait_readable(struct capture *capture, int fd)
 static int capture_run_live(struct capture *capture)
 {
     int fd = pcap_get_selectable_fd(capture->pcap);
-    int nonblock = pcap_getnonblock(capture->pcap, NULL);
-    bool use_poll = fd >= 0 && nonblock == 1;
+    char pcap_err[PCAP_ERRBUF_SIZE];
+    bool use_poll = fd >= 0 && pcap_getnonblock(capture->pcap, pcap_err) == 1;
     capture->last_tick_msec = monotonic_msec();
     while (!capture->stop_requested) {
         if (use_poll)
