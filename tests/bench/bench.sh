@@ -202,9 +202,12 @@ fi
             [ -n "$s" ] || continue
             sp=$(awk -v a="$EX1_SEC" -v b="$s" 'BEGIN { printf "%.2f", a / b }')
             eff=$(awk -v x="$sp" -v n="$n" 'BEGIN { printf "%.0f", 100 * x / n }')
-            note=""
-            [ "$n" -le "$CORES" ] || note=" (more threads than the $CORES cores: not a scaling test)"
-            echo "  [$(verdict "$eff" 80)] $n threads: ${sp}x of 1 thread, ${eff}% of linear (target near-linear to 4 workers, >= 80%)$note"
+            if [ "$n" -le "$CORES" ]; then
+                mark=$(verdict "$eff" 80); note=""
+            else
+                mark="INFO "; note=" (more threads than the $CORES cores: not a scaling test)"
+            fi
+            echo "  [$mark] $n threads: ${sp}x of 1 thread, ${eff}% of linear (target near-linear to 4 workers, >= 80%)$note"
         done
         [ "$CORES" -ge 4 ] || echo "  note: only $CORES cores here; scaling to 4 workers needs a 4+ core machine"
     else
