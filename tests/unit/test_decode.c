@@ -858,6 +858,35 @@ UNIT_TEST(test_truncated_links)
     put_be16(&f, 2);
     put_u8(&f, 0x00);
     CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_TRUNCATED_LINK);
+
+    /* Each tag or shim cut one byte short; and an MPLS stack with nothing under it. */
+    static const struct { uint16_t ethertype; size_t length; } shims[] = {
+        { 0x8100, 4 }, { 0x88a8, 4 }, { 0x9100, 4 }, { 0x8926, 6 }, { 0x88e7, 4 + 14 },
+        { 0x8903, 2 + 14 }, { 0x8847, 4 }, { 0x8864, 6 },
+    };
+    for (size_t i = 0; i < sizeof(shims) / sizeof(shims[0]); i++) {
+        f.len = 0;
+        put_ethernet(&f, shims[i].ethertype);
+        put_fill(&f, 0, shims[i].length - 1);
+        if (decode_whole(DLT_EN10MB, &f, &p) != DECODE_TRUNCATED_LINK)
+            fprintf(stderr, "  ethertype 0x%04x\n", shims[i].ethertype);
+        CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_TRUNCATED_LINK);
+    }
+    f.len = 0;
+    put_ethernet(&f, 0x8847);
+    put_mpls(&f, 3, true);
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_TRUNCATED_LINK);
+    put_be16(&f, 0);             /* half a pseudowire control word */
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_TRUNCATED_LINK);
+
+    /* A PPPoE session header with the wrong version is not followed. */
+    f.len = 0;
+    put_ethernet(&f, 0x8864);
+    put_be32(&f, 0x22000001);
+    put_be16(&f, 2 + 40);
+    put_be16(&f, 0x0021);
+    put_ipv4_tcp(&f, 0);
+    CHECK_EQ_U(decode_whole(DLT_EN10MB, &f, &p), DECODE_NOT_IP);
 }
 
 UNIT_TEST(test_bad_ipv4_headers)
