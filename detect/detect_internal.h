@@ -343,6 +343,7 @@ struct finding {
     const char *cloud_service;     /* NULL when not cloud storage */
     enum ftp_command ftp_command;  /* FTP_CMD_NONE when not FTP */
     uint32_t http_upload_requests;
+    uint64_t http_body_bytes;      /* request body bytes of those uploads */
     uint32_t parallel_streams;
 };
 

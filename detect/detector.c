@@ -33,6 +33,7 @@ struct series {
     enum ftp_command ftp_command;   /* last upload command seen on its data flows */
     const char *cloud_service;
     uint32_t http_upload_requests;
+    uint64_t http_body_bytes;
     bool http_bare_ip;
     bool alerted;
     enum alert_severity last_severity;
@@ -499,7 +500,9 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
         d->learn_start_usec = start ? start : 1;
         d->state_dirty = true;
     }
-    uint64_t learn_end = d->learn_start_usec + cfg->learn_usec;
+    /* Without a learning period nothing counts as learned, not even flows that started
+     * before the first record arrived (records come when flows end). */
+    uint64_t learn_end = cfg->learn_usec ? d->learn_start_usec + cfg->learn_usec : 0;
 
     /* FTP data: the command may have come after the connection opened. */
     if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.command == FTP_CMD_NONE) {
@@ -550,6 +553,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     s->proto = flow->proto;
     const char *app = flow->labels.app_protocol[0] && strcmp(flow->labels.app_protocol, "Unknown") != 0
                           ? flow->labels.app_protocol : flow->labels.master_protocol;
+    if (state && state->kind == FLOW_KIND_FTP_DATA && (app[0] == '\0' || strcmp(app, "Unknown") == 0))
+        app = "FTP_DATA"; /* nDPI cannot know a data channel it did not see announced */
     if (app[0])
         snprintf(s->app_protocol, sizeof(s->app_protocol), "%s", app);
     beacon_add(&s->beacon, flow->id, start, now, out, in);
@@ -569,7 +574,10 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     if (http && http->upload_requests > 0) {
         evidence |= EVIDENCE_HTTP_UPLOAD;
         s->http_upload_requests += http->upload_requests;
-        s->http_bare_ip = flow->labels.server_name[0] == '\0' && name_is_address(http->host);
+        s->http_body_bytes += http->upload_body_bytes;
+        /* No site name at all (Host absent or an IP literal): the C2 pattern of POSTing
+         * to a bare address. */
+        s->http_bare_ip = name_is_address(dest_name);
     }
     bool ssh = label_is(flow->labels.master_protocol, "SSH") || label_is(flow->labels.app_protocol, "SSH") ||
                (roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
@@ -656,6 +664,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
         f.http_plain_upload = true;
         f.http_upload_requests = periodic_upload ? s->http_upload_requests
                                                  : (http ? http->upload_requests : 0);
+        f.http_body_bytes = periodic_upload ? s->http_body_bytes : (http ? http->upload_body_bytes : 0);
         f.http_bare_ip = s->http_bare_ip;
     }
     if (f.pair_new)

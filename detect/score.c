@@ -175,9 +175,13 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
     append(out, out_len, &used, "; upload/download ratio %.2f", finding->pcr);
     if (ftp_command_is_upload(finding->ftp_command))
         append(out, out_len, &used, "; FTP %s", ftp_command_name(finding->ftp_command));
-    if (finding->evidence & EVIDENCE_HTTP_UPLOAD)
-        append(out, out_len, &used, "; %u HTTP upload request%s%s", finding->http_upload_requests,
-               finding->http_upload_requests == 1 ? "" : "s", finding->http_bare_ip ? " to a bare IP" : "");
+    if (finding->evidence & EVIDENCE_HTTP_UPLOAD) {
+        char body[32];
+        score_format_bytes(finding->http_body_bytes, body, sizeof(body));
+        append(out, out_len, &used, "; %u HTTP upload request%s (%s of bodies)%s",
+               finding->http_upload_requests, finding->http_upload_requests == 1 ? "" : "s", body,
+               finding->http_bare_ip ? " to a bare IP" : "");
+    }
     if (finding->evidence & EVIDENCE_SSH_UPLOAD)
         append(out, out_len, &used, "; SSH/SFTP upload");
     if (finding->cloud_service)

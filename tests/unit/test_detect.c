@@ -510,6 +510,46 @@ UNIT_TEST(test_http_post_evidence)
     detector_free(d);
 }
 
+UNIT_TEST(test_http_post_to_bare_ip)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    /* Every 30 min a POST of a few MB to an address, no name: C2-style exfiltration. */
+    for (int i = 0; i < 4; i++) {
+        struct flow f;
+        uint64_t start = T0 + (uint64_t)i * 1800 * SEC + (uint64_t)(i % 2) * 5 * SEC;
+        flow_make(&f, (uint64_t)i + 1, "10.1.1.20", 40000, "45.33.32.156", 80, start, start, 0, 0);
+        send_empty(d, &f, FLOW_DIR_ORIG, start);
+        send_payload(d, &f, FLOW_DIR_ORIG, start + 1000,
+                     "POST /gate.php HTTP/1.1\r\nHost: 45.33.32.156\r\nContent-Length: 2000000\r\n\r\n");
+        /* The body arrives in the next segments: count it as the parser would see it. */
+        CHECK(f.observer_state != NULL);
+        char chunk[1001];
+        memset(chunk, 'x', 1000);
+        chunk[1000] = '\0';
+        for (int k = 0; k < 2000; k++)
+            send_payload(d, &f, FLOW_DIR_ORIG, start + 2000 + (uint64_t)k, chunk);
+        f.dir[FLOW_DIR_RESP].payload_bytes = 200;
+        f.last_ts_usec = start + 10 * SEC;
+        record(d, &f);
+    }
+    CHECK_EQ_U(c.count, 1);
+    if (c.count == 1) {
+        const struct alert *a = &c.alerts[0];
+        CHECK(has_technique(a, "T1041"));
+        CHECK(has_technique(a, "T1029"));
+        CHECK(!has_technique(a, "T1048.003"));
+        CHECK_STR(a->dest_name, "45.33.32.156");
+        CHECK(strstr(a->reason, "4 HTTP upload requests (8.0 MB of bodies) to a bare IP") != NULL);
+        printf("     reason: %s\n", a->reason);
+    }
+    detector_free(d);
+}
+
 UNIT_TEST(test_state_persists_across_restart)
 {
     char dir[] = "/tmp/exflow-detect-e2e-XXXXXX";
@@ -609,5 +649,6 @@ UNIT_MAIN("detect",
           UNIT_CASE(test_allowlisted_no_alert), UNIT_CASE(test_c2_like_channel),
           UNIT_CASE(test_parallel_streams), UNIT_CASE(test_ssh_upload),
           UNIT_CASE(test_ftp_stor_passive), UNIT_CASE(test_ftp_stor_active),
-          UNIT_CASE(test_http_post_evidence), UNIT_CASE(test_state_persists_across_restart),
+          UNIT_CASE(test_http_post_evidence), UNIT_CASE(test_http_post_to_bare_ip),
+          UNIT_CASE(test_state_persists_across_restart),
           UNIT_CASE(test_names), UNIT_CASE(test_score_formula))
