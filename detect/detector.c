@@ -597,10 +597,12 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     /* C2-like: a schedule of small check-ins, and now a real upload on the same channel. */
     bool c2_like = br.periodic && !periodic_upload && conn_upload;
 
-    /* Parallel streams: overlapping uploads to the same destination (rclone --transfers). */
+    /* Parallel streams: overlapping TCP uploads to the same destination (rclone
+     * --transfers, multi-part uploads). UDP is left out: a video call's audio, video and
+     * screen-share streams overlap and go mostly one way too. */
     uint32_t parallel = 0;
     uint64_t group_out = 0, group_in = 0, group_first = start;
-    if (conn) {
+    if (conn && flow->proto == 6) {
         uint64_t per_stream_min = cfg->beacon_min_conn_bytes;
         parallel = beacon_concurrent_uploads(&s->beacon, conn->start_usec, conn->end_usec,
                                              per_stream_min, cfg->pcr_threshold);

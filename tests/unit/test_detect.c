@@ -344,6 +344,37 @@ UNIT_TEST(test_parallel_streams)
     detector_free(d);
 }
 
+UNIT_TEST(test_volume_anomaly)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    /* Ten hours of 100 kB an hour to a known site, then 80 MB over SFTP in one hour. */
+    struct flow f;
+    for (int i = 0; i < 10; i++) {
+        uint64_t start = T0 + (uint64_t)i * 3600 * SEC + (uint64_t)(i * 7 % 13) * 60 * SEC;
+        flow_make(&f, (uint64_t)i + 1, "10.1.1.5", 40000, "151.101.64.1", 443, start, start + SEC,
+                  100000, 300000);
+        record(d, &f);
+    }
+    uint64_t start = T0 + 10 * 3600 * SEC + 600 * SEC;
+    flow_make(&f, 20, "10.1.1.5", 40000, "151.101.64.99", 22, start, start + 600 * SEC, 80 * MB, MB);
+    snprintf(f.labels.master_protocol, sizeof(f.labels.master_protocol), "SSH");
+    record(d, &f);
+    CHECK_EQ_U(c.count, 1);
+    if (c.count == 1) {
+        const struct alert *a = &c.alerts[0];
+        CHECK(a->evidence & EVIDENCE_VOLUME_ANOMALY);
+        CHECK_NEAR(a->baseline_ratio, 80.0e6 / 100000.0, 1.0);   /* 800x the usual hour */
+        CHECK(strstr(a->reason, "800.0x the host's usual hourly upload") != NULL);
+        printf("     reason: %s\n", a->reason);
+    }
+    detector_free(d);
+}
+
 UNIT_TEST(test_ssh_upload)
 {
     struct detect_config config;
@@ -647,7 +678,7 @@ UNIT_MAIN("detect",
           UNIT_CASE(test_big_download_no_alert), UNIT_CASE(test_periodic_small_polling_no_alert),
           UNIT_CASE(test_internal_backup_no_alert), UNIT_CASE(test_learning_period),
           UNIT_CASE(test_allowlisted_no_alert), UNIT_CASE(test_c2_like_channel),
-          UNIT_CASE(test_parallel_streams), UNIT_CASE(test_ssh_upload),
+          UNIT_CASE(test_parallel_streams), UNIT_CASE(test_volume_anomaly), UNIT_CASE(test_ssh_upload),
           UNIT_CASE(test_ftp_stor_passive), UNIT_CASE(test_ftp_stor_active),
           UNIT_CASE(test_http_post_evidence), UNIT_CASE(test_http_post_to_bare_ip),
           UNIT_CASE(test_state_persists_across_restart),
