@@ -402,6 +402,45 @@ UNIT_TEST(test_ssh_upload)
     detector_free(d);
 }
 
+UNIT_TEST(test_geo_and_ipv6)
+{
+    char err[256] = "";
+    struct geo *geo = geo_open("geo/testdata/GeoIP2-City-Test.mmdb", "geo/testdata/GeoLite2-ASN-Test.mmdb",
+                               err, sizeof(err));
+    CHECK(geo != NULL);
+    if (geo == NULL) {
+        fprintf(stderr, "  %s (run from the repository root)\n", err);
+        return;
+    }
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    config.geo = geo;
+    struct detector *d = make_detector(&config, &c);
+    if (d) {
+        struct flow f;
+        flow_make(&f, 1, "10.1.1.5", 40000, "81.2.69.142", 22, T0, T0 + 900 * SEC, 400 * MB, 2 * MB);
+        record(d, &f);
+        flow_make(&f, 2, "fd00::5", 40000, "2001:218::1", 22, T0, T0 + 900 * SEC, 400 * MB, 2 * MB);
+        record(d, &f);
+        /* A ULA or link-local destination is internal whatever its prefix. */
+        flow_make(&f, 3, "fd00::5", 40000, "fd12::9", 22, T0, T0 + 900 * SEC, 400 * MB, 2 * MB);
+        record(d, &f);
+        CHECK_EQ_U(c.count, 2);
+        if (c.count == 2) {
+            CHECK(c.alerts[0].dest_geo.found);
+            CHECK_STR(c.alerts[0].dest_geo.country_code, "GB");
+            CHECK_STR(c.alerts[0].dest_geo.city, "London");
+            CHECK_EQ_U(c.alerts[1].ip_version, 6);
+            CHECK_STR(c.alerts[1].dest_name, "2001:218::1");
+            CHECK_STR(c.alerts[1].dest_geo.country_code, "JP");
+            CHECK(strstr(c.alerts[1].reason, "fd00::5 uploaded 400.0 MB") != NULL);
+        }
+        detector_free(d);
+    }
+    geo_close(geo);
+}
+
 /* Packets for on_packet: only the fields the detector reads. */
 static void send_payload(struct detector *d, struct flow *f, enum flow_direction dir, uint64_t ts,
                          const char *text)
@@ -679,6 +718,7 @@ UNIT_MAIN("detect",
           UNIT_CASE(test_internal_backup_no_alert), UNIT_CASE(test_learning_period),
           UNIT_CASE(test_allowlisted_no_alert), UNIT_CASE(test_c2_like_channel),
           UNIT_CASE(test_parallel_streams), UNIT_CASE(test_volume_anomaly), UNIT_CASE(test_ssh_upload),
+          UNIT_CASE(test_geo_and_ipv6),
           UNIT_CASE(test_ftp_stor_passive), UNIT_CASE(test_ftp_stor_active),
           UNIT_CASE(test_http_post_evidence), UNIT_CASE(test_http_post_to_bare_ip),
           UNIT_CASE(test_state_persists_across_restart),

@@ -230,9 +230,47 @@ UNIT_TEST(test_cloud_suffixes)
     CHECK_STR(cloud_storage_service(NULL, "MS_OneDrive"), "OneDrive");
 }
 
+/* Hostile bytes: random and near-valid input never crashes or reads out of bounds (run
+ * under make SANITIZER=address). */
+UNIT_TEST(test_parsers_random_input)
+{
+    uint32_t seed = 12345;
+    uint8_t buf[512];
+    static const char *const seeds[] = {
+        "227 Entering Passive Mode (", "229 (|||", "PORT ", "EPRT |2|", "POST / HTTP/1.1\r\n",
+        "Content-Length: ", "Transfer-Encoding: chunked\r\n\r\n", "ffffffffffffffffffff\r\n",
+    };
+    for (int round = 0; round < 20000; round++) {
+        size_t len = 0;
+        const char *prefix = seeds[round % 8];
+        size_t prefix_len = strlen(prefix);
+        memcpy(buf, prefix, prefix_len);
+        len = prefix_len;
+        size_t extra = (seed = seed * 1103515245u + 12345u) % 200;
+        for (size_t i = 0; i < extra && len < sizeof(buf); i++) {
+            seed = seed * 1103515245u + 12345u;
+            static const char alphabet[] = "0123456789,|()-: \r\nABCDEFabcdefPOSTHTP/.;";
+            buf[len++] = (seed >> 16) & 1 ? (uint8_t)(seed >> 8) : (uint8_t)alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
+        }
+        struct ftp_endpoint e;
+        ftp_parse_reply((const char *)buf, len, &e);
+        ftp_parse_command((const char *)buf, len, &e);
+        struct http_parser p;
+        http_parser_init(&p, 16384);
+        http_parser_feed(&p, (const uint8_t *)"POST / HTTP/1.1\r\n", 17);
+        http_parser_feed(&p, buf, len);
+        http_parser_feed(&p, buf, len / 2);
+        struct ftp_line line = { 0 };
+        struct lines got = { 0 };
+        ftp_line_feed(&line, buf, len, collect_line, &got);
+    }
+    CHECK(1);
+}
+
 UNIT_MAIN("detect_protocols",
           UNIT_CASE(test_ftp_reply_pasv), UNIT_CASE(test_ftp_reply_epsv), UNIT_CASE(test_ftp_commands),
           UNIT_CASE(test_ftp_lines_across_packets), UNIT_CASE(test_ftp_expectations),
           UNIT_CASE(test_http_post_content_length), UNIT_CASE(test_http_chunked),
           UNIT_CASE(test_http_pipelined), UNIT_CASE(test_http_partial_lines),
-          UNIT_CASE(test_http_not_http_and_budget), UNIT_CASE(test_cloud_suffixes))
+          UNIT_CASE(test_http_not_http_and_budget), UNIT_CASE(test_cloud_suffixes),
+          UNIT_CASE(test_parsers_random_input))
