@@ -282,8 +282,21 @@ struct capture *capture_open(const struct capture_config *config, char *err, siz
         if (capture->files[i] == NULL)
             goto out_of_memory;
     }
-    /* The first file is opened now so that a typo or a non-pcap file stops the program
-     * before anything is set up; later files are opened in turn and only warned about. */
+    /* Every file is checked now so that a typo or a non-pcap file anywhere in the list stops
+     * the program before anything is set up, not hours into a batch. Later files are opened
+     * again in turn (and only warned about if they changed meanwhile, or if the filter does
+     * not fit their link type); stdin cannot be probed twice, so it is checked when it comes. */
+    for (int i = 1; i < config->file_count; i++) {
+        if (strcmp(capture->files[i], "-") == 0)
+            continue;
+        char pcap_err[PCAP_ERRBUF_SIZE] = "";
+        pcap_t *probe = pcap_open_offline(capture->files[i], pcap_err);
+        if (probe == NULL) {
+            describe_open_error(capture->files[i], pcap_err, err, err_len);
+            goto fail;
+        }
+        pcap_close(probe);
+    }
     if (!capture_open_file(capture, 0, err, err_len))
         goto fail;
     return capture;

@@ -525,14 +525,13 @@ static void print_stats(const struct exflow *x, const char *when)
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr,
             "exflow: stats(%s): packets=%llu bytes=%llu decoded=%llu%s read_errors=%llu"
-            "%s pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
+            " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
             " flows_active=%llu flows_created=%llu flows_evicted=%llu flow_memory=%llu"
             " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
             " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld\n",
             when, (unsigned long long)cs.frames, (unsigned long long)cs.bytes,
             (unsigned long long)cs.decoded, skipped, (unsigned long long)cs.read_errors,
-            x->live ? "" : " (offline)",
             (unsigned long long)cs.pcap_received, (unsigned long long)cs.pcap_dropped,
             (unsigned long long)cs.pcap_if_dropped, (unsigned long long)fs.active,
             (unsigned long long)fs.created, (unsigned long long)fs.evicted,
@@ -708,6 +707,7 @@ int main(int argc, char **argv)
         status = EXIT_RUNTIME;
 
     flow_table_flush(x.flows);
+    fflush(stdout);   /* records before the summary when both go to a terminal */
     if (log_threshold >= LOG_LEVEL_INFO)
         print_stats(&x, stop_requested ? "interrupted" : "final");
 

@@ -14,7 +14,7 @@ expect() {
     rc=$?
     if [ "$rc" -ne "$want" ]; then
         echo "FAIL $name: exit $rc, wanted $want"; head -n 5 "$tmp/err"; failed=$((failed + 1))
-    elif [ -n "$pattern" ] && ! grep -q -E "$pattern" "$tmp/err"; then
+    elif [ -n "$pattern" ] && ! grep -q -E -e "$pattern" "$tmp/err"; then
         echo "FAIL $name: stderr lacks /$pattern/"; head -n 5 "$tmp/err"; failed=$((failed + 1))
     elif [ "$rc" -ge 128 ] || grep -q -E 'Sanitizer|runtime error' "$tmp/err"; then
         echo "FAIL $name: crashed"; head -n 20 "$tmp/err"; failed=$((failed + 1))
@@ -51,8 +51,9 @@ expect both-r-and-i 2 "together" -- -r pcaps/golden/ftp.pcap -i lo
 expect bad-duration 2 "--learn" -- -r pcaps/golden/ftp.pcap --learn 5x
 expect bad-home-net 2 "not-a-cidr" -- -r pcaps/golden/ftp.pcap --home-net not-a-cidr
 expect missing-geoip 2 "nope\.mmdb" -- -r pcaps/golden/ftp.pcap --geoip-city "$tmp/nope.mmdb"
-expect broken-geoip 2 "mmdb" -- -r pcaps/golden/ftp.pcap --geoip-city pcaps/golden/ftp.pcap
+expect broken-geoip 2 "MaxMind DB" -- -r pcaps/golden/ftp.pcap --geoip-city pcaps/golden/ftp.pcap
 expect missing-allowlist 2 "nope\.txt" -- -r pcaps/golden/ftp.pcap --allowlist "$tmp/nope.txt"
+expect bad-second-file 2 "text\.pcap" -- -r pcaps/golden/ssh.pcap "$tmp/text.pcap"
 expect stdin-twice 2 "stdin" -- -r - -r -
 
 # Reading from stdin gives the same records as reading the file.

@@ -8,7 +8,7 @@ command -v tshark >/dev/null 2>&1 || { echo "tshark not installed (scripts/deps.
 out_dir="tests/out/tshark-$(basename "$(dirname "$EXFLOW")")"
 mkdir -p "$out_dir"
 passed=0; failed=0
-for pcap in ftp ssh dropbox linux_dlt_sll2 q-in-q mpls-in-vlan pppoe bsd-null-selfsigned \
+for pcap in ftp ssh dropbox linux_dlt_sll2 q-in-q mpls-in-vlan pppoe pppoe-session pppoe-over-qinq bsd-null-selfsigned \
             raw-ip-psiphon3 sll-dns2tcp http-ipv6 webdav; do
     file="pcaps/golden/$pcap.pcap"
     "$EXFLOW" -q --no-dpi -r "$file" >"$out_dir/$pcap.jsonl" 2>"$out_dir/$pcap.err" || true
