@@ -685,7 +685,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
 
     struct allow_query query = {
         .ip_version = flow->ip_version, .src_addr = roles.src_addr, .dest_addr = roles.dest_addr,
-        .dest_name = dest_name, .app_protocol = flow->labels.app_protocol,
+        .dest_name = dest_name, .app_protocol = s->app_protocol,
         .master_protocol = flow->labels.master_protocol, .dest_port = roles.dest_port,
     };
     if (allowlist_match(d->allowlist, &query, NULL)) {
