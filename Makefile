@@ -32,8 +32,7 @@ TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 EXFLOW     := $(BUILD)/exflow
 
-.PHONY: all deps demo check test unit golden scenarios robustness sanitizers valgrind \
-        bench eval fuzz clean bless
+.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless
 
 all: $(EXFLOW) exflow
 
@@ -87,6 +86,16 @@ bless: $(EXFLOW)
 
 eval: $(EXFLOW)
 	EXFLOW=$(EXFLOW) ./tests/scenarios/eval.sh
+
+# libFuzzer harnesses (clang): each runs FUZZ_SECONDS; crashes land in tests/fuzz/regressions/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./tests/fuzz/run.sh
+
+# Replay through a veth pair in a network namespace for SOAK_SECONDS, watching RSS.
+SOAK_SECONDS ?= 60
+soak: $(EXFLOW)
+	EXFLOW=$(EXFLOW) SOAK_SECONDS=$(SOAK_SECONDS) ./tests/robustness/soak.sh
 
 bench: $(EXFLOW) $(TOOL_BINS)
 	BUILD=$(BUILD) EXFLOW=$(EXFLOW) ./tests/bench/bench.sh
