@@ -776,7 +776,7 @@ static void write_frame(struct generator *g, uint32_t len, bool v6)
     if (caplen > len)
         memset(g->frame + len, 0, caplen - len);
     /* wall clock: a jittered step around the mean, never zero, so time strictly rises */
-    uint64_t step_x16 = g->gap_usec_x16 / 2 + rng_below(&g->rng, (uint32_t)g->gap_usec_x16 + 1);
+    uint64_t step_x16 = g->gap_usec_x16 / 2 + rng_next(&g->rng) % (g->gap_usec_x16 + 1);
     g->step_accum += step_x16;
     uint64_t step = g->step_accum / 16;
     g->step_accum %= 16;
@@ -1165,8 +1165,6 @@ int main(int argc, char **argv)
     g.gap_usec_x16 = span * 16 / packets;
     if (g.gap_usec_x16 < 16)
         g.gap_usec_x16 = 16;
-    if (g.gap_usec_x16 > UINT32_MAX)
-        g.gap_usec_x16 = UINT32_MAX;
 
     FILE *out = fopen(path, "wb");
     if (out == NULL) {
@@ -1202,7 +1200,7 @@ int main(int argc, char **argv)
 
     fprintf(stderr, "gen_traffic: %s: %" PRIu64 " packets, %" PRIu64 " bytes (avg %.0f B), "
                     "%.1f%% IPv6, %.1f%% full-size, %.1f%% <=100 B, %.0f s span, %" PRIu64
-                    " flows%s\n",
+                    " sessions started%s\n",
             path, g.packets, g.bytes, (double)g.bytes / (double)g.packets,
             100.0 * (double)g.packets_v6 / (double)g.packets,
             100.0 * (double)g.frames_full / (double)g.packets,
