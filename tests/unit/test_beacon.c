@@ -14,28 +14,28 @@ static const struct beacon_params params = {
 UNIT_TEST(test_score_gaps_regular)
 {
     /* sorted 58 59 60 61 62: median 60, MAD 1, Q1 58.5 Q3 61.5, skew 0;
-     * score = 1 - (1/60)/0.2 = 0.916667 */
+     * score = 1 - (1/60)/0.3 = 0.944444 */
     double gaps[] = { 60, 62, 58, 61, 59 };
     double median, mad, skew;
     double score = beacon_score_gaps(gaps, 5, &median, &mad, &skew);
     CHECK_NEAR(median, 60.0, 1e-12);
     CHECK_NEAR(mad, 1.0, 1e-12);
     CHECK_NEAR(skew, 0.0, 1e-12);
-    CHECK_NEAR(score, 1.0 - (1.0 / 60.0) / 0.2, 1e-9);
+    CHECK_NEAR(score, 1.0 - (1.0 / 60.0) / 0.3, 1e-9);
 }
 
 UNIT_TEST(test_score_gaps_skewed)
 {
     /* sorted 100 100 110 130 160 200: median 120, Q1 100, Q3 160, skew 20/60 = 1/3;
-     * deviations 20 20 10 10 40 80 -> MAD 20; dispersion 1/6 -> 1 - (1/6)/0.2 = 1/6;
-     * score = 1/6 * (0.5 + 0.5 * 2/3) = 0.138889 */
+     * deviations 20 20 10 10 40 80 -> MAD 20; dispersion 1/6 -> 1 - (1/6)/0.3 = 4/9;
+     * score = 4/9 * (0.5 + 0.5 * 2/3) = 0.370370: not a schedule */
     double gaps[] = { 130, 100, 200, 110, 160, 100 };
     double median, mad, skew;
     double score = beacon_score_gaps(gaps, 6, &median, &mad, &skew);
     CHECK_NEAR(median, 120.0, 1e-12);
     CHECK_NEAR(mad, 20.0, 1e-12);
     CHECK_NEAR(skew, 1.0 / 3.0, 1e-9);
-    CHECK_NEAR(score, (1.0 / 6.0) * (0.5 + 0.5 * (2.0 / 3.0)), 1e-9);
+    CHECK_NEAR(score, (4.0 / 9.0) * (0.5 + 0.5 * (2.0 / 3.0)), 1e-9);
 }
 
 static void add_starts(struct beacon_series *s, const double *offsets_sec, int count, uint64_t bytes)
@@ -50,7 +50,7 @@ UNIT_TEST(test_periodic_with_jitter)
 {
     /* hourly with jitter 0 +40 -30 +20 -10 +50 -40 s: gaps 3640 3530 3650 3570 3660 3510;
      * sorted 3510 3530 3570 3640 3650 3660: median 3605, MAD (45+55)/2 = 50,
-     * IQR 3650-3530 = 120 <= 5% of 3605: skew ignored; score 1 - (50/3605)/0.2 */
+     * IQR 3650-3530 = 120 <= 5% of 3605: skew ignored; score 1 - (50/3605)/0.3 */
     double jitter[] = { 0, 40, -30, 20, -10, 50, -40 };
     double offsets[7];
     for (int i = 0; i < 7; i++)
@@ -68,10 +68,46 @@ UNIT_TEST(test_periodic_with_jitter)
     CHECK_EQ_U(r.gaps, 6);
     CHECK_NEAR(r.period_sec, 3605.0, 1e-6);
     CHECK_NEAR(r.mad_sec, 50.0, 1e-6);
-    CHECK_NEAR(r.score, 1.0 - (50.0 / 3605.0) / 0.2, 1e-6);
+    CHECK_NEAR(r.score, 1.0 - (50.0 / 3605.0) / 0.3, 1e-6);
     CHECK(r.periodic);
     CHECK_NEAR(r.median_bytes_out, 5000000.0 + 3 * 777777.0, 1e-6);
     beacon_free(&s);
+}
+
+UNIT_TEST(test_large_jitter)
+{
+    /* Hourly with up to +-10 min of jitter: offsets 0 +480 -300 +600 -540 +120 -420 +360 s.
+     * Gaps 4080 2820 4500 2460 4260 3060 4380: sorted 2460 2820 3060 4080 4260 4380 4500,
+     * median 4080; deviations 1620 1260 1020 0 180 300 420 -> sorted 0 180 300 420 1020
+     * 1260 1620 -> MAD 420; dispersion 0.102941 -> 1 - 0.102941/0.3 = 0.656863.
+     * Q1 = 2820, Q3 = 4380 (halves without the median): skew (4380 + 2820 - 8160) / 1560
+     * = -0.615385 -> score 0.656863 * (0.5 + 0.5 * 0.384615) = 0.454751: too irregular. */
+    double jitter[] = { 0, 480, -300, 600, -540, 120, -420, 360 };
+    double offsets[8];
+    for (int i = 0; i < 8; i++)
+        offsets[i] = 3600.0 * i + jitter[i];
+    struct beacon_series s = { 0 };
+    add_starts(&s, offsets, 8, 2000000);
+    struct beacon_result r;
+    beacon_evaluate(&s, &params, &r);
+    CHECK_NEAR(r.period_sec, 4080.0, 1e-6);
+    CHECK_NEAR(r.mad_sec, 420.0, 1e-6);
+    CHECK_NEAR(r.skew, -0.615385, 1e-6);
+    CHECK_NEAR(r.score, (1.0 - (420.0 / 4080.0) / 0.3) * (0.5 + 0.5 * (1.0 - 0.615385)), 1e-5);
+    CHECK(!r.periodic);
+    beacon_free(&s);
+
+    /* C2-style sleep jitter: each sleep is 80-100 % of 300 s. */
+    double sleeps[] = { 270, 295, 250, 285, 240, 300, 262, 281, 255 };
+    double c2[10] = { 0 };
+    for (int i = 0; i < 9; i++)
+        c2[i + 1] = c2[i] + sleeps[i];
+    struct beacon_series t = { 0 };
+    add_starts(&t, c2, 10, 2000);
+    beacon_evaluate(&t, &params, &r);
+    CHECK(r.periodic);
+    CHECK_NEAR(r.period_sec, 270.0, 1e-6);
+    beacon_free(&t);
 }
 
 UNIT_TEST(test_random_arrivals)
@@ -219,7 +255,7 @@ UNIT_TEST(test_concurrent_uploads)
 
 UNIT_MAIN("beacon",
           UNIT_CASE(test_score_gaps_regular), UNIT_CASE(test_score_gaps_skewed),
-          UNIT_CASE(test_periodic_with_jitter), UNIT_CASE(test_random_arrivals),
+          UNIT_CASE(test_periodic_with_jitter), UNIT_CASE(test_large_jitter), UNIT_CASE(test_random_arrivals),
           UNIT_CASE(test_bursty), UNIT_CASE(test_one_shot), UNIT_CASE(test_too_few_then_incremental),
           UNIT_CASE(test_daily_and_limits), UNIT_CASE(test_interim_records_and_ring_bound),
           UNIT_CASE(test_concurrent_uploads))
