@@ -746,6 +746,12 @@ static void syslog_close(struct sink *base)
         if (sink->state == SYSLOG_CONNECTED)
             tcp_update_acked(sink);
         size_t left = spool_pending_frames(&sink->spool);
+        if (left > 0 && sink->fd >= 0) {
+            /* close() would let the kernel go on sending the unacknowledged bytes after we
+             * are gone, and the next run sends them again: a reset discards them instead. */
+            struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+            setsockopt(sink->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+        }
         if (left > 0)
             LOG_WARN("syslog collector %s: %zu alerts not delivered; they stay in %s and are "
                      "sent by the next run", sink->target, left, sink->spool.path);
