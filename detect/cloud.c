@@ -10,61 +10,61 @@
 struct cloud_suffix {
     const char *suffix;     /* matches the name itself and its subdomains */
     const char *service;
+    bool shards;            /* subdomains are storage shards of one service: one destination */
 };
 
 static const struct cloud_suffix cloud_suffixes[] = {
-    { "mega.nz", "MEGA" },
-    { "mega.co.nz", "MEGA" },
-    { "mega.io", "MEGA" },
-    { "megaupload.nz", "MEGA" },
-    { "pcloud.com", "pCloud" },
-    { "pcloud.link", "pCloud" },
-    { "dropbox.com", "Dropbox" },
-    { "dropboxusercontent.com", "Dropbox" },
-    { "dropboxapi.com", "Dropbox" },
-    { "drive.google.com", "Google Drive" },
-    { "storage.googleapis.com", "Google Cloud Storage" },
-    { "content.googleapis.com", "Google Drive" },
-    { "upload.googleapis.com", "Google Drive" },
-    { "onedrive.live.com", "OneDrive" },
-    { "storage.live.com", "OneDrive" },
-    { "1drv.com", "OneDrive" },
-    { "1drv.ms", "OneDrive" },
-    { "sharepoint.com", "SharePoint" },
-    { "box.com", "Box" },
-    { "boxcloud.com", "Box" },
-    { "transfer.sh", "transfer.sh" },
-    { "file.io", "file.io" },
-    { "gofile.io", "Gofile" },
-    { "wetransfer.com", "WeTransfer" },
-    { "we.tl", "WeTransfer" },
-    { "anonfiles.com", "AnonFiles" },
-    { "bayfiles.com", "BayFiles" },
-    { "mediafire.com", "MediaFire" },
-    { "sendspace.com", "SendSpace" },
-    { "catbox.moe", "Catbox" },
-    { "filebin.net", "Filebin" },
-    { "temp.sh", "temp.sh" },
-    { "oshi.at", "oshi.at" },
-    { "s3.amazonaws.com", "Amazon S3" },
-    { "blob.core.windows.net", "Azure Blob Storage" },
-    { "icloud-content.com", "iCloud Drive" },
-    { "disk.yandex.com", "Yandex Disk" },
-    { "disk.yandex.ru", "Yandex Disk" },
-    { "backblazeb2.com", "Backblaze B2" },
-    { "r2.cloudflarestorage.com", "Cloudflare R2" },
+    { "mega.nz", "MEGA", true },
+    { "mega.co.nz", "MEGA", true },
+    { "mega.io", "MEGA", true },
+    { "pcloud.com", "pCloud", true },
+    { "pcloud.link", "pCloud", true },
+    { "dropbox.com", "Dropbox", false },
+    { "dropboxusercontent.com", "Dropbox", true },
+    { "dropboxapi.com", "Dropbox", false },
+    { "drive.google.com", "Google Drive", false },
+    { "storage.googleapis.com", "Google Cloud Storage", false },
+    { "content.googleapis.com", "Google Drive", false },
+    { "upload.googleapis.com", "Google Drive", false },
+    { "onedrive.live.com", "OneDrive", false },
+    { "storage.live.com", "OneDrive", false },
+    { "1drv.com", "OneDrive", false },
+    { "1drv.ms", "OneDrive", false },
+    { "sharepoint.com", "SharePoint", false },
+    { "box.com", "Box", false },
+    { "boxcloud.com", "Box", true },
+    { "transfer.sh", "transfer.sh", false },
+    { "file.io", "file.io", false },
+    { "gofile.io", "Gofile", true },
+    { "wetransfer.com", "WeTransfer", true },
+    { "we.tl", "WeTransfer", false },
+    { "anonfiles.com", "AnonFiles", false },
+    { "bayfiles.com", "BayFiles", false },
+    { "mediafire.com", "MediaFire", true },
+    { "sendspace.com", "SendSpace", true },
+    { "catbox.moe", "Catbox", false },
+    { "filebin.net", "Filebin", false },
+    { "temp.sh", "temp.sh", false },
+    { "oshi.at", "oshi.at", false },
+    { "s3.amazonaws.com", "Amazon S3", false },
+    { "blob.core.windows.net", "Azure Blob Storage", false },
+    { "icloud-content.com", "iCloud Drive", true },
+    { "disk.yandex.com", "Yandex Disk", false },
+    { "disk.yandex.ru", "Yandex Disk", false },
+    { "backblazeb2.com", "Backblaze B2", false },
+    { "r2.cloudflarestorage.com", "Cloudflare R2", false },
 };
 
 /* nDPI application names (ndpi_protocol_ids.h and its name table). */
 static const struct cloud_suffix cloud_apps[] = {
-    { "Dropbox", "Dropbox" },
-    { "GoogleDrive", "Google Drive" },
-    { "MS_OneDrive", "OneDrive" },
-    { "OneDrive", "OneDrive" },
-    { "MEGA", "MEGA" },
-    { "Mega", "MEGA" },
-    { "pCloud", "pCloud" },
-    { "Box", "Box" },
+    { "Dropbox", "Dropbox", false },
+    { "GoogleDrive", "Google Drive", false },
+    { "MS_OneDrive", "OneDrive", false },
+    { "OneDrive", "OneDrive", false },
+    { "MEGA", "MEGA", false },
+    { "Mega", "MEGA", false },
+    { "pCloud", "pCloud", false },
+    { "Box", "Box", false },
 };
 
 bool cloud_name_has_suffix(const char *name, const char *suffix)
@@ -92,12 +92,18 @@ static bool is_regional_s3(const char *name)
     return false;
 }
 
-const char *cloud_storage_service(const char *server_name, const char *app_protocol)
+const char *cloud_storage_service(const char *server_name, const char *app_protocol, const char **site)
 {
+    if (site)
+        *site = NULL;
     if (server_name && server_name[0]) {
-        for (size_t i = 0; i < sizeof(cloud_suffixes) / sizeof(cloud_suffixes[0]); i++)
-            if (cloud_suffixes[i].service && cloud_name_has_suffix(server_name, cloud_suffixes[i].suffix))
-                return cloud_suffixes[i].service;
+        for (size_t i = 0; i < sizeof(cloud_suffixes) / sizeof(cloud_suffixes[0]); i++) {
+            if (!cloud_name_has_suffix(server_name, cloud_suffixes[i].suffix))
+                continue;
+            if (site && cloud_suffixes[i].shards)
+                *site = cloud_suffixes[i].suffix;
+            return cloud_suffixes[i].service;
+        }
         if (is_regional_s3(server_name))
             return "Amazon S3";
     }

@@ -315,8 +315,10 @@ bool allowlist_domain_match(const char *pattern, const char *name);
 
 /* ---- cloud.c: cloud storage and file-drop services ---------------------------------- */
 
-/* The service name when the SNI/Host or nDPI app says cloud storage, else NULL. */
-const char *cloud_storage_service(const char *server_name, const char *app_protocol);
+/* The service name when the SNI/Host or nDPI app says cloud storage, else NULL. When the
+ * service spreads uploads over shard hosts (gfs270n105.userstorage.mega.co.nz), *site (if
+ * site is not NULL) gets the name to use as the one destination ("mega.co.nz"). */
+const char *cloud_storage_service(const char *server_name, const char *app_protocol, const char **site);
 /* True when name ends with suffix at a label boundary (or equals it). Case-insensitive. */
 bool cloud_name_has_suffix(const char *name, const char *suffix);
 

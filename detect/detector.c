@@ -530,6 +530,11 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
         destination_sanitize(http->host, dest_name, sizeof(dest_name));
     else
         destination_sanitize(dest_text, dest_name, sizeof(dest_name));
+    /* Cloud storage: shard hosts of one service are one destination. */
+    const char *cloud_site = NULL;
+    const char *cloud = cloud_storage_service(dest_name, flow->labels.app_protocol, &cloud_site);
+    if (cloud_site)
+        snprintf(dest_name, sizeof(dest_name), "%s", cloud_site);
 
     /* Host baseline: every byte this host sends outside, at the record's time. */
     struct host *host = host_get(d, src_text);
@@ -583,7 +588,6 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
                (roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
     if (ssh && conn_upload)
         evidence |= EVIDENCE_SSH_UPLOAD;
-    const char *cloud = cloud_storage_service(dest_name, flow->labels.app_protocol);
     if (cloud) {
         evidence |= EVIDENCE_CLOUD_STORAGE;
         s->cloud_service = cloud;

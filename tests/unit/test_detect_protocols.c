@@ -217,17 +217,25 @@ UNIT_TEST(test_http_not_http_and_budget)
 
 UNIT_TEST(test_cloud_suffixes)
 {
-    CHECK_STR(cloud_storage_service("mega.nz", NULL), "MEGA");
-    CHECK_STR(cloud_storage_service("G.API.MEGA.CO.NZ", NULL), "MEGA");
-    CHECK_STR(cloud_storage_service("content.dropboxapi.com", NULL), "Dropbox");
-    CHECK_STR(cloud_storage_service("mybucket.s3.amazonaws.com", NULL), "Amazon S3");
-    CHECK_STR(cloud_storage_service("s3.eu-west-1.amazonaws.com", NULL), "Amazon S3");
-    CHECK_STR(cloud_storage_service("bucket.s3-us-west-2.amazonaws.com", NULL), "Amazon S3");
-    CHECK(cloud_storage_service("ec2.us-east-1.amazonaws.com", NULL) == NULL);
-    CHECK(cloud_storage_service("notmega.nz", NULL) == NULL);       /* label boundary */
-    CHECK(cloud_storage_service("www.example.com", "TLS") == NULL);
-    CHECK_STR(cloud_storage_service("", "GoogleDrive"), "Google Drive");
-    CHECK_STR(cloud_storage_service(NULL, "MS_OneDrive"), "OneDrive");
+    CHECK_STR(cloud_storage_service("mega.nz", NULL, NULL), "MEGA");
+    CHECK_STR(cloud_storage_service("G.API.MEGA.CO.NZ", NULL, NULL), "MEGA");
+    CHECK_STR(cloud_storage_service("content.dropboxapi.com", NULL, NULL), "Dropbox");
+    CHECK_STR(cloud_storage_service("mybucket.s3.amazonaws.com", NULL, NULL), "Amazon S3");
+    CHECK_STR(cloud_storage_service("s3.eu-west-1.amazonaws.com", NULL, NULL), "Amazon S3");
+    CHECK_STR(cloud_storage_service("bucket.s3-us-west-2.amazonaws.com", NULL, NULL), "Amazon S3");
+    CHECK(cloud_storage_service("ec2.us-east-1.amazonaws.com", NULL, NULL) == NULL);
+    CHECK(cloud_storage_service("notmega.nz", NULL, NULL) == NULL);       /* label boundary */
+    CHECK(cloud_storage_service("www.example.com", "TLS", NULL) == NULL);
+    CHECK_STR(cloud_storage_service("", "GoogleDrive", NULL), "Google Drive");
+    CHECK_STR(cloud_storage_service(NULL, "MS_OneDrive", NULL), "OneDrive");
+    /* Shard hosts collapse to one destination; buckets and tenants do not. */
+    const char *site = NULL;
+    CHECK_STR(cloud_storage_service("gfs270n105.userstorage.mega.co.nz", NULL, &site), "MEGA");
+    CHECK_STR(site, "mega.co.nz");
+    CHECK_STR(cloud_storage_service("mybucket.s3.amazonaws.com", NULL, &site), "Amazon S3");
+    CHECK(site == NULL);
+    CHECK_STR(cloud_storage_service("contoso-my.sharepoint.com", NULL, &site), "SharePoint");
+    CHECK(site == NULL);
 }
 
 /* Hostile bytes: random and near-valid input never crashes or reads out of bounds (run
