@@ -154,6 +154,24 @@ else
     SCALE_SECS=""
 fi
 
+# Did exflow do the work? One untimed run per thread setting without -q for its final stats
+# line: every packet decoded, the flows and records the mix holds, the same for any N.
+CHECKS=""
+check_run() {  # check_run LABEL EXFLOW-ARGS...
+    label=$1; shift
+    "$EXFLOW" "$@" --no-flows -w /dev/null -r "$MIX" > /dev/null 2> "$TMP/check.err"
+    line=$(grep -o 'decoded=[0-9]*\|flows_created=[0-9]*\|records=[0-9]*\|alerts=[0-9]*' \
+           "$TMP/check.err" | tr '\n' ' ')
+    CHECKS="$CHECKS  $label: ${line:-no stats line}
+"
+}
+if [ "$THREADS_SUPPORTED" = yes ]; then
+    check_run "--threads 1" --threads 1
+    check_run "--threads $THREADS" --threads "$THREADS"
+else
+    check_run "1 thread"
+fi
+
 # Flood: baseline RSS on a tiny capture first, so the cap can be read against it.
 "$GEN" "$TMP/tiny.pcap" 100 --seed "$SEED" 2> /dev/null
 measure base "$EXFLOW" $EXFLOW_ARGS -r "$TMP/tiny.pcap"
@@ -181,6 +199,9 @@ fi
             "$(awk -v b="$FILE_BYTES" -v s="$sec" 'BEGIN { printf "%.3f", b * 8 / s / 1e9 }')" \
             "$((rss / 1024))" "$all"
     done
+    echo
+    echo "work done (untimed run without -q, final stats):"
+    printf '%s' "$CHECKS"
     echo
     echo "targets:"
     verdict() { awk -v x="$1" -v t="$2" 'BEGIN { print (x >= t) ? "PASS " : "SHORT" }'; }
