@@ -201,6 +201,13 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
             }
         }
     }
+    /* Write it once now: a state file that cannot be written is a set-up error, found
+     * before hours of learning are lost at exit. */
+    if (d->state_file && !destinations_save(d->destinations, d->state_file, d->learn_start_usec,
+                                            message, sizeof(message))) {
+        snprintf(err, err_len, "%s", message);
+        goto fail;
+    }
     if (d->allowlist_file) {
         d->allowlist = allowlist_load(d->allowlist_file, message, sizeof(message));
         if (d->allowlist == NULL) {

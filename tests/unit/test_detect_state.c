@@ -224,6 +224,13 @@ UNIT_TEST(test_detector_new_state_errors)
     detector_free(d);
     unlink(path);
 
+    /* A state file that cannot be written is refused at set-up. */
+    snprintf(path, sizeof(path), "%s/no/such/dir/state", temp_dir);
+    config.state_file = path;
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d == NULL);
+    CHECK(strstr(err, "cannot create") != NULL);
+
     config.state_file = NULL;
     config.home_net = "10.0.0.0/8,bogus";
     d = detector_new(&config, NULL, NULL, err, sizeof(err));
