@@ -31,7 +31,7 @@
 #define SPOOL_MAGIC "EXFSPOOL"
 #define SPOOL_HEADER_LEN 16u
 #define SPOOL_MAX_FRAME (1024u * 1024u) /* a larger length prefix is corruption */
-#define SPOOL_COMPACT_DELIVERED (1024u * 1024u) /* delivered bytes kept before compacting */
+#define SPOOL_COMPACT_DELIVERED (1024u * 1024u) /* delivered bytes worth a compaction */
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -378,7 +378,11 @@ bool spool_checkpoint(struct spool *spool)
 {
     uint64_t delivered_in_file = spool->delivered - spool->base;
     bool drained = spool->frame_count == 0 && delivered_in_file > 0;
-    if (drained || delivered_in_file > SPOOL_COMPACT_DELIVERED) {
+    /* With frames still pending, compact only once the delivered prefix outweighs them: each
+     * byte is then copied a bounded number of times, even while a large backlog drains. */
+    bool prefix_heavy = delivered_in_file > SPOOL_COMPACT_DELIVERED &&
+                        delivered_in_file >= spool_pending_bytes(spool);
+    if (drained || prefix_heavy) {
         if (spool_compact(spool))
             delivered_in_file = 0;
     }

@@ -514,10 +514,18 @@ static bool tcp_peer_alive(struct syslog_sink *sink)
 static void tcp_count_frames(struct syslog_sink *sink)
 {
     const struct spool *spool = &sink->spool;
-    for (size_t i = 0; i < spool->frame_count; i++) {
+    /* Binary search for the first frame not yet counted: a replay of a large spool calls
+     * this once per chunk sent. */
+    size_t low = 0, high = spool->frame_count;
+    while (low < high) {
+        size_t mid = (low + high) / 2;
+        if (spool->frame_ends[spool->frame_head + mid] <= sink->counted_position)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    for (size_t i = low; i < spool->frame_count; i++) {
         uint64_t end = spool->frame_ends[spool->frame_head + i];
-        if (end <= sink->counted_position)
-            continue;
         if (end > sink->send_position)
             break;
         if (end <= sink->high_water)
