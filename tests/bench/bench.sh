@@ -6,7 +6,8 @@
 # On one large generated capture, read from page cache, it measures in one run:
 #   exflow with --threads 1 and --threads N (all cores), ndpiReader (Debian libndpi-bin, same
 #   nDPI library), and a bare libpcap pcap_next_ex loop; packets/s, Gbit/s and peak RSS of
-#   each; then exflow on a SYN flood of unique flows with --flow-memory 64, RSS against the cap.
+#   each; exflow --no-dpi as a diagnostic (how much of the time is nDPI); then exflow on a
+#   SYN flood of unique flows with --flow-memory 64, RSS against the cap.
 # Each measurement runs BENCH_RUNS times (default 3) and the fastest run is reported, because
 # shared machines are noisy. Results also go to bench-data/last-results.txt.
 #
@@ -153,6 +154,16 @@ else
     EX1_SEC=$BEST_SEC
     SCALE_SECS=""
 fi
+
+# Diagnostic, not a target: the same single-thread run without nDPI shows how much of
+# exflow's time is the DPI library and how much is its own capture, flow and detect code.
+if [ "$THREADS_SUPPORTED" = yes ]; then
+    NODPI_ARGS="--threads 1 --no-dpi"
+else
+    NODPI_ARGS="--no-dpi"
+fi
+measure nodpi "$EXFLOW" $NODPI_ARGS $EXFLOW_ARGS -r "$MIX" &&
+    row "exflow --no-dpi (diag)" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
 
 # Did exflow do the work? One untimed run per thread setting without -q for its final stats
 # line: every packet decoded, the flows and records the mix holds, the same for any N.
