@@ -2,7 +2,7 @@
  * geo/addr.c: what kind of address this is (RFC 6890 special-purpose registries), address
  * text in both directions, and sets of CIDR prefixes for home networks and allowlists.
  */
-#include "geo.h"
+#include "geo_internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -104,6 +104,17 @@ static const uint8_t *embedded_ipv4(const uint8_t addr[GEO_ADDR_LEN])
     if (memcmp(addr, ipv4_mapped_prefix, 12) == 0 || memcmp(addr, nat64_prefix, 12) == 0)
         return addr + 12;
     return NULL;
+}
+
+int geo_addr_normalize(int ip_version, const uint8_t addr[GEO_ADDR_LEN], uint8_t key[GEO_ADDR_LEN])
+{
+    memset(key, 0, GEO_ADDR_LEN);
+    if (ip_version == 6 && memcmp(addr, ipv4_mapped_prefix, 12) == 0) {
+        memcpy(key, addr + 12, 4);
+        return 4;
+    }
+    memcpy(key, addr, ip_version == 4 ? 4 : GEO_ADDR_LEN);
+    return ip_version;
 }
 
 enum addr_class geo_addr_class(int ip_version, const uint8_t addr[GEO_ADDR_LEN])
@@ -322,20 +333,10 @@ bool cidr_set_add_list(struct cidr_set *set, const char *list, char *err, size_t
 
 bool cidr_set_contains(const struct cidr_set *set, int ip_version, const uint8_t addr[GEO_ADDR_LEN])
 {
-    uint8_t key[GEO_ADDR_LEN] = { 0 };
-    if (ip_version == 4) {
-        memcpy(key, addr, 4);
-    } else if (ip_version == 6) {
-        /* An IPv4-mapped address is the IPv4 host: ::ffff:10.0.0.1 is in 10/8. */
-        if (memcmp(addr, ipv4_mapped_prefix, 12) == 0) {
-            memcpy(key, addr + 12, 4);
-            ip_version = 4;
-        } else {
-            memcpy(key, addr, GEO_ADDR_LEN);
-        }
-    } else {
+    if (ip_version != 4 && ip_version != 6)
         return false;
-    }
+    uint8_t key[GEO_ADDR_LEN];
+    ip_version = geo_addr_normalize(ip_version, addr, key);
     const struct prefix_family *family = &set->family[ip_version == 6];
     for (size_t b = 0; b < family->bucket_count; b++) {
         const struct prefix_bucket *bucket = &family->buckets[b];

@@ -3,7 +3,7 @@
  * Reads whatever fields each database has, so a City + ASN pair, a single Enterprise/ISP
  * database, or DB-IP's mmdb files all work.
  */
-#include "geo.h"
+#include "geo_internal.h"
 
 #include <errno.h>
 #include <maxminddb.h>
@@ -218,15 +218,8 @@ bool geo_lookup(struct geo *geo, int ip_version, const uint8_t addr[GEO_ADDR_LEN
     memset(out, 0, sizeof(*out));
     if (geo == NULL || (ip_version != 4 && ip_version != 6))
         return false;
-    uint8_t key[GEO_ADDR_LEN] = { 0 };
-    memcpy(key, addr, ip_version == 4 ? 4 : GEO_ADDR_LEN);
-    /* An IPv4-mapped address is looked up as the IPv4 address it carries. */
-    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-    if (ip_version == 6 && memcmp(key, mapped, 12) == 0) {
-        memmove(key, key + 12, 4);
-        memset(key + 4, 0, GEO_ADDR_LEN - 4);
-        ip_version = 4;
-    }
+    uint8_t key[GEO_ADDR_LEN];
+    ip_version = geo_addr_normalize(ip_version, addr, key);
 
     geo->stats.lookups++;
     struct geo_cache_entry *slot = &geo->cache[cache_slot(ip_version, key)];
