@@ -115,6 +115,7 @@ FILE_MB=$(du -m "$MIX" | cut -f1)
 ROWS=""
 row() { ROWS="$ROWS$1|$2|$3|$4
 "; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 pps_of() { awk -v p="$FILE_PACKETS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", p / s }'; }
 
 measure bare "$LOOP" "$MIX" && row "bare libpcap loop" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
@@ -249,7 +250,7 @@ fi
         cap_kb=$((FLOW_MEMORY * 1024))
         over=$((FLOOD_RSS_KB - BASE_RSS_KB))
         v=$(awk -v o="$over" -v c="$cap_kb" 'BEGIN { print (o <= c) ? "PASS " : "SHORT" }')
-        echo "  [$v] flood: $FLOOD_PACKETS unique SYN flows, --flow-memory $FLOW_MEMORY: peak RSS $((FLOOD_RSS_KB / 1024)) MiB = baseline $((BASE_RSS_KB / 1024)) MiB + $((over / 1024)) MiB (cap $FLOW_MEMORY MiB), $FLOOD_SEC s, $(awk -v p="$FLOOD_PACKETS" -v s="$FLOOD_SEC" 'BEGIN { printf "%.0f", p / s }') packets/s; ${FLOOD_STATS:-no stats line}"
+        echo "  [$v] flood: $FLOOD_PACKETS unique SYN flows, --flow-memory $FLOW_MEMORY: peak RSS $(mib "$FLOOD_RSS_KB") MiB = baseline $(mib "$BASE_RSS_KB") MiB + $(mib "$over") MiB (cap $FLOW_MEMORY MiB), $FLOOD_SEC s, $(awk -v p="$FLOOD_PACKETS" -v s="$FLOOD_SEC" 'BEGIN { printf "%.0f", p / s }') packets/s; ${FLOOD_STATS:-no stats line}"
     else
         echo "  [ N/A ] flood: exflow did not finish the flood capture"
     fi
