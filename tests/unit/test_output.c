@@ -350,6 +350,52 @@ UNIT_TEST(test_spool_replay_order)
     free(dir);
 }
 
+UNIT_TEST(test_spool_bad_offset_resends)
+{
+    /* An offset file that does not fit the spool (edited, or from a crash between compaction
+     * and its rewrite) must never skip frames: everything is pending again. */
+    char *dir = make_temp_dir();
+    char err[512], path[512];
+    struct spool spool;
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK(spool_append(&spool, "5 first", 7));
+    CHECK(spool_append(&spool, "6 second", 8));
+    spool_mark_delivered(&spool, 7);
+    CHECK(spool_checkpoint(&spool));
+    uint64_t generation = spool.generation;
+    spool_close(&spool);
+
+    /* Inside a frame, past the end, unreadable. */
+    static const char *const offsets[] = { "3", "999", "garbage" };
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+        snprintf(path, sizeof(path), "%s/exflow-syslog.offset", dir);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        fprintf(f, "%llu %s\n", (unsigned long long)generation, offsets[i]);
+        fclose(f);
+        CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+        CHECK_EQ_U(spool_pending_frames(&spool), 2);
+        CHECK_EQ_U(spool.delivered, 0);
+        spool_close(&spool);
+    }
+    /* The right generation and a frame boundary: honoured. */
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%llu 7\n", (unsigned long long)generation);
+    fclose(f);
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 1);
+    /* Another generation (the spool was compacted after this offset was written): ignored. */
+    spool_close(&spool);
+    f = fopen(path, "w");
+    fprintf(f, "%llu 7\n", (unsigned long long)generation - 1);
+    fclose(f);
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 2);
+    spool_close(&spool);
+    remove_dir(dir);
+    free(dir);
+}
+
 UNIT_TEST(test_spool_full)
 {
     char *dir = make_temp_dir();
@@ -672,6 +718,7 @@ UNIT_MAIN("output",
           UNIT_CASE(test_syslog_alert_sd_and_cef),
           UNIT_CASE(test_frame),
           UNIT_CASE(test_spool_replay_order),
+          UNIT_CASE(test_spool_bad_offset_resends),
           UNIT_CASE(test_spool_full),
           UNIT_CASE(test_tcp_delivery_across_outage),
           UNIT_CASE(test_output_spool_full_counts_dropped),
