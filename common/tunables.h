@@ -21,7 +21,9 @@
 #define NDPI_MAX_PACKETS_PER_FLOW   32   /* packets nDPI sees before we give up and take its guess */
 
 /* detect/ */
-#define DEFAULT_MIN_UPLOAD_BYTES    (1024 * 1024)  /* bytes out before upload-heaviness counts */
+#define DEFAULT_MIN_UPLOAD_BYTES    (512 * 1024)   /* bytes out (per connection, burst or schedule)
+                                                    * before upload-heaviness counts: scripted
+                                                    * exfiltration of a few 200 KB files adds up */
 #define DEFAULT_PCR_THRESHOLD       0.5   /* PCR above this is upload-heavy (RITA/Bro's PCR scale) */
 #define DEFAULT_BEACON_MIN_CONNS    4     /* connections before a schedule is scored (as RITA) */
 #define DEFAULT_BEACON_MIN_PERIOD   30    /* seconds: shorter gaps are sessions, not schedules */
@@ -31,8 +33,9 @@
                                          * day, so an hourly job is one alert, not 24 */
 #define DEFAULT_LEARN_PERIOD        0     /* seconds of packet time that only learn, never alert */
 #define DEFAULT_BEACON_MIN_SCORE    0.6   /* regularity in [0,1] from which a series counts as a schedule */
-#define DEFAULT_BEACON_MIN_CONN_BYTES (64 * 1024) /* bytes: median upload per scheduled session before a
-                                                  * schedule counts as uploads; polling stays below */
+#define DEFAULT_BEACON_MIN_CONN_BYTES (8 * 1024) /* bytes: median upload per scheduled session before a
+                                                 * schedule counts as uploads; a TLS check-in with a small
+                                                 * request sends 1-3 KB, so polling stays below */
 #define DEFAULT_NEW_DEST_WINDOW     (7 * 86400) /* seconds a destination stays "new" after first use */
 #define DEFAULT_STATE_SAVE_INTERVAL 300   /* seconds of packet time between state file writes */
 #define DETECT_MAX_SERIES           65536 /* (host, destination) series kept; least recently used evicted */
@@ -42,5 +45,7 @@
 #define DETECT_FTP_PARSE_BYTES      65536 /* bytes of FTP control channel read per direction */
 #define DETECT_FTP_EXPECT_AGE       600   /* seconds an announced FTP data channel waits for its flow */
 #define DETECT_PARALLEL_MIN_STREAMS 3     /* overlapping uploads to one destination that make a burst */
+#define DETECT_EVIDENCE_MIN_BYTES   (64 * 1024) /* bytes out (PCR above threshold) before a parallel
+                                                 * stream or an SSH session counts as an upload */
 
 #endif

@@ -18,8 +18,10 @@
  * on an hour is borderline (its quartile skew decides; see test_large_jitter), and Poisson
  * arrivals (MAD/median about 0.7) score 0. */
 #define BEACON_DISPERSION_LIMIT 0.3
-/* Quartile spread under this fraction of the period makes the skew meaningless noise. */
+/* The skew of a tight set of gaps is noise (a few seconds either way), so it weighs
+ * nothing while the quartile spread is under 5 % of the period and fully from 20 %. */
 #define BEACON_SKEW_MIN_SPREAD 0.05
+#define BEACON_SKEW_FULL_SPREAD 0.20
 
 /* Adds a connection, or its bytes when this flow id is already in the ring. */
 bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
@@ -91,10 +93,9 @@ double beacon_score_gaps(double *gaps, size_t count, double *median, double *mad
     if (q2 <= 0.0)
         return 0.0;
     double dispersion_score = clamp01(1.0 - (*mad / q2) / BEACON_DISPERSION_LIMIT);
-    /* With jitter of a few percent the quartiles sit on top of each other and their skew
-     * is noise, so only a visible spread is judged for symmetry. */
-    double used_skew = (q3 - q1) <= BEACON_SKEW_MIN_SPREAD * q2 ? 0.0 : *skew;
-    return dispersion_score * (0.5 + 0.5 * (1.0 - fabs(used_skew)));
+    double skew_weight = clamp01(((q3 - q1) / q2 - BEACON_SKEW_MIN_SPREAD) /
+                                 (BEACON_SKEW_FULL_SPREAD - BEACON_SKEW_MIN_SPREAD));
+    return dispersion_score * (1.0 - 0.5 * skew_weight * fabs(*skew));
 }
 
 struct start_bytes {

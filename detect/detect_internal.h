@@ -350,18 +350,21 @@ struct finding {
 };
 
 struct score_parts {
-    double volume, upload, periodic, new_destination, protocol, baseline;
+    double volume, upload, automation, new_destination, protocol, baseline;
 };
 
-/* Weights of the parts (sum 1). A finding with neither a schedule nor protocol evidence
- * tops out at 0.55, under the default alert threshold: one-off big uploads by people are
- * not what exflow is for. */
+/* Weights of the parts (sum 1). A finding with neither a schedule, a parallel burst nor
+ * protocol evidence tops out at 0.55, under the default alert threshold: one-off big
+ * uploads by people are not what exflow is for. */
 #define SCORE_WEIGHT_VOLUME     0.15
 #define SCORE_WEIGHT_UPLOAD     0.10
-#define SCORE_WEIGHT_PERIODIC   0.25
+#define SCORE_WEIGHT_AUTOMATION 0.25
 #define SCORE_WEIGHT_NEW_DEST   0.20
 #define SCORE_WEIGHT_PROTOCOL   0.20
 #define SCORE_WEIGHT_BASELINE   0.10
+/* Automation part of a parallel burst without a schedule: tools open parallel streams,
+ * people rarely do, but browsers uploading several files can. */
+#define SCORE_PARALLEL_AUTOMATION 0.4
 
 double score_finding(const struct finding *finding, const struct detect_config *config,
                      struct score_parts *parts);

@@ -29,6 +29,8 @@ struct series {
     uint16_t dest_port;
     uint8_t proto;
     char app_protocol[FLOW_LABEL_LEN];
+    uint64_t total_out, total_in;   /* payload bytes over the series' life */
+    uint64_t first_start_usec;
     uint32_t evidence;              /* protocol evidence seen on any flow of the series */
     enum ftp_command ftp_command;   /* last upload command seen on its data flows */
     const char *cloud_service;
@@ -570,6 +572,10 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     if (app[0])
         snprintf(s->app_protocol, sizeof(s->app_protocol), "%s", app);
     beacon_add(&s->beacon, flow->id, start, now, out, in);
+    s->total_out += out;
+    s->total_in += in;
+    if (s->first_start_usec == 0 || start < s->first_start_usec)
+        s->first_start_usec = start;
     const struct beacon_conn *conn = beacon_find(&s->beacon, flow->id);
     uint64_t conn_out = conn ? conn->bytes_out : out, conn_in = conn ? conn->bytes_in : in;
     double conn_pcr = stats_pcr(conn_out, conn_in);
@@ -593,7 +599,9 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     }
     bool ssh = label_is(flow->labels.master_protocol, "SSH") || label_is(flow->labels.app_protocol, "SSH") ||
                (roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
-    if (ssh && conn_upload)
+    /* An SSH session's handshake is a few KB each way: well past it and upload-heavy is
+     * sftp put / scp to, whatever the total volume says later. */
+    if (ssh && conn_out >= DETECT_EVIDENCE_MIN_BYTES && conn_pcr >= cfg->pcr_threshold)
         evidence |= EVIDENCE_SSH_UPLOAD;
     if (cloud) {
         evidence |= EVIDENCE_CLOUD_STORAGE;
@@ -614,7 +622,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     uint32_t parallel = 0;
     uint64_t group_out = 0, group_in = 0, group_first = start;
     if (conn && flow->proto == 6) {
-        uint64_t per_stream_min = cfg->beacon_min_conn_bytes;
+        uint64_t per_stream_min = DETECT_EVIDENCE_MIN_BYTES;
         parallel = beacon_concurrent_uploads(&s->beacon, conn->start_usec, conn->end_usec,
                                              per_stream_min, cfg->pcr_threshold);
         if (parallel >= DETECT_PARALLEL_MIN_STREAMS) {
@@ -635,12 +643,14 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
         }
     }
 
-    /* The finding's scope: the whole schedule, the parallel burst, or this connection. */
+    /* The finding's scope: the whole schedule (all of the series, not only the ring: a
+     * slow drip adds up over hours), the parallel burst, or this connection. */
     if (periodic_upload) {
-        f.bytes_out = br.bytes_out;
-        f.bytes_in = br.bytes_in;
-        f.connections = br.connections;
-        f.first_ts_usec = br.first_start_usec;
+        f.bytes_out = s->total_out;
+        f.bytes_in = s->total_in;
+        f.connections = (uint32_t)(s->beacon.total_connections < UINT32_MAX ? s->beacon.total_connections
+                                                                           : UINT32_MAX);
+        f.first_ts_usec = s->first_start_usec;
         evidence |= s->evidence;
     } else if (parallel) {
         f.bytes_out = group_out;

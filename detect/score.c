@@ -2,10 +2,11 @@
  * Combining the signals of one finding into a score in [0,1], a severity, MITRE technique
  * ids and one human sentence. The formula (see docs/README-detect.md):
  *
- *   score = 0.15 volume + 0.10 upload + 0.25 periodic + 0.20 new_destination
+ *   score = 0.15 volume + 0.10 upload + 0.25 automation + 0.20 new_destination
  *         + 0.20 protocol + 0.10 baseline
  *
- * Without a schedule or protocol evidence a finding cannot pass the default threshold 0.6.
+ * Without a schedule, a parallel burst or protocol evidence a finding cannot pass the
+ * default threshold 0.6.
  */
 #include "detect_internal.h"
 
@@ -53,7 +54,9 @@ double score_finding(const struct finding *finding, const struct detect_config *
     p.upload = pcr_span > 0.0 ? clamp01((finding->pcr - config->pcr_threshold) / pcr_span)
                               : (finding->pcr >= config->pcr_threshold ? 1.0 : 0.0);
     if (finding->periodic || finding->c2_like)
-        p.periodic = clamp01(finding->beacon.score);
+        p.automation = clamp01(finding->beacon.score);
+    if ((finding->evidence & EVIDENCE_PARALLEL_STREAMS) && p.automation < SCORE_PARALLEL_AUTOMATION)
+        p.automation = SCORE_PARALLEL_AUTOMATION;
     if (finding->pair_new)
         p.new_destination = finding->site_new ? 1.0 : 0.6;
     p.protocol = protocol_part(finding);
@@ -63,7 +66,7 @@ double score_finding(const struct finding *finding, const struct detect_config *
     if (parts)
         *parts = p;
     return clamp01(SCORE_WEIGHT_VOLUME * p.volume + SCORE_WEIGHT_UPLOAD * p.upload +
-                   SCORE_WEIGHT_PERIODIC * p.periodic + SCORE_WEIGHT_NEW_DEST * p.new_destination +
+                   SCORE_WEIGHT_AUTOMATION * p.automation + SCORE_WEIGHT_NEW_DEST * p.new_destination +
                    SCORE_WEIGHT_PROTOCOL * p.protocol + SCORE_WEIGHT_BASELINE * p.baseline);
 }
 
@@ -176,10 +179,14 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
     if (ftp_command_is_upload(finding->ftp_command))
         append(out, out_len, &used, "; FTP %s", ftp_command_name(finding->ftp_command));
     if (finding->evidence & EVIDENCE_HTTP_UPLOAD) {
-        char body[32];
-        score_format_bytes(finding->http_body_bytes, body, sizeof(body));
-        append(out, out_len, &used, "; %u HTTP upload request%s (%s of bodies)%s",
-               finding->http_upload_requests, finding->http_upload_requests == 1 ? "" : "s", body,
+        char body[48] = "";
+        if (finding->http_body_bytes > 0) {
+            char size[32];
+            score_format_bytes(finding->http_body_bytes, size, sizeof(size));
+            snprintf(body, sizeof(body), " (%s of bodies)", size);
+        }
+        append(out, out_len, &used, "; %u HTTP upload request%s%s%s", finding->http_upload_requests,
+               finding->http_upload_requests == 1 ? "" : "s", body,
                finding->http_bare_ip ? " to a bare IP" : "");
     }
     if (finding->evidence & EVIDENCE_SSH_UPLOAD)

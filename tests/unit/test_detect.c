@@ -193,16 +193,64 @@ UNIT_TEST(test_periodic_small_polling_no_alert)
                   start + SEC, 600, 2000);
         record(d, &f);
     }
-    /* Every 5 min, 20 kB telemetry up: upload-heavy, regular, but small each time. Over
-     * 64 connections it adds up to more than the minimum upload. */
-    for (int i = 0; i < 100; i++) {
+    /* Every 5 min for a day, a 2-3 kB heartbeat up: upload-heavy and regular, but each
+     * check-in is under the 8 KiB a scheduled upload needs, though the day adds up to
+     * more than the minimum upload. */
+    for (int i = 0; i < 288; i++) {
         struct flow f;
         uint64_t start = T0 + (uint64_t)i * 300 * SEC;
         flow_make(&f, 1000 + (uint64_t)i, "10.1.1.6", 40000, "151.101.64.11", 443, start,
-                  start + SEC, 20000 + (uint64_t)(i % 7) * 1000, 900);
+                  start + SEC, 2000 + (uint64_t)(i % 7) * 150, 900);
         record(d, &f);
     }
     CHECK_EQ_U(c.count, 0);
+    detector_free(d);
+}
+
+static void send_empty(struct detector *d, struct flow *f, enum flow_direction dir, uint64_t ts);
+static void send_payload(struct detector *d, struct flow *f, enum flow_direction dir, uint64_t ts,
+                         const char *text);
+
+UNIT_TEST(test_slow_drip_alerts)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    /* 10-16 KB POSTed every 5 min (+-10 s) for 12 h: no single upload is big, the
+     * schedule is. It alerts once the series has sent the minimum upload (40 drips). */
+    uint64_t sent = 0;
+    int alerted_at = -1;
+    for (int i = 0; i < 144; i++) {
+        struct flow f;
+        uint64_t start = T0 + (uint64_t)i * 300 * SEC + (uint64_t)((i * 7) % 21) * SEC;
+        uint64_t size = 10000 + (uint64_t)((i * 37) % 7) * 1000;
+        flow_make(&f, (uint64_t)i + 1, "10.1.1.43", 40000, "37.120.198.40", 80, start, start, 0, 0);
+        send_empty(d, &f, FLOW_DIR_ORIG, start);
+        send_payload(d, &f, FLOW_DIR_ORIG, start + 1000,
+                     "POST /v1/metrics HTTP/1.1\r\nHost: telemetry.cdn-metrics.io\r\n"
+                     "Content-Length: 12000\r\n\r\n");
+        f.dir[FLOW_DIR_ORIG].payload_bytes = size;
+        f.dir[FLOW_DIR_RESP].payload_bytes = 300;
+        f.last_ts_usec = start + SEC;
+        record(d, &f);
+        sent += size;
+        if (c.count == 1 && alerted_at < 0) {
+            alerted_at = i;
+            CHECK(sent >= config.min_upload_bytes);
+        }
+    }
+    CHECK_EQ_U(c.count, 1);
+    CHECK(alerted_at >= 30 && alerted_at <= 60);
+    if (c.count == 1) {
+        CHECK(has_technique(&c.alerts[0], "T1029"));
+        CHECK(c.alerts[0].evidence & EVIDENCE_HTTP_UPLOAD);
+        CHECK_NEAR(c.alerts[0].period_sec, 300.0, 15.0);
+        CHECK_STR(c.alerts[0].dest_name, "telemetry.cdn-metrics.io");
+        printf("     reason: %s\n", c.alerts[0].reason);
+    }
     detector_free(d);
 }
 
@@ -715,6 +763,7 @@ UNIT_TEST(test_score_formula)
 UNIT_MAIN("detect",
           UNIT_CASE(test_periodic_upload_alerts_once), UNIT_CASE(test_cloud_storage_upload),
           UNIT_CASE(test_big_download_no_alert), UNIT_CASE(test_periodic_small_polling_no_alert),
+          UNIT_CASE(test_slow_drip_alerts),
           UNIT_CASE(test_internal_backup_no_alert), UNIT_CASE(test_learning_period),
           UNIT_CASE(test_allowlisted_no_alert), UNIT_CASE(test_c2_like_channel),
           UNIT_CASE(test_parallel_streams), UNIT_CASE(test_volume_anomaly), UNIT_CASE(test_ssh_upload),
