@@ -7,6 +7,9 @@
 
 #define USEC_PER_SEC 1000000ULL
 
+/* The release, printed by --version and put in CEF headers. */
+#define EXFLOW_VERSION "0.1.0"
+
 /* capture/ */
 #define DEFAULT_SNAPLEN          262144 /* bytes: libpcap's own maximum, so no payload is cut */
 #define DEFAULT_BUFFER_MB        64     /* MiB of kernel ring: absorbs bursts on a busy SPAN port */
@@ -47,5 +50,16 @@
 #define DETECT_PARALLEL_MIN_STREAMS 3     /* overlapping uploads to one destination that make a burst */
 #define DETECT_EVIDENCE_MIN_BYTES   (64 * 1024) /* bytes out (PCR above threshold) before a parallel
                                                  * stream or an SSH session counts as an upload */
+
+/* output/ */
+#define DEFAULT_SYSLOG_FACILITY   13        /* "log audit": what SIEM parsers expect for security events */
+#define DEFAULT_SPOOL_DIR         "/var/spool/exflow"
+#define DEFAULT_SPOOL_MAX_BYTES   (64ULL * 1024 * 1024) /* bytes: ~30k alerts, days of a quiet sensor */
+#define JSON_ROTATE_KEEP          5         /* FILE.1 .. FILE.5 kept on size rotation */
+#define SYSLOG_MAX_MESSAGE        8192      /* bytes: under common UDP collector limits (rsyslog 8k) */
+#define SYSLOG_BACKOFF_MIN_MS     1000      /* first reconnect after 1 s ... */
+#define SYSLOG_BACKOFF_MAX_MS     60000     /* ... doubling up to one minute */
+#define SYSLOG_CLOSE_FLUSH_MS     3000      /* output_close waits this long for the collector */
+#define SYSLOG_OFFSET_SAVE_MS     1000      /* delivered offset written to disk at most this often */
 
 #endif

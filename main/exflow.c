@@ -25,8 +25,6 @@
 #include "../geo/geo.h"
 #include "../output/output.h"
 
-#define EXFLOW_VERSION "0.1.0"
-
 /* Exit codes, documented in README.md. */
 #define EXIT_OK      0
 #define EXIT_RUNTIME 1   /* failed while running: live capture error, state could not be saved */

@@ -12,21 +12,10 @@
 
 #include "output.h"
 
-/* Defaults and bounds of output/, with their reasons. XXX: to move into common/tunables.h. */
-#define DEFAULT_SYSLOG_FACILITY   13        /* "log audit": what SIEM parsers expect for security events */
-#define DEFAULT_SPOOL_DIR         "/var/spool/exflow"
-#define DEFAULT_SPOOL_MAX_BYTES   (64ULL * 1024 * 1024) /* bytes: ~30k alerts, days of a quiet sensor */
-#define JSON_ROTATE_KEEP          5         /* FILE.1 .. FILE.5 kept on size rotation */
-#define SYSLOG_MAX_MESSAGE        8192      /* bytes: under common UDP collector limits (rsyslog 8k) */
-#define SYSLOG_BACKOFF_MIN_MS     1000      /* first reconnect after 1 s ... */
-#define SYSLOG_BACKOFF_MAX_MS     60000     /* ... doubling up to one minute */
-#define SYSLOG_CLOSE_FLUSH_MS     3000      /* output_close waits this long for the collector */
-#define SYSLOG_OFFSET_SAVE_MS     1000      /* delivered offset written to disk at most this often */
+/* Defaults and bounds of output/ live in common/tunables.h with every other tunable. */
+#include "../common/tunables.h"
 #define SYSLOG_SD_ID              "exflow@32473" /* RFC 5424 7.2.2: name@PEN; 32473 is the
                                                     documentation PEN of RFC 5612 */
-#ifndef EXFLOW_VERSION
-#define EXFLOW_VERSION            "0.1"
-#endif
 
 enum event_type { EVENT_FLOW, EVENT_ALERT };
 
