@@ -183,6 +183,22 @@ static void labeler_copy_ssh(struct flow_labels *labels, const char *first, size
     }
 }
 
+/* Protocols whose host_server_name is the TLS SNI or the HTTP Host header. */
+static bool protocol_names_server(u_int16_t protocol)
+{
+    switch (protocol) {
+    case NDPI_PROTOCOL_HTTP:
+    case NDPI_PROTOCOL_HTTP_CONNECT:
+    case NDPI_PROTOCOL_HTTP_PROXY:
+    case NDPI_PROTOCOL_TLS:
+    case NDPI_PROTOCOL_DTLS:
+    case NDPI_PROTOCOL_QUIC:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Refreshes flow->labels from the nDPI state and its latest verdict. The protos union is
  * read only for the protocol that owns it: protos.ssh of a TLS flow is certificate bytes. */
 static void labeler_copy(struct labeler *labeler, struct flow *flow, ndpi_protocol verdict,
@@ -201,7 +217,10 @@ static void labeler_copy(struct labeler *labeler, struct flow *flow, ndpi_protoc
     LABEL_COPY(labels->app_protocol, ndpi_get_proto_name(labeler->ndpi, app), LABEL_UNBOUNDED);
     LABEL_COPY(labels->category, ndpi_category_get_name(labeler->ndpi, verdict.category),
                LABEL_UNBOUNDED);
-    LABEL_COPY(labels->server_name, state->host_server_name, sizeof(state->host_server_name));
+    /* nDPI reuses host_server_name for other things (the FTP USER, a DNS query name), but
+     * server_name means "the name the client asked this server for": SNI or HTTP Host. */
+    if (protocol_names_server(master) || protocol_names_server(app))
+        LABEL_COPY(labels->server_name, state->host_server_name, sizeof(state->host_server_name));
     if (state->http.method != NDPI_HTTP_METHOD_UNKNOWN)
         LABEL_COPY(labels->http_method, ndpi_http_method2str(state->http.method),
                    LABEL_UNBOUNDED);
