@@ -28,7 +28,8 @@ struct series {
     uint8_t dest_addr[GEO_ADDR_LEN];
     uint16_t dest_port;
     uint8_t proto;
-    char app_protocol[FLOW_LABEL_LEN];
+    char app[FLOW_LABEL_LEN];       /* nDPI application of the last labelled flow */
+    char master[FLOW_LABEL_LEN];    /* and its master protocol */
     uint64_t total_out, total_in;   /* payload bytes over the series' life */
     uint64_t first_start_usec;
     uint32_t evidence;              /* protocol evidence seen on any flow of the series */
@@ -565,12 +566,15 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     memcpy(s->dest_addr, roles.dest_addr, GEO_ADDR_LEN);
     s->dest_port = roles.dest_port;
     s->proto = flow->proto;
-    const char *app = flow->labels.app_protocol[0] && strcmp(flow->labels.app_protocol, "Unknown") != 0
-                          ? flow->labels.app_protocol : flow->labels.master_protocol;
-    if (state && state->kind == FLOW_KIND_FTP_DATA && (app[0] == '\0' || strcmp(app, "Unknown") == 0))
+    /* Labels of the last flow nDPI named (an unlabelled flow keeps the series' labels). */
+    const char *app = strcmp(flow->labels.app_protocol, "Unknown") != 0 ? flow->labels.app_protocol : "";
+    const char *master = strcmp(flow->labels.master_protocol, "Unknown") != 0 ? flow->labels.master_protocol : "";
+    if (state && state->kind == FLOW_KIND_FTP_DATA && app[0] == '\0' && master[0] == '\0')
         app = "FTP_DATA"; /* nDPI cannot know a data channel it did not see announced */
-    if (app[0])
-        snprintf(s->app_protocol, sizeof(s->app_protocol), "%s", app);
+    if (app[0] || master[0]) {
+        snprintf(s->app, sizeof(s->app), "%s", app);
+        snprintf(s->master, sizeof(s->master), "%s", master);
+    }
     beacon_add(&s->beacon, flow->id, start, now, out, in);
     s->total_out += out;
     s->total_in += in;
@@ -706,8 +710,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
 
     struct allow_query query = {
         .ip_version = flow->ip_version, .src_addr = roles.src_addr, .dest_addr = roles.dest_addr,
-        .dest_name = dest_name, .app_protocol = s->app_protocol,
-        .master_protocol = flow->labels.master_protocol, .dest_port = roles.dest_port,
+        .dest_name = dest_name, .app_protocol = s->app, .master_protocol = s->master,
+        .dest_port = roles.dest_port,
     };
     if (allowlist_match(d->allowlist, &query, NULL)) {
         d->stats.allowlisted++;
@@ -736,7 +740,11 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     alert.dest_port = roles.dest_port;
     alert.proto = flow->proto;
     snprintf(alert.dest_name, sizeof(alert.dest_name), "%s", dest_name);
-    snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s", s->app_protocol);
+    /* nDPI's own notation: "TLS.MEGA" when the application rides on a master protocol. */
+    if (s->master[0] && s->app[0] && strcmp(s->master, s->app) != 0)
+        snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%.23s.%.23s", s->master, s->app);
+    else
+        snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s", s->app[0] ? s->app : s->master);
     if (cfg->geo)
         geo_lookup(cfg->geo, flow->ip_version, roles.dest_addr, &alert.dest_geo);
     alert.bytes_out = f.bytes_out;
