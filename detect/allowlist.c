@@ -34,6 +34,7 @@ struct allowlist {
     size_t count;
 };
 
+/* Frees what one rule owns and zeroes it. */
 static void allow_rule_clear(struct allow_rule *rule)
 {
     if (rule->src)
@@ -46,6 +47,7 @@ static void allow_rule_clear(struct allow_rule *rule)
     memset(rule, 0, sizeof(*rule));
 }
 
+/* Frees every rule and the list (NULL is fine). */
 void allowlist_free(struct allowlist *list)
 {
     if (list == NULL)
@@ -56,6 +58,7 @@ void allowlist_free(struct allowlist *list)
     free(list);
 }
 
+/* Number of rules (0 for NULL). */
 size_t allowlist_count(const struct allowlist *list)
 {
     return list ? list->count : 0;
@@ -78,6 +81,7 @@ static bool domain_pattern_ok(const char *pattern, size_t len)
     return true;
 }
 
+/* "*.x" matches x and its subdomains; anything else matches exactly. */
 bool allowlist_domain_match(const char *pattern, const char *name)
 {
     if (pattern[0] == '*' && pattern[1] == '.')
@@ -100,6 +104,7 @@ static bool list_all(const char *list, bool (*check)(const char *item, size_t le
     }
 }
 
+/* An nDPI protocol name: letters, digits, "_", "-", ".". */
 static bool app_name_ok(const char *name, size_t len)
 {
     if (len == 0 || len >= FLOW_LABEL_LEN)
@@ -187,6 +192,7 @@ static bool allow_parse_field(struct allow_rule *rule, char *field, char *err, s
     return false;
 }
 
+/* Parses rule text; the first bad line fails the whole list with "name:line: why". */
 struct allowlist *allowlist_parse(const char *text, const char *name, char *err, size_t err_len)
 {
     struct allowlist *list = calloc(1, sizeof(*list));
@@ -210,7 +216,8 @@ struct allowlist *allowlist_parse(const char *text, const char *name, char *err,
         char field_err[512];
         int fields = 0;
         char *save = NULL;
-        for (char *field = strtok_r(line, " \t\r", &save); field; field = strtok_r(NULL, " \t\r", &save)) {
+        for (char *field = strtok_r(line, " \t\r", &save); field;
+             field = strtok_r(NULL, " \t\r", &save)) {
             if (!allow_parse_field(&rule, field, field_err, sizeof(field_err))) {
                 snprintf(err, err_len, "%s:%u: %s", name, line_number, field_err);
                 allow_rule_clear(&rule);
@@ -251,6 +258,7 @@ fail:
     return NULL;
 }
 
+/* Reads and parses an allowlist file (at most ALLOW_MAX_FILE_BYTES). */
 struct allowlist *allowlist_load(const char *path, char *err, size_t err_len)
 {
     FILE *file = fopen(path, "r");
@@ -302,13 +310,15 @@ static bool list_any(const char *list, const char *value, bool domain)
     }
 }
 
+/* True when every field given in the rule matches (AND). */
 static bool allow_rule_match(const struct allow_rule *rule, const struct allow_query *query)
 {
     if (rule->src && !cidr_set_contains(rule->src, query->ip_version, query->src_addr))
         return false;
     if (rule->dest && !cidr_set_contains(rule->dest, query->ip_version, query->dest_addr))
         return false;
-    if (rule->domains && (query->dest_name == NULL || !list_any(rule->domains, query->dest_name, true)))
+    if (rule->domains &&
+        (query->dest_name == NULL || !list_any(rule->domains, query->dest_name, true)))
         return false;
     if (rule->apps) {
         bool app = query->app_protocol && query->app_protocol[0] &&
@@ -328,6 +338,7 @@ static bool allow_rule_match(const struct allow_rule *rule, const struct allow_q
     return true;
 }
 
+/* First matching rule wins; its comment names it. */
 bool allowlist_match(const struct allowlist *list, const struct allow_query *query,
                      const char **comment)
 {

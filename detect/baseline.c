@@ -62,12 +62,15 @@ double baseline_ratio(const struct host_baseline *baseline, uint64_t ts_usec, ui
     if (hour >= BASELINE_HOURS - 1 && from < hour - (BASELINE_HOURS - 1))
         from = hour - (BASELINE_HOURS - 1);
     size_t count = 0;
-    for (uint64_t h = from; h < hour; h++)
-        past[count++] = h > baseline->current_hour ? 0.0 : (double)baseline->hour_bytes[h % BASELINE_HOURS];
+    for (uint64_t h = from; h < hour; h++) {
+        bool recorded = h <= baseline->current_hour;
+        past[count++] = recorded ? (double)baseline->hour_bytes[h % BASELINE_HOURS] : 0.0;
+    }
     if (count < BASELINE_MIN_HOURS)
         return 0.0;
-    double current = hour > baseline->current_hour ? 0.0
-                                                   : (double)baseline->hour_bytes[hour % BASELINE_HOURS];
+    double current = 0.0;
+    if (hour <= baseline->current_hour)
+        current = (double)baseline->hour_bytes[hour % BASELINE_HOURS];
     double median = stats_median(past, count, scratch);
     double mad = stats_mad(past, count, median, scratch);
     *usual_bytes = median;

@@ -72,6 +72,7 @@ const struct beacon_conn *beacon_find(const struct beacon_series *series, uint64
     return NULL;
 }
 
+/* Clamps to [0,1]. */
 static double clamp01(double x)
 {
     return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);
@@ -103,6 +104,7 @@ struct start_bytes {
     uint64_t bytes_out;
 };
 
+/* qsort order: by start time. */
 static int compare_start(const void *a, const void *b)
 {
     double x = ((const struct start_bytes *)a)->start_sec;
@@ -143,7 +145,9 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
      * so a connection every 10 s is one long session, not a 30 s schedule). */
     uint32_t sessions = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (sessions > 0 && starts[i].start_sec - starts[i - 1].start_sec < params->min_period_sec) {
+        bool same_session = sessions > 0 &&
+                            starts[i].start_sec - starts[i - 1].start_sec < params->min_period_sec;
+        if (same_session) {
             session_bytes[sessions - 1] += (double)starts[i].bytes_out;
             continue;
         }
@@ -185,6 +189,7 @@ uint32_t beacon_concurrent_uploads(const struct beacon_series *series, uint64_t 
     return concurrent;
 }
 
+/* Frees the ring and resets the series. */
 void beacon_free(struct beacon_series *series)
 {
     free(series->conn);

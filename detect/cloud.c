@@ -67,6 +67,7 @@ static const struct cloud_suffix cloud_apps[] = {
     { "Box", "Box", false },
 };
 
+/* Suffix match at a label boundary, case-insensitive. */
 bool cloud_name_has_suffix(const char *name, const char *suffix)
 {
     size_t name_len = strlen(name), suffix_len = strlen(suffix);
@@ -92,7 +93,9 @@ static bool is_regional_s3(const char *name)
     return false;
 }
 
-const char *cloud_storage_service(const char *server_name, const char *app_protocol, const char **site)
+/* Looks the name up in the suffix table, then the app in the nDPI table. */
+const char *cloud_storage_service(const char *server_name, const char *app_protocol,
+                                  const char **site)
 {
     if (site)
         *site = NULL;

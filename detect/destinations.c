@@ -33,6 +33,7 @@ struct destinations {
     size_t max_entries;
 };
 
+/* An empty store holding at most max_entries pairs. */
 struct destinations *destinations_new(size_t max_entries)
 {
     struct destinations *store = calloc(1, sizeof(*store));
@@ -46,11 +47,13 @@ struct destinations *destinations_new(size_t max_entries)
     return store;
 }
 
+/* table_destroy callback. */
 static void destination_entry_free(struct table_entry *entry)
 {
     free(entry);
 }
 
+/* Frees the store (NULL is fine). */
 void destinations_free(struct destinations *store)
 {
     if (store == NULL)
@@ -59,11 +62,13 @@ void destinations_free(struct destinations *store)
     free(store);
 }
 
+/* Pairs stored, site-wide entries included. */
 size_t destinations_count(const struct destinations *store)
 {
     return store->table.count;
 }
 
+/* "host destination": the table key and the state file's last two fields. */
 static bool make_key(char *key, size_t key_len, const char *host, const char *dest)
 {
     int n = snprintf(key, key_len, "%s %s", host, dest);
@@ -91,6 +96,7 @@ static struct destination_entry *destinations_insert(struct destinations *store,
     return d;
 }
 
+/* Records one use; returns the first-seen time known before it (0: new). */
 uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
                             uint64_t ts_usec)
 {
@@ -123,6 +129,7 @@ static bool token_ok(const char *token)
     return true;
 }
 
+/* A decimal number that fills the whole token. */
 static bool parse_u64(const char *text, uint64_t *out)
 {
     if (*text < '0' || *text > '9')
@@ -136,6 +143,7 @@ static bool parse_u64(const char *text, uint64_t *out)
     return true;
 }
 
+/* Reads a state file strictly: any line it does not understand is corruption. */
 int destinations_load(struct destinations *store, const char *path, uint64_t *learn_start_usec,
                       char *err, size_t err_len)
 {
@@ -163,7 +171,8 @@ int destinations_load(struct destinations *store, const char *path, uint64_t *le
             continue;
         if (!seen_magic) {
             if (strcmp(line, STATE_MAGIC) != 0) {
-                snprintf(err, err_len, "state file %s:%u: not an exflow state file (expected \"%s\")",
+                snprintf(err, err_len,
+                         "state file %s:%u: not an exflow state file (expected \"%s\")",
                          path, line_number, STATE_MAGIC);
                 goto done;
             }
@@ -183,7 +192,8 @@ int destinations_load(struct destinations *store, const char *path, uint64_t *le
             continue;
         uint64_t first, last;
         if (count == 5 && strcmp(fields[0], "seen") == 0 && parse_u64(fields[1], &first) &&
-            parse_u64(fields[2], &last) && first <= last && token_ok(fields[3]) && token_ok(fields[4])) {
+            parse_u64(fields[2], &last) && first <= last && token_ok(fields[3]) &&
+            token_ok(fields[4])) {
             char key[STATE_LINE_MAX];
             if (!make_key(key, sizeof(key), fields[3], fields[4]))
                 goto bad_line;
@@ -209,7 +219,8 @@ bad_line:
         goto done;
     }
     if (!seen_magic) {
-        snprintf(err, err_len, "state file %s: empty or truncated (no \"%s\" header)", path, STATE_MAGIC);
+        snprintf(err, err_len, "state file %s: empty or truncated (no \"%s\" header)", path,
+                 STATE_MAGIC);
         goto done;
     }
     result = 1;

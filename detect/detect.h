@@ -76,7 +76,7 @@ struct detect_config {
     const char *state_file;          /* first-seen persistence; NULL: in memory only */
     bool state_reset_if_corrupt;     /* start fresh when the state file cannot be read */
     const char *allowlist_file;      /* NULL: none */
-    uint64_t learn_usec;             /* packet time from the first packet during which nothing alerts */
+    uint64_t learn_usec;             /* packet time from the first record: learn, never alert */
     uint64_t min_upload_bytes;
     double pcr_threshold;
     uint32_t beacon_min_connections;

@@ -241,9 +241,9 @@ struct ftp_expectations {
 uint32_t ftp_expect_add(struct ftp_expectations *table, const struct ftp_expectation *expectation);
 /* Finds the expectation a new flow answers: the flow's responder is the listening side.
  * Expectations older than max_age_usec are dropped. -1 when none. */
-int ftp_expect_match(struct ftp_expectations *table, int ip_version, const uint8_t orig_addr[GEO_ADDR_LEN],
-                     const uint8_t resp_addr[GEO_ADDR_LEN], uint16_t resp_port, uint64_t now_usec,
-                     uint64_t max_age_usec);
+int ftp_expect_match(struct ftp_expectations *table, int ip_version,
+                     const uint8_t orig_addr[GEO_ADDR_LEN], const uint8_t resp_addr[GEO_ADDR_LEN],
+                     uint16_t resp_port, uint64_t now_usec, uint64_t max_age_usec);
 /* The latest expectation of this control flow takes the transfer command. */
 void ftp_expect_set_command(struct ftp_expectations *table, uint64_t control_flow_id,
                             enum ftp_command command);
@@ -318,7 +318,8 @@ bool allowlist_domain_match(const char *pattern, const char *name);
 /* The service name when the SNI/Host or nDPI app says cloud storage, else NULL. When the
  * service spreads uploads over shard hosts (gfs270n105.userstorage.mega.co.nz), *site (if
  * site is not NULL) gets the name to use as the one destination ("mega.co.nz"). */
-const char *cloud_storage_service(const char *server_name, const char *app_protocol, const char **site);
+const char *cloud_storage_service(const char *server_name, const char *app_protocol,
+                                  const char **site);
 /* True when name ends with suffix at a label boundary (or equals it). Case-insensitive. */
 bool cloud_name_has_suffix(const char *name, const char *suffix);
 

@@ -94,11 +94,13 @@ static const char *const evidence_names[EVIDENCE_COUNT] = {
     "parallel_streams", "new_destination", "periodic", "volume_anomaly",
 };
 
+/* JSON name of one EVIDENCE_* bit, by bit index. */
 const char *detect_evidence_name(unsigned bit_index)
 {
     return bit_index < EVIDENCE_COUNT ? evidence_names[bit_index] : "unknown";
 }
 
+/* JSON name of a severity. */
 const char *alert_severity_name(enum alert_severity severity)
 {
     switch (severity) {
@@ -110,6 +112,7 @@ const char *alert_severity_name(enum alert_severity severity)
     return "unknown";
 }
 
+/* Every threshold from common/tunables.h. */
 void detect_config_defaults(struct detect_config *config)
 {
     memset(config, 0, sizeof(*config));
@@ -127,6 +130,7 @@ void detect_config_defaults(struct detect_config *config)
     config->new_destination_usec = DEFAULT_NEW_DEST_WINDOW * USEC_PER_SEC;
 }
 
+/* table_destroy callback for series. */
 static void series_free_entry(struct table_entry *entry)
 {
     struct series *s = (struct series *)entry;
@@ -134,16 +138,19 @@ static void series_free_entry(struct table_entry *entry)
     free(s);
 }
 
+/* table_destroy callback for hosts. */
 static void host_free_entry(struct table_entry *entry)
 {
     free(entry);
 }
 
+/* strdup that passes NULL through. */
 static char *dup_or_null(const char *text)
 {
     return text ? strdup(text) : NULL;
 }
 
+/* Builds the detector: home net, state file, allowlist; any error is fatal here. */
 struct detector *detector_new(const struct detect_config *config, alert_fn on_alert, void *user,
                               char *err, size_t err_len)
 {
@@ -173,7 +180,8 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
     d->beacon_params.min_score = config->beacon_min_score;
 
     d->home_net = cidr_set_new();
-    if (d->home_net == NULL || !cidr_set_add_list(d->home_net, d->home_net_text, message, sizeof(message))) {
+    if (d->home_net == NULL ||
+        !cidr_set_add_list(d->home_net, d->home_net_text, message, sizeof(message))) {
         snprintf(err, err_len, "--home-net: %s", d->home_net ? message : "out of memory");
         goto fail;
     }
@@ -191,7 +199,8 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
                                        message, sizeof(message));
         if (loaded < 0) {
             if (!config->state_reset_if_corrupt) {
-                snprintf(err, err_len, "%s (move it away or use --reset-state to start fresh)", message);
+                snprintf(err, err_len, "%s (move it away or use --reset-state to start fresh)",
+                         message);
                 goto fail;
             }
             LOG_WARN("%s; starting with empty state (--reset-state)", message);
@@ -319,7 +328,8 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
         return NULL;
     if (packets == 1 && d->ftp.live > 0) {
         int slot = ftp_expect_match(&d->ftp, flow->ip_version, flow->orig_addr, flow->resp_addr,
-                                    flow->resp_port, pkt->ts_usec, DETECT_FTP_EXPECT_AGE * USEC_PER_SEC);
+                                    flow->resp_port, pkt->ts_usec,
+                                    DETECT_FTP_EXPECT_AGE * USEC_PER_SEC);
         if (slot >= 0) {
             const struct ftp_expectation *e = &d->ftp.slot[slot];
             state = calloc(1, sizeof(*state));
@@ -339,9 +349,10 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
     /* The first payload of either side of a flow to port 21, or labelled FTP by nDPI. */
     bool first_payload = flow->dir[direction].payload_bytes == pkt->payload_wire_len &&
                          flow->dir[!direction].payload_bytes == 0;
-    if ((first_payload && flow->resp_port == DETECT_FTP_CONTROL_PORT) ||
-        (packets <= NDPI_MAX_PACKETS_PER_FLOW + 8 && (label_is(flow->labels.app_protocol, "FTP_CONTROL") ||
-                                                         label_is(flow->labels.master_protocol, "FTP_CONTROL")))) {
+    bool ftp_label = packets <= NDPI_MAX_PACKETS_PER_FLOW + 8 &&
+                     (label_is(flow->labels.app_protocol, "FTP_CONTROL") ||
+                      label_is(flow->labels.master_protocol, "FTP_CONTROL"));
+    if ((first_payload && flow->resp_port == DETECT_FTP_CONTROL_PORT) || ftp_label) {
         state = calloc(1, sizeof(*state));
         if (state == NULL)
             return NULL;
@@ -350,7 +361,8 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
         return state;
     }
     /* HTTP: the client's first payload starts with a request line, whatever the port. */
-    if (direction == FLOW_DIR_ORIG && flow->dir[FLOW_DIR_ORIG].payload_bytes == pkt->payload_wire_len &&
+    if (direction == FLOW_DIR_ORIG &&
+        flow->dir[FLOW_DIR_ORIG].payload_bytes == pkt->payload_wire_len &&
         http_looks_like_request(pkt->payload, pkt->payload_len)) {
         state = calloc(1, sizeof(*state));
         if (state == NULL)
@@ -361,6 +373,7 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
     return state;
 }
 
+/* Per packet: classify the flow once, then feed the FTP/HTTP parsers (no allocation after). */
 void detector_on_packet(struct detector *detector, struct flow *flow, const struct packet *pkt,
                         enum flow_direction direction)
 {
@@ -386,7 +399,8 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
         size_t len = pkt->payload_len < *budget ? pkt->payload_len : *budget;
         *budget -= (uint32_t)len;
         struct ftp_line_context ctx = { detector, flow, direction };
-        ftp_line_feed(&state->u.ftp_control.line[direction], pkt->payload, len, detector_ftp_line, &ctx);
+        ftp_line_feed(&state->u.ftp_control.line[direction], pkt->payload, len, detector_ftp_line,
+                      &ctx);
         break;
     }
     default:
@@ -419,6 +433,7 @@ static struct series *series_get(struct detector *d, const char *key)
     return s;
 }
 
+/* The host's baseline, created on first use. */
 static struct host *host_get(struct detector *d, const char *key)
 {
     struct table_entry *e = table_find(&d->hosts, key);
@@ -468,6 +483,7 @@ struct flow_roles {
     uint16_t dest_port;
 };
 
+/* True when this flow is internal host -> public destination, with who is who. */
 static bool detector_roles(const struct detector *d, const struct flow *flow,
                            const struct flow_state *state, struct flow_roles *roles)
 {
@@ -495,6 +511,7 @@ static bool name_is_address(const char *name)
     return name[0] == '\0' || geo_addr_parse(name, addr) != 0;
 }
 
+/* Per flow record: update baselines, first-seen and the series, then score one finding. */
 void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
                         bool final)
 {
@@ -567,8 +584,11 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     s->dest_port = roles.dest_port;
     s->proto = flow->proto;
     /* Labels of the last flow nDPI named (an unlabelled flow keeps the series' labels). */
-    const char *app = strcmp(flow->labels.app_protocol, "Unknown") != 0 ? flow->labels.app_protocol : "";
-    const char *master = strcmp(flow->labels.master_protocol, "Unknown") != 0 ? flow->labels.master_protocol : "";
+    const char *app = flow->labels.app_protocol, *master = flow->labels.master_protocol;
+    if (strcmp(app, "Unknown") == 0)
+        app = "";
+    if (strcmp(master, "Unknown") == 0)
+        master = "";
     if (state && state->kind == FLOW_KIND_FTP_DATA && app[0] == '\0' && master[0] == '\0')
         app = "FTP_DATA"; /* nDPI cannot know a data channel it did not see announced */
     if (app[0] || master[0]) {
@@ -589,7 +609,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     struct finding f;
     memset(&f, 0, sizeof(f));
     uint32_t evidence = 0;
-    if (state && state->kind == FLOW_KIND_FTP_DATA && ftp_command_is_upload(state->u.ftp_data.command)) {
+    if (state && state->kind == FLOW_KIND_FTP_DATA &&
+        ftp_command_is_upload(state->u.ftp_data.command)) {
         evidence |= EVIDENCE_FTP_STOR;
         s->ftp_command = state->u.ftp_data.command;
     }
@@ -601,7 +622,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
          * to a bare address. */
         s->http_bare_ip = name_is_address(dest_name);
     }
-    bool ssh = label_is(flow->labels.master_protocol, "SSH") || label_is(flow->labels.app_protocol, "SSH") ||
+    bool ssh = label_is(flow->labels.master_protocol, "SSH") ||
+               label_is(flow->labels.app_protocol, "SSH") ||
                (roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
     /* An SSH session's handshake is a few KB each way: well past it and upload-heavy is
      * sftp put / scp to, whatever the total volume says later. */
@@ -634,7 +656,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
                 const struct beacon_conn *c = &s->beacon.conn[i];
                 if (c->start_usec > conn->end_usec || c->end_usec < conn->start_usec)
                     continue;
-                if (c->bytes_out < per_stream_min || stats_pcr(c->bytes_out, c->bytes_in) < cfg->pcr_threshold)
+                if (c->bytes_out < per_stream_min ||
+                    stats_pcr(c->bytes_out, c->bytes_in) < cfg->pcr_threshold)
                     continue;
                 group_out += c->bytes_out;
                 group_in += c->bytes_in;
@@ -652,8 +675,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     if (periodic_upload) {
         f.bytes_out = s->total_out;
         f.bytes_in = s->total_in;
-        f.connections = (uint32_t)(s->beacon.total_connections < UINT32_MAX ? s->beacon.total_connections
-                                                                           : UINT32_MAX);
+        uint64_t total = s->beacon.total_connections;
+        f.connections = total < UINT32_MAX ? (uint32_t)total : UINT32_MAX;
         f.first_ts_usec = s->first_start_usec;
         evidence |= s->evidence;
     } else if (parallel) {
@@ -679,7 +702,9 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
                  (pair_first == 0 || now - pair_first <= cfg->new_destination_usec);
     f.site_new = (site_first == 0 || site_first >= learn_end) &&
                  (site_first == 0 || now - site_first <= cfg->new_destination_usec);
-    f.first_seen_age_sec = pair_first ? (double)(now > pair_first ? now - pair_first : 0) / 1e6 : -1.0;
+    f.first_seen_age_sec = -1.0;
+    if (pair_first)
+        f.first_seen_age_sec = (double)(now > pair_first ? now - pair_first : 0) / 1e6;
     if (host) {
         double usual;
         f.baseline_ratio = baseline_ratio(&host->baseline, now, cfg->min_upload_bytes / 16,
@@ -691,7 +716,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
         f.http_plain_upload = true;
         f.http_upload_requests = periodic_upload ? s->http_upload_requests
                                                  : (http ? http->upload_requests : 0);
-        f.http_body_bytes = periodic_upload ? s->http_body_bytes : (http ? http->upload_body_bytes : 0);
+        f.http_body_bytes = periodic_upload ? s->http_body_bytes
+                                            : (http ? http->upload_body_bytes : 0);
         f.http_bare_ip = s->http_bare_ip;
     }
     if (f.pair_new)
@@ -721,7 +747,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     /* One alert per series: again only when it gets worse or the window has passed. */
     enum alert_severity severity = score_severity(score);
     bool is_update = s->alerted;
-    if (s->alerted && severity <= s->last_severity && now < s->last_alert_usec + cfg->suppress_usec) {
+    bool quiet = now < s->last_alert_usec + cfg->suppress_usec;
+    if (s->alerted && severity <= s->last_severity && quiet) {
         d->stats.suppressed++;
         goto done;
     }
@@ -744,7 +771,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     if (s->master[0] && s->app[0] && strcmp(s->master, s->app) != 0)
         snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%.23s.%.23s", s->master, s->app);
     else
-        snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s", s->app[0] ? s->app : s->master);
+        snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s",
+                 s->app[0] ? s->app : s->master);
     if (cfg->geo)
         geo_lookup(cfg->geo, flow->ip_version, roles.dest_addr, &alert.dest_geo);
     alert.bytes_out = f.bytes_out;
@@ -776,6 +804,7 @@ done:
     }
 }
 
+/* SIGHUP: swap in the re-read allowlist, or keep the old one. */
 bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len)
 {
     if (detector->allowlist_file == NULL) {
@@ -790,6 +819,7 @@ bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_
     return true;
 }
 
+/* Writes the first-seen state now (temp file + rename). */
 bool detector_save_state(struct detector *detector, char *err, size_t err_len)
 {
     if (detector->state_file == NULL)
@@ -801,6 +831,7 @@ bool detector_save_state(struct detector *detector, char *err, size_t err_len)
     return true;
 }
 
+/* Counters for the stats line. */
 void detector_get_stats(const struct detector *detector, struct detect_stats *stats)
 {
     *stats = detector->stats;
@@ -808,6 +839,7 @@ void detector_get_stats(const struct detector *detector, struct detect_stats *st
     stats->destinations = detector->series.count;
 }
 
+/* Saves state and frees everything. */
 void detector_free(struct detector *detector)
 {
     if (detector == NULL)

@@ -20,6 +20,7 @@ static const char *const command_names[] = {
     [FTP_CMD_EPSV] = "EPSV",
 };
 
+/* The verb as FTP spells it ("" for none). */
 const char *ftp_command_name(enum ftp_command command)
 {
     if ((unsigned)command >= sizeof(command_names) / sizeof(command_names[0]))
@@ -103,6 +104,7 @@ static bool parse_eprt(const char *p, const char *end, struct ftp_endpoint *endp
     return true;
 }
 
+/* Recognises the verbs that matter for data channels (RFC 959 section 4.1). */
 enum ftp_command ftp_parse_command(const char *line, size_t len, struct ftp_endpoint *endpoint)
 {
     static const struct { const char *name; enum ftp_command command; } verbs[] = {
@@ -164,6 +166,7 @@ bool ftp_parse_reply(const char *line, size_t len, struct ftp_endpoint *endpoint
     return false;
 }
 
+/* Splits a byte stream into CRLF-terminated lines across packets. */
 void ftp_line_feed(struct ftp_line *line, const uint8_t *data, size_t len,
                    void (*on_line)(void *user, const char *text, size_t text_len), void *user)
 {
@@ -187,6 +190,7 @@ void ftp_line_feed(struct ftp_line *line, const uint8_t *data, size_t len,
     }
 }
 
+/* Stores an announced data channel in the next slot (the ring overwrites the oldest). */
 uint32_t ftp_expect_add(struct ftp_expectations *table, const struct ftp_expectation *expectation)
 {
     uint32_t index = table->next;
@@ -198,14 +202,16 @@ uint32_t ftp_expect_add(struct ftp_expectations *table, const struct ftp_expecta
     return index;
 }
 
+/* Address equality for the given IP version. */
 static bool addr_equal(int ip_version, const uint8_t *a, const uint8_t *b)
 {
     return memcmp(a, b, ip_version == 4 ? 4 : 16) == 0;
 }
 
-int ftp_expect_match(struct ftp_expectations *table, int ip_version, const uint8_t orig_addr[GEO_ADDR_LEN],
-                     const uint8_t resp_addr[GEO_ADDR_LEN], uint16_t resp_port, uint64_t now_usec,
-                     uint64_t max_age_usec)
+/* The newest live expectation this flow answers; expires old ones on the way. */
+int ftp_expect_match(struct ftp_expectations *table, int ip_version,
+                     const uint8_t orig_addr[GEO_ADDR_LEN], const uint8_t resp_addr[GEO_ADDR_LEN],
+                     uint16_t resp_port, uint64_t now_usec, uint64_t max_age_usec)
 {
     if (table->live == 0)
         return -1;
@@ -224,7 +230,8 @@ int ftp_expect_match(struct ftp_expectations *table, int ip_version, const uint8
         /* The listener announced its own address; behind NAT it may have announced a
          * private one, so the peer being the control channel's other end also counts. */
         const uint8_t *peer = e->active ? e->server_addr : e->client_addr;
-        if (!addr_equal(ip_version, e->listen_addr, resp_addr) && !addr_equal(ip_version, peer, orig_addr))
+        if (!addr_equal(ip_version, e->listen_addr, resp_addr) &&
+            !addr_equal(ip_version, peer, orig_addr))
             continue;
         if (best < 0 || e->generation > table->slot[best].generation)
             best = i;
@@ -232,6 +239,7 @@ int ftp_expect_match(struct ftp_expectations *table, int ip_version, const uint8
     return best;
 }
 
+/* Gives the control flow's newest expectation its transfer command. */
 void ftp_expect_set_command(struct ftp_expectations *table, uint64_t control_flow_id,
                             enum ftp_command command)
 {

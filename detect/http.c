@@ -39,11 +39,13 @@ static const struct http_method *http_method_at(const char *data, size_t len)
     return NULL;
 }
 
+/* Cheap check on a flow's first client payload. */
 bool http_looks_like_request(const uint8_t *data, size_t len)
 {
     return http_method_at((const char *)data, len) != NULL;
 }
 
+/* A parser waiting for a request line, with a header byte budget. */
 void http_parser_init(struct http_parser *parser, uint32_t parse_budget)
 {
     memset(parser, 0, sizeof(*parser));
@@ -51,6 +53,7 @@ void http_parser_init(struct http_parser *parser, uint32_t parse_budget)
     parser->parse_budget = parse_budget;
 }
 
+/* method SP target SP HTTP-version (RFC 9112 section 3). */
 static void http_request_line(struct http_parser *parser, const char *line, size_t len)
 {
     if (len == 0)
@@ -94,6 +97,7 @@ static void http_store_host(struct http_parser *parser, const char *value, size_
     parser->host[n] = '\0';
 }
 
+/* One header field, or the empty line that ends the headers. */
 static void http_header_line(struct http_parser *parser, const char *line, size_t len)
 {
     if (len == 0) {
@@ -158,6 +162,7 @@ static void http_chunk_size_line(struct http_parser *parser, const char *line, s
     }
 }
 
+/* Dispatches a complete line by parser state. */
 static void http_line(struct http_parser *parser, const char *line, size_t len)
 {
     switch (parser->state) {
@@ -182,6 +187,7 @@ static void http_line(struct http_parser *parser, const char *line, size_t len)
     }
 }
 
+/* Feeds client bytes in order: bodies skipped by count, lines parsed. */
 void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t len)
 {
     size_t i = 0;

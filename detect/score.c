@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Clamps to [0,1]. */
 static double clamp01(double x)
 {
     return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);
@@ -42,6 +43,7 @@ static double protocol_part(const struct finding *finding)
     return kinds ? clamp01(best + 0.1 * (kinds - 1)) : 0.0;
 }
 
+/* The weighted sum of the six parts, each in [0,1]. */
 double score_finding(const struct finding *finding, const struct detect_config *config,
                      struct score_parts *parts)
 {
@@ -66,10 +68,12 @@ double score_finding(const struct finding *finding, const struct detect_config *
     if (parts)
         *parts = p;
     return clamp01(SCORE_WEIGHT_VOLUME * p.volume + SCORE_WEIGHT_UPLOAD * p.upload +
-                   SCORE_WEIGHT_AUTOMATION * p.automation + SCORE_WEIGHT_NEW_DEST * p.new_destination +
+                   SCORE_WEIGHT_AUTOMATION * p.automation +
+                   SCORE_WEIGHT_NEW_DEST * p.new_destination +
                    SCORE_WEIGHT_PROTOCOL * p.protocol + SCORE_WEIGHT_BASELINE * p.baseline);
 }
 
+/* Fixed cut points: 0.7 medium, 0.8 high, 0.9 critical. */
 enum alert_severity score_severity(double score)
 {
     if (score >= 0.9)
@@ -81,6 +85,7 @@ enum alert_severity score_severity(double score)
     return SEVERITY_LOW;
 }
 
+/* Appends a technique id while there is room. */
 static void add_technique(struct alert *alert, const char *id)
 {
     if (alert->technique_count < ALERT_MAX_TECHNIQUES)
@@ -106,6 +111,7 @@ void score_techniques(const struct finding *finding, struct alert *alert)
         add_technique(alert, "T1041");          /* Exfiltration Over C2 Channel */
 }
 
+/* Decimal units, one decimal: "48.2 MB". */
 void score_format_bytes(uint64_t bytes, char *out, size_t out_len)
 {
     static const char *const units[] = { "kB", "MB", "GB", "TB", "PB" };
@@ -122,6 +128,7 @@ void score_format_bytes(uint64_t bytes, char *out, size_t out_len)
     snprintf(out, out_len, "%.1f %s", value, units[unit]);
 }
 
+/* s below a minute, min below 2 h, h below 2 days, else d. */
 void score_format_duration(double seconds, char *out, size_t out_len)
 {
     if (seconds < 60.0)
@@ -148,6 +155,7 @@ append(char *out, size_t out_len, size_t *used, const char *fmt, ...)
         *used += (size_t)n < out_len - *used ? (size_t)n : out_len - *used - 1;
 }
 
+/* The alert's one sentence: who, how much, how often, where, why. */
 void score_reason(const struct finding *finding, const char *src_text, const char *dest_name,
                   char *out, size_t out_len)
 {
@@ -196,9 +204,11 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
     if (finding->evidence & EVIDENCE_PARALLEL_STREAMS)
         append(out, out_len, &used, "; %u parallel streams", finding->parallel_streams);
     if (finding->baseline_anomalous && finding->baseline_ratio > 1.0)
-        append(out, out_len, &used, "; %.1fx the host's usual hourly upload", finding->baseline_ratio);
+        append(out, out_len, &used, "; %.1fx the host's usual hourly upload",
+               finding->baseline_ratio);
     if (finding->c2_like) {
         score_format_duration(finding->beacon.period_sec, period, sizeof(period));
-        append(out, out_len, &used, "; C2-like: regular small check-ins every %s, then this upload", period);
+        append(out, out_len, &used, "; C2-like: regular small check-ins every %s, then this upload",
+               period);
     }
 }

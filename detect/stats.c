@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* qsort order for doubles. */
 static int compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

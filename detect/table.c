@@ -19,6 +19,7 @@ uint64_t table_hash(const char *key)
     return hash;
 }
 
+/* An empty table with a power-of-two bucket count. */
 bool table_init(struct table *table, size_t initial_buckets)
 {
     size_t buckets = 16;
@@ -32,10 +33,12 @@ bool table_init(struct table *table, size_t initial_buckets)
     return true;
 }
 
+/* The entry with this key, or NULL. */
 struct table_entry *table_find(const struct table *table, const char *key)
 {
     uint64_t hash = table_hash(key);
-    for (struct table_entry *e = table->buckets[hash & (table->bucket_count - 1)]; e; e = e->hash_next)
+    struct table_entry *e = table->buckets[hash & (table->bucket_count - 1)];
+    for (; e; e = e->hash_next)
         if (e->hash == hash && strcmp(e->key, key) == 0)
             return e;
     return NULL;
@@ -63,6 +66,7 @@ static void table_grow(struct table *table)
     table->bucket_count = buckets;
 }
 
+/* Takes the entry out of the LRU list. */
 static void lru_unlink(struct table *table, struct table_entry *entry)
 {
     if (entry->lru_prev)
@@ -76,6 +80,7 @@ static void lru_unlink(struct table *table, struct table_entry *entry)
     entry->lru_prev = entry->lru_next = NULL;
 }
 
+/* Puts the entry at the newest end of the LRU list. */
 static void lru_push_newest(struct table *table, struct table_entry *entry)
 {
     entry->lru_prev = NULL;
@@ -87,6 +92,7 @@ static void lru_push_newest(struct table *table, struct table_entry *entry)
         table->oldest = entry;
 }
 
+/* Adds the entry under a copy of key, as the newest. */
 bool table_insert(struct table *table, struct table_entry *entry, const char *key)
 {
     entry->key = strdup(key);
@@ -103,6 +109,7 @@ bool table_insert(struct table *table, struct table_entry *entry, const char *ke
     return true;
 }
 
+/* Marks the entry as just used. */
 void table_touch(struct table *table, struct table_entry *entry)
 {
     if (table->newest == entry)
@@ -111,6 +118,7 @@ void table_touch(struct table *table, struct table_entry *entry)
     lru_push_newest(table, entry);
 }
 
+/* Unlinks the entry from its chain and the LRU list; the caller frees it. */
 void table_remove(struct table *table, struct table_entry *entry)
 {
     struct table_entry **link = &table->buckets[entry->hash & (table->bucket_count - 1)];
@@ -124,6 +132,7 @@ void table_remove(struct table *table, struct table_entry *entry)
     table->count--;
 }
 
+/* Frees every key and entry, and the buckets. */
 void table_destroy(struct table *table, void (*free_entry)(struct table_entry *entry))
 {
     struct table_entry *e = table->newest;
