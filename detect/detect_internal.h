@@ -286,6 +286,8 @@ void http_parser_init(struct http_parser *parser, uint32_t parse_budget);
 bool http_looks_like_request(const uint8_t *data, size_t len);
 /* Feeds the client's bytes in order. */
 void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t len);
+/* Client bytes the capture cut (payload_wire_len - payload_len): body if inside one. */
+void http_parser_skip(struct http_parser *parser, uint64_t len);
 
 /* ---- allowlist.c -------------------------------------------------------------------- */
 

@@ -384,13 +384,16 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
             return;
         flow->observer_state = state;
     }
-    if (pkt->payload_len == 0)
+    if (pkt->payload_wire_len == 0)
         return;
     switch (state->kind) {
     case FLOW_KIND_HTTP:
-        /* XXX: a snapped packet (payload_len < payload_wire_len) desyncs the body count. */
-        if (direction == FLOW_DIR_ORIG && state->u.http.state != HTTP_STATE_STOPPED)
+        if (direction == FLOW_DIR_ORIG && state->u.http.state != HTTP_STATE_STOPPED) {
             http_parser_feed(&state->u.http, pkt->payload, pkt->payload_len);
+            /* Bytes the snaplen cut: still counted when they are body bytes. */
+            if (pkt->payload_wire_len > pkt->payload_len)
+                http_parser_skip(&state->u.http, pkt->payload_wire_len - pkt->payload_len);
+        }
         break;
     case FLOW_KIND_FTP_CONTROL: {
         uint32_t *budget = &state->u.ftp_control.budget[direction];

@@ -67,6 +67,9 @@ static void http_request_line(struct http_parser *parser, const char *line, size
     parser->requests++;
     parser->seen_request = true;
     parser->upload = method->upload;
+    /* Counted here, not at the end of the headers: a short snaplen may cut those. */
+    if (method->upload)
+        parser->upload_requests++;
     parser->chunked = false;
     parser->content_length = 0;
     parser->state = HTTP_STATE_HEADERS;
@@ -102,8 +105,6 @@ static void http_header_line(struct http_parser *parser, const char *line, size_
 {
     if (len == 0) {
         /* End of headers (RFC 9112 section 6.3: chunked wins over Content-Length). */
-        if (parser->upload)
-            parser->upload_requests++;
         if (parser->chunked) {
             parser->state = HTTP_STATE_CHUNK_SIZE;
         } else if (parser->content_length > 0) {
@@ -227,4 +228,23 @@ void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t le
         parser->line_len = 0;
         parser->line_overflow = false;
     }
+}
+
+/* Accounts for client bytes that were not captured (snaplen): inside a body they are body;
+ * anywhere else the parser cannot know what it missed and stops. */
+void http_parser_skip(struct http_parser *parser, uint64_t len)
+{
+    if (len == 0 || parser->state == HTTP_STATE_STOPPED)
+        return;
+    if ((parser->state == HTTP_STATE_BODY || parser->state == HTTP_STATE_CHUNK_DATA) &&
+        len <= parser->remaining) {
+        if (parser->upload)
+            parser->upload_body_bytes += len;
+        parser->remaining -= len;
+        if (parser->remaining == 0)
+            parser->state = parser->state == HTTP_STATE_BODY ? HTTP_STATE_REQUEST_LINE
+                                                             : HTTP_STATE_CHUNK_END;
+        return;
+    }
+    parser->state = HTTP_STATE_STOPPED;
 }

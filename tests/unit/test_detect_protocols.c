@@ -188,6 +188,32 @@ UNIT_TEST(test_http_partial_lines)
     CHECK_EQ_U(p.state, HTTP_STATE_REQUEST_LINE);
 }
 
+UNIT_TEST(test_http_snapped_body)
+{
+    /* A small snaplen: headers captured, most body bytes not. */
+    struct http_parser p;
+    http_parser_init(&p, 16384);
+    const char *req = "POST /up HTTP/1.1\r\nContent-Length: 3000\r\n\r\nabc";
+    http_parser_feed(&p, (const uint8_t *)req, strlen(req));
+    http_parser_skip(&p, 1397);                  /* the rest of that segment */
+    http_parser_skip(&p, 1400);
+    http_parser_feed(&p, (const uint8_t *)"zz", 2);
+    http_parser_skip(&p, 198);
+    CHECK_EQ_U(p.upload_body_bytes, 3000);
+    CHECK_EQ_U(p.state, HTTP_STATE_REQUEST_LINE);
+    http_parser_skip(&p, 10);                    /* a cut request line: lost */
+    CHECK_EQ_U(p.state, HTTP_STATE_STOPPED);
+
+    /* Headers cut by the snaplen: the upload request still counts, its body is unknown. */
+    http_parser_init(&p, 16384);
+    const char *cut = "PUT /dav/x HTTP/1.1\r\nHost: dav.exam";
+    http_parser_feed(&p, (const uint8_t *)cut, strlen(cut));
+    http_parser_skip(&p, 1200);
+    CHECK_EQ_U(p.upload_requests, 1);
+    CHECK_EQ_U(p.upload_body_bytes, 0);
+    CHECK_EQ_U(p.state, HTTP_STATE_STOPPED);
+}
+
 UNIT_TEST(test_http_not_http_and_budget)
 {
     struct http_parser p;
@@ -280,5 +306,6 @@ UNIT_MAIN("detect_protocols",
           UNIT_CASE(test_ftp_lines_across_packets), UNIT_CASE(test_ftp_expectations),
           UNIT_CASE(test_http_post_content_length), UNIT_CASE(test_http_chunked),
           UNIT_CASE(test_http_pipelined), UNIT_CASE(test_http_partial_lines),
+          UNIT_CASE(test_http_snapped_body),
           UNIT_CASE(test_http_not_http_and_budget), UNIT_CASE(test_cloud_suffixes),
           UNIT_CASE(test_parsers_random_input))
