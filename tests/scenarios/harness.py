@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Scenario harness for exflow (Python 3 standard library only).
+
+  harness.py check  [--exflow PATH] [--manifest F] [NAME...]   semantic assertions, one line each
+  harness.py eval   [--exflow PATH] [--manifest F]             detection-quality table
+  harness.py public [--exflow PATH] [--public DIR]             public captures: no crash, benign -> no alert
+
+Run from the repository root (the wrappers run.sh, eval.sh and public.sh do that).
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|MemorySanitizer|ThreadSanitizer)|"
+                          r"runtime error:|SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def load_manifest(path):
+    rows = []
+    header = None
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            cells = line.split("\t")
+            if header is None:
+                header = cells
+                continue
+            rows.append(dict(zip(header, cells)))
+    return rows
+
+
+def parse_time(value):
+    """ISO 8601 (with Z or offset) or epoch number -> epoch seconds (float), or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) / (1e6 if value > 1e12 else 1)
+    s = str(value).strip()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    try:
+        t = dt.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.timestamp()
+
+
+def fmt_dur(sec):
+    if sec is None:
+        return "-"
+    sign = "-" if sec < 0 else ""
+    sec = abs(sec)
+    if sec < 120:
+        return f"{sign}{sec:.0f}s"
+    if sec < 7200:
+        return f"{sign}{sec / 60:.0f}m"
+    if sec < 2 * 86400:
+        return f"{sign}{sec / 3600:.1f}h"
+    return f"{sign}{sec / 86400:.1f}d"
+
+
+def run_exflow(exflow, files, args, timeout=300):
+    """Returns dict(rc, events, bad_lines, stderr, crashed, timed_out)."""
+    cmd = [exflow]
+    for f in files:
+        cmd += ["-r", f]
+    cmd += args
+    res = dict(cmd=" ".join(shlex.quote(c) for c in cmd), rc=None, events=[], bad_lines=0, stderr="",
+               crashed=False, timed_out=False, sanitizer=False)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            p = subprocess.run(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=timeout)
+            res["rc"] = p.returncode
+        except subprocess.TimeoutExpired:
+            res["timed_out"] = True
+        except OSError as e:
+            res["rc"] = 127
+            res["stderr"] = str(e)
+            return res
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        res["stderr"] = res["stderr"] or err.read().decode("utf-8", "replace")
+    rc = res["rc"]
+    res["crashed"] = rc is not None and (rc < 0 or rc >= 128)
+    res["sanitizer"] = bool(SANITIZER_RE.search(res["stderr"]))
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            res["bad_lines"] += 1
+            continue
+        if isinstance(ev, dict):
+            res["events"].append(ev)
+        else:
+            res["bad_lines"] += 1
+    return res
+
+
+def alerts_of(events):
+    return [e for e in events if e.get("event_type") == "alert"]
+
+
+def is_update(alert):
+    return bool(alert.get("is_update") or alert.get("update"))
+
+
+def matches_dest(alert, dest):
+    if dest in ("", "-", None):
+        return True
+    d = dest.lower()
+    return str(alert.get("dest_name", "")).lower() == d or str(alert.get("dest_ip", "")).lower() == d
+
+
+def as_list(v):
+    if v is None:
+        return []
+    if isinstance(v, list):
+        return [str(x) for x in v]
+    return [x for x in re.split(r"[,\s]+", str(v)) if x]
+
+
+def evaluate(row, res):
+    """Compares one exflow run with its manifest row. Returns a dict with the verdict."""
+    client, dest = row["src_ip"], row["dest"]
+    lo, hi = (int(x) for x in row["alerts"].split("-"))
+    alerts = alerts_of(res["events"])
+    mine = [a for a in alerts if a.get("src_ip") == client and matches_dest(a, dest)]
+    other = [a for a in alerts if a not in mine]
+    counted = [a for a in mine if not is_update(a)]
+    problems = []
+    if res["timed_out"]:
+        problems.append("timed out")
+    if res["crashed"]:
+        problems.append(f"crashed (exit {res['rc']})")
+    elif res["rc"] not in (0, None):
+        problems.append(f"exit {res['rc']}: {res['stderr'].strip().splitlines()[-1] if res['stderr'].strip() else ''}")
+    if res["sanitizer"]:
+        problems.append("sanitizer report")
+    if res["bad_lines"]:
+        problems.append(f"{res['bad_lines']} stdout lines are not JSON")
+    n = len(counted)
+    if not lo <= n <= hi:
+        problems.append(f"{n} alerts to {dest} (expected {lo}-{hi})")
+    techs = sorted({t for a in mine for t in as_list(a.get("techniques"))})
+    evid = sorted({t for a in mine for t in as_list(a.get("evidence"))})
+    apps = {str(a.get("app_protocol", "")).lower() for a in mine}
+    if mine:
+        for t in as_list(row["techniques"].replace("-", "")):
+            if t.endswith("*"):
+                ok = any(x.startswith(t[:-1]) for x in techs)
+            else:
+                ok = t in techs
+            if not ok:
+                problems.append(f"technique {t} missing (got {','.join(techs) or 'none'})")
+        for e in as_list(row["evidence"].replace("-", "")):
+            if e not in evid:
+                problems.append(f"evidence {e} missing (got {','.join(evid) or 'none'})")
+        if row["app_protocol"] not in ("", "-"):
+            alts = [x.lower() for x in row["app_protocol"].split("|")]
+            if not any(alt in app for app in apps for alt in alts):
+                problems.append(f"app_protocol not {row['app_protocol']} (got {','.join(sorted(apps))})")
+    for a in other:
+        problems.append("unexpected alert %s -> %s (%s)" % (a.get("src_ip"), a.get("dest_name") or a.get("dest_ip"),
+                                                             ",".join(as_list(a.get("evidence")))))
+    t0 = parse_time(row.get("first_transfer"))
+    first_alert = min((parse_time(a.get("timestamp")) for a in mine if parse_time(a.get("timestamp"))), default=None)
+    return dict(ok=not problems, problems=problems, n=n, mine=mine, other=other, techs=techs, evid=evid,
+                apps=sorted(apps), ttd=(first_alert - t0) if (first_alert is not None and t0 is not None) else None)
+
+
+def scenario_files(row):
+    return [os.path.join(ROOT, p) for p in row["pcaps"].split(",")]
+
+
+def scenario_args(row):
+    return [] if row["args"] in ("", "-") else shlex.split(row["args"])
+
+
+def cmd_check(args):
+    rows = load_manifest(args.manifest)
+    if args.names:
+        rows = [r for r in rows if r["name"] in args.names]
+    passed = failed = 0
+    for row in rows:
+        missing = [f for f in scenario_files(row) if not os.path.exists(f)]
+        if missing:
+            print(f"FAIL {row['name']}: missing {', '.join(missing)}")
+            failed += 1
+            continue
+        res = run_exflow(args.exflow, scenario_files(row), scenario_args(row))
+        v = evaluate(row, res)
+        if v["ok"]:
+            passed += 1
+            if row["kind"] == "benign":
+                print(f"PASS {row['name']}: no alert")
+            else:
+                print(f"PASS {row['name']}: {v['n']} alert(s) -> {row['dest']} [{','.join(v['techs'])}] "
+                      f"evidence {','.join(v['evid'])}, first after {fmt_dur(v['ttd'])}")
+        else:
+            failed += 1
+            print(f"FAIL {row['name']}: {'; '.join(v['problems'])}")
+            if args.verbose:
+                print(f"     {res['cmd']}")
+    print(f"scenarios: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_eval(args):
+    rows = load_manifest(args.manifest)
+    tp = fp = fn = tn = 0
+    alerts_total = alerts_expected = 0
+    ttds = []
+    lines = []
+    hdr = f"{"scenario":22s} {'kind':8s} {'expected':9s} {'got':4s} {'result':7s} {'detect':>7s}  detail"
+    for row in rows:
+        res = run_exflow(args.exflow, scenario_files(row), scenario_args(row))
+        v = evaluate(row, res)
+        nall = len(alerts_of(res["events"]))
+        alerts_total += nall if row["kind"] != "control" else 0
+        alerts_expected += len(v["mine"]) if row["kind"] == "positive" else 0
+        if row["kind"] == "control":
+            result = "ok" if v["ok"] else "MISS"
+            expected = row["alerts"]
+        elif row["kind"] == "positive":
+            if v["mine"]:
+                tp += 1
+                result = "TP" if v["ok"] else "TP*"
+                if v["ttd"] is not None:
+                    ttds.append(v["ttd"])
+            else:
+                fn += 1
+                result = "FN"
+            if v["other"]:
+                fp += 1
+            expected = row["alerts"]
+        else:
+            if nall:
+                fp += 1
+                result = "FP"
+            else:
+                tn += 1
+                result = "TN"
+            expected = "0"
+        if res["crashed"] or res["rc"] not in (0, None) or res["timed_out"]:
+            result += "!"
+        detail = ", ".join(v["problems"]) if v["problems"] else (
+            f"[{','.join(v['techs'])}] {','.join(v['evid'])}" if v["mine"] else "")
+        lines.append(f"{row["name"]:22s} {row['kind']:8s} {expected:9s} {nall:<4d} {result:7s} "
+                     f"{fmt_dur(v['ttd']) if v['mine'] else '-':>7s}  {detail}")
+    print(hdr)
+    print("-" * len(hdr))
+    for line in lines:
+        print(line)
+    print("-" * len(hdr))
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    ttds.sort()
+    med = ttds[len(ttds) // 2] if ttds else None
+    print(f"TP {tp}  FP {fp}  FN {fn}  TN {tn}   precision {precision:.2f}  recall {recall:.2f}   "
+          f"alerts {alerts_total} ({alerts_expected} on expected destinations)")
+    print(f"time from first transfer to first alert (packet time): median {fmt_dur(med)}, "
+          f"max {fmt_dur(ttds[-1] if ttds else None)}")
+    print("TP* = detected, but a semantic check failed (see detail); ! = exflow exited non-zero; "
+          "control rows (ok/MISS) are not counted")
+    return 0
+
+
+def parse_contents(path):
+    """CONTENTS.md -> ({relpath: category}, set of 'libpcap cannot read fully' paths)."""
+    cats, unreadable = {}, set()
+    with open(path) as f:
+        for line in f:
+            if line.startswith("- **libpcap cannot read fully**"):
+                unreadable.update(re.findall(r"`([^`]+)`", line))
+            if not line.startswith("| ") or line.startswith("|---"):
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 5 and "/" in cells[0]:
+                cats[cells[0]] = cells[4]
+    return cats, unreadable
+
+
+def cmd_public(args):
+    base = args.public
+    if not os.path.isdir(base):
+        print(f"public: {base} not found, nothing to run")
+        print("public: 0 passed, 0 failed")
+        return 0
+    contents = os.path.join(base, "CONTENTS.md")
+    cats, unreadable = parse_contents(contents) if os.path.exists(contents) else ({}, set())
+    files = []
+    for d, _, names in os.walk(base):
+        for n in names:
+            if re.search(r"\.(pcap|pcapng|cap)$", n):
+                files.append(os.path.relpath(os.path.join(d, n), base))
+    files.sort()
+    passed = failed = 0
+    benign_alerting = []
+    benign_total = 0
+    exits = {}
+    for rel in files:
+        res = run_exflow(args.exflow, [os.path.join(base, rel)], ["--no-flows"], timeout=args.timeout)
+        cat = cats.get(rel, "?")
+        problems = []
+        allowed = (0, 1, 2) if rel in unreadable else (0,)
+        exits[res["rc"]] = exits.get(res["rc"], 0) + 1
+        if res["timed_out"]:
+            problems.append(f"timed out after {args.timeout}s")
+        elif res["crashed"]:
+            problems.append(f"CRASH exit {res['rc']}")
+        elif res["rc"] not in allowed:
+            last = res["stderr"].strip().splitlines()[-1] if res["stderr"].strip() else ""
+            problems.append(f"exit {res['rc']} ({last[:120]})")
+        if res["sanitizer"]:
+            problems.append("sanitizer report")
+        alerts = alerts_of(res["events"])
+        if cat.startswith("BENIGN"):
+            benign_total += 1
+            if alerts:
+                benign_alerting.append(rel)
+                problems.append("BENIGN capture alerted: " + "; ".join(
+                    "%s -> %s %s" % (a.get("src_ip"), a.get("dest_name") or a.get("dest_ip"),
+                                     ",".join(as_list(a.get("evidence")))) for a in alerts[:3]))
+        if problems:
+            failed += 1
+            print(f"FAIL {rel} [{cat}]: {'; '.join(problems)}")
+        else:
+            passed += 1
+            if args.verbose:
+                print(f"ok   {rel} [{cat}] exit {res['rc']}, {len(alerts)} alert(s)")
+    print(f"public: exit codes {dict(sorted((str(k), v) for k, v in exits.items()))}; "
+          f"BENIGN captures with alerts: {len(benign_alerting)} of {benign_total}")
+    print(f"public: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["check", "eval", "public"])
+    ap.add_argument("names", nargs="*")
+    ap.add_argument("--exflow", default=os.environ.get("EXFLOW", "./exflow"))
+    ap.add_argument("--manifest", default=os.path.join(HERE, "manifest.tsv"))
+    ap.add_argument("--public", default=os.path.join(ROOT, "..", "shared", "pcaps", "public"))
+    ap.add_argument("--timeout", type=int, default=120)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    os.chdir(ROOT)
+    if not (os.path.isfile(args.exflow) and os.access(args.exflow, os.X_OK)):
+        print(f"harness: {args.exflow} is not an executable (build it with make)", file=sys.stderr)
+        label = {"check": "scenarios", "eval": "eval", "public": "public"}[args.cmd]
+        print(f"{label}: 0 passed, 1 failed")
+        return 1
+    return {"check": cmd_check, "eval": cmd_eval, "public": cmd_public}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

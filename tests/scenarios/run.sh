@@ -1,0 +1,6 @@
+#!/bin/bash
+# tests/scenarios/run.sh: see harness.py (check). EXFLOW=path (default ./exflow, from the repo root).
+# Extra arguments go to the harness (scenario names for run.sh, -v for more detail).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec python3 tests/scenarios/harness.py check --exflow "${EXFLOW:-./exflow}" "$@"
