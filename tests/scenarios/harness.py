@@ -232,7 +232,7 @@ def cmd_eval(args):
     alerts_total = alerts_expected = 0
     ttds = []
     lines = []
-    hdr = f"{"scenario":22s} {'kind':8s} {'expected':9s} {'got':4s} {'result':7s} {'detect':>7s}  detail"
+    hdr = f"{'scenario':22s} {'kind':8s} {'expected':9s} {'got':4s} {'result':7s} {'detect':>7s}  detail"
     for row in rows:
         res = run_exflow(args.exflow, scenario_files(row), scenario_args(row))
         v = evaluate(row, res)
@@ -266,7 +266,7 @@ def cmd_eval(args):
             result += "!"
         detail = ", ".join(v["problems"]) if v["problems"] else (
             f"[{','.join(v['techs'])}] {','.join(v['evid'])}" if v["mine"] else "")
-        lines.append(f"{row["name"]:22s} {row['kind']:8s} {expected:9s} {nall:<4d} {result:7s} "
+        lines.append(f"{row['name']:22s} {row['kind']:8s} {expected:9s} {nall:<4d} {result:7s} "
                      f"{fmt_dur(v['ttd']) if v['mine'] else '-':>7s}  {detail}")
     print(hdr)
     print("-" * len(hdr))
