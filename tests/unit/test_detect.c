@@ -89,6 +89,19 @@ static void run_hourly_upload(struct detector *d, const char *src, const char *s
     }
 }
 
+/* Run i (0-based) of the same hourly job as run_hourly_upload, for a series continued later. */
+static void run_hourly_upload_from(struct detector *d, int i, uint64_t first_id)
+{
+    static const int jitter[] = { 0, 40, -30, 20, -10, 50, -40, 10, 30, -20 };
+    struct flow f;
+    uint64_t start = T0 + (uint64_t)(3600 * i + jitter[i % 10] + 100) * SEC;
+    flow_make(&f, first_id + (uint64_t)i, "10.1.1.5", 40000, "93.184.216.21", 443, start,
+              start + 30 * SEC, 8 * MB, 60000);
+    snprintf(f.labels.master_protocol, sizeof(f.labels.master_protocol), "TLS");
+    snprintf(f.labels.server_name, sizeof(f.labels.server_name), "files.example-drop.net");
+    record(d, &f);
+}
+
 UNIT_TEST(test_periodic_upload_alerts_once)
 {
     struct detect_config config;
@@ -131,6 +144,34 @@ UNIT_TEST(test_periodic_upload_alerts_once)
     CHECK(stats.suppressed >= 1);
     CHECK_EQ_U(stats.hosts, 1);
     CHECK_EQ_U(stats.destinations, 1);          /* two addresses, one name, one series */
+    detector_free(d);
+}
+
+UNIT_TEST(test_suppression_window)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    config.suppress_usec = 2 * 3600 * SEC;
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    /* Alert at the 4th run (3 h), quiet at the 5th (1 h later), again at the 6th (2 h). */
+    run_hourly_upload(d, "10.1.1.5", "files.example-drop.net", 4, 1);
+    CHECK_EQ_U(c.count, 1);
+    run_hourly_upload_from(d, 4, 1);
+    CHECK_EQ_U(c.count, 1);
+    run_hourly_upload_from(d, 5, 1);
+    CHECK_EQ_U(c.count, 2);
+    if (c.count == 2) {
+        CHECK(!c.alerts[0].is_update);
+        CHECK(c.alerts[1].is_update);
+        CHECK_EQ_U(c.alerts[1].connections, 6);
+        CHECK(c.alerts[1].id > c.alerts[0].id);
+    }
+    struct detect_stats stats;
+    detector_get_stats(d, &stats);
+    CHECK_EQ_U(stats.suppressed, 1);
     detector_free(d);
 }
 
@@ -761,7 +802,8 @@ UNIT_TEST(test_score_formula)
 }
 
 UNIT_MAIN("detect",
-          UNIT_CASE(test_periodic_upload_alerts_once), UNIT_CASE(test_cloud_storage_upload),
+          UNIT_CASE(test_periodic_upload_alerts_once), UNIT_CASE(test_suppression_window),
+          UNIT_CASE(test_cloud_storage_upload),
           UNIT_CASE(test_big_download_no_alert), UNIT_CASE(test_periodic_small_polling_no_alert),
           UNIT_CASE(test_slow_drip_alerts),
           UNIT_CASE(test_internal_backup_no_alert), UNIT_CASE(test_learning_period),

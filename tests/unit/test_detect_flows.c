@@ -33,7 +33,7 @@ static void rig_record(void *user, struct flow *flow, enum flow_end_reason reaso
     detector_on_record(rig->detector, flow, reason, final);
 }
 
-static bool rig_open(struct rig *rig)
+static bool rig_open_with(struct rig *rig, uint64_t active_timeout_usec)
 {
     char err[512] = "";
     memset(rig, 0, sizeof(*rig));
@@ -44,6 +44,8 @@ static bool rig_open(struct rig *rig)
     flow_table_config_defaults(&fconfig);
     fconfig.ndpi_enabled = false;
     fconfig.hash_seed = 1;
+    if (active_timeout_usec)
+        fconfig.active_timeout_usec = active_timeout_usec;
     struct flow_observer observer = { rig_packet, rig_record, rig };
     rig->table = flow_table_new(&fconfig, &observer, err, sizeof(err));
     if (rig->detector == NULL || rig->table == NULL) {
@@ -51,6 +53,11 @@ static bool rig_open(struct rig *rig)
         return false;
     }
     return true;
+}
+
+static bool rig_open(struct rig *rig)
+{
+    return rig_open_with(rig, 0);
 }
 
 static void rig_close(struct rig *rig)
@@ -164,6 +171,35 @@ UNIT_TEST(test_hourly_upload_through_flow_table)
     }
 }
 
+UNIT_TEST(test_long_upload_interim_records)
+{
+    /* A 10-minute SFTP-like upload of 120 MB with an active timeout of 2 minutes: the
+     * alert comes from an interim record, before the flow ends, and counts all records
+     * of the flow as one connection. */
+    struct rig rig;
+    if (!rig_open_with(&rig, 120 * SEC)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    const char *client = "10.1.1.5", *server = "93.184.216.70";
+    uint64_t t = T0;
+    handshake(&rig, t, client, 45000, server, 22);
+    send_tcp(&rig, t + 1000, client, 45000, server, 22, PSH | ACK, "SSH-2.0-OpenSSH_9.2\r\n", 0);
+    send_tcp(&rig, t + 2000, server, 22, client, 45000, PSH | ACK, "SSH-2.0-OpenSSH_9.2\r\n", 0);
+    for (int i = 0; i < 600; i++)
+        send_tcp(&rig, t + (uint64_t)(i + 1) * SEC, client, 45000, server, 22, ACK, NULL, 200000);
+    CHECK_EQ_U(rig.alerts, 1);
+    uint64_t first_alert_ts = rig.last.ts_usec;
+    CHECK(first_alert_ts < t + 600 * SEC);
+    CHECK_EQ_U(rig.last.connections, 1);
+    CHECK(rig.last.evidence & EVIDENCE_SSH_UPLOAD);
+    close_both(&rig, t + 601 * SEC, client, 45000, server, 22);
+    rig_close(&rig);
+    CHECK_EQ_U(rig.alerts, 1);                  /* the rest of the same flow is suppressed */
+}
+
 UNIT_MAIN("detect_flows",
           UNIT_CASE(test_ftp_passive_through_flow_table),
-          UNIT_CASE(test_hourly_upload_through_flow_table))
+          UNIT_CASE(test_hourly_upload_through_flow_table),
+          UNIT_CASE(test_long_upload_interim_records))
