@@ -368,6 +368,10 @@ static bool capture_read_file(struct capture *capture)
             return true;
         if (n == PCAP_ERROR_BREAK)
             return true;
+        /* A stop signal interrupts a blocked read of a pipe with EINTR: that is the stop
+         * asked for, not a damaged file. */
+        if (n < 0 && capture->stop_requested)
+            return true;
         if (n < 0) {
             LOG_WARN("%s: read error, the rest of the file is skipped: %s", name,
                      pcap_geterr(capture->pcap));
