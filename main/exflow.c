@@ -667,13 +667,14 @@ int main(int argc, char **argv)
     signal_capture = x.capture;
     install_signal_handlers();
 
-    if (options.user != NULL && !drop_privileges(options.user))
-        goto done;
+    /* The pidfile first: its directory (/run) is usually writable by root only. */
     if (options.pidfile != NULL) {
         if (!write_pidfile(options.pidfile))
             goto done;
         pidfile_written = true;
     }
+    if (options.user != NULL && !drop_privileges(options.user))
+        goto done;
 
     x.output = output_open(&options.output, err, sizeof(err));
     if (x.output == NULL) {
@@ -726,8 +727,9 @@ done:
         capture_close(x.capture);
     if (x.geo != NULL)
         geo_close(x.geo);
-    if (pidfile_written)
-        unlink(options.pidfile);
+    /* After --user the directory may no longer let us remove it: say so, do not fail. */
+    if (pidfile_written && unlink(options.pidfile) != 0 && errno != ENOENT)
+        LOG_WARN("--pidfile %s: not removed: %s", options.pidfile, strerror(errno));
     free(options.files);
     return status;
 }
