@@ -338,6 +338,8 @@ struct finding {
     struct beacon_result beacon;
     double baseline_ratio;         /* 0 unknown */
     bool baseline_anomalous;
+    bool host_pcr_known;           /* enough sizeable transfers to know the host's habit */
+    double host_pcr;               /* the host's typical PCR (EWMA) before this finding */
     bool pair_new;                 /* this host never used the destination before */
     bool site_new;                 /* no host did */
     double first_seen_age_sec;     /* -1: first use is this record */

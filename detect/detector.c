@@ -46,7 +46,14 @@ struct series {
 struct host {
     struct table_entry entry;       /* key: address text */
     struct host_baseline baseline;
+    struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
+    uint32_t pcr_samples;
 };
+
+/* Transfers at least this big (both ways) teach the host's typical PCR; EWMA weight. */
+#define HOST_PCR_MIN_BYTES (64 * 1024)
+#define HOST_PCR_ALPHA 0.05
+#define HOST_PCR_MIN_SAMPLES 10
 
 enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA };
 
@@ -566,10 +573,20 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     if (cloud_site)
         snprintf(dest_name, sizeof(dest_name), "%s", cloud_site);
 
-    /* Host baseline: every byte this host sends outside, at the record's time. */
+    /* Host baseline: every byte this host sends outside, at the record's time. Its
+     * typical PCR is read before this record joins it. */
     struct host *host = host_get(d, src_text);
-    if (host)
+    double host_pcr = 0.0;
+    bool host_pcr_known = false;
+    if (host) {
         baseline_add(&host->baseline, now, out);
+        host_pcr_known = host->pcr_samples >= HOST_PCR_MIN_SAMPLES;
+        host_pcr = host->pcr.mean;
+        if (out + in >= HOST_PCR_MIN_BYTES) {
+            stats_ewma_update(&host->pcr, stats_pcr(out, in), HOST_PCR_ALPHA);
+            host->pcr_samples++;
+        }
+    }
 
     /* First seen, per pair and site-wide. Records arrive at flow end: use the flow start. */
     uint64_t pair_first = destinations_touch(d->destinations, src_text, dest_name, start);
@@ -708,6 +725,8 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     f.first_seen_age_sec = -1.0;
     if (pair_first)
         f.first_seen_age_sec = (double)(now > pair_first ? now - pair_first : 0) / 1e6;
+    f.host_pcr_known = host_pcr_known;
+    f.host_pcr = host_pcr;
     if (host) {
         double usual;
         f.baseline_ratio = baseline_ratio(&host->baseline, now, cfg->min_upload_bytes / 16,

@@ -206,6 +206,10 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
     if (finding->baseline_anomalous && finding->baseline_ratio > 1.0)
         append(out, out_len, &used, "; %.1fx the host's usual hourly upload",
                finding->baseline_ratio);
+    /* Context, not score: a host that mostly downloads and now uploads stands out. */
+    if (finding->host_pcr_known && finding->host_pcr < 0.0)
+        append(out, out_len, &used, "; the host usually downloads (typical ratio %.2f)",
+               finding->host_pcr);
     if (finding->c2_like) {
         score_format_duration(finding->beacon.period_sec, period, sizeof(period));
         append(out, out_len, &used, "; C2-like: regular small check-ins every %s, then this upload",

@@ -441,7 +441,8 @@ UNIT_TEST(test_volume_anomaly)
     struct detector *d = make_detector(&config, &c);
     if (!d)
         return;
-    /* Ten hours of 100 kB an hour to a known site, then 80 MB over SFTP in one hour. */
+    /* Ten hours of 100 kB an hour to a known site (downloading 300 kB each time), then
+     * 80 MB over SFTP in one hour. */
     struct flow f;
     for (int i = 0; i < 10; i++) {
         uint64_t start = T0 + (uint64_t)i * 3600 * SEC + (uint64_t)(i * 7 % 13) * 60 * SEC;
@@ -459,6 +460,8 @@ UNIT_TEST(test_volume_anomaly)
         CHECK(a->evidence & EVIDENCE_VOLUME_ANOMALY);
         CHECK_NEAR(a->baseline_ratio, 80.0e6 / 100000.0, 1.0);   /* 800x the usual hour */
         CHECK(strstr(a->reason, "800.0x the host's usual hourly upload") != NULL);
+        /* PCR of each earlier transfer: (100000 - 300000) / 400000 = -0.5 */
+        CHECK(strstr(a->reason, "the host usually downloads (typical ratio -0.50)") != NULL);
         printf("     reason: %s\n", a->reason);
     }
     detector_free(d);
