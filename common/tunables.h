@@ -51,6 +51,10 @@
 #define DETECT_EVIDENCE_MIN_BYTES   (64 * 1024) /* bytes out (PCR above threshold) before a parallel
                                                  * stream or an SSH session counts as an upload */
 
+#define DETECT_FLAGGED_GEO_BONUS    0.15  /* score added when the destination's country or ASN
+                                         * is flagged: enough to lift a schedule to an alert,
+                                         * not enough to alert on volume alone */
+
 /* output/ */
 #define DEFAULT_SYSLOG_FACILITY   13        /* "log audit": what SIEM parsers expect for security events */
 #define DEFAULT_SPOOL_DIR         "/var/spool/exflow"

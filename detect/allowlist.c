@@ -4,7 +4,9 @@
  * '#' starts a comment that is kept as the rule's name:
  *   src=10.0.0.0/8 dest_domain=*.backup.example.com app=SSH   # backup agent
  * Keys: src and dest (CIDR lists), dest_domain (exact or "*.suffix", comma list),
- * app (alias proto: nDPI app or master protocol name, comma list), port (comma list).
+ * app (alias proto: nDPI app or master protocol name, comma list), port (comma list),
+ * country (ISO 3166 codes of the destination, comma list) and asn (AS numbers, comma list);
+ * the last two need GeoIP databases and never match without them.
  */
 #include "detect_internal.h"
 
@@ -16,6 +18,7 @@
 #include <strings.h>
 
 #define ALLOW_MAX_PORTS 8
+#define ALLOW_MAX_ASNS 8
 #define ALLOW_MAX_FILE_BYTES (4 * 1024 * 1024)
 
 struct allow_rule {
@@ -25,6 +28,9 @@ struct allow_rule {
     char *apps;             /* comma list, NULL: any */
     uint16_t ports[ALLOW_MAX_PORTS];
     int port_count;         /* 0: any */
+    char *countries;        /* comma list of ISO codes, NULL: any */
+    uint32_t asns[ALLOW_MAX_ASNS];
+    int asn_count;          /* 0: any */
     char *comment;
     unsigned line;
 };
@@ -43,6 +49,7 @@ static void allow_rule_clear(struct allow_rule *rule)
         cidr_set_free(rule->dest);
     free(rule->domains);
     free(rule->apps);
+    free(rule->countries);
     free(rule->comment);
     memset(rule, 0, sizeof(*rule));
 }
@@ -102,6 +109,12 @@ static bool list_all(const char *list, bool (*check)(const char *item, size_t le
             return true;
         p = comma + 1;
     }
+}
+
+/* An ISO 3166-1 alpha-2 country code: two letters. */
+static bool country_code_ok(const char *code, size_t len)
+{
+    return len == 2 && isalpha((unsigned char)code[0]) && isalpha((unsigned char)code[1]);
 }
 
 /* An nDPI protocol name: letters, digits, "_", "-", ".". */
@@ -165,6 +178,43 @@ static bool allow_parse_field(struct allow_rule *rule, char *field, char *err, s
         rule->apps = strdup(value);
         return rule->apps != NULL;
     }
+    if (strcmp(key, "country") == 0) {
+        if (rule->countries) {
+            snprintf(err, err_len, "country given twice");
+            return false;
+        }
+        if (!list_all(value, country_code_ok)) {
+            snprintf(err, err_len, "country=%s: expected two-letter ISO 3166 codes", value);
+            return false;
+        }
+        rule->countries = strdup(value);
+        return rule->countries != NULL;
+    }
+    if (strcmp(key, "asn") == 0) {
+        if (rule->asn_count) {
+            snprintf(err, err_len, "asn given twice");
+            return false;
+        }
+        const char *p = value;
+        for (;;) {
+            if ((p[0] == 'A' || p[0] == 'a') && (p[1] == 'S' || p[1] == 's'))
+                p += 2;   /* "AS15169" as well as "15169" */
+            char *end;
+            errno = 0;
+            unsigned long asn = strtoul(p, &end, 10);
+            if (end == p || errno || asn == 0 || asn > UINT32_MAX ||
+                (*end != ',' && *end != '\0') || rule->asn_count == ALLOW_MAX_ASNS) {
+                snprintf(err, err_len, "asn=%s: expected up to %d AS numbers", value,
+                         ALLOW_MAX_ASNS);
+                return false;
+            }
+            rule->asns[rule->asn_count++] = (uint32_t)asn;
+            if (*end == '\0')
+                break;
+            p = end + 1;
+        }
+        return true;
+    }
     if (strcmp(key, "port") == 0) {
         if (rule->port_count) {
             snprintf(err, err_len, "port given twice");
@@ -188,7 +238,7 @@ static bool allow_parse_field(struct allow_rule *rule, char *field, char *err, s
         }
         return true;
     }
-    snprintf(err, err_len, "unknown key \"%s\" (expected src, dest, dest_domain, app, port)", key);
+    snprintf(err, err_len, "unknown key \"%s\" (expected src, dest, dest_domain, app, port, country, asn)", key);
     return false;
 }
 
@@ -332,6 +382,16 @@ static bool allow_rule_match(const struct allow_rule *rule, const struct allow_q
         bool any = false;
         for (int i = 0; i < rule->port_count; i++)
             any |= rule->ports[i] == query->dest_port;
+        if (!any)
+            return false;
+    }
+    if (rule->countries && (query->dest_geo == NULL || query->dest_geo->country_code[0] == '\0' ||
+                            !list_any(rule->countries, query->dest_geo->country_code, false)))
+        return false;
+    if (rule->asn_count) {
+        bool any = false;
+        for (int i = 0; query->dest_geo != NULL && i < rule->asn_count; i++)
+            any |= query->dest_geo->asn != 0 && rule->asns[i] == query->dest_geo->asn;
         if (!any)
             return false;
     }

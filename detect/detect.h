@@ -88,6 +88,8 @@ struct detect_config {
     double beacon_min_score;         /* regularity from which a series is a schedule */
     uint64_t beacon_min_conn_bytes;  /* median upload per session before a schedule is uploads */
     uint64_t new_destination_usec;   /* how long a destination counts as new after first use */
+    const char *flag_countries;      /* comma list of ISO codes whose destinations score higher */
+    const char *flag_asns;           /* comma list of AS numbers likewise; both need geo */
 };
 
 void detect_config_defaults(struct detect_config *config);

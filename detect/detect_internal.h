@@ -301,6 +301,7 @@ struct allow_query {
     const char *app_protocol;   /* may be NULL */
     const char *master_protocol;/* may be NULL */
     uint16_t dest_port;
+    const struct geo_info *dest_geo; /* NULL without GeoIP databases */
 };
 
 /* Parses rules from text; name is used in messages ("file:line: ..."). */

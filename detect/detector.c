@@ -83,6 +83,7 @@ struct detector {
     void *user;
     struct cidr_set *home_net;
     struct allowlist *allowlist;
+    struct allowlist *flagged_geo;   /* --flag-country/--flag-asn as allowlist rules, reused */
     struct destinations *destinations;
     struct table series;
     struct table hosts;
@@ -155,6 +156,31 @@ static void host_free_entry(struct table_entry *entry)
 static char *dup_or_null(const char *text)
 {
     return text ? strdup(text) : NULL;
+}
+
+/* Flagged countries and ASNs are one allowlist rule each ("country=RU,KP", "asn=1,2"): the
+ * allowlist already parses and matches geo fields, so the same code says "this destination
+ * is in a flagged place". */
+static bool detector_build_flagged_geo(struct detector *d, const struct detect_config *config,
+                                       char *err, size_t err_len)
+{
+    if (config->flag_countries == NULL && config->flag_asns == NULL)
+        return true;
+    char rules[1024], message[512];
+    int n = snprintf(rules, sizeof(rules), "%s%s\n%s%s\n",
+                     config->flag_countries ? "country=" : "",
+                     config->flag_countries ? config->flag_countries : "",
+                     config->flag_asns ? "asn=" : "", config->flag_asns ? config->flag_asns : "");
+    if (n < 0 || (size_t)n >= sizeof(rules)) {
+        snprintf(err, err_len, "--flag-country/--flag-asn: list too long");
+        return false;
+    }
+    d->flagged_geo = allowlist_parse(rules, "--flag-country/--flag-asn", message, sizeof(message));
+    if (d->flagged_geo == NULL) {
+        snprintf(err, err_len, "%s", message);
+        return false;
+    }
+    return true;
 }
 
 /* Builds the detector: home net, state file, allowlist; any error is fatal here. */
@@ -234,11 +260,16 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
             goto fail;
         }
     }
+    if (!detector_build_flagged_geo(d, config, err, err_len))
+        goto fail;
+    d->config.flag_countries = NULL;   /* not owned: only the parsed rules are kept */
+    d->config.flag_asns = NULL;
     return d;
 fail:
     if (d->home_net)
         cidr_set_free(d->home_net);
     allowlist_free(d->allowlist);
+    allowlist_free(d->flagged_geo);
     destinations_free(d->destinations);
     if (d->series.buckets)
         table_destroy(&d->series, series_free_entry);
@@ -751,16 +782,23 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     f.evidence = evidence;
 
     double score = score_finding(&f, cfg, NULL);
+    struct geo_info dest_geo;
+    memset(&dest_geo, 0, sizeof(dest_geo));
+    if (cfg->geo)
+        geo_lookup(cfg->geo, flow->ip_version, roles.dest_addr, &dest_geo);
+    struct allow_query query = {
+        .ip_version = flow->ip_version, .src_addr = roles.src_addr, .dest_addr = roles.dest_addr,
+        .dest_name = dest_name, .app_protocol = s->app, .master_protocol = s->master,
+        .dest_port = roles.dest_port, .dest_geo = cfg->geo ? &dest_geo : NULL,
+    };
+    bool flagged_geo = allowlist_match(d->flagged_geo, &query, NULL);
+    if (flagged_geo)
+        score = score + DETECT_FLAGGED_GEO_BONUS > 1.0 ? 1.0 : score + DETECT_FLAGGED_GEO_BONUS;
     if (score < cfg->alert_threshold)
         goto done;
     if (now < learn_end)
         goto done; /* learning: everything above was learned, nothing is said */
 
-    struct allow_query query = {
-        .ip_version = flow->ip_version, .src_addr = roles.src_addr, .dest_addr = roles.dest_addr,
-        .dest_name = dest_name, .app_protocol = s->app, .master_protocol = s->master,
-        .dest_port = roles.dest_port,
-    };
     if (allowlist_match(d->allowlist, &query, NULL)) {
         d->stats.allowlisted++;
         goto done;
@@ -795,8 +833,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     else
         snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s",
                  s->app[0] ? s->app : s->master);
-    if (cfg->geo)
-        geo_lookup(cfg->geo, flow->ip_version, roles.dest_addr, &alert.dest_geo);
+    alert.dest_geo = dest_geo;
     alert.bytes_out = f.bytes_out;
     alert.bytes_in = f.bytes_in;
     alert.pcr = f.pcr;
@@ -810,6 +847,16 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     alert.flow_id = flow->id;
     score_techniques(&f, &alert);
     score_reason(&f, src_text, dest_name, alert.reason, sizeof(alert.reason));
+    if (flagged_geo) {
+        size_t used = strlen(alert.reason);
+        if (dest_geo.asn != 0)
+            snprintf(alert.reason + used, sizeof(alert.reason) - used,
+                     "; destination in a flagged country or network (%s, AS%u)",
+                     dest_geo.country_code[0] ? dest_geo.country_code : "??", dest_geo.asn);
+        else
+            snprintf(alert.reason + used, sizeof(alert.reason) - used,
+                     "; destination in a flagged country (%s)", dest_geo.country_code);
+    }
 
     s->alerted = true;
     s->last_severity = severity;
@@ -837,6 +884,7 @@ bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_
     if (list == NULL)
         return false; /* the old list stays in force */
     allowlist_free(detector->allowlist);
+    allowlist_free(detector->flagged_geo);
     detector->allowlist = list;
     return true;
 }
@@ -871,6 +919,7 @@ void detector_free(struct detector *detector)
         LOG_ERROR("%s", err);
     cidr_set_free(detector->home_net);
     allowlist_free(detector->allowlist);
+    allowlist_free(detector->flagged_geo);
     destinations_free(detector->destinations);
     table_destroy(&detector->series, series_free_entry);
     table_destroy(&detector->hosts, host_free_entry);

@@ -112,6 +112,8 @@ static void usage(FILE *out)
 "Geo:\n"
 "      --geoip-city FILE          MaxMind City/Country mmdb\n"
 "      --geoip-asn FILE           MaxMind ASN mmdb\n"
+"      --flag-country CC,...      destinations in these countries score higher\n"
+"      --flag-asn N,...           destinations in these AS numbers score higher\n"
 "Output:\n"
 "  -w, --write FILE               JSON lines to FILE (default stdout)\n"
 "      --rotate-bytes BYTES       rotate the JSON file past this size\n"
@@ -247,7 +249,7 @@ enum long_only_option {
     OPT_LEARN, OPT_MIN_UPLOAD, OPT_PCR_THRESHOLD, OPT_BEACON_MIN_CONNS, OPT_ALERT_THRESHOLD,
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
-    OPT_PIDFILE, OPT_USER, OPT_NO_IMMEDIATE,
+    OPT_PIDFILE, OPT_USER, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
 };
 
 static const struct option long_options[] = {
@@ -276,6 +278,8 @@ static const struct option long_options[] = {
     { "suppress", required_argument, NULL, OPT_SUPPRESS },
     { "geoip-city", required_argument, NULL, OPT_GEOIP_CITY },
     { "geoip-asn", required_argument, NULL, OPT_GEOIP_ASN },
+    { "flag-country", required_argument, NULL, OPT_FLAG_COUNTRY },
+    { "flag-asn", required_argument, NULL, OPT_FLAG_ASN },
     { "write", required_argument, NULL, 'w' },
     { "rotate-bytes", required_argument, NULL, OPT_ROTATE_BYTES },
     { "no-flows", no_argument, NULL, OPT_NO_FLOWS },
@@ -396,6 +400,8 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             break;
         case OPT_GEOIP_CITY: o->geoip_city = optarg; break;
         case OPT_GEOIP_ASN: o->geoip_asn = optarg; break;
+        case OPT_FLAG_COUNTRY: o->detect.flag_countries = optarg; break;
+        case OPT_FLAG_ASN: o->detect.flag_asns = optarg; break;
         case 'w': o->output.json_path = optarg; break;
         case OPT_ROTATE_BYTES:
             if (!parse_size(optarg, &bytes))
@@ -465,6 +471,9 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
     }
     if (stdin_count > 1)
         USAGE_ERROR("'-' (stdin) can be read only once");
+    if ((o->detect.flag_countries != NULL || o->detect.flag_asns != NULL) &&
+        o->geoip_city == NULL && o->geoip_asn == NULL)
+        USAGE_ERROR("--flag-country and --flag-asn need --geoip-city or --geoip-asn");
     o->capture.files = o->files;
     o->capture.file_count = o->file_count;
     if (o->no_dpi)

@@ -3,10 +3,11 @@
 # public test GeoIP databases, printing each alert as a sentence and as the JSON a SIEM gets.
 set -eu
 cd "$(dirname "$0")/.."
-pcaps="pcaps/demo/baseline.pcap pcaps/demo/exfil.pcap"
+pcaps="pcaps/scenarios/baseline.pcap pcaps/demo/exfil.pcap"
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 echo "exflow: reading $pcaps" >&2
-./exflow -r $pcaps --no-flows \
+# The baseline holds three days before the incident: learn from it, alert after it.
+./exflow -r $pcaps --no-flows --learn 3d \
     --geoip-city geo/testdata/GeoIP2-City-Test.mmdb \
     --geoip-asn geo/testdata/GeoLite2-ASN-Test.mmdb \
     --allowlist detect/allowlist.example >"$out"

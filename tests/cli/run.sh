@@ -89,5 +89,36 @@ else
     echo "FAIL stats-line"; cat "$tmp/stats.err"; failed=$((failed + 1))
 fi
 
+# Geo-driven detection on the demo capture (MaxMind test databases): a flagged country lifts
+# the score and says so; a country allowlist rule silences that destination only.
+geo_args="--learn 3d --no-flows --geoip-city geo/testdata/GeoIP2-City-Test.mmdb --geoip-asn geo/testdata/GeoLite2-ASN-Test.mmdb"
+demo="pcaps/scenarios/baseline.pcap pcaps/demo/exfil.pcap"
+# shellcheck disable=SC2086
+"$EXFLOW" -q -r $demo $geo_args >"$tmp/geo-plain.out" 2>&1
+# shellcheck disable=SC2086
+"$EXFLOW" -q -r $demo $geo_args --flag-country GB --flag-asn AS209 >"$tmp/geo-flag.out" 2>&1
+printf 'country=SE   # the SFTP server in Sweden\nasn=209 dest_domain=files.quickshare-drop.net\n' >"$tmp/geo-allow.txt"
+# shellcheck disable=SC2086
+"$EXFLOW" -q -r $demo $geo_args --allowlist "$tmp/geo-allow.txt" >"$tmp/geo-allow.out" 2>&1
+if python3 - "$tmp/geo-plain.out" "$tmp/geo-flag.out" "$tmp/geo-allow.out" <<'PY'
+import json, sys
+def alerts(path):
+    return {a["dest_name"]: a for a in map(json.loads, open(path)) if a.get("event_type") == "alert"}
+plain, flag, allow = (alerts(p) for p in sys.argv[1:4])
+assert set(plain) == {"mega.nz", "89.160.20.112", "files.quickshare-drop.net"}, plain.keys()
+assert abs(flag["mega.nz"]["score"] - min(1, plain["mega.nz"]["score"] + 0.15)) < 0.002
+assert "flagged country (GB)" in flag["mega.nz"]["reason"], flag["mega.nz"]["reason"]
+assert "AS209" in flag["files.quickshare-drop.net"]["reason"]
+assert flag["89.160.20.112"]["score"] == plain["89.160.20.112"]["score"]
+assert set(allow) == {"mega.nz"}, allow.keys()
+PY
+then
+    echo "ok   geo-flag-and-allowlist"; passed=$((passed + 1))
+else
+    echo "FAIL geo-flag-and-allowlist"; failed=$((failed + 1))
+fi
+expect flag-needs-geo 2 "need --geoip" -- -r pcaps/golden/ftp.pcap --flag-country RU
+expect bad-flag-country 2 "two-letter" -- -r pcaps/golden/ftp.pcap --geoip-city geo/testdata/GeoIP2-City-Test.mmdb --flag-country RUS
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
