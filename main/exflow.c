@@ -120,7 +120,8 @@ static void usage(FILE *out)
 "      --no-flows                 alerts only, no flow records\n"
 "      --syslog URL               udp://HOST:PORT or tcp://HOST:PORT (RFC 5424)\n"
 "      --syslog-format json|cef   syslog message body (default json)\n"
-"      --syslog-facility N        syslog facility 0-23\n"
+"      --syslog-facility N        syslog facility 0-23 (default 13, log audit)\n"
+"      --syslog-severities L,M,H,C syslog severities for low..critical (default 5,4,3,2)\n"
 "      --spool-dir DIR            where undelivered syslog alerts wait\n"
 "      --spool-max-bytes BYTES    spool size cap\n"
 "Operation:\n"
@@ -250,6 +251,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
+    OPT_SYSLOG_SEVERITIES,
 };
 
 static const struct option long_options[] = {
@@ -286,6 +288,7 @@ static const struct option long_options[] = {
     { "syslog", required_argument, NULL, OPT_SYSLOG },
     { "syslog-format", required_argument, NULL, OPT_SYSLOG_FORMAT },
     { "syslog-facility", required_argument, NULL, OPT_SYSLOG_FACILITY },
+    { "syslog-severities", required_argument, NULL, OPT_SYSLOG_SEVERITIES },
     { "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
     { "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX },
     { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
@@ -420,6 +423,7 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
                 USAGE_ERROR("--syslog-facility: '%s' is not a facility 0-23", optarg);
             o->output.syslog_facility = (int)number;
             break;
+        case OPT_SYSLOG_SEVERITIES: o->output.syslog_severities = optarg; break;
         case OPT_SPOOL_DIR: o->output.spool_dir = optarg; break;
         case OPT_SPOOL_MAX:
             if (!parse_size(optarg, &bytes))

@@ -21,7 +21,9 @@ struct output_config {
     bool write_flows;            /* flow records to the JSON sink (alerts always) */
     const char *syslog_url;      /* udp://host:port or tcp://host:port; NULL = none */
     const char *syslog_format;   /* "json" (default) or "cef" */
-    int syslog_facility;         /* 0..23, default 13 (log audit)? see README */
+    int syslog_facility;         /* 0..23, default 13 (log audit) */
+    const char *syslog_severities; /* "L,M,H,C": syslog severities 0-7 for exflow's low, medium,
+                                    * high, critical; NULL: 5,4,3,2 (notice ... crit) */
     const char *spool_dir;       /* TCP syslog spool; NULL = default under the state dir */
     uint64_t spool_max_bytes;
     struct geo *geo;             /* may be NULL: no geo fields in flow records */

@@ -81,6 +81,8 @@ size_t syslog_alert_sd(char *buf, size_t cap, const struct alert *alert);
 /* The CEF message body of an alert. Returns the length, 0 when it does not fit. */
 size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert);
 int syslog_severity(enum alert_severity severity);
+bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], char *err,
+                             size_t err_len);
 /* RFC 6587 3.4.1 octet counting: "LEN SP MSG". Returns the frame length, 0 if it won't fit. */
 size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_len);
 

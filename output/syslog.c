@@ -44,6 +44,27 @@ int syslog_severity(enum alert_severity severity)
     }
 }
 
+/* "5,4,3,2" -> the syslog severity for low, medium, high, critical; NULL gives the default. */
+bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], char *err,
+                             size_t err_len)
+{
+    for (int s = SEVERITY_LOW; s <= SEVERITY_CRITICAL; s++)
+        map[s] = syslog_severity((enum alert_severity)s);
+    if (text == NULL)
+        return true;
+    const char *p = text;
+    for (int s = SEVERITY_LOW; s <= SEVERITY_CRITICAL; s++) {
+        if (*p < '0' || *p > '7' || (p[1] != (s == SEVERITY_CRITICAL ? '\0' : ','))) {
+            snprintf(err, err_len, "--syslog-severities %s: expected four syslog severities "
+                     "0-7 for low,medium,high,critical (e.g. 5,4,3,2)", text);
+            return false;
+        }
+        map[s] = *p - '0';
+        p += 2;
+    }
+    return true;
+}
+
 static bool append(char *buf, size_t cap, size_t *len, const char *text, size_t text_len)
 {
     if (*len + text_len >= cap)
@@ -313,6 +334,7 @@ struct syslog_sink {
     bool tcp;
     bool cef;
     int facility;
+    int severity_map[SEVERITY_CRITICAL + 1]; /* syslog severity per alert severity */
     char hostname[256];
     long procid;
     char target[300];                  /* "tcp://host:port", for messages */
@@ -607,7 +629,7 @@ static size_t format_alert(struct syslog_sink *sink, const struct alert *alert, 
         body = syslog_alert_cef(cef, sizeof(cef), alert) ? cef : "";
     struct syslog_header header = {
         .facility = sink->facility,
-        .severity = syslog_severity(alert->severity),
+        .severity = sink->severity_map[alert->severity],
         .ts_usec = wall_usec(),
         .hostname = sink->hostname,
         .procid = sink->procid,
@@ -691,6 +713,8 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
         snprintf(err, err_len, "--syslog-facility %d: must be 0-23", sink->facility);
         goto fail;
     }
+    if (!syslog_parse_severities(config->syslog_severities, sink->severity_map, err, err_len))
+        goto fail;
     const char *format = config->syslog_format ? config->syslog_format : "json";
     if (strcmp(format, "cef") == 0) {
         sink->cef = true;

@@ -224,6 +224,22 @@ UNIT_TEST(test_syslog_format)
     CHECK_EQ_U(syslog_severity(SEVERITY_HIGH), 3);
     CHECK_EQ_U(syslog_severity(SEVERITY_MEDIUM), 4);
     CHECK_EQ_U(syslog_severity(SEVERITY_LOW), 5);
+
+    /* The mapping is configurable for SIEMs that rank differently. */
+    int map[SEVERITY_CRITICAL + 1];
+    char err[256];
+    CHECK(syslog_parse_severities(NULL, map, err, sizeof(err)));
+    CHECK_EQ_U(map[SEVERITY_LOW], 5);
+    CHECK_EQ_U(map[SEVERITY_CRITICAL], 2);
+    CHECK(syslog_parse_severities("6,5,1,0", map, err, sizeof(err)));
+    CHECK_EQ_U(map[SEVERITY_LOW], 6);
+    CHECK_EQ_U(map[SEVERITY_MEDIUM], 5);
+    CHECK_EQ_U(map[SEVERITY_HIGH], 1);
+    CHECK_EQ_U(map[SEVERITY_CRITICAL], 0);
+    CHECK(!syslog_parse_severities("6,5,1", map, err, sizeof(err)));
+    CHECK(strstr(err, "--syslog-severities") != NULL);
+    CHECK(!syslog_parse_severities("6,5,1,8", map, err, sizeof(err)));
+    CHECK(!syslog_parse_severities("6,5,1,0,", map, err, sizeof(err)));
 }
 
 UNIT_TEST(test_syslog_alert_sd_and_cef)
