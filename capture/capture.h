@@ -14,6 +14,7 @@
 
 /* One decoded packet. Pointers point into libpcap's buffer and live only during the callback. */
 struct packet {
+    uint64_t seq;              /* the pipeline's global order (1, 2, ...); 0 when unnumbered */
     uint64_t ts_usec;          /* packet time, microseconds since the Unix epoch */
     uint32_t wire_len;         /* length on the wire (pcap "len") */
     uint32_t caplen;           /* bytes captured */
