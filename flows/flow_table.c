@@ -241,6 +241,11 @@ static uint64_t flow_deadline(const struct flow_table *table, const struct flow 
     return flow->last_ts_usec;
 }
 
+uint64_t flow_table_deadline(const struct flow_table *table, const struct flow *flow)
+{
+    return flow_deadline(table, flow);
+}
+
 /* Why a flow whose deadline passed ends. */
 static enum flow_end_reason flow_timeout_reason(const struct flow *flow)
 {
@@ -251,7 +256,16 @@ static enum flow_end_reason flow_timeout_reason(const struct flow *flow)
     return FLOW_END_IDLE;
 }
 
-/* The least recently active flow of all lists (ties: the older id), or NULL. */
+/* Between two flows of equal time: the one filed first (each list is in that order), then
+ * the older id. Without packet numbers (unit tests) age_seq is 0 and only the id counts. */
+static bool flow_filed_before(const struct flow *a, const struct flow *b)
+{
+    if (a->age_seq != b->age_seq)
+        return a->age_seq < b->age_seq;
+    return a->id < b->id;
+}
+
+/* The least recently active flow of all lists (ties: filed first), or NULL. */
 static struct flow *flow_table_oldest(const struct flow_table *table)
 {
     struct flow *oldest = NULL;
@@ -260,7 +274,7 @@ static struct flow *flow_table_oldest(const struct flow_table *table)
         if (head == NULL)
             continue;
         if (oldest == NULL || head->last_ts_usec < oldest->last_ts_usec ||
-            (head->last_ts_usec == oldest->last_ts_usec && head->id < oldest->id))
+            (head->last_ts_usec == oldest->last_ts_usec && flow_filed_before(head, oldest)))
             oldest = head;
     }
     return oldest;
@@ -311,7 +325,7 @@ static void flow_table_expire_budget(struct flow_table *table, uint64_t now_usec
             if (deadline > now_usec)
                 continue; /* the head is the list's oldest: the rest are live too */
             if (due == NULL || deadline < due_deadline ||
-                (deadline == due_deadline && head->id < due->id))
+                (deadline == due_deadline && flow_filed_before(head, due)))
                 due = head, due_deadline = deadline;
         }
         if (due == NULL)
@@ -355,7 +369,8 @@ static struct flow *flow_create(struct flow_table *table, const struct packet *p
     struct flow *flow = calloc(1, sizeof(*flow));
     if (flow == NULL)
         return NULL;
-    flow->id = table->next_id++;
+    flow->id = pkt->seq != 0 ? pkt->seq : table->next_id++;
+    flow->age_seq = pkt->seq;
     flow->ip_version = pkt->ip_version;
     flow->proto = pkt->proto;
     flow->vlan = pkt->vlan;
@@ -534,9 +549,12 @@ void flow_table_process(struct flow_table *table, const struct packet *pkt)
         tcp_state_update(flow, pkt->tcp_flags, direction);
     enum age_list_id new_list = flow_age_list(flow);
     bool stays_newest = new_list == old_list && table->age[old_list].newest == flow;
-    if (!stays_newest && (new_list != old_list || flow->last_ts_usec != old_last_ts)) {
-        age_list_unlink(&table->age[old_list], flow);
-        age_list_insert(&table->age[new_list], flow);
+    if (new_list != old_list || flow->last_ts_usec != old_last_ts) {
+        flow->age_seq = pkt->seq;
+        if (!stays_newest) {
+            age_list_unlink(&table->age[old_list], flow);
+            age_list_insert(&table->age[new_list], flow);
+        }
     }
 
     if (table->labeler != NULL) {
@@ -546,14 +564,18 @@ void flow_table_process(struct flow_table *table, const struct packet *pkt)
     if (table->observer.on_packet != NULL)
         table->observer.on_packet(table->observer.user, flow, pkt, direction);
 
-    flow_table_expire_budget(table, pkt->ts_usec, EXPIRE_BUDGET_PER_PACKET);
+    if (!table->config.expire_on_call_only)
+        flow_table_expire_budget(table, pkt->ts_usec, EXPIRE_BUDGET_PER_PACKET);
 }
 
 void flow_table_expire(struct flow_table *table, uint64_t now_usec)
 {
     if (now_usec > table->now_usec)
         table->now_usec = now_usec;
-    flow_table_expire_budget(table, now_usec, EXPIRE_BUDGET_PER_TICK);
+    /* Without a budget when asked: a budget shared by all flows of a table would make
+     * which flows end now depend on what else the table holds. */
+    flow_table_expire_budget(table, now_usec,
+                             table->config.expire_on_call_only ? UINT32_MAX : EXPIRE_BUDGET_PER_TICK);
 }
 
 void flow_table_flush(struct flow_table *table)

@@ -66,7 +66,8 @@ struct flow_labels {
 };
 
 struct flow {
-    uint64_t id;                 /* unique within a run, in creation order */
+    uint64_t id;                 /* unique within a run: the seq of the packet that created it
+                                  * when packets are numbered (pipeline/), else creation order */
     uint8_t ip_version;
     uint8_t proto;
     uint16_t vlan;
@@ -89,6 +90,8 @@ struct flow {
     uint16_t ndpi_packets;
     uint8_t tcp_fin_seen;         /* bit per direction: which sides sent a FIN (survives interim resets) */
     uint64_t total_start_ts_usec;
+    uint64_t age_seq;             /* pkt->seq when last filed in its age list: breaks ties between
+                                   * equal times the same way in one table or in several */
 };
 
 /* Who hears about flows. All callbacks are optional. */
@@ -111,6 +114,10 @@ struct flow_table_config {
     bool ndpi_enabled;                /* false in unit tests that only check keying */
     const char *custom_protocols_file;/* nDPI protocols file (NULL: the bundled one is not loaded) */
     uint32_t hash_seed;               /* random per run; fixed in tests */
+    /* true: flows time out only in flow_table_expire() and flow_table_flush(), with no budget,
+     * never while a packet is processed (a flow found already due on lookup still ends). The
+     * pipeline sets it so that records do not depend on which other flows share a table. */
+    bool expire_on_call_only;
 };
 
 /* Fills config with the defaults from common/tunables.h. */
@@ -136,6 +143,9 @@ void flow_table_process(struct flow_table *table, const struct packet *pkt);
 
 /* Expires flows by the given packet time (called on ticks when no packets arrive). */
 void flow_table_expire(struct flow_table *table, uint64_t now_usec);
+
+/* Packet time at which the flow times out as it stands (idle, or linger after a TCP close). */
+uint64_t flow_table_deadline(const struct flow_table *table, const struct flow *flow);
 
 /* Ends every flow with FLOW_END_EOF (end of input, shutdown). */
 void flow_table_flush(struct flow_table *table);
