@@ -90,6 +90,12 @@ struct detect_config {
     uint64_t new_destination_usec;   /* how long a destination counts as new after first use */
     const char *flag_countries;      /* comma list of ISO codes whose destinations score higher */
     const char *flag_asns;           /* comma list of AS numbers likewise; both need geo */
+    /* An FTP data channel is tied to its control channel only when both run between the
+     * same two hosts. The pipeline sets it: it keeps each host pair on one worker, so the
+     * result does not depend on the worker count.
+     * THREAT: a data channel to a third address (FXP, a separate data server) loses its
+     * FTP evidence; it is still scored as an upload of its own. */
+    bool ftp_same_hosts_only;
 };
 
 void detect_config_defaults(struct detect_config *config);
@@ -114,6 +120,17 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
                         enum flow_direction direction);
 void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
                         bool final);
+
+/* For records scored on another thread than the one that saw the flow's packets
+ * (pipeline/): settles, on the packet side, what the record needs from this detector's
+ * per-packet tables (an FTP transfer command that came after its data channel opened).
+ * Call it with the detector that ran detector_on_packet for the flow, before handing the
+ * record over; detector_on_record then reads only the flow and its observer_state. */
+void detector_prepare_record(struct detector *detector, struct flow *flow);
+
+/* Bytes behind a non-NULL flow->observer_state: an interim record handed to another thread
+ * carries a copy, since the flow (and its state) goes on changing. */
+size_t detector_flow_state_size(void);
 
 /* Re-reads the allowlist file (SIGHUP). On error keeps the old list and returns false. */
 bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len);

@@ -235,6 +235,7 @@ struct ftp_expectations {
     uint32_t next;
     uint32_t generation;
     uint32_t live;
+    bool same_hosts_only;       /* match only data flows between the control channel's hosts */
 };
 
 /* Adds (overwriting the oldest slot); returns the slot index. */

@@ -207,6 +207,7 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
         snprintf(err, err_len, "detector: out of memory");
         goto fail;
     }
+    d->ftp.same_hosts_only = config->ftp_same_hosts_only;
     d->beacon_params.min_connections = config->beacon_min_connections;
     d->beacon_params.min_period_sec = config->beacon_min_period_sec;
     d->beacon_params.max_period_sec = config->beacon_max_period_sec;
@@ -516,6 +517,22 @@ static void detector_maybe_save(struct detector *d, uint64_t now_usec)
     d->last_save_usec = now_usec;
 }
 
+void detector_prepare_record(struct detector *detector, struct flow *flow)
+{
+    struct flow_state *state = flow->observer_state;
+    /* FTP data: the command may have come after the connection opened. */
+    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.command == FTP_CMD_NONE) {
+        const struct ftp_expectation *e = &detector->ftp.slot[state->u.ftp_data.slot];
+        if (e->generation == state->u.ftp_data.generation)
+            state->u.ftp_data.command = e->command;
+    }
+}
+
+size_t detector_flow_state_size(void)
+{
+    return sizeof(struct flow_state);
+}
+
 /* Who sends to whom in this flow, from the home network's point of view. */
 struct flow_roles {
     int src_dir;                 /* direction whose bytes are "out" */
@@ -572,12 +589,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
      * before the first record arrived (records come when flows end). */
     uint64_t learn_end = cfg->learn_usec ? d->learn_start_usec + cfg->learn_usec : 0;
 
-    /* FTP data: the command may have come after the connection opened. */
-    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.command == FTP_CMD_NONE) {
-        const struct ftp_expectation *e = &d->ftp.slot[state->u.ftp_data.slot];
-        if (e->generation == state->u.ftp_data.generation)
-            state->u.ftp_data.command = e->command;
-    }
+    detector_prepare_record(d, flow);
 
     struct flow_roles roles;
     if (!detector_roles(d, flow, state, &roles))

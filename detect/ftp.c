@@ -233,6 +233,12 @@ int ftp_expect_match(struct ftp_expectations *table, int ip_version,
         if (!addr_equal(ip_version, e->listen_addr, resp_addr) &&
             !addr_equal(ip_version, peer, orig_addr))
             continue;
+        /* A data channel to or from a third host (FXP, a separate data server) is another
+         * host pair: the pipeline may see it on another worker than its control channel. */
+        if (table->same_hosts_only &&
+            !(addr_equal(ip_version, e->client_addr, orig_addr) && addr_equal(ip_version, e->server_addr, resp_addr)) &&
+            !(addr_equal(ip_version, e->client_addr, resp_addr) && addr_equal(ip_version, e->server_addr, orig_addr)))
+            continue;
         if (best < 0 || e->generation > table->slot[best].generation)
             best = i;
     }
