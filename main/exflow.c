@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -24,6 +26,7 @@
 #include "../flows/flows.h"
 #include "../geo/geo.h"
 #include "../output/output.h"
+#include "../pipeline/pipeline.h"
 
 /* Exit codes, documented in README.md. */
 #define EXIT_OK      0
@@ -42,19 +45,26 @@ struct options {
     const char *pidfile;
     const char *user;
     unsigned stats_interval_sec;
+    unsigned threads;           /* pipeline workers */
     bool no_dpi;
 };
 
-/* Everything one run owns; the signal handlers only touch the flags. */
+/* Everything one run owns; the signal handlers only touch the flags. The capture (main)
+ * thread owns capture and the pipeline; the pipeline's consumer thread owns detector and
+ * output, and leaves a copy of their stats for the capture thread's stats line. */
 struct exflow {
     struct options *options;
     struct capture *capture;
-    struct flow_table *flows;
+    struct pipeline *pipeline;
     struct detector *detector;
     struct output *output;
     struct geo *geo;
     time_t next_stats_wall;
     bool live;
+    atomic_bool reload_pending;     /* SIGHUP seen: the consumer reloads on its next tick */
+    pthread_mutex_t stats_lock;     /* guards the two copies below */
+    struct detect_stats detect_stats;
+    struct output_stats output_stats;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -97,6 +107,7 @@ static void usage(FILE *out)
 "      --active-timeout SEC       interim record for long flows (default %d)\n"
 "      --flow-memory MIB          flow table memory cap (default %d)\n"
 "      --protocols FILE           nDPI custom protocols file (default: bundled)\n"
+"      --threads N                worker threads (default: online cores - 1, at least 1)\n"
 "      --no-dpi                   do not run nDPI (no labels, no cloud detection)\n"
 "Detection:\n"
 "      --home-net CIDRS           internal networks (default RFC 1918, 6598, ULA, ...)\n"
@@ -251,7 +262,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -268,6 +279,7 @@ static const struct option long_options[] = {
     { "flow-memory", required_argument, NULL, OPT_FLOW_MEMORY },
     { "protocols", required_argument, NULL, OPT_PROTOCOLS },
     { "no-dpi", no_argument, NULL, OPT_NO_DPI },
+    { "threads", required_argument, NULL, OPT_THREADS },
     { "home-net", required_argument, NULL, OPT_HOME_NET },
     { "state-file", required_argument, NULL, OPT_STATE_FILE },
     { "reset-state", no_argument, NULL, OPT_RESET_STATE },
@@ -328,6 +340,7 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
     o->output.json_path = "-";
     o->output.write_flows = true;
     o->stats_interval_sec = DEFAULT_STATS_INTERVAL;
+    o->threads = pipeline_default_workers();
     o->files = calloc((size_t)argc + 1, sizeof(*o->files));
     if (o->files == NULL)
         USAGE_ERROR("out of memory");
@@ -369,6 +382,12 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             break;
         case OPT_PROTOCOLS: o->flows.custom_protocols_file = optarg; break;
         case OPT_NO_DPI: o->no_dpi = true; break;
+        case OPT_THREADS:
+            if (!parse_long(optarg, 1, PIPELINE_MAX_WORKERS, &number))
+                USAGE_ERROR("--threads: '%s' is not a count between 1 and %d", optarg,
+                            PIPELINE_MAX_WORKERS);
+            o->threads = (unsigned)number;
+            break;
         case OPT_HOME_NET: o->detect.home_net = optarg; break;
         case OPT_STATE_FILE: o->detect.state_file = optarg; break;
         case OPT_RESET_STATE: o->detect.state_reset_if_corrupt = true; break;
@@ -487,14 +506,8 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
     return true;
 }
 
-static void on_flow_packet(void *user, struct flow *flow, const struct packet *pkt,
-                           enum flow_direction direction)
-{
-    struct exflow *x = user;
-    detector_on_packet(x->detector, flow, pkt, direction);
-}
-
-/* The flow record goes out before any alert it raises, so a reader meets the flow first. */
+/* Consumer thread, records in the pipeline's merged order. The flow record goes out before
+ * any alert it raises, so a reader meets the flow first. */
 static void on_flow_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final)
 {
     struct exflow *x = user;
@@ -508,16 +521,51 @@ static void on_alert(void *user, const struct alert *alert)
     output_alert(x->output, alert);
 }
 
-static void print_stats(const struct exflow *x, const char *when)
+/* Copies the consumer's stats for the capture thread's stats line. */
+static void snapshot_stats(struct exflow *x)
+{
+    struct detect_stats ds;
+    struct output_stats os;
+    detector_get_stats(x->detector, &ds);
+    output_get_stats(x->output, &os);
+    pthread_mutex_lock(&x->stats_lock);
+    x->detect_stats = ds;
+    x->output_stats = os;
+    pthread_mutex_unlock(&x->stats_lock);
+}
+
+/* Consumer thread, about once a second: SIGHUP work and output's housekeeping. */
+static void on_consumer_tick(void *user)
+{
+    struct exflow *x = user;
+    if (atomic_exchange(&x->reload_pending, false)) {
+        char err[256];
+        if (x->options->detect.allowlist_file != NULL) {
+            if (detector_reload_allowlist(x->detector, err, sizeof(err)))
+                LOG_INFO("allowlist reloaded from %s", x->options->detect.allowlist_file);
+            else
+                LOG_ERROR("allowlist not reloaded, keeping the old one: %s", err);
+        }
+        output_reopen(x->output);
+    }
+    output_tick(x->output);
+    snapshot_stats(x);
+}
+
+/* Capture thread. While the pipeline runs, flow and detection numbers are as of the last
+ * second; after pipeline_finish they are final. */
+static void print_stats(struct exflow *x, const char *when)
 {
     struct capture_stats cs;
     struct flow_table_stats fs;
     struct detect_stats ds;
     struct output_stats os;
     capture_get_stats(x->capture, &cs);
-    flow_table_get_stats(x->flows, &fs);
-    detector_get_stats(x->detector, &ds);
-    output_get_stats(x->output, &os);
+    pipeline_get_flow_stats(x->pipeline, &fs);
+    pthread_mutex_lock(&x->stats_lock);
+    ds = x->detect_stats;
+    os = x->output_stats;
+    pthread_mutex_unlock(&x->stats_lock);
 
     char skipped[512];
     size_t used = 0;
@@ -558,29 +606,23 @@ static void print_stats(const struct exflow *x, const char *when)
 static void on_packet(void *user, const struct packet *pkt)
 {
     struct exflow *x = user;
-    flow_table_process(x->flows, pkt);
+    pipeline_packet(x->pipeline, pkt);
 }
 
-/* Wall-clock housekeeping: signals, syslog retries, stats, and (live only) expiry of flows
+/* Capture thread, wall-clock housekeeping: signals, stats, and (live only) expiry of flows
  * that went quiet, since no packet will come to move packet time forward for them. */
 static void on_tick(void *user)
 {
     struct exflow *x = user;
     if (reload_requested) {
         reload_requested = 0;
-        char err[256];
-        if (x->options->detect.allowlist_file != NULL) {
-            if (detector_reload_allowlist(x->detector, err, sizeof(err)))
-                LOG_INFO("allowlist reloaded from %s", x->options->detect.allowlist_file);
-            else
-                LOG_ERROR("allowlist not reloaded, keeping the old one: %s", err);
-        }
-        output_reopen(x->output);
+        atomic_store(&x->reload_pending, true);
     }
-    output_tick(x->output);
     time_t now = time(NULL);
-    if (x->live) {
-        flow_table_expire(x->flows, (uint64_t)now * USEC_PER_SEC);
+    if (!x->live) {
+        pipeline_sync(x->pipeline);
+    } else {
+        pipeline_expire(x->pipeline, (uint64_t)now * USEC_PER_SEC);
         if (x->options->stats_interval_sec > 0 && now >= x->next_stats_wall) {
             print_stats(x, "periodic");
             x->next_stats_wall = now + x->options->stats_interval_sec;
@@ -653,6 +695,8 @@ int main(int argc, char **argv)
     memset(&options, 0, sizeof(options));
     memset(&x, 0, sizeof(x));
     x.options = &options;
+    atomic_init(&x.reload_pending, false);
+    pthread_mutex_init(&x.stats_lock, NULL);
 
     if (!parse_options(argc, argv, &options, &exit_now))
         goto done;
@@ -699,11 +743,13 @@ int main(int argc, char **argv)
         LOG_ERROR("%s", err);
         goto done;
     }
-    struct flow_observer observer = { on_flow_packet, on_flow_record, &x };
+    snapshot_stats(&x);
     if (options.flows.hash_seed == 0)
         options.flows.hash_seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
-    x.flows = flow_table_new(&options.flows, &observer, err, sizeof(err));
-    if (x.flows == NULL) {
+    struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect };
+    struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x };
+    x.pipeline = pipeline_new(&pipeline_config, &sink, err, sizeof(err));
+    if (x.pipeline == NULL) {
         LOG_ERROR("%s", err);
         goto done;
     }
@@ -718,14 +764,15 @@ int main(int argc, char **argv)
     if (capture_status != 0 && x.live)
         status = EXIT_RUNTIME;
 
-    flow_table_flush(x.flows);
+    pipeline_finish(x.pipeline);   /* every flow ends, every record is out, threads joined */
+    snapshot_stats(&x);
     fflush(stdout);   /* records before the summary when both go to a terminal */
     if (log_threshold >= LOG_LEVEL_INFO)
         print_stats(&x, stop_requested ? "interrupted" : "final");
 
 done:
-    if (x.flows != NULL)
-        flow_table_free(x.flows);
+    if (x.pipeline != NULL)
+        pipeline_free(x.pipeline);
     if (x.detector != NULL) {
         if (options.detect.state_file != NULL && !detector_save_state(x.detector, err, sizeof(err))) {
             LOG_ERROR("state not saved: %s", err);
@@ -744,5 +791,6 @@ done:
     if (pidfile_written && unlink(options.pidfile) != 0 && errno != ENOENT)
         LOG_WARN("--pidfile %s: not removed: %s", options.pidfile, strerror(errno));
     free(options.files);
+    pthread_mutex_destroy(&x.stats_lock);
     return status;
 }

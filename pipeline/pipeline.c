@@ -1,0 +1,800 @@
+/*
+ * The pipeline: one capture thread, N workers, one consumer.
+ *
+ * Rings. Each worker has an input ring of packet bytes (single producer: the capture thread)
+ * and an output ring of records (single consumer: the consumer thread). Both are lock-free
+ * SPSC rings on C11 atomics: the producer publishes its head with a release store, the
+ * consumer its tail, each keeps a private copy of the other's index and reloads it only when
+ * the ring looks full or empty, and input indices are published in batches. A thread that
+ * must wait backs off (yield, then sleeps up to ~1 ms): no locks on the packet path.
+ *
+ * Order. Every item the capture thread sends has a global sequence number (seq): a packet
+ * goes to one worker, a marker ("time is T", end of input) to all. A record is tagged with
+ * (seq of the item that caused it, order1, order2): for a packet (only its worker can emit
+ * for that seq) order2 counts the records it caused; for a marker, order1 is the flow's
+ * deadline (or 2^63 + last packet time at end of input) and order2 its age_seq, the order in
+ * which one table holding every flow would have ended them. Each worker emits in tag order;
+ * after finishing an item it publishes that seq as its watermark. The consumer hands on the
+ * smallest head among the output rings once every worker with an empty ring has a watermark
+ * at or past that seq. That is a k-way merge whose result does not depend on N.
+ *
+ * Progress. The consumer may wait for an idle worker's watermark. When the capture thread
+ * would block on a full input ring, and on every tick, it first sends the other workers an
+ * "advance" item (nothing below this seq will come to you), so no cycle of waits can form.
+ */
+#include "pipeline.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/tunables.h"
+
+#define CACHE_LINE          64
+#define INPUT_RING_BYTES    (4u << 20) /* per worker: ~2,800 full-size frames of backlog */
+#define OUTPUT_RING_EVENTS  1024       /* per worker: records waiting for the merge (~2.3 MiB) */
+#define ITEM_ALIGN          64         /* input items start on a cache line */
+#define PUBLISH_EVERY       32         /* input items between index and watermark publications */
+#define TICK_MSEC           1000       /* the sink's on_tick period, wall time */
+#define ORDER_EOF           (1ULL << 63) /* end-of-input records sort after timeouts */
+
+enum item_kind { ITEM_PAD = 0, ITEM_PACKET, ITEM_TIME, ITEM_FLUSH, ITEM_ADVANCE };
+
+/* One input item. A packet's IP bytes follow the header; its pointers point at them. */
+struct item {
+    uint32_t size;          /* bytes in the ring, this header included; first, as in a pad */
+    uint32_t kind;          /* enum item_kind */
+    uint64_t seq;
+    uint64_t time_usec;     /* TIME, FLUSH: the packet time that has come */
+    struct packet pkt;      /* PACKET */
+};
+#define ITEM_HEADER_SIZE ((sizeof(struct item) + 15) & ~(size_t)15)
+#define ITEM_ROUND(n) (((n) + ITEM_ALIGN - 1) & ~(size_t)(ITEM_ALIGN - 1))
+
+struct byte_ring {
+    _Alignas(CACHE_LINE) _Atomic uint64_t head;  /* bytes ever written, published */
+    _Alignas(CACHE_LINE) _Atomic uint64_t tail;  /* bytes ever consumed, published */
+    _Alignas(CACHE_LINE) uint64_t prod_head;     /* producer's private view */
+    uint64_t prod_tail_seen;
+    unsigned prod_unpublished;
+    _Alignas(CACHE_LINE) uint64_t cons_tail;     /* consumer's private view */
+    uint64_t cons_head_seen;
+    unsigned cons_unpublished;
+    uint8_t *buf;
+};
+
+/* A record on its way to the consumer; flow is a copy, state the observer state it carries. */
+struct record_event {
+    uint64_t seq, order1, order2;   /* the merge tag */
+    struct flow flow;
+    void *state;
+    enum flow_end_reason reason;
+    bool final;
+};
+
+struct event_ring {
+    _Alignas(CACHE_LINE) _Atomic uint64_t head;
+    _Alignas(CACHE_LINE) _Atomic uint64_t tail;
+    _Alignas(CACHE_LINE) uint64_t prod_head, prod_tail_seen;
+    _Alignas(CACHE_LINE) uint64_t cons_tail, cons_head_seen;
+    struct record_event *slot;
+    uint8_t *state_buf;             /* OUTPUT_RING_EVENTS copies of an interim record's state */
+};
+
+struct worker {
+    struct byte_ring in;
+    struct event_ring out;
+    _Alignas(CACHE_LINE) _Atomic uint64_t watermark; /* no record with seq <= this will come */
+    _Alignas(CACHE_LINE) struct pipeline *pipeline;
+    pthread_t thread;
+    bool started;
+    struct flow_table *flows;
+    struct detector *detector;
+    const struct item *current;     /* the item being processed */
+    uint64_t records_for_item;      /* order2 of the next record a packet causes */
+    uint64_t done_seq;              /* watermark not yet published */
+    pthread_mutex_t stats_lock;     /* guards stats: snapshot for pipeline_get_flow_stats */
+    struct flow_table_stats stats;
+    _Alignas(CACHE_LINE) uint64_t last_sent; /* capture thread only: seq of the last item sent */
+};
+
+struct pipeline {
+    struct pipeline_sink sink;
+    unsigned worker_count;
+    struct worker *workers[PIPELINE_MAX_WORKERS];
+    size_t state_size;
+    pthread_t consumer;
+    bool consumer_started;
+    _Atomic bool abort;
+    /* Capture thread only. */
+    uint32_t hash_seed;
+    uint64_t seq;                   /* last seq handed out */
+    bool seen_packet;
+    uint64_t marker_sec;            /* second of the last time marker */
+    uint64_t last_time_usec;        /* latest packet or marker time */
+    bool finished;
+};
+
+/* ---- waiting ---- */
+
+struct backoff {
+    unsigned rounds;
+};
+
+/* Yields a few times, then sleeps 20 us doubling to ~1.3 ms: cheap while the other side is
+ * about to move, and no spinning core while input is idle. */
+static void backoff_wait(struct backoff *b)
+{
+    if (b->rounds < 8) {
+        b->rounds++;
+        sched_yield();
+        return;
+    }
+    unsigned shift = b->rounds - 8 < 6 ? b->rounds - 8 : 6;
+    b->rounds++;
+    struct timespec ts = { 0, 20000L << shift };
+    nanosleep(&ts, NULL);
+}
+
+/* ---- input ring: variable-size items, one producer, one consumer ---- */
+
+/* Room for an item of need bytes (a multiple of ITEM_ALIGN, at most half the ring), or
+ * NULL when full. An item never wraps: the end of the ring is skipped with a pad item. */
+static struct item *byte_ring_reserve(struct byte_ring *r, uint32_t need)
+{
+    uint64_t offset = r->prod_head % INPUT_RING_BYTES;
+    uint64_t pad = offset + need > INPUT_RING_BYTES ? INPUT_RING_BYTES - offset : 0;
+    if (INPUT_RING_BYTES - (r->prod_head - r->prod_tail_seen) < pad + need) {
+        r->prod_tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (INPUT_RING_BYTES - (r->prod_head - r->prod_tail_seen) < pad + need)
+            return NULL;
+    }
+    if (pad > 0) {
+        struct item *skip = (struct item *)(r->buf + offset);
+        skip->size = (uint32_t)pad;
+        skip->kind = ITEM_PAD;
+        r->prod_head += pad;
+    }
+    return (struct item *)(r->buf + r->prod_head % INPUT_RING_BYTES);
+}
+
+static void byte_ring_publish(struct byte_ring *r)
+{
+    if (r->prod_unpublished == 0)
+        return;
+    atomic_store_explicit(&r->head, r->prod_head, memory_order_release);
+    r->prod_unpublished = 0;
+}
+
+static void byte_ring_commit(struct byte_ring *r, uint32_t size)
+{
+    r->prod_head += size;
+    if (++r->prod_unpublished >= PUBLISH_EVERY)
+        byte_ring_publish(r);
+}
+
+/* The oldest item, or NULL when none is published. */
+static struct item *byte_ring_peek(struct byte_ring *r)
+{
+    for (;;) {
+        if (r->cons_tail == r->cons_head_seen) {
+            r->cons_head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+            if (r->cons_tail == r->cons_head_seen)
+                return NULL;
+        }
+        struct item *item = (struct item *)(r->buf + r->cons_tail % INPUT_RING_BYTES);
+        if (item->kind != ITEM_PAD)
+            return item;
+        r->cons_tail += item->size;
+    }
+}
+
+static void byte_ring_release_publish(struct byte_ring *r)
+{
+    atomic_store_explicit(&r->tail, r->cons_tail, memory_order_release);
+    r->cons_unpublished = 0;
+}
+
+static void byte_ring_release(struct byte_ring *r, const struct item *item)
+{
+    r->cons_tail += item->size;
+    if (++r->cons_unpublished >= PUBLISH_EVERY)
+        byte_ring_release_publish(r);
+}
+
+/* ---- output ring: fixed record slots ---- */
+
+static struct record_event *event_ring_reserve(struct event_ring *r)
+{
+    if (r->prod_head - r->prod_tail_seen >= OUTPUT_RING_EVENTS) {
+        r->prod_tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (r->prod_head - r->prod_tail_seen >= OUTPUT_RING_EVENTS)
+            return NULL;
+    }
+    return &r->slot[r->prod_head % OUTPUT_RING_EVENTS];
+}
+
+static void event_ring_commit(struct event_ring *r)
+{
+    r->prod_head++;
+    atomic_store_explicit(&r->head, r->prod_head, memory_order_release);
+}
+
+static struct record_event *event_ring_peek(struct event_ring *r)
+{
+    if (r->cons_tail == r->cons_head_seen) {
+        r->cons_head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (r->cons_tail == r->cons_head_seen)
+            return NULL;
+    }
+    return &r->slot[r->cons_tail % OUTPUT_RING_EVENTS];
+}
+
+static void event_ring_pop(struct event_ring *r)
+{
+    r->cons_tail++;
+    atomic_store_explicit(&r->tail, r->cons_tail, memory_order_release);
+}
+
+/* ---- workers ---- */
+
+/* Hands over consumed input space and the watermark. */
+static void worker_publish(struct worker *w)
+{
+    byte_ring_release_publish(&w->in);
+    atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+}
+
+static void worker_snapshot_stats(struct worker *w)
+{
+    pthread_mutex_lock(&w->stats_lock);
+    flow_table_get_stats(w->flows, &w->stats);
+    pthread_mutex_unlock(&w->stats_lock);
+}
+
+static void worker_on_packet(void *user, struct flow *flow, const struct packet *pkt,
+                             enum flow_direction direction)
+{
+    struct worker *w = user;
+    detector_on_packet(w->detector, flow, pkt, direction);
+}
+
+/* A record leaves the worker: tagged, copied by value with its observer state. */
+static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final)
+{
+    struct worker *w = user;
+    struct pipeline *p = w->pipeline;
+    if (w->detector != NULL)
+        detector_prepare_record(w->detector, flow);
+
+    struct record_event *event = event_ring_reserve(&w->out);
+    if (event == NULL) {
+        struct backoff wait = { 0 };
+        worker_publish(w);
+        while ((event = event_ring_reserve(&w->out)) == NULL) {
+            if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
+                if (final)
+                    free(flow->observer_state);
+                flow->observer_state = NULL;
+                return;
+            }
+            backoff_wait(&wait);
+        }
+    }
+    const struct item *item = w->current;
+    event->seq = item->seq;
+    if (item->kind == ITEM_PACKET) {
+        event->order1 = 0;
+        event->order2 = w->records_for_item++;
+    } else {
+        uint64_t key = reason == FLOW_END_EOF ? flow->last_ts_usec : flow_table_deadline(w->flows, flow);
+        if (key >= ORDER_EOF)
+            key = ORDER_EOF - 1;
+        event->order1 = reason == FLOW_END_EOF ? ORDER_EOF | key : key;
+        event->order2 = flow->age_seq;
+    }
+    event->flow = *flow;
+    event->flow.hash_next = event->flow.age_prev = event->flow.age_next = NULL;
+    event->flow.ndpi_flow = NULL;
+    event->flow.observer_state = NULL;
+    event->state = NULL;
+    if (flow->observer_state != NULL) {
+        if (final) {
+            /* The flow is about to be freed: its state moves with the record. */
+            event->state = flow->observer_state;
+            flow->observer_state = NULL;
+        } else {
+            /* The flow goes on and so do its parsers: the record takes a snapshot. */
+            event->state = w->out.state_buf + (w->out.prod_head % OUTPUT_RING_EVENTS) * p->state_size;
+            memcpy(event->state, flow->observer_state, p->state_size);
+        }
+    }
+    event->reason = reason;
+    event->final = final;
+    event_ring_commit(&w->out);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pipeline *p = w->pipeline;
+    struct backoff idle = { 0 };
+    unsigned since_publish = 0;
+    for (;;) {
+        struct item *item = byte_ring_peek(&w->in);
+        if (item == NULL) {
+            worker_publish(w);
+            since_publish = 0;
+            if (atomic_load_explicit(&p->abort, memory_order_relaxed))
+                break;
+            backoff_wait(&idle);
+            continue;
+        }
+        idle.rounds = 0;
+        w->current = item;
+        w->records_for_item = 0;
+        bool last = false;
+        switch ((enum item_kind)item->kind) {
+        case ITEM_PACKET:
+            flow_table_process(w->flows, &item->pkt);
+            break;
+        case ITEM_TIME:
+            flow_table_expire(w->flows, item->time_usec);
+            worker_snapshot_stats(w);
+            break;
+        case ITEM_FLUSH:
+            flow_table_expire(w->flows, item->time_usec);
+            flow_table_flush(w->flows);
+            worker_snapshot_stats(w);
+            last = true;
+            break;
+        case ITEM_ADVANCE:
+        case ITEM_PAD:
+            break;
+        }
+        w->done_seq = item->seq;
+        byte_ring_release(&w->in, item);
+        if (last)
+            break;
+        if (++since_publish >= PUBLISH_EVERY) {
+            worker_publish(w);
+            since_publish = 0;
+        }
+    }
+    byte_ring_release_publish(&w->in);
+    /* Every record it will ever emit is in its ring. */
+    atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
+    return NULL;
+}
+
+/* ---- consumer ---- */
+
+static bool tag_before(const struct record_event *a, const struct record_event *b)
+{
+    if (a->seq != b->seq)
+        return a->seq < b->seq;
+    if (a->order1 != b->order1)
+        return a->order1 < b->order1;
+    return a->order2 < b->order2;
+}
+
+static uint64_t monotonic_msec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+enum merge_step { MERGE_DELIVERED, MERGE_RETRY, MERGE_WAIT, MERGE_DONE };
+
+/* One step of the k-way merge: hands on the smallest head if no worker can still produce a
+ * smaller one. */
+static enum merge_step consumer_step(struct pipeline *p)
+{
+    struct record_event *best = NULL;
+    unsigned best_index = 0;
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct record_event *event = event_ring_peek(&p->workers[i]->out);
+        if (event != NULL && (best == NULL || tag_before(event, best))) {
+            best = event;
+            best_index = i;
+        }
+    }
+    bool all_done = true;
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        if (best != NULL && i == best_index)
+            continue;
+        /* The watermark first, then the ring: a record pushed before the watermark moved
+         * past it is then visible in the ring. */
+        uint64_t watermark = atomic_load_explicit(&w->watermark, memory_order_acquire);
+        struct record_event *head = event_ring_peek(&w->out);
+        if (head != NULL) {
+            if (best == NULL || tag_before(head, best))
+                return MERGE_RETRY; /* came in after the scan */
+            continue;               /* its later records sort after its head */
+        }
+        if (watermark != UINT64_MAX)
+            all_done = false;
+        if (best != NULL && watermark < best->seq)
+            return MERGE_WAIT;
+    }
+    if (best == NULL)
+        return all_done ? MERGE_DONE : MERGE_WAIT;
+
+    best->flow.observer_state = best->state;
+    if (p->sink.on_record != NULL)
+        p->sink.on_record(p->sink.user, &best->flow, best->reason, best->final);
+    else if (best->final)
+        free(best->state);
+    event_ring_pop(&p->workers[best_index]->out);
+    return MERGE_DELIVERED;
+}
+
+static void *consumer_main(void *arg)
+{
+    struct pipeline *p = arg;
+    struct backoff idle = { 0 };
+    uint64_t next_tick = monotonic_msec() + TICK_MSEC;
+    unsigned since_clock = 0;
+    for (;;) {
+        enum merge_step step = consumer_step(p);
+        if (step == MERGE_DONE)
+            break;
+        if (step == MERGE_DELIVERED) {
+            idle.rounds = 0;
+            if (++since_clock < 256)
+                continue;
+        }
+        if (step == MERGE_RETRY)
+            continue;
+        since_clock = 0;
+        uint64_t now = monotonic_msec();
+        if (now >= next_tick) {
+            if (p->sink.on_tick != NULL)
+                p->sink.on_tick(p->sink.user);
+            next_tick = now + TICK_MSEC;
+        }
+        if (step == MERGE_WAIT) {
+            if (atomic_load_explicit(&p->abort, memory_order_relaxed))
+                break;
+            backoff_wait(&idle);
+        }
+    }
+    return NULL;
+}
+
+/* ---- capture side ---- */
+
+static uint32_t hash_word(uint32_t h, uint32_t k)
+{
+    k *= 0xcc9e2d51u;
+    k = (k << 15) | (k >> 17);
+    k *= 0x1b873593u;
+    h ^= k;
+    h = (h << 13) | (h >> 19);
+    return h * 5 + 0xe6546b64u;
+}
+
+/* The worker of a packet: a hash of its two addresses in a fixed order, so both directions
+ * and every port pair between two hosts go to the same worker. */
+static unsigned worker_of(const struct pipeline *p, const struct packet *pkt)
+{
+    const uint8_t *low = pkt->src, *high = pkt->dst;
+    if (memcmp(low, high, PACKET_ADDR_LEN) > 0)
+        low = pkt->dst, high = pkt->src;
+    uint32_t h = hash_word(p->hash_seed, pkt->ip_version);
+    for (int i = 0; i < PACKET_ADDR_LEN; i += 4) {
+        uint32_t a, b;
+        memcpy(&a, low + i, sizeof(a));
+        memcpy(&b, high + i, sizeof(b));
+        h = hash_word(hash_word(h, a), b);
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    return (unsigned)(((uint64_t)h * p->worker_count) >> 32);
+}
+
+/* Tells every worker that was sent nothing since below seq upto that nothing below it will
+ * come, so the consumer need not wait for it; and publishes every batched item. Never
+ * blocks: a worker whose ring is full is busy and will move its watermark itself. */
+static void pipeline_advance(struct pipeline *p, uint64_t upto)
+{
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        if (w->last_sent < upto) {
+            uint32_t need = (uint32_t)ITEM_ROUND(ITEM_HEADER_SIZE);
+            struct item *item = byte_ring_reserve(&w->in, need);
+            if (item != NULL) {
+                item->size = need;
+                item->kind = ITEM_ADVANCE;
+                item->seq = upto;
+                item->time_usec = 0;
+                byte_ring_commit(&w->in, need);
+                w->last_sent = upto;
+            }
+        }
+        byte_ring_publish(&w->in);
+    }
+}
+
+/* Room in w's ring for the item numbered seq; waits while it is full. */
+static struct item *pipeline_reserve(struct pipeline *p, struct worker *w, uint32_t need,
+                                     uint64_t seq)
+{
+    struct item *item = byte_ring_reserve(&w->in, need);
+    struct backoff wait = { 0 };
+    while (item == NULL) {
+        /* The other workers will only ever get seq or later: say so, or the consumer may
+         * wait for one of them while this worker waits for the consumer. */
+        pipeline_advance(p, seq - 1);
+        backoff_wait(&wait);
+        item = byte_ring_reserve(&w->in, need);
+    }
+    return item;
+}
+
+/* A marker: same seq to every worker. */
+static void pipeline_broadcast(struct pipeline *p, enum item_kind kind, uint64_t time_usec)
+{
+    uint64_t seq = ++p->seq;
+    uint32_t need = (uint32_t)ITEM_ROUND(ITEM_HEADER_SIZE);
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        struct item *item = pipeline_reserve(p, w, need, seq);
+        item->size = need;
+        item->kind = kind;
+        item->seq = seq;
+        item->time_usec = time_usec;
+        byte_ring_commit(&w->in, need);
+        w->last_sent = seq;
+    }
+    for (unsigned i = 0; i < p->worker_count; i++)
+        byte_ring_publish(&p->workers[i]->in);
+}
+
+void pipeline_packet(struct pipeline *p, const struct packet *pkt)
+{
+    /* Expiry by packet time, the same moments for every worker: a marker at each new
+     * second, before the packet that starts it. */
+    uint64_t sec = pkt->ts_usec / USEC_PER_SEC;
+    if (!p->seen_packet) {
+        p->seen_packet = true;
+        p->marker_sec = sec;
+    } else if (sec > p->marker_sec) {
+        p->marker_sec = sec;
+        pipeline_broadcast(p, ITEM_TIME, sec * USEC_PER_SEC);
+    }
+    if (pkt->ts_usec > p->last_time_usec)
+        p->last_time_usec = pkt->ts_usec;
+
+    uint64_t seq = ++p->seq;
+    struct worker *w = p->workers[worker_of(p, pkt)];
+    uint32_t l3_len = pkt->l3 != NULL ? pkt->l3_len : 0;
+    uint32_t need = (uint32_t)ITEM_ROUND(ITEM_HEADER_SIZE + l3_len);
+    struct item *item = pipeline_reserve(p, w, need, seq);
+    uint8_t *bytes = (uint8_t *)item + ITEM_HEADER_SIZE;
+    item->size = need;
+    item->kind = ITEM_PACKET;
+    item->seq = seq;
+    item->time_usec = pkt->ts_usec;
+    item->pkt = *pkt;
+    item->pkt.seq = seq;
+    item->pkt.l3 = NULL;
+    if (l3_len > 0) {
+        memcpy(bytes, pkt->l3, l3_len);
+        item->pkt.l3 = bytes;
+    }
+    /* The payload lies inside the IP bytes (capture/ decodes forward from l3). */
+    uintptr_t l3_start = (uintptr_t)pkt->l3, payload = (uintptr_t)pkt->payload;
+    if (pkt->payload != NULL && payload >= l3_start &&
+        payload - l3_start + pkt->payload_len <= l3_len) {
+        item->pkt.payload = bytes + (payload - l3_start);
+    } else {
+        item->pkt.payload = NULL;
+        item->pkt.payload_len = 0;
+    }
+    byte_ring_commit(&w->in, need);
+    w->last_sent = seq;
+}
+
+void pipeline_expire(struct pipeline *p, uint64_t now_usec)
+{
+    uint64_t sec = now_usec / USEC_PER_SEC;
+    if (sec > p->marker_sec) {
+        p->marker_sec = sec;
+        p->seen_packet = true;
+        if (now_usec > p->last_time_usec)
+            p->last_time_usec = now_usec;
+        pipeline_broadcast(p, ITEM_TIME, now_usec);
+    }
+    pipeline_advance(p, p->seq);
+}
+
+void pipeline_sync(struct pipeline *p)
+{
+    pipeline_advance(p, p->seq);
+}
+
+static void pipeline_join(struct pipeline *p)
+{
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        if (w != NULL && w->started) {
+            pthread_join(w->thread, NULL);
+            w->started = false;
+        }
+    }
+    if (p->consumer_started) {
+        pthread_join(p->consumer, NULL);
+        p->consumer_started = false;
+    }
+}
+
+void pipeline_finish(struct pipeline *p)
+{
+    if (p->finished)
+        return;
+    pipeline_broadcast(p, ITEM_FLUSH, p->last_time_usec);
+    pipeline_join(p);
+    p->finished = true;
+}
+
+void pipeline_get_flow_stats(struct pipeline *p, struct flow_table_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        struct flow_table_stats one;
+        pthread_mutex_lock(&w->stats_lock);
+        one = w->stats;
+        pthread_mutex_unlock(&w->stats_lock);
+        stats->active += one.active;
+        stats->created += one.created;
+        for (int r = 0; r <= FLOW_END_EOF; r++)
+            stats->ended[r] += one.ended[r];
+        stats->evicted += one.evicted;
+        stats->memory_bytes += one.memory_bytes;
+        stats->skipped_fragments += one.skipped_fragments;
+    }
+}
+
+unsigned pipeline_default_workers(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores <= 2)
+        return 1;
+    return cores - 1 > PIPELINE_MAX_WORKERS ? PIPELINE_MAX_WORKERS : (unsigned)(cores - 1);
+}
+
+static void worker_free(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    /* Records never handed on (pipeline_free without finish) still own their state. */
+    for (uint64_t i = w->out.cons_tail; w->out.slot != NULL && i < w->out.prod_head; i++) {
+        struct record_event *event = &w->out.slot[i % OUTPUT_RING_EVENTS];
+        if (event->final)
+            free(event->state);
+    }
+    if (w->flows != NULL)
+        flow_table_free(w->flows);
+    if (w->detector != NULL)
+        detector_free(w->detector);
+    pthread_mutex_destroy(&w->stats_lock);
+    free(w->in.buf);
+    free(w->out.slot);
+    free(w->out.state_buf);
+    free(w);
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (p == NULL)
+        return;
+    atomic_store(&p->abort, true);
+    pipeline_join(p);
+    for (unsigned i = 0; i < p->worker_count; i++)
+        worker_free(p->workers[i]);
+    free(p);
+}
+
+static struct worker *worker_new(struct pipeline *p, const struct pipeline_config *config,
+                                 char *err, size_t err_len)
+{
+    struct worker *w = NULL;
+    if (posix_memalign((void **)&w, CACHE_LINE, sizeof(*w)) != 0 || w == NULL) {
+        snprintf(err, err_len, "pipeline: out of memory");
+        return NULL;
+    }
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_init(&w->stats_lock, NULL);
+    w->pipeline = p;
+    w->in.buf = malloc(INPUT_RING_BYTES);
+    w->out.slot = calloc(OUTPUT_RING_EVENTS, sizeof(*w->out.slot));
+    w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size);
+    if (w->in.buf == NULL || w->out.slot == NULL || w->out.state_buf == NULL) {
+        snprintf(err, err_len, "pipeline: out of memory for the rings");
+        goto fail;
+    }
+    if (config->detect != NULL) {
+        /* Packet side only: no state file, no allowlist, no alerts. */
+        struct detect_config detect = *config->detect;
+        detect.state_file = NULL;
+        detect.allowlist_file = NULL;
+        detect.ftp_same_hosts_only = true;
+        w->detector = detector_new(&detect, NULL, NULL, err, err_len);
+        if (w->detector == NULL)
+            goto fail;
+    }
+    struct flow_table_config flows = config->flows;
+    flows.memory_cap_bytes = config->flows.memory_cap_bytes / config->workers;
+    flows.expire_on_call_only = true;
+    struct flow_observer observer = { w->detector != NULL ? worker_on_packet : NULL,
+                                      worker_on_record, w };
+    w->flows = flow_table_new(&flows, &observer, err, err_len);
+    if (w->flows == NULL)
+        goto fail;
+    flow_table_get_stats(w->flows, &w->stats);
+    return w;
+fail:
+    worker_free(w);
+    return NULL;
+}
+
+struct pipeline *pipeline_new(const struct pipeline_config *config, const struct pipeline_sink *sink,
+                              char *err, size_t err_len)
+{
+    if (config->workers < 1 || config->workers > PIPELINE_MAX_WORKERS) {
+        snprintf(err, err_len, "--threads: %u is not between 1 and %d", config->workers,
+                 PIPELINE_MAX_WORKERS);
+        return NULL;
+    }
+    struct pipeline *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        snprintf(err, err_len, "pipeline: out of memory");
+        return NULL;
+    }
+    if (sink != NULL)
+        p->sink = *sink;
+    atomic_init(&p->abort, false);
+    p->hash_seed = config->flows.hash_seed;
+    p->state_size = detector_flow_state_size();
+    for (unsigned i = 0; i < config->workers; i++) {
+        p->workers[i] = worker_new(p, config, err, err_len);
+        if (p->workers[i] == NULL)
+            goto fail;
+        p->worker_count = i + 1;
+    }
+
+    /* Signals go to the capture (main) thread, whose reads they are meant to interrupt. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (unsigned i = 0; i < p->worker_count && rc == 0; i++) {
+        rc = pthread_create(&p->workers[i]->thread, NULL, worker_main, p->workers[i]);
+        p->workers[i]->started = rc == 0;
+    }
+    if (rc == 0) {
+        rc = pthread_create(&p->consumer, NULL, consumer_main, p);
+        p->consumer_started = rc == 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, err_len, "pipeline: cannot start threads: %s", strerror(rc));
+        goto fail;
+    }
+    return p;
+fail:
+    pipeline_free(p);
+    return NULL;
+}

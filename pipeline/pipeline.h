@@ -1,0 +1,76 @@
+/*
+ * pipeline/: spreads the per-packet work over worker threads and merges what they report
+ * back into one order that does not depend on how many workers there are.
+ *
+ *   capture thread --packets--> N workers (flow table + nDPI + detector_on_packet each)
+ *                  <--records-- one consumer thread (detector_on_record, output) in seq order
+ *
+ * The capture thread numbers every packet (pkt->seq) and sends it to the worker chosen by a
+ * symmetric hash of its address pair, so all flows between two hosts (an FTP control channel
+ * and its data channels) live in one worker. Flows time out only at "time is now T" markers
+ * the capture thread sends every whole second of packet time to all workers. Each record is
+ * tagged with the packet or marker that caused it; the consumer hands records on in tag order
+ * once every worker has passed that tag, so the output is the same for 1 or N workers.
+ */
+#ifndef EXFLOW_PIPELINE_H
+#define EXFLOW_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../capture/capture.h"
+#include "../detect/detect.h"
+#include "../flows/flows.h"
+
+#define PIPELINE_MAX_WORKERS 64
+
+struct pipeline_config {
+    unsigned workers;                  /* worker threads, 1..PIPELINE_MAX_WORKERS */
+    struct flow_table_config flows;    /* each worker's table; the memory cap is split evenly */
+    const struct detect_config *detect;/* packet-side detectors (no state file, no alerts);
+                                        * NULL: no detector_on_packet */
+};
+
+/* Where merged records go. Both run on the consumer thread. */
+struct pipeline_sink {
+    /* In tag order. flow is a copy owned by the pipeline; observer_state is the worker's
+     * (final) or a copy of it (interim): the callee frees it when final, as detect/ does. */
+    void (*on_record)(void *user, struct flow *flow, enum flow_end_reason reason, bool final);
+    /* About once a second of wall time, also while no records come (syslog retries...). */
+    void (*on_tick)(void *user);
+    void *user;
+};
+
+struct pipeline;
+
+/* Starts the workers and the consumer. NULL and a message in err on failure. */
+struct pipeline *pipeline_new(const struct pipeline_config *config, const struct pipeline_sink *sink,
+                              char *err, size_t err_len);
+
+/* Capture thread: numbers the packet, copies its IP bytes to its worker. Blocks while that
+ * worker is a full ring behind. */
+void pipeline_packet(struct pipeline *pipeline, const struct packet *pkt);
+
+/* Capture thread, live ticks: flows quiet since before now_usec time out although no packet
+ * moves packet time; also lets the consumer catch up while input is idle. */
+void pipeline_expire(struct pipeline *pipeline, uint64_t now_usec);
+
+/* Capture thread, ticks: hands over what is batched so the consumer catches up while idle. */
+void pipeline_sync(struct pipeline *pipeline);
+
+/* End of input: every flow ends (FLOW_END_EOF), every record reaches the sink, the threads
+ * exit. Call once, from the capture thread. */
+void pipeline_finish(struct pipeline *pipeline);
+
+/* Sum of the workers' flow table stats: as of their last marker while running, exact after
+ * pipeline_finish. Any thread. */
+void pipeline_get_flow_stats(struct pipeline *pipeline, struct flow_table_stats *stats);
+
+/* Stops the threads if pipeline_finish was not called (records may be lost) and frees all. */
+void pipeline_free(struct pipeline *pipeline);
+
+/* The default worker count: online cores - 1, at least 1. */
+unsigned pipeline_default_workers(void);
+
+#endif
