@@ -46,12 +46,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const uint8_t v4_src[16] = { 10, 0, 5, 10 }, v4_dst[16] = { 203, 0, 113, 7 };
     static const uint8_t v6_src[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
     static const uint8_t v6_dst[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7 };
-    const struct allow_query queries[] = {
-        { 4, v4_src, v4_dst, "files.backup.example.com", "SSH", "TLS", 22 },
-        { 4, v4_src, v4_dst, NULL, NULL, NULL, 9997 },
-        { 6, v6_src, v6_dst, "drive.google.com", "GoogleDrive", "TLS", 443 },
-        { 6, v6_src, v6_dst, "", "", "", 0 },
-    };
+    struct geo_info geo_gb;
+    memset(&geo_gb, 0, sizeof(geo_gb));
+    geo_gb.found = true;
+    memcpy(geo_gb.country_code, "GB", 3);
+    geo_gb.asn = 20712;
+    snprintf(geo_gb.as_org, sizeof(geo_gb.as_org), "Andrews & Arnold Ltd");
+    /* Designated fields: the query grows with the rule language. */
+    struct allow_query queries[4];
+    memset(queries, 0, sizeof(queries));
+    queries[0] = (struct allow_query){ .ip_version = 4, .src_addr = v4_src, .dest_addr = v4_dst,
+        .dest_name = "files.backup.example.com", .app_protocol = "SSH", .master_protocol = "TLS",
+        .dest_port = 22, .dest_geo = &geo_gb };
+    queries[1] = (struct allow_query){ .ip_version = 4, .src_addr = v4_src, .dest_addr = v4_dst,
+        .dest_port = 9997 };
+    queries[2] = (struct allow_query){ .ip_version = 6, .src_addr = v6_src, .dest_addr = v6_dst,
+        .dest_name = "drive.google.com", .app_protocol = "GoogleDrive", .master_protocol = "TLS",
+        .dest_port = 443, .dest_geo = &geo_gb };
+    queries[3] = (struct allow_query){ .ip_version = 6, .src_addr = v6_src, .dest_addr = v6_dst,
+        .dest_name = "", .app_protocol = "", .master_protocol = "" };
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
         const char *comment = NULL;
         if (allowlist_match(list, &queries[i], &comment) && (comment == NULL || strlen(comment) > 4096))

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_stream_init(&stream, data, size);
     while (fuzz_stream_next(&stream, &record)) {
         if (record.kind == FUZZ_TIME_JUMP) {
-            stream.now_usec += (uint64_t)record.len * 10 * 1000000;
+            fuzz_time_jump(&stream, &record);
             flow_table_expire(table, stream.now_usec);
             continue;
         }

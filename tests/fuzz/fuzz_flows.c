@@ -132,9 +132,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Packet time keeps moving forward across inputs, as the long-lived table expects. */
     static uint64_t clock_usec = FUZZ_START_USEC;
     stream.now_usec = clock_usec;
+    uint64_t latest_usec = clock_usec;
     while (fuzz_stream_next(&stream, &record)) {
+        if (stream.now_usec > latest_usec)
+            latest_usec = stream.now_usec;
         if (record.kind == FUZZ_TIME_JUMP) {
-            stream.now_usec += (uint64_t)record.len * 10 * 1000000;
+            fuzz_time_jump(&stream, &record);
             flow_table_expire(table, stream.now_usec);
             continue;
         }
@@ -147,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(frame);
     }
     flow_table_flush(table);
-    clock_usec = stream.now_usec + 3600 * 1000000ULL;
+    clock_usec = (stream.now_usec > latest_usec ? stream.now_usec : latest_usec) + 3600 * 1000000ULL;
     struct flow_table_stats stats;
     flow_table_get_stats(table, &stats);
     if (stats.active != 0)

@@ -8,7 +8,8 @@
  *   bit  3    IPv6 instead of IPv4
  *   bit  4    raw: the bytes are a whole IP packet, decoded as they are (lying lengths...)
  *   bits 5-7  what the record is (enum fuzz_kind): TCP flags, a snapped packet, or a jump of
- *             packet time by length * 10 s with no packet (so timeouts and saves run)
+ *             packet time by length * 10 s with no packet (so timeouts and saves run),
+ *             backwards when the direction bit is set (files out of order, clock steps)
  * Each packet is built in a buffer of its exact size and decoded by capture_decode(DLT_RAW),
  * so the struct packet is what the real decoder makes and ASan sees any read past its end.
  */
@@ -102,6 +103,16 @@ static const uint8_t fuzz_server_v6[16] = { 0x20, 0x01, 0x02, 0x18, 0, 0, 0, 0, 
  * frees) and returns the captured length; *wire_len is what the wire carried. Returns 0 for
  * records that are not packets (time jumps, out of memory).
  */
+/* Applies a FUZZ_TIME_JUMP record to the stream's clock. */
+static inline void fuzz_time_jump(struct fuzz_stream *s, const struct fuzz_record *r)
+{
+    uint64_t step = (uint64_t)r->len * 10 * 1000000;
+    if (!r->direction)
+        s->now_usec += step;
+    else
+        s->now_usec = s->now_usec > step ? s->now_usec - step : 0;
+}
+
 static inline size_t fuzz_build(struct fuzz_stream *s, const struct fuzz_record *r,
                                 const struct fuzz_connection *conn, uint8_t **frame,
                                 uint32_t *wire_len)

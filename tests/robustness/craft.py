@@ -252,6 +252,23 @@ def main(argv):
     g.close()
     write_pcap(P('long-names.pcap'), f.frames + g.frames)
 
+    # Packet time that jumps: backwards by a year, to the epoch, to 2106, microseconds past
+    # a second; each "session" is an upload to one destination, so series, baselines and
+    # schedules see starts out of order.
+    times = [TS, TS + 3600, TS - 365 * 86400, 0, 0xffffffff, TS + 7200, TS + 10800, 1, TS + 14400]
+    frames = []
+    for k, sec in enumerate(times):
+        f = TcpFlow('10.0.0.10', 41000 + k, '81.2.69.166', 443, sec * 1000000)
+        f.handshake()
+        f.send(0, bytes([k]) * 6000)
+        f.close()
+        frames += f.frames
+    with open(P('time-travel.pcap'), 'wb') as o:
+        o.write(pcap_header())
+        for i, (ts, fr) in enumerate(frames):
+            usec = 1999999 if i % 7 == 3 else ts % 1000000   # tv_usec beyond a second
+            o.write(struct.pack('<IIII', (ts // 1000000) & 0xffffffff, usec, len(fr), len(fr)) + fr)
+
     # A flood of unique flows (one UDP packet each) from one host to one server.
     with open(P('flood.pcap'), 'wb') as o:
         o.write(pcap_header())

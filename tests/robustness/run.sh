@@ -126,6 +126,14 @@ json_ok long-names
 [ "$(grep -c '"server_name"' "$tmp/long-names.json")" -eq 2 ] \
     && ok "long-names: a 1 KB SNI and Host still name their flows" || fail "long-names: server_name missing"
 
+# Packet time that goes back a year, to 1970, to 2106, with tv_usec past a second: series,
+# baselines, schedules and the state file see it all; thresholds low so scoring runs.
+expect time-travel 0 "" -- -r "$tmp/time-travel.pcap" --min-upload 1K --beacon-min-conns 3 \
+    --state-file "$tmp/time-travel.state"
+json_ok time-travel
+"$EXFLOW" -q -r "$tmp/time-travel.pcap" -w /dev/null --state-file "$tmp/time-travel.state" 2>"$tmp/time-travel2.err" \
+    && ok "time-travel: the state it wrote loads again" || { fail "time-travel: state reload"; head -n 5 "$tmp/time-travel2.err"; }
+
 # A flood of unique flows under a 1 MiB flow cap: evictions are counted, named in a warning
 # and memory stays flat (12x the flows, not more than 25% more RSS). ASan's quarantine
 # would hide the flow table behind freed memory it keeps, so it is kept small here.
