@@ -8,6 +8,8 @@
 #   nDPI library), and a bare libpcap pcap_next_ex loop; packets/s, Gbit/s and peak RSS of
 #   each; exflow --no-dpi as a diagnostic (how much of the time is nDPI); then exflow on a
 #   SYN flood of unique flows with --flow-memory 64, RSS against the cap.
+# "CPU s" (user + system) next to wall seconds shows how many cores a run really used: with
+# a capture thread beside its workers, "--threads 1" is not one core.
 # Each measurement runs BENCH_RUNS times (default 3) and the fastest run is reported, because
 # shared machines are noisy. Results also go to bench-data/last-results.txt.
 #
@@ -76,15 +78,15 @@ cat "$FLOOD" > /dev/null
 now() { date +%s.%N; }
 
 # measure NAME CMD...: runs CMD $RUNS times; keeps the fastest wall time and its peak RSS.
-# Sets BEST_SEC, BEST_RSS_KB, ALL_SEC; appends the run's stderr to $TMP/NAME.err.
+# Sets BEST_SEC, BEST_RSS_KB, BEST_CPU (user+system seconds of that run), ALL_SEC; appends the run's stderr to $TMP/NAME.err.
 measure() {
     name=$1; shift
-    BEST_SEC=""; BEST_RSS_KB=""; ALL_SEC=""
+    BEST_SEC=""; BEST_RSS_KB=""; BEST_CPU=""; ALL_SEC=""
     i=0
     while [ "$i" -lt "$RUNS" ]; do
         i=$((i + 1))
         t0=$(now)
-        "$TIME" -f '%M %e' -o "$TMP/time" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
+        "$TIME" -f '%M %e %U %S' -o "$TMP/time" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
         rc=$?
         t1=$(now)
         if [ "$rc" -ne 0 ]; then
@@ -96,10 +98,12 @@ measure() {
         fi
         sec=$(echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }')
         rss=$(awk 'END { print $1 }' "$TMP/time")
+        cpu=$(awk 'END { printf "%.2f", $3 + $4 }' "$TMP/time")
         ALL_SEC="$ALL_SEC $sec"
         if [ -z "$BEST_SEC" ] || awk -v a="$sec" -v b="$BEST_SEC" 'BEGIN { exit !(a < b) }'; then
             BEST_SEC=$sec
             BEST_RSS_KB=$rss
+            BEST_CPU=$cpu
         fi
     done
     return 0
@@ -113,17 +117,17 @@ FILE_MB=$(du -m "$MIX" | cut -f1)
 
 # ROWS: name|seconds|rss_kb|all runs, one per line, for the table.
 ROWS=""
-row() { ROWS="$ROWS$1|$2|$3|$4
+row() { ROWS="$ROWS$1|$2|$3|$4|$5
 "; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 pps_of() { awk -v p="$FILE_PACKETS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", p / s }'; }
 
-measure bare "$LOOP" "$MIX" && row "bare libpcap loop" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+measure bare "$LOOP" "$MIX" && row "bare libpcap loop" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
 BARE_SEC=$BEST_SEC
 
 NDPI_SEC=""
 if [ -n "$NDPI" ]; then
-    measure ndpi "$NDPI" -i "$MIX" -q -v 0 && row "ndpiReader -q" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+    measure ndpi "$NDPI" -i "$MIX" -q -v 0 && row "ndpiReader -q" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
     NDPI_SEC=$BEST_SEC
 else
     echo "bench: ndpiReader not installed (apt-get install libndpi-bin); skipping" >&2
@@ -138,7 +142,7 @@ fi
 
 if [ "$THREADS_SUPPORTED" = yes ]; then
     measure ex1 "$EXFLOW" --threads 1 $EXFLOW_ARGS -r "$MIX" &&
-        row "exflow --threads 1" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+        row "exflow --threads 1" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
     EX1_SEC=$BEST_SEC
     SCALE_SECS=""
     for n in 2 4 "$THREADS"; do
@@ -146,12 +150,12 @@ if [ "$THREADS_SUPPORTED" = yes ]; then
         [ "$n" -gt 1 ] || continue
         [ "$n" -le "$THREADS" ] || [ "$n" -le 4 ] || continue
         measure "ex$n" "$EXFLOW" --threads "$n" $EXFLOW_ARGS -r "$MIX" &&
-            row "exflow --threads $n" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+            row "exflow --threads $n" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
         SCALE_SECS="$SCALE_SECS $n:$BEST_SEC"
     done
 else
     measure ex1 "$EXFLOW" $EXFLOW_ARGS -r "$MIX" &&
-        row "exflow (1 thread)" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+        row "exflow (1 thread)" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
     EX1_SEC=$BEST_SEC
     SCALE_SECS=""
 fi
@@ -164,7 +168,7 @@ else
     NODPI_ARGS="--no-dpi"
 fi
 measure nodpi "$EXFLOW" $NODPI_ARGS $EXFLOW_ARGS -r "$MIX" &&
-    row "exflow --no-dpi (diag)" "$BEST_SEC" "$BEST_RSS_KB" "$ALL_SEC"
+    row "exflow --no-dpi (diag)" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
 
 # Did exflow do the work? One untimed run per thread setting without -q for its final stats
 # line: every packet decoded, the flows and records the mix holds, the same for any N.
@@ -204,10 +208,10 @@ fi
     echo "each row: fastest of $RUNS runs (all runs listed); exflow args: $EXFLOW_ARGS"
     [ "$THREADS_SUPPORTED" = yes ] || echo "threads: not supported yet (exflow has no --threads); exflow ran plain, single-threaded"
     echo
-    printf '%-22s %9s %12s %9s %10s  %s\n' "program" "seconds" "packets/s" "Gbit/s" "peak RSS" "runs (s)"
-    printf '%s' "$ROWS" | while IFS='|' read -r name sec rss all; do
+    printf '%-22s %8s %8s %11s %8s %10s  %s\n' "program" "seconds" "CPU s" "packets/s" "Gbit/s" "peak RSS" "runs (s)"
+    printf '%s' "$ROWS" | while IFS='|' read -r name sec rss cpu all; do
         [ -n "$name" ] || continue
-        printf '%-22s %9s %12s %9s %7s MiB %s\n' "$name" "$sec" "$(pps_of "$sec")" \
+        printf '%-22s %8s %8s %11s %8s %6s MiB %s\n' "$name" "$sec" "$cpu" "$(pps_of "$sec")" \
             "$(awk -v b="$FILE_BYTES" -v s="$sec" 'BEGIN { printf "%.3f", b * 8 / s / 1e9 }')" \
             "$((rss / 1024))" "$all"
     done
