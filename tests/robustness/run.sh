@@ -179,19 +179,23 @@ fi
 
 # ---- stop signals while reading stdin --------------------------------------------------
 # The pcap arrives through a pipe that stays open; the signal must stop the read, flush the
-# open flows, save the state and exit 0, without calling the stop a read error.
+# open flows, save the state and exit 0, without calling the stop a read error. The
+# scenario capture is an FTP upload that alerts; the golden FTP session is the fallback.
+stdin_pcap=pcaps/scenarios/ftp_stor_active.pcap
+[ -f "$stdin_pcap" ] || stdin_pcap=pcaps/golden/ftp.pcap
 for sig in TERM INT; do
     name=stdin-sig$sig
     mkfifo "$tmp/$name.fifo"
     "$EXFLOW" -r - --state-file "$tmp/$name.state" -w "$tmp/$name.json" <"$tmp/$name.fifo" \
         >/dev/null 2>"$tmp/$name.err" &
     pid=$!
-    { cat pcaps/golden/ftp.pcap; sleep 30; } >"$tmp/$name.fifo" &
+    { cat "$stdin_pcap"; : >"$tmp/$name.sent"; sleep 30; } >"$tmp/$name.fifo" &
     writer=$!
     bg_pids="$bg_pids $pid $writer"
-    # The pcap is in once the flows show up in the stats... which only come at the end, so
-    # give the reader time to take the whole file (ASan start-up included).
-    sleep 2
+    # Once cat is done, all but a pipe buffer (64 KiB) has been read; give exflow a moment
+    # for the rest, then stop it while it waits for more.
+    wait_for 30 test -f "$tmp/$name.sent"
+    sleep 1
     kill -"$sig" "$pid"
     wait "$pid"; rc=$?
     kill "$writer" 2>/dev/null
@@ -202,6 +206,10 @@ for sig in TERM INT; do
         || ok "$name: no read error reported for the stop"
     grep -q '"end_reason":"eof"' "$tmp/$name.json" && ok "$name: open flows flushed (end_reason eof)" \
         || fail "$name: open flows not flushed"
+    if [ "$stdin_pcap" = pcaps/scenarios/ftp_stor_active.pcap ]; then
+        grep -q '"event_type":"alert"' "$tmp/$name.json" && ok "$name: the upload's alert is written" \
+            || fail "$name: no alert written"
+    fi
     grep -q '^exflow-state 1' "$tmp/$name.state" 2>/dev/null && grep -q '^seen ' "$tmp/$name.state" \
         && ok "$name: state file written" || fail "$name: state file not written"
 done
