@@ -277,6 +277,17 @@ for i in range(20): s.sendto(b"x" * 100, ("127.0.0.1", 9))'
     fi
 fi
 
+# ---- a corrupt or unwritable state file --------------------------------------------------
+printf 'exflow-state 1\nlearn_start 1\nseen 12 34 10.0.0.1\n' >"$tmp/corrupt.state"
+expect corrupt-state 2 "corrupt\.state:3: malformed line.*--reset-state" -- -r pcaps/golden/ssh.pcap \
+    --state-file "$tmp/corrupt.state"
+expect reset-state 0 "corrupt\.state:3: malformed line; starting with empty state" -- -r pcaps/golden/ssh.pcap \
+    --state-file "$tmp/corrupt.state" --reset-state
+"$EXFLOW" -q -r pcaps/golden/ssh.pcap -w /dev/null --state-file "$tmp/corrupt.state" 2>/dev/null \
+    && ok "reset-state: the file is rewritten and loads" || fail "reset-state: file still refused"
+expect unwritable-state 2 "no-such-dir/state" -- -r pcaps/golden/ssh.pcap --state-file "$tmp/no-such-dir/state"
+expect unwritable-output 2 "no-such-dir/out\.json" -- -r pcaps/golden/ssh.pcap -w "$tmp/no-such-dir/out.json"
+
 # ---- the state file survives SIGKILL mid-save ---------------------------------------------
 # state-churn.pcap saves the state every few records (5 min of packet time); SIGKILL lands
 # at random points of runs that keep saving. After each kill the file must load: exflow
