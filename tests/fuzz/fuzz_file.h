@@ -12,11 +12,15 @@ static char fuzz_file_dir[256];
 
 static inline void fuzz_file_cleanup(void)
 {
+    static const char *const names[] = {
+        "allowlist", "state", "exflow-syslog.spool", "exflow-syslog.spool.tmp",
+        "exflow-syslog.offset", "exflow-syslog.offset.tmp", "exflow-syslog.lock",
+    };
     char path[300];
-    snprintf(path, sizeof(path), "%s/allowlist", fuzz_file_dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/state", fuzz_file_dir);
-    unlink(path);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", fuzz_file_dir, names[i]);
+        unlink(path);
+    }
     rmdir(fuzz_file_dir);
 }
 
