@@ -10,10 +10,12 @@
  */
 #include "detect_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,10 +145,43 @@ static bool parse_u64(const char *text, uint64_t *out)
     return true;
 }
 
+/* Removes PATH.tmp.PID files whose writer is gone: a crash in the middle of a save leaves
+ * one behind, and a crash loop would otherwise fill the directory with copies. */
+static void destinations_remove_stale_temps(const char *path)
+{
+    char dir_buf[4096], base_buf[4096];
+    snprintf(dir_buf, sizeof(dir_buf), "%s", path);
+    snprintf(base_buf, sizeof(base_buf), "%s", path);
+    const char *dir = dirname(dir_buf);
+    char prefix[4096 + 8];
+    int prefix_len = snprintf(prefix, sizeof(prefix), "%s.tmp.", basename(base_buf));
+    DIR *d = opendir(dir);
+    if (d == NULL || prefix_len <= 0 || (size_t)prefix_len >= sizeof(prefix)) {
+        if (d != NULL)
+            closedir(d);
+        return;
+    }
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strncmp(e->d_name, prefix, (size_t)prefix_len) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(e->d_name + prefix_len, &end, 10);
+        if (errno != 0 || *end != '\0' || pid <= 0 || pid == (long)getpid() ||
+            !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+            continue;
+        char stale[8192];
+        if (snprintf(stale, sizeof(stale), "%s/%s", dir, e->d_name) < (int)sizeof(stale))
+            unlink(stale);
+    }
+    closedir(d);
+}
+
 /* Reads a state file strictly: any line it does not understand is corruption. */
 int destinations_load(struct destinations *store, const char *path, uint64_t *learn_start_usec,
                       char *err, size_t err_len)
 {
+    destinations_remove_stale_temps(path);
     FILE *file = fopen(path, "r");
     if (file == NULL) {
         if (errno == ENOENT)
