@@ -327,9 +327,13 @@ else
 fi
 left=$(find "$tmp" -maxdepth 1 -name 'churn.state.tmp.*' | wc -l)
 echo "     state: $left temporary files left by the killed runs"
-# A clean run after the kills still ends with a valid file.
+# A clean run after the kills still ends with a valid file, and removes the temporary files
+# the killed runs left (their writers are gone).
 "$EXFLOW" -q -r "$tmp/small/state-churn.pcap" -w /dev/null --state-file "$state" >/dev/null 2>"$tmp/kill.err" \
     && ok "state: a clean run after the kills loads and saves it" || { fail "state: clean run failed"; head -n 5 "$tmp/kill.err"; }
+left=$(find "$tmp" -maxdepth 1 -name 'churn.state.tmp.*' | wc -l)
+[ "$left" -eq 0 ] && ok "state: no temporary file left after the restart" \
+    || fail "state: $left temporary files of killed runs still there after a restart"
 
 echo "robustness: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
