@@ -12,8 +12,10 @@ cd "$(dirname "$0")/../.." || exit 1
 export TZ=UTC LC_ALL=C
 tmp=$(mktemp -d)
 bg_pids=""
+netns=""
 cleanup() {
     for p in $bg_pids; do kill -9 "$p" 2>/dev/null; done
+    [ -n "$netns" ] && ip netns del "$netns" 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -258,6 +260,37 @@ for i in range(20): s.sendto(b"x" * 100, ("127.0.0.1", 9))'
     [ -z "$missing" ] && ok "stats: the line has every counter" || fail "stats: missing$missing"
     grep -q '"dest_port":9,' "$d/out.json" && ok "live: flow records reach the reopened file" \
         || fail "live: no flow record in the reopened file"
+
+    # The capture interface disappears (a veth in a namespace of our own is deleted): exit 1
+    # with a message naming it, and the flows so far are still written.
+    if command -v ip >/dev/null 2>&1 && ip netns add "exflow-rt-$$" 2>/dev/null; then
+        netns="exflow-rt-$$"
+        ip -n "$netns" link add "xrt$$a" type veth peer name "xrt$$b"
+        ip -n "$netns" addr add 10.254.1.1/30 dev "xrt$$a"
+        ip -n "$netns" link set "xrt$$a" up
+        ip -n "$netns" link set "xrt$$b" up
+        ip netns exec "$netns" "$EXFLOW" -i "xrt$$b" -w "$tmp/interface-gone.json" --stats-interval 0 \
+            >/dev/null 2>"$tmp/interface-gone.err" &
+        pid=$!
+        bg_pids="$bg_pids $pid"
+        sleep 1
+        ip netns exec "$netns" python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5): s.sendto(b"x" * 64, ("10.254.1.2", 9))' 2>/dev/null
+        sleep 0.5
+        ip -n "$netns" link del "xrt$$a"
+        if wait_for 10 sh -c "! kill -0 $pid"; then
+            wait "$pid"; rc=$?
+            if [ "$rc" -eq 1 ] && clean "$tmp/interface-gone.err"; then ok "interface-gone: exit 1"; else
+                fail "interface-gone: exit $rc"; head -n 10 "$tmp/interface-gone.err"; fi
+            has interface-gone "xrt$$b: capture failed" "the error names the interface"
+            [ -s "$tmp/interface-gone.json" ] && ok "interface-gone: flows so far are written" || fail "interface-gone: no flow written"
+        else
+            kill -TERM "$pid"; fail "interface-gone: still running 10 s after its interface went"
+        fi
+        ip netns del "$netns"; netns=""
+    else
+        skip "interface-gone: no network namespaces here"
+    fi
 
     # --user: the pidfile goes in a root-only directory (as /run), the process runs as nobody.
     if id nobody >/dev/null 2>&1; then
