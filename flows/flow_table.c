@@ -347,7 +347,9 @@ static void flow_table_make_room(struct flow_table *table, size_t needed)
             continue;
         }
         if (!table->cap_warned) {
-            size_t cap = table->config.memory_cap_bytes;
+            size_t cap = table->config.memory_cap_reported_bytes != 0
+                             ? table->config.memory_cap_reported_bytes
+                             : table->config.memory_cap_bytes;
             LOG_WARN("flow table reached its memory cap of %zu %s: evicting the oldest flows "
                      "(raise it with --flow-memory)",
                      cap >= 1024 * 1024 ? cap / (1024 * 1024) : cap,

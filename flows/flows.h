@@ -111,6 +111,8 @@ struct flow_table_config {
     uint64_t active_timeout_usec;
     uint64_t closed_linger_usec;
     size_t memory_cap_bytes;          /* flows + nDPI state; the oldest flow is evicted above it */
+    size_t memory_cap_reported_bytes; /* the cap the user set, in the warning, when several tables
+                                       * share it (pipeline/); 0: memory_cap_bytes */
     bool ndpi_enabled;                /* false in unit tests that only check keying */
     const char *custom_protocols_file;/* nDPI protocols file (NULL: the bundled one is not loaded) */
     uint32_t hash_seed;               /* random per run; fixed in tests */

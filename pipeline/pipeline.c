@@ -707,6 +707,18 @@ void pipeline_free(struct pipeline *p)
     free(p);
 }
 
+/* Each worker's share of the flow memory cap. The cap bounds the rings too (fixed, ~5.4 MiB
+ * a worker) when it is large enough for that to leave most of it to flows. */
+static size_t pipeline_flow_cap(const struct pipeline *p, const struct pipeline_config *config)
+{
+    size_t cap = config->flows.memory_cap_bytes;
+    size_t rings = (size_t)config->workers *
+                   (INPUT_RING_BYTES + OUTPUT_RING_EVENTS * (sizeof(struct record_event) + p->state_size));
+    if (cap >= 4 * rings)
+        cap -= rings;
+    return cap / config->workers;
+}
+
 static struct worker *worker_new(struct pipeline *p, const struct pipeline_config *config,
                                  char *err, size_t err_len)
 {
@@ -736,7 +748,8 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
             goto fail;
     }
     struct flow_table_config flows = config->flows;
-    flows.memory_cap_bytes = config->flows.memory_cap_bytes / config->workers;
+    flows.memory_cap_bytes = pipeline_flow_cap(p, config);
+    flows.memory_cap_reported_bytes = config->flows.memory_cap_bytes;
     flows.expire_on_call_only = true;
     struct flow_observer observer = { w->detector != NULL ? worker_on_packet : NULL,
                                       worker_on_record, w };

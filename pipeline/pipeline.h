@@ -27,7 +27,8 @@
 
 struct pipeline_config {
     unsigned workers;                  /* worker threads, 1..PIPELINE_MAX_WORKERS */
-    struct flow_table_config flows;    /* each worker's table; the memory cap is split evenly */
+    struct flow_table_config flows;    /* each worker's table; the memory cap, less the rings'
+                                        * fixed size when it is 4x that, is split evenly */
     const struct detect_config *detect;/* packet-side detectors (no state file, no alerts);
                                         * NULL: no detector_on_packet */
 };
