@@ -11,7 +11,7 @@ CFLAGS    := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -I. $(SANITIZE) \
              $(shell pkg-config --cflags $(PKGS))
 LDLIBS    := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
-STAGES    := common capture flows detect geo output
+STAGES    := common capture flows detect geo output pipeline
 LIB_SRCS  := $(wildcard $(addsuffix /*.c,$(STAGES)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_OUT)/obj/%.o)
 HARNESSES := fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool
