@@ -10,8 +10,8 @@
 #   SYN flood of unique flows with --flow-memory 64, RSS against the cap.
 # "CPU s" (user + system) next to wall seconds shows how many cores a run really used: with
 # a capture thread beside its workers, "--threads 1" is not one core.
-# Each measurement runs BENCH_RUNS times (default 3) and the fastest run is reported, because
-# shared machines are noisy. Results also go to bench-data/last-results.txt.
+# Each measurement runs BENCH_RUNS times (default 3), interleaved in rounds, and the fastest
+# run is reported, because shared machines are noisy. Results also go to bench-data/last-results.txt.
 #
 # Environment: EXFLOW, BUILD (from the Makefile); BENCH_DIR (bench-data), BENCH_PACKETS
 # (5000000), BENCH_DURATION (600 s of packet time), BENCH_FLOOD_PACKETS (2000000),
@@ -77,36 +77,52 @@ cat "$FLOOD" > /dev/null
 
 now() { date +%s.%N; }
 
-# measure NAME CMD...: runs CMD $RUNS times; keeps the fastest wall time and its peak RSS.
-# Sets BEST_SEC, BEST_RSS_KB, BEST_CPU (user+system seconds of that run), ALL_SEC; appends the run's stderr to $TMP/NAME.err.
-measure() {
-    name=$1; shift
+# Single-quotes a word for eval.
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+
+# Jobs are measured in rounds: every job once per round, RUNS rounds, so a burst of load from
+# another process hits all programs alike instead of all runs of one. Each job's fastest run
+# is kept, with the peak RSS and CPU seconds of that run.
+: > "$TMP/jobs"
+job() {  # job NAME LABEL COMMAND...
+    name=$1; label=$2; shift 2
+    cmd=""
+    for word in "$@"; do cmd="$cmd $(quote "$word")"; done
+    printf '%s|%s|%s\n' "$name" "$label" "$cmd" >> "$TMP/jobs"
+}
+
+run_once() {  # run_once NAME COMMAND-STRING
+    name=$1
+    [ ! -e "$TMP/$name.failed" ] || return 1
+    t0=$(now)
+    eval "\"\$TIME\" -f '%M %e %U %S' -o \"\$TMP/time\" $2" < /dev/null \
+        > "$TMP/$name.out" 2> "$TMP/$name.err"
+    rc=$?
+    t1=$(now)
+    if [ "$rc" -ne 0 ]; then
+        echo "bench: $name failed (exit $rc):$2" >&2
+        tail -n 5 "$TMP/$name.err" >&2
+        ERRORS=$((ERRORS + 1))
+        : > "$TMP/$name.failed"
+        return 1
+    fi
+    sec=$(echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }')
+    rss=$(awk 'END { print $1 }' "$TMP/time")
+    cpu=$(awk 'END { printf "%.2f", $3 + $4 }' "$TMP/time")
+    printf ' %s' "$sec" >> "$TMP/$name.all"
+    best=$(awk 'END { print $1 }' "$TMP/$name.best" 2> /dev/null)
+    if [ -z "$best" ] || awk -v a="$sec" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+        echo "$sec $rss $cpu" > "$TMP/$name.best"
+        cp "$TMP/$name.err" "$TMP/$name.best-err"
+    fi
+}
+
+# result NAME: sets BEST_SEC, BEST_RSS_KB, BEST_CPU, ALL_SEC (empty when the job failed).
+result() {
     BEST_SEC=""; BEST_RSS_KB=""; BEST_CPU=""; ALL_SEC=""
-    i=0
-    while [ "$i" -lt "$RUNS" ]; do
-        i=$((i + 1))
-        t0=$(now)
-        "$TIME" -f '%M %e %U %S' -o "$TMP/time" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err"
-        rc=$?
-        t1=$(now)
-        if [ "$rc" -ne 0 ]; then
-            echo "bench: $name failed (exit $rc): $*" >&2
-            tail -n 5 "$TMP/$name.err" >&2
-            ERRORS=$((ERRORS + 1))
-            BEST_SEC=""
-            return 1
-        fi
-        sec=$(echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }')
-        rss=$(awk 'END { print $1 }' "$TMP/time")
-        cpu=$(awk 'END { printf "%.2f", $3 + $4 }' "$TMP/time")
-        ALL_SEC="$ALL_SEC $sec"
-        if [ -z "$BEST_SEC" ] || awk -v a="$sec" -v b="$BEST_SEC" 'BEGIN { exit !(a < b) }'; then
-            BEST_SEC=$sec
-            BEST_RSS_KB=$rss
-            BEST_CPU=$cpu
-        fi
-    done
-    return 0
+    [ ! -e "$TMP/$1.failed" ] && [ -s "$TMP/$1.best" ] || return 1
+    read -r BEST_SEC BEST_RSS_KB BEST_CPU < "$TMP/$1.best"
+    ALL_SEC=$(cat "$TMP/$1.all")
 }
 
 # Packets and wire bytes of the file, from the bare loop (also its first warm-up).
@@ -115,60 +131,75 @@ FILE_PACKETS=$(awk '{ print $2 }' "$TMP/count")
 FILE_BYTES=$(awk '{ print $4 }' "$TMP/count")
 FILE_MB=$(du -m "$MIX" | cut -f1)
 
-# ROWS: name|seconds|rss_kb|all runs, one per line, for the table.
-ROWS=""
-row() { ROWS="$ROWS$1|$2|$3|$4|$5
-"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-pps_of() { awk -v p="$FILE_PACKETS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", p / s }'; }
-
-measure bare "$LOOP" "$MIX" && row "bare libpcap loop" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
-BARE_SEC=$BEST_SEC
-
-NDPI_SEC=""
-if [ -n "$NDPI" ]; then
-    measure ndpi "$NDPI" -i "$MIX" -q -v 0 && row "ndpiReader -q" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
-    NDPI_SEC=$BEST_SEC
-else
-    echo "bench: ndpiReader not installed (apt-get install libndpi-bin); skipping" >&2
-fi
-
 EXFLOW_ARGS="-q --no-flows -w /dev/null"
 if "$EXFLOW" --help 2>&1 | grep -q -- '--threads'; then
     THREADS_SUPPORTED=yes
+    ONE="--threads 1"
 else
     THREADS_SUPPORTED=no
+    ONE=""
 fi
 
+job bare "bare libpcap loop" "$LOOP" "$MIX"
+if [ -n "$NDPI" ]; then
+    job ndpi "ndpiReader -q" "$NDPI" -i "$MIX" -q -v 0
+else
+    echo "bench: ndpiReader not installed (apt-get install libndpi-bin); skipping" >&2
+fi
+SCALE_NS=""
 if [ "$THREADS_SUPPORTED" = yes ]; then
-    measure ex1 "$EXFLOW" --threads 1 $EXFLOW_ARGS -r "$MIX" &&
-        row "exflow --threads 1" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
-    EX1_SEC=$BEST_SEC
-    SCALE_SECS=""
+    job ex1 "exflow --threads 1" "$EXFLOW" --threads 1 $EXFLOW_ARGS -r "$MIX"
     for n in 2 4 "$THREADS"; do
-        case " $SCALE_SECS " in *" $n:"*) continue ;; esac
+        case " $SCALE_NS " in *" $n "*) continue ;; esac
         [ "$n" -gt 1 ] || continue
         [ "$n" -le "$THREADS" ] || [ "$n" -le 4 ] || continue
-        measure "ex$n" "$EXFLOW" --threads "$n" $EXFLOW_ARGS -r "$MIX" &&
-            row "exflow --threads $n" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
-        SCALE_SECS="$SCALE_SECS $n:$BEST_SEC"
+        job "ex$n" "exflow --threads $n" "$EXFLOW" --threads "$n" $EXFLOW_ARGS -r "$MIX"
+        SCALE_NS="$SCALE_NS $n"
     done
 else
-    measure ex1 "$EXFLOW" $EXFLOW_ARGS -r "$MIX" &&
-        row "exflow (1 thread)" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
-    EX1_SEC=$BEST_SEC
-    SCALE_SECS=""
+    job ex1 "exflow (1 thread)" "$EXFLOW" $EXFLOW_ARGS -r "$MIX"
 fi
-
 # Diagnostic, not a target: the same single-thread run without nDPI shows how much of
 # exflow's time is the DPI library and how much is its own capture, flow and detect code.
-if [ "$THREADS_SUPPORTED" = yes ]; then
-    NODPI_ARGS="--threads 1 --no-dpi"
-else
-    NODPI_ARGS="--no-dpi"
+job nodpi "exflow --no-dpi (diag)" "$EXFLOW" $ONE --no-dpi $EXFLOW_ARGS -r "$MIX"
+# Flood, and the baseline RSS on a tiny capture that the cap is read against.
+"$GEN" "$TMP/tiny.pcap" 100 --seed "$SEED" 2> /dev/null
+job base "" "$EXFLOW" $EXFLOW_ARGS -r "$TMP/tiny.pcap"
+job flood "" "$EXFLOW" --flow-memory "$FLOW_MEMORY" --no-flows -w /dev/null -r "$FLOOD"
+
+round=0
+while [ "$round" -lt "$RUNS" ]; do
+    round=$((round + 1))
+    echo "bench: round $round of $RUNS ..." >&2
+    while IFS='|' read -r name label cmd; do
+        run_once "$name" "$cmd"
+    done < "$TMP/jobs"
+done
+
+# ROWS: name|seconds|rss_kb|cpu|all runs, one per line, for the table.
+ROWS=""
+while IFS='|' read -r name label cmd; do
+    [ -n "$label" ] || continue
+    result "$name" && ROWS="$ROWS$label|$BEST_SEC|$BEST_RSS_KB|$BEST_CPU|$ALL_SEC
+"
+done < "$TMP/jobs"
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+pps_of() { awk -v p="$FILE_PACKETS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", p / s }'; }
+
+result bare; BARE_SEC=$BEST_SEC
+result ndpi; NDPI_SEC=$BEST_SEC
+result ex1; EX1_SEC=$BEST_SEC
+SCALE_SECS=""
+for n in $SCALE_NS; do
+    result "ex$n" && SCALE_SECS="$SCALE_SECS $n:$BEST_SEC"
+done
+result base; BASE_RSS_KB=$BEST_RSS_KB
+FLOOD_SEC=""
+if result flood; then
+    FLOOD_SEC=$BEST_SEC
+    FLOOD_RSS_KB=$BEST_RSS_KB
+    FLOOD_STATS=$(grep -o 'flows_created=[0-9]* flows_evicted=[0-9]*' "$TMP/flood.best-err" | tail -n 1)
 fi
-measure nodpi "$EXFLOW" $NODPI_ARGS $EXFLOW_ARGS -r "$MIX" &&
-    row "exflow --no-dpi (diag)" "$BEST_SEC" "$BEST_RSS_KB" "$BEST_CPU" "$ALL_SEC"
 
 # Did exflow do the work? One untimed run per thread setting without -q for its final stats
 # line: every packet decoded, the flows and records the mix holds, the same for any N.
@@ -188,24 +219,13 @@ else
     check_run "1 thread"
 fi
 
-# Flood: baseline RSS on a tiny capture first, so the cap can be read against it.
-"$GEN" "$TMP/tiny.pcap" 100 --seed "$SEED" 2> /dev/null
-measure base "$EXFLOW" $EXFLOW_ARGS -r "$TMP/tiny.pcap"
-BASE_RSS_KB=$BEST_RSS_KB
-FLOOD_SEC=""
-if measure flood "$EXFLOW" --flow-memory "$FLOW_MEMORY" --no-flows -w /dev/null -r "$FLOOD"; then
-    FLOOD_SEC=$BEST_SEC
-    FLOOD_RSS_KB=$BEST_RSS_KB
-    FLOOD_STATS=$(grep -o 'flows_created=[0-9]* flows_evicted=[0-9]*' "$TMP/flood.err" | tail -n 1)
-fi
-
 # ---- report ----
 {
     echo "exflow benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, load before runs: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "exflow: $("$EXFLOW" --version 2>&1 | head -n 1); nDPI: $(dpkg-query -W -f '${Version}' libndpi-bin 2>/dev/null || echo '?')"
     echo "capture: $MIX, $FILE_PACKETS packets, $FILE_BYTES wire bytes, $FILE_MB MiB on disk (avg $((FILE_BYTES / FILE_PACKETS)) B/packet), from page cache"
-    echo "each row: fastest of $RUNS runs (all runs listed); exflow args: $EXFLOW_ARGS"
+    echo "each row: fastest of $RUNS runs, taken in interleaved rounds (all runs listed); exflow args: $EXFLOW_ARGS"
     [ "$THREADS_SUPPORTED" = yes ] || echo "threads: not supported yet (exflow has no --threads); exflow ran plain, single-threaded"
     echo
     printf '%-22s %8s %8s %11s %8s %10s  %s\n' "program" "seconds" "CPU s" "packets/s" "Gbit/s" "peak RSS" "runs (s)"
