@@ -705,6 +705,9 @@ int main(int argc, char **argv)
         goto done;
     }
     x.live = options.capture.interface != NULL;
+    /* Before the slow set-up (GeoIP checks, interface): a SIGHUP from a service manager
+     * must not kill a sensor that is still starting. */
+    install_signal_handlers();
 
     if (options.geoip_city != NULL || options.geoip_asn != NULL) {
         x.geo = geo_open(options.geoip_city, options.geoip_asn, err, sizeof(err));
@@ -722,7 +725,8 @@ int main(int argc, char **argv)
         goto done;
     }
     signal_capture = x.capture;
-    install_signal_handlers();
+    if (stop_requested)   /* SIGTERM while starting: stop at once, still cleanly */
+        capture_stop(x.capture);
 
     /* The pidfile first: its directory (/run) is usually writable by root only. */
     if (options.pidfile != NULL) {
