@@ -199,6 +199,40 @@ static bool protocol_names_server(u_int16_t protocol)
     }
 }
 
+/* True when nDPI would go on dissecting a detected flow but no label exflow keeps can change
+ * any more, so feeding it stops here. nDPI goes on for things exflow does not report:
+ * - TLS: the ServerHello (JA3S, ~45 snprintf calls) and the server certificate (hashes,
+ *   validity). The certificate's names can still name the application, but only when the
+ *   SNI did not (nDPI matches them only while subprotocol_detected is clear), so a flow
+ *   whose SNI already matched a known service is done. A flow whose SNI matched nothing
+ *   goes on as before: a TLS 1.2 certificate may still name it.
+ * - SSH: after both banners, both KEXINITs (HASSH).
+ * HTTP is left to nDPI, which stops once the Host and the response status are in. */
+static bool labeler_labels_complete(const struct ndpi_flow_struct *state, ndpi_protocol verdict)
+{
+    u_int16_t app = verdict.app_protocol, master = verdict.master_protocol;
+    if (master == NDPI_PROTOCOL_TLS || app == NDPI_PROTOCOL_TLS)
+        return state->host_server_name[0] != '\0' &&
+               state->protos.tls_quic.subprotocol_detected;
+    if (master == NDPI_PROTOCOL_SSH || app == NDPI_PROTOCOL_SSH)
+        return state->protos.ssh.client_signature[0] != '\0' &&
+               state->protos.ssh.server_signature[0] != '\0';
+    return false;
+}
+
+/* nDPI's verdict as the flow state keeps it. A packet's own result can differ in category
+ * (the SNI packet's says Web where the state already has the host's Advertisement): the state
+ * is what a flow fed to the end reports, so flows stopped early report it too. */
+static ndpi_protocol labeler_state_verdict(const struct ndpi_flow_struct *state)
+{
+    ndpi_protocol verdict = {
+        .master_protocol = state->detected_protocol_stack[1],
+        .app_protocol = state->detected_protocol_stack[0],
+        .category = state->category,
+    };
+    return verdict;
+}
+
 /* Refreshes flow->labels from the nDPI state and its latest verdict. The protos union is
  * read only for the protocol that owns it: protos.ssh of a TLS flow is certificate bytes. */
 static void labeler_copy(struct labeler *labeler, struct flow *flow, ndpi_protocol verdict,
@@ -272,6 +306,9 @@ long labeler_process(struct labeler *labeler, struct flow *flow, const struct pa
                     result.master_protocol != NDPI_PROTOCOL_UNKNOWN;
     if (detected && !ndpi_extra_dissection_possible(labeler->ndpi, flow->ndpi_flow)) {
         delta -= (long)labeler_release(labeler, flow, result, (int)direction);
+    } else if (detected && labeler_labels_complete(flow->ndpi_flow, result)) {
+        delta -= (long)labeler_release(labeler, flow, labeler_state_verdict(flow->ndpi_flow),
+                                       (int)direction);
     } else if (flow->ndpi_packets >= NDPI_MAX_PACKETS_PER_FLOW) {
         delta -= (long)labeler_finish(labeler, flow);
     } else {
@@ -293,12 +330,7 @@ size_t labeler_finish(struct labeler *labeler, struct flow *flow)
         flow->labels.detection_done = true;
         return 0;
     }
-    const struct ndpi_flow_struct *state = flow->ndpi_flow;
-    ndpi_protocol verdict = {
-        .master_protocol = state->detected_protocol_stack[1],
-        .app_protocol = state->detected_protocol_stack[0],
-        .category = state->category,
-    };
+    ndpi_protocol verdict = labeler_state_verdict(flow->ndpi_flow);
     if (verdict.app_protocol == NDPI_PROTOCOL_UNKNOWN) {
         /* Take nDPI's guess (ports, addresses) rather than nothing. */
         u_int8_t guessed = 0;
