@@ -52,6 +52,7 @@ struct flow_direction_stats {
 
 /* What nDPI told us, copied out so the nDPI state can be freed early. Empty string = absent. */
 struct flow_labels {
+    bool detection_done;                  /* first: read on every packet of the flow */
     char master_protocol[FLOW_LABEL_LEN]; /* e.g. "TLS", "HTTP" */
     char app_protocol[FLOW_LABEL_LEN];    /* e.g. "Dropbox", "MEGA"; "Unknown" when none */
     char category[FLOW_LABEL_LEN];        /* nDPI category name */
@@ -62,36 +63,45 @@ struct flow_labels {
     uint16_t http_status;
     char ssh_client[FLOW_LABEL_LEN];
     char ssh_server[FLOW_LABEL_LEN];
-    bool detection_done;
 };
 
+/* Field order is for the cache: a lookup reads the first 64 bytes (chain link, hash, key),
+ * a packet then writes the next 160 (times, age-list links, counters); the ~820 bytes of
+ * label strings come last and are touched only while nDPI labels the flow and when a
+ * record is written. flows/ allocates flows 64-byte aligned. */
 struct flow {
-    uint64_t id;                 /* unique within a run: the seq of the packet that created it
-                                  * when packets are numbered (pipeline/), else creation order */
+    /* Cache line 1: what the hash chain walk compares. */
+    struct flow *hash_next;       /* private to flows/: hash chain */
+    uint32_t hash;                /* private to flows/ */
     uint8_t ip_version;
     uint8_t proto;
     uint16_t vlan;
+    uint16_t orig_port, resp_port;
+    enum tcp_state tcp_state;
     uint8_t orig_addr[PACKET_ADDR_LEN]; /* originator: sent the first packet / the SYN */
     uint8_t resp_addr[PACKET_ADDR_LEN];
-    uint16_t orig_port, resp_port;
-    struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
-    uint64_t start_ts_usec;       /* first packet of this record (interim records restart it) */
     uint64_t last_ts_usec;
-    uint32_t record_seq;          /* 0 for the first record of a flow, +1 per interim record */
-    enum tcp_state tcp_state;
-    struct flow_labels labels;
-    void *observer_state;         /* owned by the observer (detect/): it frees it in on_record(final) */
 
-    /* Private to flows/: hash chain, age list, nDPI state. */
-    struct flow *hash_next;
-    struct flow *age_prev, *age_next;
-    void *ndpi_flow;
-    uint32_t hash;
-    uint16_t ndpi_packets;
-    uint8_t tcp_fin_seen;         /* bit per direction: which sides sent a FIN (survives interim resets) */
-    uint64_t total_start_ts_usec;
-    uint64_t age_seq;             /* pkt->seq when last filed in its age list: breaks ties between
-                                   * equal times the same way in one table or in several */
+    /* Cache line 2: per-packet bookkeeping. */
+    struct flow *age_prev, *age_next; /* private to flows/: age list */
+    uint64_t age_seq;             /* private to flows/: pkt->seq when last filed in its age list:
+                                   * breaks ties between equal times the same way in one table
+                                   * or in several */
+    uint64_t start_ts_usec;       /* first packet of this record (interim records restart it) */
+    void *ndpi_flow;              /* private to flows/: nDPI state while labelling */
+    void *observer_state;         /* owned by the observer (detect/): it frees it in on_record(final) */
+    uint64_t id;                  /* unique within a run: the seq of the packet that created it
+                                   * when packets are numbered (pipeline/), else creation order */
+    uint32_t record_seq;          /* 0 for the first record of a flow, +1 per interim record */
+    uint16_t ndpi_packets;        /* private to flows/ */
+    uint8_t tcp_fin_seen;         /* private to flows/: bit per direction: which sides sent a FIN
+                                   * (survives interim resets) */
+
+    /* Cache lines 3-4. */
+    struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
+    uint64_t total_start_ts_usec; /* private to flows/ */
+
+    struct flow_labels labels;
 };
 
 /* Who hears about flows. All callbacks are optional. */
