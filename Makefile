@@ -1,5 +1,5 @@
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
-#   make SANITIZER=address|undefined   instrumented build under build/<sanitizer>/
+#   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc
 PKGS    := libpcap libndpi libmaxminddb jansson
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -11,8 +11,11 @@ ifeq ($(SANITIZER),address)
 SANFLAGS := -fsanitize=address -fno-omit-frame-pointer
 else ifeq ($(SANITIZER),undefined)
 SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(SANITIZER),thread)
+# Not part of make check (it needs its own run of the suite); for the pipeline's threads.
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else ifneq ($(SANITIZER),)
-$(error SANITIZER must be address or undefined)
+$(error SANITIZER must be address, undefined or thread)
 endif
 
 BUILD   := build/$(if $(SANITIZER),$(SANITIZER),default)
