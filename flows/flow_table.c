@@ -25,9 +25,6 @@
 /* Ticks come about once a second of wall time and may follow a long silence. */
 #define EXPIRE_BUDGET_PER_TICK   65536
 
-/* Flows start on a cache line: flows.h puts what a lookup reads in their first 64 bytes. */
-#define FLOW_ALIGN 64
-
 /* Hash buckets: enough for the flows the memory cap allows, within these bounds. */
 #define BUCKETS_MIN 256
 #define BUCKETS_MAX (1u << 22)
@@ -371,11 +368,9 @@ static struct flow *flow_create(struct flow_table *table, const struct packet *p
     size_t needed = sizeof(struct flow) + (table->labeler != NULL ? table->ndpi_flow_size : 0);
     flow_table_make_room(table, needed);
 
-    /* Cache-line aligned, so that a lookup's key compare reads one line (see flows.h). */
-    void *block = NULL;
-    if (posix_memalign(&block, FLOW_ALIGN, sizeof(struct flow)) != 0)
+    struct flow *flow = calloc(1, sizeof(*flow));
+    if (flow == NULL)
         return NULL;
-    struct flow *flow = memset(block, 0, sizeof(struct flow));
     flow->id = pkt->seq != 0 ? pkt->seq : table->next_id++;
     flow->age_seq = pkt->seq;
     flow->ip_version = pkt->ip_version;

@@ -68,7 +68,8 @@ struct flow_labels {
 /* Field order is for the cache: a lookup reads the first 64 bytes (chain link, hash, key),
  * a packet then writes the next 160 (times, age-list links, counters); the ~820 bytes of
  * label strings come last and are touched only while nDPI labels the flow and when a
- * record is written. flows/ allocates flows 64-byte aligned. */
+ * record is written. (Not allocated cache-aligned: posix_memalign's fragments cost ~190
+ * bytes a flow, which took the SYN flood of `make bench` 7 MiB past --flow-memory.) */
 struct flow {
     /* Cache line 1: what the hash chain walk compares. */
     struct flow *hash_next;       /* private to flows/: hash chain */
