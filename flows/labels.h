@@ -23,8 +23,9 @@ void labeler_free(struct labeler *labeler);
 size_t labeler_flow_size(void);
 
 /* Feeds one packet of the flow, sent by direction's side, to nDPI (allocating its state on
- * the first one) and refreshes flow->labels. Frees the state once detection is done or
- * NDPI_MAX_PACKETS_PER_FLOW were seen. Returns the change in bytes held (+labeler_flow_size(), 0, or -labeler_flow_size()).
+ * the first one) and refreshes flow->labels. Frees the state once detection is done, once
+ * the labels exflow keeps can no longer change (TLS SNI matched, both SSH banners) though
+ * nDPI would dissect on, or after NDPI_MAX_PACKETS_PER_FLOW packets. Returns the change in bytes held (+labeler_flow_size(), 0, or -labeler_flow_size()).
  * Returns 0 and does nothing when labels are final or the packet has no IP header. */
 long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt,
                      enum flow_direction direction);
