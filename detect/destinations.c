@@ -49,7 +49,7 @@ struct destinations *destinations_new(size_t max_entries)
     return store;
 }
 
-/* table_destroy callback. */
+/* table_destroy and eviction callback. */
 static void destination_entry_free(struct table_entry *entry)
 {
     free(entry);
@@ -81,18 +81,10 @@ static bool make_key(char *key, size_t key_len, const char *host, const char *de
 static struct destination_entry *destinations_insert(struct destinations *store, const char *key,
                                                      uint64_t first_usec, uint64_t last_usec)
 {
-    if (store->table.count >= store->max_entries && store->table.oldest) {
-        struct table_entry *oldest = store->table.oldest;
-        table_remove(&store->table, oldest);
-        free(oldest);
-    }
-    struct destination_entry *d = calloc(1, sizeof(*d));
+    struct destination_entry *d = (struct destination_entry *)table_insert_new(
+        &store->table, key, sizeof(*d), store->max_entries, destination_entry_free);
     if (d == NULL)
         return NULL;
-    if (!table_insert(&store->table, &d->entry, key)) {
-        free(d);
-        return NULL;
-    }
     d->first_usec = first_usec;
     d->last_usec = last_usec;
     return d;

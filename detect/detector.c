@@ -455,47 +455,15 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
 /* Least recently used entries go when a table is at its cap. */
 static struct series *series_get(struct detector *d, const char *key)
 {
-    struct table_entry *e = table_find(&d->series, key);
-    if (e) {
-        table_touch(&d->series, e);
-        return (struct series *)e;
-    }
-    if (d->series.count >= DETECT_MAX_SERIES && d->series.oldest) {
-        struct table_entry *oldest = d->series.oldest;
-        table_remove(&d->series, oldest);
-        series_free_entry(oldest);
-    }
-    struct series *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return NULL;
-    if (!table_insert(&d->series, &s->entry, key)) {
-        free(s);
-        return NULL;
-    }
-    return s;
+    return (struct series *)table_get(&d->series, key, sizeof(struct series), DETECT_MAX_SERIES,
+                                      series_free_entry);
 }
 
 /* The host's baseline, created on first use. */
 static struct host *host_get(struct detector *d, const char *key)
 {
-    struct table_entry *e = table_find(&d->hosts, key);
-    if (e) {
-        table_touch(&d->hosts, e);
-        return (struct host *)e;
-    }
-    if (d->hosts.count >= DETECT_MAX_HOSTS && d->hosts.oldest) {
-        struct table_entry *oldest = d->hosts.oldest;
-        table_remove(&d->hosts, oldest);
-        host_free_entry(oldest);
-    }
-    struct host *h = calloc(1, sizeof(*h));
-    if (h == NULL)
-        return NULL;
-    if (!table_insert(&d->hosts, &h->entry, key)) {
-        free(h);
-        return NULL;
-    }
-    return h;
+    return (struct host *)table_get(&d->hosts, key, sizeof(struct host), DETECT_MAX_HOSTS,
+                                    host_free_entry);
 }
 
 /* Saves the first-seen state now and then, by packet time, so a crash loses little. */

@@ -109,6 +109,40 @@ bool table_insert(struct table *table, struct table_entry *entry, const char *ke
     return true;
 }
 
+/* A new zeroed entry of entry_size bytes (struct table_entry first) under key, as the
+ * newest; at max_entries the least recently used entry is removed and handed to free_entry
+ * first, so the table never grows past its cap. NULL when out of memory. */
+struct table_entry *table_insert_new(struct table *table, const char *key, size_t entry_size,
+                                     size_t max_entries,
+                                     void (*free_entry)(struct table_entry *entry))
+{
+    if (table->count >= max_entries && table->oldest) {
+        struct table_entry *oldest = table->oldest;
+        table_remove(table, oldest);
+        free_entry(oldest);
+    }
+    struct table_entry *entry = calloc(1, entry_size);
+    if (entry == NULL)
+        return NULL;
+    if (!table_insert(table, entry, key)) {
+        free(entry);
+        return NULL;
+    }
+    return entry;
+}
+
+/* The entry under key, marked as just used, or a new one made by table_insert_new. */
+struct table_entry *table_get(struct table *table, const char *key, size_t entry_size,
+                              size_t max_entries, void (*free_entry)(struct table_entry *entry))
+{
+    struct table_entry *entry = table_find(table, key);
+    if (entry) {
+        table_touch(table, entry);
+        return entry;
+    }
+    return table_insert_new(table, key, entry_size, max_entries, free_entry);
+}
+
 /* Marks the entry as just used. */
 void table_touch(struct table *table, struct table_entry *entry)
 {
