@@ -247,7 +247,7 @@ char *output_flow_json(const struct output_config *config, const struct flow *fl
     return dump_event(event);
 }
 
-char *output_alert_json(const struct output_config *config, const struct alert *alert)
+char *output_alert_json(const struct alert *alert)
 {
     json_t *event = event_head("alert", alert->ts_usec);
     if (event == NULL)
@@ -287,11 +287,9 @@ char *output_alert_json(const struct output_config *config, const struct alert *
     set_time(event, "first_seen", alert->first_ts_usec);
     set_text(event, "reason", alert->reason);
 
-    /* detect/ fills dest_geo when it has a geo service; look up here only when it did not. */
-    struct geo_info info = alert->dest_geo;
-    if (!info.found && config->geo != NULL && geo_addr_is_public(alert->ip_version, alert->dest_addr))
-        geo_lookup(config->geo, alert->ip_version, alert->dest_addr, &info);
-    if (info.found)
-        set_geo(event, &info);
+    /* detect/ owns the alert's geo: it looked dest_geo up (with the same geo service) before
+     * scoring, for --flag-country and country= allowlist rules. */
+    if (alert->dest_geo.found)
+        set_geo(event, &alert->dest_geo);
     return dump_event(event);
 }

@@ -79,7 +79,7 @@ void output_flow(struct output *output, const struct flow *flow, enum flow_end_r
 
 void output_alert(struct output *output, const struct alert *alert)
 {
-    char *json = output_alert_json(&output->config, alert);
+    char *json = output_alert_json(alert);
     if (json == NULL) {
         output->stats.write_errors++;
         return;

@@ -55,7 +55,7 @@ extern const struct sink_ops syslog_sink_ops;
 /* event.c: the JSON of each event; malloc'ed, compact, no newline. NULL only out of memory. */
 char *output_flow_json(const struct output_config *config, const struct flow *flow,
                        enum flow_end_reason reason);
-char *output_alert_json(const struct output_config *config, const struct alert *alert);
+char *output_alert_json(const struct alert *alert);
 /* "2024-01-02T03:04:05.123456Z"; buf holds 32 bytes. */
 const char *output_format_time(uint64_t ts_usec, char *buf, size_t len);
 const char *output_proto_name(uint8_t proto, char *buf, size_t len);

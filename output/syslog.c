@@ -652,7 +652,7 @@ static void syslog_write_event(struct sink *base, const struct event *event)
         struct alert trimmed = *event->alert;
         snprintf(trimmed.reason, sizeof(trimmed.reason), "(reason trimmed to fit syslog)");
         trimmed.dest_name[0] = '\0';
-        char *json = output_alert_json(sink->config, &trimmed);
+        char *json = output_alert_json(&trimmed);
         len = json ? format_alert(sink, &trimmed, json, message, SYSLOG_MAX_MESSAGE) : 0;
         free(json);
     }

@@ -159,7 +159,7 @@ UNIT_TEST(test_alert_json)
     output_config_defaults(&config);
     struct alert alert;
     make_alert(&alert);
-    char *json = output_alert_json(&config, &alert);
+    char *json = output_alert_json(&alert);
     CHECK_STR(json,
         "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"alert\",\"alert_id\":7,"
         "\"flow_id\":42,\"severity\":\"high\",\"score\":0.877,\"is_update\":false,"
@@ -180,7 +180,7 @@ UNIT_TEST(test_alert_json)
     alert.is_update = true;
     alert.technique_count = 0;
     alert.evidence = 0;
-    json = output_alert_json(&config, &alert);
+    json = output_alert_json(&alert);
     CHECK(json != NULL && strstr(json, "\"is_update\":true") != NULL);
     CHECK(json != NULL && strstr(json, "\"techniques\":[],\"evidence\":[]") != NULL);
     CHECK(json != NULL && strstr(json, ",\"geo\":{\"country_code\":\"GB\",\"asn\":64500,"
