@@ -6,6 +6,7 @@
 #include "flows.h"
 
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,12 @@
 /* Ticks come about once a second of wall time and may follow a long silence. */
 #define EXPIRE_BUDGET_PER_TICK   65536
 
-/* Hash buckets: enough for the flows the memory cap allows, within these bounds. */
-#define BUCKETS_MIN 256
+/* Hash buckets: the array doubles whenever flows outnumber buckets, up to enough for the
+ * flows the memory cap allows (and BUCKETS_MAX). Sized by the flows there are, not by the
+ * cap, it stays small enough to sit in the CPU caches on most links. */
+#define BUCKETS_MIN 1024
 #define BUCKETS_MAX (1u << 22)
+
 
 /* Each age list holds flows with one timeout, in order of their last packet. */
 enum age_list_id {
@@ -46,6 +50,7 @@ struct flow_table {
     struct flow_observer observer;
     struct flow **buckets;
     uint32_t bucket_mask;
+    uint32_t buckets_max;         /* the most buckets the cap calls for */
     struct age_list age[AGE_LIST_COUNT];
     struct labeler *labeler;      /* NULL when nDPI is disabled */
     size_t ndpi_flow_size;
@@ -305,7 +310,7 @@ static void flow_end(struct flow_table *table, struct flow *flow, enum flow_end_
         link = &(*link)->hash_next;
     *link = flow->hash_next;
     age_list_unlink(&table->age[flow_age_list(flow)], flow);
-    table->stats.memory_bytes -= sizeof(struct flow);
+    table->stats.memory_bytes -= FLOW_BYTES;
     table->stats.active--;
     free(flow);
 }
@@ -360,12 +365,38 @@ static void flow_table_make_room(struct flow_table *table, size_t needed)
     }
 }
 
+/* Doubles the hash array and files every flow anew (each is on exactly one age list). When
+ * memory for it is short the table goes on with longer chains. */
+static void flow_table_grow(struct flow_table *table)
+{
+    uint32_t count = table->bucket_mask + 1;
+    if (count >= table->buckets_max)
+        return;
+    struct flow **buckets = calloc((size_t)count * 2, sizeof(*buckets));
+    if (buckets == NULL) {
+        LOG_WARN("flow table: no memory to grow the hash to %u buckets: lookups get slower",
+                 count * 2);
+        table->buckets_max = count;
+        return;
+    }
+    uint32_t mask = count * 2 - 1;
+    for (int i = 0; i < AGE_LIST_COUNT; i++) {
+        for (struct flow *flow = table->age[i].oldest; flow != NULL; flow = flow->age_next) {
+            flow->hash_next = buckets[flow->hash & mask];
+            buckets[flow->hash & mask] = flow;
+        }
+    }
+    free(table->buckets);
+    table->buckets = buckets;
+    table->bucket_mask = mask;
+}
+
 /* A new flow for this packet. The originator is the sender, except for a SYN-ACK: then the
  * receiver sent the SYN we missed. *direction is this packet's side. */
 static struct flow *flow_create(struct flow_table *table, const struct packet *pkt,
                                 uint32_t hash, enum flow_direction *direction)
 {
-    size_t needed = sizeof(struct flow) + (table->labeler != NULL ? table->ndpi_flow_size : 0);
+    size_t needed = FLOW_BYTES + (table->labeler != NULL ? table->ndpi_flow_size : 0);
     flow_table_make_room(table, needed);
 
     struct flow *flow = calloc(1, sizeof(*flow));
@@ -400,9 +431,11 @@ static struct flow *flow_create(struct flow_table *table, const struct packet *p
     flow->hash_next = *bucket;
     *bucket = flow;
     age_list_insert(&table->age[flow_age_list(flow)], flow);
-    table->stats.memory_bytes += sizeof(struct flow);
+    table->stats.memory_bytes += FLOW_BYTES;
     table->stats.active++;
     table->stats.created++;
+    if (table->stats.active > (uint64_t)table->bucket_mask + 1)
+        flow_table_grow(table);
     return flow;
 }
 
@@ -472,25 +505,55 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
         }
         table->ndpi_flow_size = labeler_flow_size();
     }
-    /* The cap bounds how many flows can exist; size the hash for that many. */
-    size_t flow_size = sizeof(struct flow) + table->ndpi_flow_size;
+    /* The cap bounds how many flows can exist: the hash grows up to that many buckets, and
+     * the cap holds the array at that size too when it is large enough to. */
+    size_t flow_size = FLOW_BYTES + table->ndpi_flow_size;
     size_t max_flows = config->memory_cap_bytes / flow_size;
-    uint32_t buckets = BUCKETS_MIN;
-    while (buckets < max_flows && buckets < BUCKETS_MAX)
-        buckets <<= 1;
-    table->buckets = calloc(buckets, sizeof(*table->buckets));
+    table->buckets_max = BUCKETS_MIN;
+    while (table->buckets_max < max_flows && table->buckets_max < BUCKETS_MAX)
+        table->buckets_max <<= 1;
+    size_t array_max = (size_t)table->buckets_max * sizeof(*table->buckets);
+    if (table->config.memory_cap_bytes >= 4 * array_max)
+        table->config.memory_cap_bytes -= array_max;
+    table->buckets = calloc(BUCKETS_MIN, sizeof(*table->buckets));
     if (table->buckets == NULL) {
-        snprintf(err, err_len, "out of memory for %u flow hash buckets", buckets);
+        snprintf(err, err_len, "out of memory for the flow hash");
         goto fail;
     }
-    table->bucket_mask = buckets - 1;
+    table->bucket_mask = BUCKETS_MIN - 1;
     return table;
 fail:
     flow_table_free(table);
     return NULL;
 }
 
+uint32_t flow_table_hash(const struct flow_table *table, const struct packet *pkt)
+{
+    return packet_hash(table, pkt);
+}
+
+void flow_table_prefetch_bucket(const struct flow_table *table, uint32_t hash)
+{
+    __builtin_prefetch(&table->buckets[hash & table->bucket_mask]);
+}
+
+void flow_table_prefetch_flow(const struct flow_table *table, uint32_t hash)
+{
+    const struct flow *flow = table->buckets[hash & table->bucket_mask];
+    if (flow == NULL)
+        return;
+    /* The key, the age links, the per-direction counters: what every packet touches. */
+    const char *bytes = (const char *)flow;
+    for (size_t offset = 0; offset < offsetof(struct flow, labels); offset += 64)
+        __builtin_prefetch(bytes + offset, 1);
+}
+
 void flow_table_process(struct flow_table *table, const struct packet *pkt)
+{
+    flow_table_process_hashed(table, pkt, packet_hash(table, pkt));
+}
+
+void flow_table_process_hashed(struct flow_table *table, const struct packet *pkt, uint32_t hash)
 {
     bool has_ports = pkt->proto == IPPROTO_TCP || pkt->proto == IPPROTO_UDP ||
                      pkt->proto == IPPROTO_SCTP;
@@ -503,7 +566,6 @@ void flow_table_process(struct flow_table *table, const struct packet *pkt)
     if (pkt->ts_usec > table->now_usec)
         table->now_usec = pkt->ts_usec;
 
-    uint32_t hash = packet_hash(table, pkt);
     enum flow_direction direction = FLOW_DIR_ORIG;
     struct flow *flow = table->buckets[hash & table->bucket_mask];
     while (flow != NULL && (flow->hash != hash || !flow_matches(flow, pkt, &direction)))

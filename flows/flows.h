@@ -105,6 +105,12 @@ struct flow {
     struct flow_labels labels;
 };
 
+/* Bytes the memory cap counts for one flow, nDPI's state aside: the struct and the header
+ * malloc puts before each block (glibc: 16 bytes on 64-bit), so that the cap bounds what
+ * the process really holds. */
+#define FLOW_MALLOC_OVERHEAD 16
+#define FLOW_BYTES (sizeof(struct flow) + FLOW_MALLOC_OVERHEAD)
+
 /* Who hears about flows. All callbacks are optional. */
 struct flow_observer {
     /* After the flow's counters and labels were updated with this packet. */
@@ -153,6 +159,15 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
 
 /* One lookup, counters, TCP state, nDPI, then expiry of flows idle as of this packet's time. */
 void flow_table_process(struct flow_table *table, const struct packet *pkt);
+
+/* The same with the packet's hash already computed by flow_table_hash. A caller that holds a
+ * batch of packets (pipeline/) hashes ahead and prefetches: the bucket of a packet a few
+ * places ahead, then the flow at that bucket's head a place or two ahead, so that the
+ * lookup does not wait for memory. Prefetching is only a hint: any order is correct. */
+uint32_t flow_table_hash(const struct flow_table *table, const struct packet *pkt);
+void flow_table_prefetch_bucket(const struct flow_table *table, uint32_t hash);
+void flow_table_prefetch_flow(const struct flow_table *table, uint32_t hash);
+void flow_table_process_hashed(struct flow_table *table, const struct packet *pkt, uint32_t hash);
 
 /* Expires flows by the given packet time (called on ticks when no packets arrive). */
 void flow_table_expire(struct flow_table *table, uint64_t now_usec);

@@ -22,9 +22,12 @@ struct labeler {
  * starting with '#', so this stays a valid nDPI protocols file. */
 #define CATEGORY_DIRECTIVE "#category:"
 
+/* What one flow's nDPI state holds, malloc's block header included (as for struct flow). */
+#define NDPI_FLOW_BYTES (SIZEOF_FLOW_STRUCT + FLOW_MALLOC_OVERHEAD)
+
 size_t labeler_flow_size(void)
 {
-    return SIZEOF_FLOW_STRUCT;
+    return NDPI_FLOW_BYTES;
 }
 
 /* Strips leading and trailing blanks in place. */
@@ -280,7 +283,7 @@ static size_t labeler_release(struct labeler *labeler, struct flow *flow, ndpi_p
     flow->labels.detection_done = true;
     ndpi_free_flow(flow->ndpi_flow);
     flow->ndpi_flow = NULL;
-    return SIZEOF_FLOW_STRUCT;
+    return NDPI_FLOW_BYTES;
 }
 
 long labeler_process(struct labeler *labeler, struct flow *flow, const struct packet *pkt,
@@ -294,7 +297,7 @@ long labeler_process(struct labeler *labeler, struct flow *flow, const struct pa
         flow->ndpi_flow = ndpi_calloc(1, SIZEOF_FLOW_STRUCT);
         if (flow->ndpi_flow == NULL)
             return 0; /* XXX: out of memory: the flow stays unlabelled, counted nowhere */
-        delta += (long)SIZEOF_FLOW_STRUCT;
+        delta += (long)NDPI_FLOW_BYTES;
     }
     /* nDPI takes an unsigned short length; an IPv6 jumbogram is cut, its headers are not. */
     unsigned short l3_len = pkt->l3_len > 0xffff ? 0xffff : (unsigned short)pkt->l3_len;

@@ -42,6 +42,7 @@
 #define OUTPUT_RING_EVENTS  1024       /* per worker: records waiting for the merge (~2.3 MiB) */
 #define ITEM_ALIGN          64         /* input items start on a cache line */
 #define PUBLISH_EVERY       32         /* input items between index and watermark publications */
+#define WORKER_BATCH        8          /* input items whose flow lookups a worker overlaps */
 #define TICK_MSEC           1000       /* the sink's on_tick period, wall time */
 #define ORDER_EOF           (1ULL << 63) /* end-of-input records sort after timeouts */
 
@@ -53,6 +54,7 @@ struct item {
     uint32_t kind;          /* enum item_kind */
     uint64_t seq;
     uint64_t time_usec;     /* TIME, FLUSH: the packet time that has come */
+    uint32_t flow_hash;     /* PACKET: flow_table_hash, filled in by the worker */
     struct packet pkt;      /* PACKET */
 };
 #define ITEM_HEADER_SIZE ((sizeof(struct item) + 15) & ~(size_t)15)
@@ -180,20 +182,31 @@ static void byte_ring_commit(struct byte_ring *r, uint32_t size)
         byte_ring_publish(r);
 }
 
-/* The oldest item, or NULL when none is published. */
-static struct item *byte_ring_peek(struct byte_ring *r)
+/* Up to max of the oldest published items, in order, pads skipped; at[i] is where batch[i]
+ * starts, for byte_ring_release. Returns how many. */
+static unsigned byte_ring_peek_batch(struct byte_ring *r, struct item **batch, uint64_t *at,
+                                     unsigned max)
 {
-    for (;;) {
-        if (r->cons_tail == r->cons_head_seen) {
-            r->cons_head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
-            if (r->cons_tail == r->cons_head_seen)
-                return NULL;
+    if (r->cons_tail == r->cons_head_seen)
+        r->cons_head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+    unsigned n = 0;
+    uint64_t pos = r->cons_tail;
+    while (n < max && pos != r->cons_head_seen) {
+        struct item *item = (struct item *)(r->buf + pos % INPUT_RING_BYTES);
+        if (item->kind != ITEM_PAD) {
+            batch[n] = item;
+            at[n++] = pos;
         }
-        struct item *item = (struct item *)(r->buf + r->cons_tail % INPUT_RING_BYTES);
-        if (item->kind != ITEM_PAD)
-            return item;
-        r->cons_tail += item->size;
+        pos += item->size;
     }
+    /* The next batch was written on another core: ask for it now, as many bytes as this
+     * one took, so that reading it later does not wait for the transfer. */
+    uint64_t end = pos + (pos - r->cons_tail);
+    if (end > r->cons_head_seen)
+        end = r->cons_head_seen;
+    for (uint64_t line = pos; line < end; line += CACHE_LINE)
+        __builtin_prefetch(r->buf + line % INPUT_RING_BYTES);
+    return n;
 }
 
 static void byte_ring_release_publish(struct byte_ring *r)
@@ -202,9 +215,10 @@ static void byte_ring_release_publish(struct byte_ring *r)
     r->cons_unpublished = 0;
 }
 
-static void byte_ring_release(struct byte_ring *r, const struct item *item)
+/* Frees the item that starts at pos, and any pad before it. */
+static void byte_ring_release(struct byte_ring *r, const struct item *item, uint64_t pos)
 {
-    r->cons_tail += item->size;
+    r->cons_tail = pos + item->size;
     if (++r->cons_unpublished >= PUBLISH_EVERY)
         byte_ring_release_publish(r);
 }
@@ -321,15 +335,46 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
     event_ring_commit(&w->out);
 }
 
+/* Does what one input item asks. Returns true at the end of input. */
+static bool worker_do(struct worker *w, struct item *item)
+{
+    w->current = item;
+    w->records_for_item = 0;
+    switch ((enum item_kind)item->kind) {
+    case ITEM_PACKET:
+        flow_table_process_hashed(w->flows, &item->pkt, item->flow_hash);
+        return false;
+    case ITEM_TIME:
+        flow_table_expire(w->flows, item->time_usec);
+        worker_snapshot_stats(w);
+        return false;
+    case ITEM_FLUSH:
+        flow_table_expire(w->flows, item->time_usec);
+        flow_table_flush(w->flows);
+        worker_snapshot_stats(w);
+        return true;
+    case ITEM_ADVANCE:
+    case ITEM_PAD:
+        break;
+    }
+    return false;
+}
+
+/* Items are taken a batch at a time so the flow lookups of the batch overlap: every hash
+ * bucket is asked of memory first, then every flow at a bucket's head, and only then is the
+ * first packet processed. One packet alone would wait for both loads in turn. */
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct pipeline *p = w->pipeline;
     struct backoff idle = { 0 };
     unsigned since_publish = 0;
-    for (;;) {
-        struct item *item = byte_ring_peek(&w->in);
-        if (item == NULL) {
+    struct item *batch[WORKER_BATCH];
+    uint64_t at[WORKER_BATCH];
+    bool last = false;
+    while (!last) {
+        unsigned n = byte_ring_peek_batch(&w->in, batch, at, WORKER_BATCH);
+        if (n == 0) {
             worker_publish(w);
             since_publish = 0;
             if (atomic_load_explicit(&p->abort, memory_order_relaxed))
@@ -338,34 +383,24 @@ static void *worker_main(void *arg)
             continue;
         }
         idle.rounds = 0;
-        w->current = item;
-        w->records_for_item = 0;
-        bool last = false;
-        switch ((enum item_kind)item->kind) {
-        case ITEM_PACKET:
-            flow_table_process(w->flows, &item->pkt);
-            break;
-        case ITEM_TIME:
-            flow_table_expire(w->flows, item->time_usec);
-            worker_snapshot_stats(w);
-            break;
-        case ITEM_FLUSH:
-            flow_table_expire(w->flows, item->time_usec);
-            flow_table_flush(w->flows);
-            worker_snapshot_stats(w);
-            last = true;
-            break;
-        case ITEM_ADVANCE:
-        case ITEM_PAD:
-            break;
+        for (unsigned i = 0; i < n; i++) {
+            if (batch[i]->kind == ITEM_PACKET) {
+                batch[i]->flow_hash = flow_table_hash(w->flows, &batch[i]->pkt);
+                flow_table_prefetch_bucket(w->flows, batch[i]->flow_hash);
+            }
         }
-        w->done_seq = item->seq;
-        byte_ring_release(&w->in, item);
-        if (last)
-            break;
-        if (++since_publish >= PUBLISH_EVERY) {
-            worker_publish(w);
-            since_publish = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (batch[i]->kind == ITEM_PACKET)
+                flow_table_prefetch_flow(w->flows, batch[i]->flow_hash);
+        }
+        for (unsigned i = 0; i < n && !last; i++) {
+            last = worker_do(w, batch[i]);
+            w->done_seq = batch[i]->seq;
+            byte_ring_release(&w->in, batch[i], at[i]);
+            if (++since_publish >= PUBLISH_EVERY) {
+                worker_publish(w);
+                since_publish = 0;
+            }
         }
     }
     byte_ring_release_publish(&w->in);

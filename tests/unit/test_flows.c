@@ -535,13 +535,56 @@ UNIT_TEST(active_timeout_interim_records)
     flow_table_free(table);
 }
 
+/* The hash array starts small and doubles as flows come: every flow must still be found
+ * after each regrowth, by flow_table_process and by the prefetching path alike. */
+UNIT_TEST(hash_grows_and_finds_every_flow)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    enum { FLOWS = 20000 };
+    for (int i = 0; i < FLOWS; i++) {
+        struct packet pkt = pkt_make(IPPROTO_UDP, (uint8_t)(1 + i % 200), (uint16_t)(1024 + i),
+                                     250, 53, 0, T0 + (uint64_t)i, 10);
+        flow_table_process(table, &pkt);
+    }
+    CHECK_EQ_U(stats_of(table).active, FLOWS);
+    int found = 0, answered = 0;
+    for (int i = 0; i < FLOWS; i++) {
+        struct packet reply = pkt_make(IPPROTO_UDP, 250, 53, (uint8_t)(1 + i % 200),
+                                       (uint16_t)(1024 + i), 0, T0 + FLOWS + (uint64_t)i, 20);
+        if (i % 2 == 0) {
+            flow_table_process(table, &reply);
+        } else {
+            uint32_t hash = flow_table_hash(table, &reply);
+            flow_table_prefetch_bucket(table, hash);
+            flow_table_prefetch_flow(table, hash);
+            flow_table_process_hashed(table, &reply, hash);
+        }
+        found += rec.last_flow_id == (uint64_t)i + 1;
+        answered += rec.last_direction == FLOW_DIR_RESP;
+    }
+    CHECK_EQ_U(found, FLOWS);
+    CHECK_EQ_U(answered, FLOWS);
+    struct flow_table_stats stats = stats_of(table);
+    CHECK_EQ_U(stats.created, FLOWS);
+    CHECK_EQ_U(stats.active, FLOWS);
+    CHECK_EQ_U(stats.memory_bytes, (uint64_t)FLOWS * FLOW_BYTES);
+    flow_table_flush(table);
+    CHECK_EQ_U(stats_of(table).active, 0);
+    CHECK_EQ_U(stats_of(table).ended[FLOW_END_EOF], FLOWS);
+    flow_table_free(table);
+}
+
 /* ---- memory cap, flush ---- */
 
 UNIT_TEST(eviction_under_memory_cap)
 {
     struct recorder rec;
     struct flow_table_config config = config_plain();
-    config.memory_cap_bytes = 3 * sizeof(struct flow);
+    config.memory_cap_bytes = 3 * FLOW_BYTES;
     struct flow_table *table = table_new(&rec, &config);
     if (table == NULL)
         return;
@@ -549,7 +592,7 @@ UNIT_TEST(eviction_under_memory_cap)
     udp(table, 1, 1002, 2, 53, T0 + 1, 10);
     udp(table, 1, 1003, 2, 53, T0 + 2, 10);
     udp(table, 1, 1001, 2, 53, T0 + 3, 10); /* flow 1 is now the most recently active */
-    CHECK_EQ_U(stats_of(table).memory_bytes, 3 * sizeof(struct flow));
+    CHECK_EQ_U(stats_of(table).memory_bytes, 3 * FLOW_BYTES);
     CHECK_EQ_U(rec.count, 0);
     udp(table, 1, 1004, 2, 53, T0 + 4, 10);
     CHECK_EQ_U(rec.count, 1);
@@ -684,7 +727,7 @@ UNIT_TEST(records_do_not_depend_on_hash_seed)
     for (int s = 0; s < 2; s++) {
         struct flow_table_config config = config_plain();
         config.hash_seed = seeds[s];
-        config.memory_cap_bytes = 50 * sizeof(struct flow);
+        config.memory_cap_bytes = 50 * FLOW_BYTES;
         struct flow_table *table = table_new(recs[s], &config);
         if (table == NULL)
             return;
@@ -988,7 +1031,7 @@ UNIT_TEST(ndpi_http_post_labels_and_state_freed)
     CHECK_STR(rec.last_labels.http_content_type, "application/octet-stream");
     CHECK_EQ_U(rec.last_labels.http_status, 200);
     /* nDPI state is gone while the flow lives on. */
-    CHECK_EQ_U(stats_of(table).memory_bytes, sizeof(struct flow));
+    CHECK_EQ_U(stats_of(table).memory_bytes, FLOW_BYTES);
     flow_table_flush(table);
     CHECK_EQ_U(rec.count, 1);
     CHECK_STR(rec.records[0].labels.app_protocol, "MEGA");
@@ -1044,7 +1087,7 @@ UNIT_TEST(ndpi_gives_up_after_packet_budget)
     CHECK(freed);
     CHECK(rec.last_labels.detection_done);
     CHECK(rec.last_labels.app_protocol[0] != '\0');
-    CHECK_EQ_U(stats_of(table).memory_bytes, sizeof(struct flow));
+    CHECK_EQ_U(stats_of(table).memory_bytes, FLOW_BYTES);
     flow_table_flush(table);
     flow_table_free(table);
 }
@@ -1059,7 +1102,7 @@ UNIT_TEST(ndpi_eviction_counts_ndpi_state)
     /* One live nDPI state costs more than a bare flow: the cap counts both. */
     wire_handshake(table, T0);
     struct flow_table_stats stats = stats_of(table);
-    CHECK(stats.memory_bytes > sizeof(struct flow));
+    CHECK(stats.memory_bytes > FLOW_BYTES);
     flow_table_flush(table);
     CHECK_EQ_U(stats_of(table).memory_bytes, 0);
     flow_table_free(table);
@@ -1080,6 +1123,7 @@ UNIT_MAIN("flows",
           UNIT_CASE(idle_timeout_tcp_vs_udp),
           UNIT_CASE(idle_flow_found_by_lookup_ends_first),
           UNIT_CASE(active_timeout_interim_records),
+          UNIT_CASE(hash_grows_and_finds_every_flow),
           UNIT_CASE(eviction_under_memory_cap),
           UNIT_CASE(flush_oldest_first),
           UNIT_CASE(flow_ids_in_creation_order),
