@@ -68,6 +68,16 @@ void pipeline_finish(struct pipeline *pipeline);
  * pipeline_finish. Any thread. */
 void pipeline_get_flow_stats(struct pipeline *pipeline, struct flow_table_stats *stats);
 
+/* CPU seconds each thread has used so far (each thread's own clock), to show which stage
+ * bounds the rate: the capture thread is the caller. */
+struct pipeline_cpu {
+    double capture;        /* the calling thread */
+    double consumer;
+    double workers;        /* all workers together */
+    double busiest_worker;
+};
+void pipeline_get_cpu(struct pipeline *pipeline, struct pipeline_cpu *cpu);
+
 /* Stops the threads if pipeline_finish was not called (records may be lost) and frees all. */
 void pipeline_free(struct pipeline *pipeline);
 

@@ -182,6 +182,14 @@ static struct recorder run_workers(unsigned workers, void (*load)(struct pipelin
     pipeline_get_flow_stats(p, &stats);
     CHECK_EQ_U(stats.active, 0);
     CHECK_EQ_U(stats.memory_bytes, 0);
+    /* Every thread did some work; the workers' CPU adds up from the busiest one. */
+    struct pipeline_cpu cpu;
+    pipeline_get_cpu(p, &cpu);
+    CHECK(cpu.capture > 0.0);
+    CHECK(cpu.consumer > 0.0);
+    CHECK(cpu.busiest_worker > 0.0);
+    CHECK(cpu.workers >= cpu.busiest_worker);
+    CHECK(workers > 1 || cpu.workers == cpu.busiest_worker);
     pipeline_free(p);
     return rec;
 }
