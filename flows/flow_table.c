@@ -26,6 +26,10 @@
 /* Ticks come about once a second of wall time and may follow a long silence. */
 #define EXPIRE_BUDGET_PER_TICK   65536
 
+/* Ended flows kept for the next ones, so that a steady churn of flows neither goes through
+ * malloc for each nor faults in fresh heap pages. The cap holds them when large enough. */
+#define FLOW_SPARES_MAX 1024
+
 /* Hash buckets: the array doubles whenever flows outnumber buckets, up to enough for the
  * flows the memory cap allows (and BUCKETS_MAX). Sized by the flows there are, not by the
  * cap, it stays small enough to sit in the CPU caches on most links. */
@@ -51,6 +55,8 @@ struct flow_table {
     struct flow **buckets;
     uint32_t bucket_mask;
     uint32_t buckets_max;         /* the most buckets the cap calls for */
+    struct flow *spares;          /* ended flows for reuse, linked by hash_next */
+    unsigned spare_count;
     struct age_list age[AGE_LIST_COUNT];
     struct labeler *labeler;      /* NULL when nDPI is disabled */
     size_t ndpi_flow_size;
@@ -287,6 +293,29 @@ static struct flow *flow_table_oldest(const struct flow_table *table)
 
 /* ---- flow life ---- */
 
+/* A zeroed flow: a spare if there is one. */
+static struct flow *flow_alloc(struct flow_table *table)
+{
+    struct flow *flow = table->spares;
+    if (flow == NULL)
+        return calloc(1, sizeof(*flow));
+    table->spares = flow->hash_next;
+    table->spare_count--;
+    memset(flow, 0, sizeof(*flow));
+    return flow;
+}
+
+static void flow_release(struct flow_table *table, struct flow *flow)
+{
+    if (table->spare_count >= FLOW_SPARES_MAX) {
+        free(flow);
+        return;
+    }
+    flow->hash_next = table->spares;
+    table->spares = flow;
+    table->spare_count++;
+}
+
 static void flow_emit(struct flow_table *table, struct flow *flow, enum flow_end_reason reason,
                       bool final)
 {
@@ -312,7 +341,7 @@ static void flow_end(struct flow_table *table, struct flow *flow, enum flow_end_
     age_list_unlink(&table->age[flow_age_list(flow)], flow);
     table->stats.memory_bytes -= FLOW_BYTES;
     table->stats.active--;
-    free(flow);
+    flow_release(table, flow);
 }
 
 /* Ends up to budget flows whose timeout passed by now, soonest deadline first. */
@@ -399,7 +428,7 @@ static struct flow *flow_create(struct flow_table *table, const struct packet *p
     size_t needed = FLOW_BYTES + (table->labeler != NULL ? table->ndpi_flow_size : 0);
     flow_table_make_room(table, needed);
 
-    struct flow *flow = calloc(1, sizeof(*flow));
+    struct flow *flow = flow_alloc(table);
     if (flow == NULL)
         return NULL;
     flow->id = pkt->seq != 0 ? pkt->seq : table->next_id++;
@@ -506,15 +535,16 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
         table->ndpi_flow_size = labeler_flow_size();
     }
     /* The cap bounds how many flows can exist: the hash grows up to that many buckets, and
-     * the cap holds the array at that size too when it is large enough to. */
+     * the cap holds the array at that size and the spares too when it is large enough to. */
     size_t flow_size = FLOW_BYTES + table->ndpi_flow_size;
     size_t max_flows = config->memory_cap_bytes / flow_size;
     table->buckets_max = BUCKETS_MIN;
     while (table->buckets_max < max_flows && table->buckets_max < BUCKETS_MAX)
         table->buckets_max <<= 1;
-    size_t array_max = (size_t)table->buckets_max * sizeof(*table->buckets);
-    if (table->config.memory_cap_bytes >= 4 * array_max)
-        table->config.memory_cap_bytes -= array_max;
+    size_t fixed = (size_t)table->buckets_max * sizeof(*table->buckets) +
+                   FLOW_SPARES_MAX * FLOW_BYTES + LABELER_SPARES_MAX * table->ndpi_flow_size;
+    if (table->config.memory_cap_bytes >= 4 * fixed)
+        table->config.memory_cap_bytes -= fixed;
     table->buckets = calloc(BUCKETS_MIN, sizeof(*table->buckets));
     if (table->buckets == NULL) {
         snprintf(err, err_len, "out of memory for the flow hash");
@@ -672,6 +702,11 @@ void flow_table_free(struct flow_table *table)
             free(flow);
             flow = next;
         }
+    }
+    while (table->spares != NULL) {
+        struct flow *next = table->spares->hash_next;
+        free(table->spares);
+        table->spares = next;
     }
     free(table->buckets);
     labeler_free(table->labeler);

@@ -13,8 +13,14 @@
 
 #include "../common/tunables.h"
 
+struct ndpi_spare {
+    struct ndpi_spare *next;   /* over the first bytes of a freed nDPI state */
+};
+
 struct labeler {
     struct ndpi_detection_module_struct *ndpi;
+    struct ndpi_spare *spares;
+    unsigned spare_count;
 };
 
 /* "#category:<nDPI category name>" in the protocols file sets the category of the custom
@@ -135,6 +141,11 @@ void labeler_free(struct labeler *labeler)
         return;
     if (labeler->ndpi != NULL)
         ndpi_exit_detection_module(labeler->ndpi);
+    while (labeler->spares != NULL) {
+        struct ndpi_spare *next = labeler->spares->next;
+        ndpi_free(labeler->spares);
+        labeler->spares = next;
+    }
     free(labeler);
 }
 
@@ -281,7 +292,15 @@ static size_t labeler_release(struct labeler *labeler, struct flow *flow, ndpi_p
 {
     labeler_copy(labeler, flow, verdict, direction);
     flow->labels.detection_done = true;
-    ndpi_free_flow(flow->ndpi_flow);
+    if (labeler->spare_count < LABELER_SPARES_MAX) {
+        ndpi_free_flow_data(flow->ndpi_flow); /* what nDPI allocated inside, not the struct */
+        struct ndpi_spare *spare = flow->ndpi_flow;
+        spare->next = labeler->spares;
+        labeler->spares = spare;
+        labeler->spare_count++;
+    } else {
+        ndpi_free_flow(flow->ndpi_flow);
+    }
     flow->ndpi_flow = NULL;
     return NDPI_FLOW_BYTES;
 }
@@ -294,7 +313,15 @@ long labeler_process(struct labeler *labeler, struct flow *flow, const struct pa
     long delta = 0;
     if (flow->ndpi_flow == NULL) {
         /* nDPI expects a zeroed flow struct and frees it with ndpi_free_flow. */
-        flow->ndpi_flow = ndpi_calloc(1, SIZEOF_FLOW_STRUCT);
+        if (labeler->spares != NULL) {
+            struct ndpi_spare *spare = labeler->spares;
+            labeler->spares = spare->next;
+            labeler->spare_count--;
+            memset(spare, 0, SIZEOF_FLOW_STRUCT);
+            flow->ndpi_flow = spare;
+        } else {
+            flow->ndpi_flow = ndpi_calloc(1, SIZEOF_FLOW_STRUCT);
+        }
         if (flow->ndpi_flow == NULL)
             return 0; /* XXX: out of memory: the flow stays unlabelled, counted nowhere */
         delta += (long)NDPI_FLOW_BYTES;

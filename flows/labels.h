@@ -19,7 +19,10 @@ struct labeler *labeler_new(const char *protocols_file, char *err, size_t err_le
 
 void labeler_free(struct labeler *labeler);
 
-/* Bytes one flow's nDPI state costs while allocated (counted against the memory cap). */
+/* Bytes one flow's nDPI state costs while allocated (counted against the memory cap).
+ * Freed states are kept for reuse, up to LABELER_SPARES_MAX of them: not counted as held,
+ * flows/ leaves room for them under its cap. */
+#define LABELER_SPARES_MAX 1024
 size_t labeler_flow_size(void);
 
 /* Feeds one packet of the flow, sent by direction's side, to nDPI (allocating its state on

@@ -211,10 +211,12 @@ check_run() {  # check_run LABEL EXFLOW-ARGS...
            "$TMP/check.err" | tr '\n' ' ')
     CHECKS="$CHECKS  $label: ${line:-no stats line}
 "
+    # Each stage's CPU seconds in this run: capture thread, workers, consumer.
+    grep -o 'cpu_[a-z_]*=[0-9.]*' "$TMP/check.err" | tr '\n' ' ' > "$TMP/cpu$2"
 }
 if [ "$THREADS_SUPPORTED" = yes ]; then
     check_run "--threads 1" --threads 1
-    check_run "--threads $THREADS" --threads "$THREADS"
+    [ "$THREADS" -eq 1 ] || check_run "--threads $THREADS" --threads "$THREADS"
 else
     check_run "1 thread"
 fi
@@ -252,6 +254,30 @@ fi
         echo "  [$(verdict "$r" 40)] single-thread exflow / bare libpcap loop = ${r}% (target >= 40%)"
     else
         echo "  [ N/A ] single-thread exflow / bare loop: not measured"
+    fi
+    # What one core gives: the same ratio by CPU seconds instead of wall seconds, since
+    # "--threads 1" is one worker beside a capture and a consumer thread.
+    result ex1 && EX1_CPU=$BEST_CPU
+    result bare && BARE_CPU=$BEST_CPU
+    if [ -n "${EX1_CPU:-}" ] && [ -n "${BARE_CPU:-}" ]; then
+        r=$(awk -v a="$BARE_CPU" -v b="$EX1_CPU" 'BEGIN { printf "%.1f", 100 * a / b }')
+        echo "  [INFO ] per CPU second: exflow --threads 1 used $EX1_CPU CPU s, the bare loop $BARE_CPU: ${r}% (what one core alone would give)"
+    fi
+    # Where adding workers stops helping: workers share the packets, the capture thread and
+    # the consumer do not. An Amdahl bound from this run's CPU seconds, not a measurement.
+    if [ -s "$TMP/cpu1" ]; then
+        cap=$(grep -o 'cpu_capture_s=[0-9.]*' "$TMP/cpu1" | cut -d= -f2)
+        wrk=$(grep -o 'cpu_workers_s=[0-9.]*' "$TMP/cpu1" | cut -d= -f2)
+        con=$(grep -o 'cpu_consumer_s=[0-9.]*' "$TMP/cpu1" | cut -d= -f2)
+        awk -v c="$cap" -v w="$wrk" -v k="$con" -v p="$FILE_PACKETS" 'BEGIN {
+            if (c <= 0 || w <= 0) exit
+            printf "  [INFO ] stages, CPU s for the whole file with 1 worker: capture %.2f, worker %.2f, consumer %.2f\n", c, w, k
+            one = c > w ? c : w; if (k > one) one = k
+            for (n = 2; n <= 16; n *= 2) {
+                t = c > w / n ? c : w / n; if (k > t) t = k
+                printf "           projected with %2d workers on %2d+ cores: %.0f packets/s, %.2fx of 1 worker (bound: %s)\n", n, n + 2, p / t, one / t, (t == c) ? "capture thread" : (t == k) ? "consumer" : "workers"
+            }
+        }'
     fi
     if [ -n "$SCALE_SECS" ] && [ -n "$EX1_SEC" ]; then
         for pair in $SCALE_SECS; do

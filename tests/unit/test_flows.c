@@ -992,6 +992,44 @@ UNIT_TEST(ndpi_bundled_protocols_and_categories)
     }
 }
 
+/* Ended flows and their nDPI states are kept and reused: a reused one must start as a new
+ * one would, with nothing of the flow before it (counters, labels, nDPI's own state). */
+UNIT_TEST(reused_flows_start_clean)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_ndpi();
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    static const char *const snis[] = { "mega.nz", "profile.io", "api.pcloud.com" };
+    for (int round = 0; round < 3; round++) {
+        uint64_t t = T0 + (uint64_t)round * 10 * SEC;
+        wire_handshake(table, t);
+        uint8_t hello[600];
+        size_t hello_len = tls_client_hello(hello, snis[round]);
+        struct wire_packet w;
+        wire_tcp(&w, 1, 40000, 2, 443, ACK | PSH, 1001, 5001, t + 3000, hello,
+                 (uint32_t)hello_len);
+        flow_table_process(table, &w.pkt);
+        flow_table_flush(table);
+        CHECK_EQ_U(stats_of(table).memory_bytes, 0);
+    }
+    CHECK_EQ_U(rec.count, 3);
+    CHECK_EQ_U(stats_of(table).created, 3);
+    for (int round = 0; round < 3 && round < rec.count; round++) {
+        struct record *r = &rec.records[round];
+        CHECK_STR(r->labels.server_name, snis[round]);
+        CHECK_EQ_U(r->dir[FLOW_DIR_ORIG].packets, 3);
+        CHECK_EQ_U(r->dir[FLOW_DIR_RESP].packets, 1);
+        CHECK_EQ_U(r->start_ts_usec, T0 + (uint64_t)round * 10 * SEC);
+        CHECK_EQ_U(r->tcp_state, TCP_STATE_ESTABLISHED);
+    }
+    CHECK_STR(rec.records[0].labels.app_protocol, "MEGA");
+    CHECK(strcmp(rec.records[1].labels.app_protocol, "MEGA") != 0);
+    CHECK_STR(rec.records[2].labels.app_protocol, "pCloud");
+    flow_table_free(table);
+}
+
 UNIT_TEST(ndpi_http_post_labels_and_state_freed)
 {
     struct recorder rec;
@@ -1136,6 +1174,7 @@ UNIT_MAIN("flows",
           UNIT_CASE(bundled_protocols_file_loads),
           UNIT_CASE(ndpi_tls_sni_custom_protocol),
           UNIT_CASE(ndpi_bundled_protocols_and_categories),
+          UNIT_CASE(reused_flows_start_clean),
           UNIT_CASE(ndpi_http_post_labels_and_state_freed),
           UNIT_CASE(ndpi_ssh_signatures),
           UNIT_CASE(ndpi_gives_up_after_packet_budget),
