@@ -42,7 +42,6 @@
 #define OUTPUT_RING_EVENTS  1024       /* per worker: records waiting for the merge (~2.3 MiB) */
 #define ITEM_ALIGN          64         /* input items start on a cache line */
 #define PUBLISH_EVERY       32         /* input items between index and watermark publications */
-#define WRITE_AHEAD         4096       /* bytes of input ring claimed ahead of the writer */
 #define WORKER_BATCH        8          /* input items whose flow lookups a worker overlaps */
 #define TICK_MSEC           1000       /* the sink's on_tick period, wall time */
 #define ORDER_EOF           (1ULL << 63) /* end-of-input records sort after timeouts */
@@ -188,11 +187,6 @@ static struct item *byte_ring_reserve(struct byte_ring *r, uint32_t need)
         skip->kind = ITEM_PAD;
         r->prod_head += pad;
     }
-    /* The worker's core read these lines last; claiming them for writing a few items ahead
-     * hides that transfer. */
-    for (uint64_t line = r->prod_head + WRITE_AHEAD; line < r->prod_head + WRITE_AHEAD + need;
-         line += CACHE_LINE)
-        __builtin_prefetch(r->buf + line % INPUT_RING_BYTES, 1);
     return (struct item *)(r->buf + r->prod_head % INPUT_RING_BYTES);
 }
 
