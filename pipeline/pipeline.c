@@ -60,7 +60,11 @@ struct item {
 #define ITEM_HEADER_SIZE ((sizeof(struct item) + 15) & ~(size_t)15)
 #define ITEM_ROUND(n) (((n) + ITEM_ALIGN - 1) & ~(size_t)(ITEM_ALIGN - 1))
 
+/* Each side's fields sit on a cache line of their own, and what both only read (the buffer)
+ * on another: a pointer beside the other side's index would be fetched anew from that
+ * side's core after its every write. */
 struct byte_ring {
+    _Alignas(CACHE_LINE) uint8_t *buf;           /* read-only once set */
     _Alignas(CACHE_LINE) _Atomic uint64_t head;  /* bytes ever written, published */
     _Alignas(CACHE_LINE) _Atomic uint64_t tail;  /* bytes ever consumed, published */
     _Alignas(CACHE_LINE) uint64_t prod_head;     /* producer's private view */
@@ -69,7 +73,6 @@ struct byte_ring {
     _Alignas(CACHE_LINE) uint64_t cons_tail;     /* consumer's private view */
     uint64_t cons_head_seen;
     unsigned cons_unpublished;
-    uint8_t *buf;
 };
 
 /* A record on its way to the consumer; flow is a copy, state the observer state it carries. */
@@ -81,13 +84,13 @@ struct record_event {
     bool final;
 };
 
-struct event_ring {
+struct event_ring {             /* laid out as struct byte_ring */
+    _Alignas(CACHE_LINE) struct record_event *slot;
+    uint8_t *state_buf;             /* OUTPUT_RING_EVENTS copies of an interim record's state */
     _Alignas(CACHE_LINE) _Atomic uint64_t head;
     _Alignas(CACHE_LINE) _Atomic uint64_t tail;
     _Alignas(CACHE_LINE) uint64_t prod_head, prod_tail_seen;
     _Alignas(CACHE_LINE) uint64_t cons_tail, cons_head_seen;
-    struct record_event *slot;
-    uint8_t *state_buf;             /* OUTPUT_RING_EVENTS copies of an interim record's state */
 };
 
 struct worker {
@@ -118,9 +121,11 @@ struct pipeline {
     bool consumer_started;
     _Atomic double consumer_cpu_at_exit;
     _Atomic double consumer_cpu_waiting;
-    _Atomic double capture_cpu_waiting;
     _Atomic bool abort;
-    /* Capture thread only. */
+    /* Capture thread only, written per packet: kept off the lines the others read (the
+     * struct is not allocated cache-aligned, so a line's worth of padding does it). */
+    char capture_side_apart[CACHE_LINE];
+    _Atomic double capture_cpu_waiting;
     uint32_t hash_seed;
     uint64_t seq;                   /* last seq handed out */
     bool seen_packet;
