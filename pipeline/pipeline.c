@@ -571,8 +571,15 @@ static uint32_t hash_word(uint32_t h, uint32_t k)
  * and every port pair between two hosts go to the same worker. */
 static unsigned worker_of(const struct pipeline *p, const struct packet *pkt)
 {
+    if (p->worker_count == 1)
+        return 0;
+    /* Any fixed order of the two addresses will do: two word compares, not a memcmp call. */
+    _Static_assert(PACKET_ADDR_LEN == 2 * sizeof(uint64_t), "an address is two words");
+    uint64_t src[2], dst[2];
+    memcpy(src, pkt->src, sizeof(src));
+    memcpy(dst, pkt->dst, sizeof(dst));
     const uint8_t *low = pkt->src, *high = pkt->dst;
-    if (memcmp(low, high, PACKET_ADDR_LEN) > 0)
+    if (src[0] > dst[0] || (src[0] == dst[0] && src[1] > dst[1]))
         low = pkt->dst, high = pkt->src;
     uint32_t h = hash_word(p->hash_seed, pkt->ip_version);
     for (int i = 0; i < PACKET_ADDR_LEN; i += 4) {
