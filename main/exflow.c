@@ -592,7 +592,7 @@ static void print_stats(struct exflow *x, const char *when)
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
             " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
             " cpu_capture_s=%.2f cpu_workers_s=%.2f cpu_busiest_worker_s=%.2f"
-            " cpu_consumer_s=%.2f cpu_waiting_s=%.2f\n",
+            " cpu_consumer_s=%.2f\n",
             when, (unsigned long long)cs.frames, (unsigned long long)cs.bytes,
             (unsigned long long)cs.decoded, skipped, (unsigned long long)cs.read_errors,
             (unsigned long long)cs.pcap_received, (unsigned long long)cs.pcap_dropped,
@@ -604,7 +604,7 @@ static void print_stats(struct exflow *x, const char *when)
             (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,
             (unsigned long long)os.syslog_retried, (unsigned long long)os.syslog_spooled,
             (unsigned long long)os.syslog_dropped, (unsigned long long)os.write_errors,
-            ru.ru_maxrss, cpu.capture, cpu.workers, cpu.busiest_worker, cpu.consumer, cpu.waiting);
+            ru.ru_maxrss, cpu.capture, cpu.workers, cpu.busiest_worker, cpu.consumer);
 }
 
 static void on_packet(void *user, const struct packet *pkt)

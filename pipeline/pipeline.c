@@ -101,7 +101,6 @@ struct worker {
     pthread_t thread;
     bool started;
     _Atomic double cpu_at_exit;     /* its CPU seconds, once it returned */
-    _Atomic double cpu_waiting;     /* of those, spent waiting for the capture or consumer */
     struct flow_table *flows;
     struct detector *detector;
     const struct item *current;     /* the item being processed */
@@ -120,12 +119,10 @@ struct pipeline {
     pthread_t consumer;
     bool consumer_started;
     _Atomic double consumer_cpu_at_exit;
-    _Atomic double consumer_cpu_waiting;
     _Atomic bool abort;
     /* Capture thread only, written per packet: kept off the lines the others read (the
      * struct is not allocated cache-aligned, so a line's worth of padding does it). */
     char capture_side_apart[CACHE_LINE];
-    _Atomic double capture_cpu_waiting;
     uint32_t hash_seed;
     uint64_t seq;                   /* last seq handed out */
     bool seen_packet;
@@ -159,15 +156,12 @@ static double thread_cpu_seconds(pthread_t thread, bool started, _Atomic double 
 
 struct backoff {
     unsigned rounds;
-    double cpu_at_start;    /* the thread's CPU seconds when this wait began */
 };
 
 /* Yields a few times, then sleeps 20 us doubling to ~1.3 ms: cheap while the other side is
  * about to move, and no spinning core while input is idle. */
 static void backoff_wait(struct backoff *b)
 {
-    if (b->rounds == 0)
-        b->cpu_at_start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     if (b->rounds < 8) {
         b->rounds++;
         sched_yield();
@@ -177,18 +171,6 @@ static void backoff_wait(struct backoff *b)
     b->rounds++;
     struct timespec ts = { 0, 20000L << shift };
     nanosleep(&ts, NULL);
-}
-
-/* The wait is over: the CPU it took (yields are system calls) goes to *waited, which only
- * this thread writes, so that the stats can tell work from waiting. */
-static void backoff_end(struct backoff *b, _Atomic double *waited)
-{
-    if (b->rounds == 0)
-        return;
-    double spent = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - b->cpu_at_start;
-    if (spent > 0)
-        atomic_store(waited, atomic_load(waited) + spent);
-    b->rounds = 0;
 }
 
 /* ---- input ring: variable-size items, one producer, one consumer ---- */
@@ -347,7 +329,6 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
             }
             backoff_wait(&wait);
         }
-        backoff_end(&wait, &w->cpu_waiting);
     }
     const struct item *item = w->current;
     event->seq = item->seq;
@@ -429,7 +410,7 @@ static void *worker_main(void *arg)
             backoff_wait(&idle);
             continue;
         }
-        backoff_end(&idle, &w->cpu_waiting);
+        idle.rounds = 0;
         for (unsigned i = 0; i < n; i++) {
             if (batch[i]->kind == ITEM_PACKET) {
                 batch[i]->flow_hash = flow_table_hash(w->flows, &batch[i]->pkt);
@@ -532,7 +513,7 @@ static void *consumer_main(void *arg)
         if (step == MERGE_DONE)
             break;
         if (step == MERGE_DELIVERED) {
-            backoff_end(&idle, &p->consumer_cpu_waiting);
+            idle.rounds = 0;
             if (++since_clock < 256)
                 continue;
         }
@@ -630,7 +611,6 @@ static struct item *pipeline_reserve(struct pipeline *p, struct worker *w, uint3
         backoff_wait(&wait);
         item = byte_ring_reserve(&w->in, need);
     }
-    backoff_end(&wait, &p->capture_cpu_waiting);
     return item;
 }
 
@@ -762,15 +742,11 @@ void pipeline_get_flow_stats(struct pipeline *p, struct flow_table_stats *stats)
 void pipeline_get_cpu(struct pipeline *p, struct pipeline_cpu *cpu)
 {
     memset(cpu, 0, sizeof(*cpu));
-    cpu->waiting = atomic_load(&p->capture_cpu_waiting) + atomic_load(&p->consumer_cpu_waiting);
-    cpu->capture = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - atomic_load(&p->capture_cpu_waiting);
-    cpu->consumer = thread_cpu_seconds(p->consumer, p->consumer_started, &p->consumer_cpu_at_exit) -
-                    atomic_load(&p->consumer_cpu_waiting);
+    cpu->capture = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    cpu->consumer = thread_cpu_seconds(p->consumer, p->consumer_started, &p->consumer_cpu_at_exit);
     for (unsigned i = 0; i < p->worker_count; i++) {
         struct worker *w = p->workers[i];
-        double waited = atomic_load(&w->cpu_waiting);
-        double seconds = thread_cpu_seconds(w->thread, w->started, &w->cpu_at_exit) - waited;
-        cpu->waiting += waited;
+        double seconds = thread_cpu_seconds(w->thread, w->started, &w->cpu_at_exit);
         cpu->workers += seconds;
         if (seconds > cpu->busiest_worker)
             cpu->busiest_worker = seconds;
