@@ -26,8 +26,9 @@
 /* Ticks come about once a second of wall time and may follow a long silence. */
 #define EXPIRE_BUDGET_PER_TICK   65536
 
-/* Ended flows kept for the next ones, so that a steady churn of flows neither goes through
- * malloc for each nor faults in fresh heap pages. The cap holds them when large enough. */
+/* Ended flows (and their nDPI states) kept for the next ones, so that a steady churn of flows
+ * neither goes through malloc for each nor faults in fresh heap pages: at most this many,
+ * and at most an eighth of the flows the cap allows, which the cap then holds. */
 #define FLOW_SPARES_MAX 1024
 
 /* Hash buckets: the array doubles whenever flows outnumber buckets, up to enough for the
@@ -56,7 +57,7 @@ struct flow_table {
     uint32_t bucket_mask;
     uint32_t buckets_max;         /* the most buckets the cap calls for */
     struct flow *spares;          /* ended flows for reuse, linked by hash_next */
-    unsigned spare_count;
+    unsigned spare_count, spares_max;
     struct age_list age[AGE_LIST_COUNT];
     struct labeler *labeler;      /* NULL when nDPI is disabled */
     size_t ndpi_flow_size;
@@ -307,7 +308,7 @@ static struct flow *flow_alloc(struct flow_table *table)
 
 static void flow_release(struct flow_table *table, struct flow *flow)
 {
-    if (table->spare_count >= FLOW_SPARES_MAX) {
+    if (table->spare_count >= table->spares_max) {
         free(flow);
         return;
     }
@@ -525,26 +526,32 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
     if (observer != NULL)
         table->observer = *observer;
     table->next_id = 1;
-    if (config->ndpi_enabled) {
-        char reason[512] = "";
-        table->labeler = labeler_new(config->custom_protocols_file, reason, sizeof(reason));
-        if (table->labeler == NULL) {
-            snprintf(err, err_len, "flows: %s", reason);
-            goto fail;
-        }
-        table->ndpi_flow_size = labeler_flow_size();
-    }
-    /* The cap bounds how many flows can exist: the hash grows up to that many buckets, and
-     * the cap holds the array at that size and the spares too when it is large enough to. */
-    size_t flow_size = FLOW_BYTES + table->ndpi_flow_size;
+    /* The cap bounds how many flows can exist: the hash grows up to that many buckets. The
+     * cap holds the array at that size and the spares too, when it is large enough for them
+     * to leave most of it to flows; a tiny cap (tests) keeps no spares at all. */
+    size_t ndpi_flow_size = config->ndpi_enabled ? labeler_flow_size() : 0;
+    size_t flow_size = FLOW_BYTES + ndpi_flow_size;
     size_t max_flows = config->memory_cap_bytes / flow_size;
     table->buckets_max = BUCKETS_MIN;
     while (table->buckets_max < max_flows && table->buckets_max < BUCKETS_MAX)
         table->buckets_max <<= 1;
+    table->spares_max = max_flows / 8 < FLOW_SPARES_MAX ? (unsigned)(max_flows / 8) : FLOW_SPARES_MAX;
     size_t fixed = (size_t)table->buckets_max * sizeof(*table->buckets) +
-                   FLOW_SPARES_MAX * FLOW_BYTES + LABELER_SPARES_MAX * table->ndpi_flow_size;
+                   (size_t)table->spares_max * flow_size;
     if (table->config.memory_cap_bytes >= 4 * fixed)
         table->config.memory_cap_bytes -= fixed;
+    else
+        table->spares_max = 0;
+    if (config->ndpi_enabled) {
+        char reason[512] = "";
+        table->labeler = labeler_new(config->custom_protocols_file, table->spares_max, reason,
+                                     sizeof(reason));
+        if (table->labeler == NULL) {
+            snprintf(err, err_len, "flows: %s", reason);
+            goto fail;
+        }
+        table->ndpi_flow_size = ndpi_flow_size;
+    }
     table->buckets = calloc(BUCKETS_MIN, sizeof(*table->buckets));
     if (table->buckets == NULL) {
         snprintf(err, err_len, "out of memory for the flow hash");

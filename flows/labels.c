@@ -20,7 +20,7 @@ struct ndpi_spare {
 struct labeler {
     struct ndpi_detection_module_struct *ndpi;
     struct ndpi_spare *spares;
-    unsigned spare_count;
+    unsigned spare_count, spares_max;
 };
 
 /* "#category:<nDPI category name>" in the protocols file sets the category of the custom
@@ -96,13 +96,15 @@ static int labeler_apply_categories(struct labeler *labeler, const char *path, c
     return rc;
 }
 
-struct labeler *labeler_new(const char *protocols_file, char *err, size_t err_len)
+struct labeler *labeler_new(const char *protocols_file, unsigned spares_max, char *err,
+                            size_t err_len)
 {
     struct labeler *labeler = calloc(1, sizeof(*labeler));
     if (labeler == NULL) {
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
+    labeler->spares_max = spares_max;
     labeler->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
     if (labeler->ndpi == NULL) {
         snprintf(err, err_len, "cannot initialise the nDPI detection module");
@@ -292,7 +294,7 @@ static size_t labeler_release(struct labeler *labeler, struct flow *flow, ndpi_p
 {
     labeler_copy(labeler, flow, verdict, direction);
     flow->labels.detection_done = true;
-    if (labeler->spare_count < LABELER_SPARES_MAX) {
+    if (labeler->spare_count < labeler->spares_max) {
         ndpi_free_flow_data(flow->ndpi_flow); /* what nDPI allocated inside, not the struct */
         struct ndpi_spare *spare = flow->ndpi_flow;
         spare->next = labeler->spares;

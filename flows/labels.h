@@ -14,15 +14,15 @@
 
 struct labeler;
 
-/* NULL and a message in err when nDPI or the protocols file (may be NULL) cannot be set up. */
-struct labeler *labeler_new(const char *protocols_file, char *err, size_t err_len);
+/* NULL and a message in err when nDPI or the protocols file (may be NULL) cannot be set up.
+ * Up to spares_max freed nDPI states are kept for reuse: not counted as held by
+ * labeler_process/labeler_finish, so the caller leaves room for them under its cap. */
+struct labeler *labeler_new(const char *protocols_file, unsigned spares_max, char *err,
+                            size_t err_len);
 
 void labeler_free(struct labeler *labeler);
 
-/* Bytes one flow's nDPI state costs while allocated (counted against the memory cap).
- * Freed states are kept for reuse, up to LABELER_SPARES_MAX of them: not counted as held,
- * flows/ leaves room for them under its cap. */
-#define LABELER_SPARES_MAX 1024
+/* Bytes one flow's nDPI state costs while allocated (counted against the memory cap). */
 size_t labeler_flow_size(void);
 
 /* Feeds one packet of the flow, sent by direction's side, to nDPI (allocating its state on
