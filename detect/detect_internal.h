@@ -138,10 +138,9 @@ struct table {
 
 bool table_init(struct table *table, size_t initial_buckets);
 struct table_entry *table_find(const struct table *table, const char *key);
-/* Inserts entry (its key is copied); the entry must not be in the table. */
-bool table_insert(struct table *table, struct table_entry *entry, const char *key);
-/* A new zeroed entry (struct table_entry first in a struct of entry_size bytes) under key;
- * at max_entries the least recently used one goes to free_entry first. NULL: no memory. */
+/* A new zeroed entry (struct table_entry first in a struct of entry_size bytes) under a copy
+ * of key kept in the same block; at max_entries the least recently used one goes to
+ * free_entry first. NULL: no memory. */
 struct table_entry *table_insert_new(struct table *table, const char *key, size_t entry_size,
                                      size_t max_entries,
                                      void (*free_entry)(struct table_entry *entry));
@@ -150,9 +149,9 @@ struct table_entry *table_get(struct table *table, const char *key, size_t entry
                               size_t max_entries, void (*free_entry)(struct table_entry *entry));
 /* Moves entry to the newest end. */
 void table_touch(struct table *table, struct table_entry *entry);
-/* Unlinks entry and frees its key (not the entry). */
+/* Unlinks entry; its key goes with it (the caller frees the entry). */
 void table_remove(struct table *table, struct table_entry *entry);
-/* Frees every entry with free_entry (after freeing its key) and the buckets. */
+/* Frees every entry with free_entry, and the buckets. */
 void table_destroy(struct table *table, void (*free_entry)(struct table_entry *entry));
 uint64_t table_hash(const char *key);
 
