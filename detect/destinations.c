@@ -73,8 +73,7 @@ size_t destinations_count(const struct destinations *store)
 /* "host destination": the table key and the state file's last two fields. */
 static bool make_key(char *key, size_t key_len, const char *host, const char *dest)
 {
-    int n = snprintf(key, key_len, "%s %s", host, dest);
-    return n > 0 && (size_t)n < key_len;
+    return table_key_join(key, key_len, host, dest);
 }
 
 /* Stores a pair, evicting the least recently used one at the cap. */

@@ -154,6 +154,8 @@ void table_remove(struct table *table, struct table_entry *entry);
 /* Frees every entry with free_entry, and the buckets. */
 void table_destroy(struct table *table, void (*free_entry)(struct table_entry *entry));
 uint64_t table_hash(const char *key);
+/* Writes "a b" into key (cut to key_len - 1 bytes); false when it had to be cut. */
+bool table_key_join(char *key, size_t key_len, const char *a, const char *b);
 
 /* ---- destinations.c: first-seen store, persisted ---------------------------------- */
 

@@ -19,6 +19,25 @@ uint64_t table_hash(const char *key)
     return hash;
 }
 
+/* "a b" into key, cut to fit as snprintf would. Keys are built for every record, and
+ * snprintf's format parsing cost more than the lookups they are for. */
+bool table_key_join(char *key, size_t key_len, const char *a, const char *b)
+{
+    size_t a_len = strlen(a), b_len = strlen(b), used = 0;
+    if (key_len == 0)
+        return false;
+    bool fits = a_len + 1 + b_len < key_len;
+    const char *parts[3] = { a, " ", b };
+    size_t lens[3] = { a_len, 1, b_len };
+    for (int i = 0; i < 3; i++) {
+        size_t take = lens[i] < key_len - 1 - used ? lens[i] : key_len - 1 - used;
+        memcpy(key + used, parts[i], take);
+        used += take;
+    }
+    key[used] = '\0';
+    return fits;
+}
+
 /* An empty table with a power-of-two bucket count. */
 bool table_init(struct table *table, size_t initial_buckets)
 {

@@ -132,8 +132,31 @@ enum addr_class geo_addr_class(int ip_version, const uint8_t addr[GEO_ADDR_LEN])
                           ADDR_RESERVED);
 }
 
+/* Dotted quad, as inet_ntop writes it (glibc's goes through sprintf: ~2,000 instructions an
+ * address, and detect/ names two addresses per flow record). NULL when len is too short. */
+static char *ipv4_to_string(const uint8_t addr[4], char *buf, size_t len)
+{
+    char text[16];
+    size_t used = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned octet = addr[i];
+        if (octet >= 100)
+            text[used++] = (char)('0' + octet / 100);
+        if (octet >= 10)
+            text[used++] = (char)('0' + octet / 10 % 10);
+        text[used++] = (char)('0' + octet % 10);
+        text[used++] = i < 3 ? '.' : '\0';
+    }
+    if (used > len)
+        return NULL;
+    memcpy(buf, text, used);
+    return buf;
+}
+
 const char *geo_addr_to_string(int ip_version, const uint8_t addr[GEO_ADDR_LEN], char *buf, size_t len)
 {
+    if (ip_version == 4 && ipv4_to_string(addr, buf, len) != NULL)
+        return buf;
     int family = ip_version == 4 ? AF_INET : ip_version == 6 ? AF_INET6 : AF_UNSPEC;
     if (family == AF_UNSPEC || inet_ntop(family, addr, buf, (socklen_t)len) == NULL) {
         snprintf(buf, len, "?");

@@ -271,6 +271,24 @@ static void teardown(void)
     rmdir(temp_dir);
 }
 
+/* The keys of the first-seen store and the series: "host destination", cut as snprintf
+ * would cut it when the buffer is short, and said so. */
+UNIT_TEST(test_table_key_join)
+{
+    char key[17];
+    CHECK(table_key_join(key, sizeof(key), "10.0.0.1", "mega.nz"));
+    CHECK_STR(key, "10.0.0.1 mega.nz");
+    CHECK(!table_key_join(key, sizeof(key), "10.0.0.1", "mega.nz."));
+    CHECK_STR(key, "10.0.0.1 mega.nz");
+    CHECK(!table_key_join(key, sizeof(key), "192.168.100.200.1", "x"));
+    CHECK_STR(key, "192.168.100.200.");
+    CHECK(table_key_join(key, sizeof(key), "*", ""));
+    CHECK_STR(key, "* ");
+    char tiny[1];
+    CHECK(!table_key_join(tiny, sizeof(tiny), "a", "b"));
+    CHECK_EQ_U(tiny[0], 0);
+}
+
 UNIT_TEST(test_setup)
 {
     setup();
@@ -286,4 +304,5 @@ UNIT_MAIN("detect_state",
           UNIT_CASE(test_allowlist_good), UNIT_CASE(test_allowlist_bad_lines),
           UNIT_CASE(test_state_round_trip), UNIT_CASE(test_state_corrupt),
           UNIT_CASE(test_detector_new_state_errors),
+          UNIT_CASE(test_table_key_join),
           UNIT_CASE(test_teardown))

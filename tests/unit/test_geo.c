@@ -1,4 +1,6 @@
 /* Unit tests for geo/: address classes, CIDR sets, MaxMind DB lookups and their errors. */
+#include <arpa/inet.h>
+
 #include "unit.h"
 
 #include "../../geo/geo.h"
@@ -116,6 +118,29 @@ UNIT_TEST(test_addr_text)
     CHECK_EQ_U(geo_addr_parse("256.1.1.1", addr), 0);
     CHECK_EQ_U(geo_addr_parse("example.com", addr), 0);
     CHECK_STR(geo_addr_to_string(5, addr, buf, sizeof(buf)), "?");
+}
+
+/* The hand-written IPv4 text must be inet_ntop's, octet for octet, and refuse a short
+ * buffer the way inet_ntop does ("?"). */
+UNIT_TEST(test_addr_text_ipv4_like_inet_ntop)
+{
+    static const uint8_t octets[] = { 0, 1, 9, 10, 42, 99, 100, 101, 199, 200, 250, 255 };
+    const size_t n = sizeof(octets);
+    int same = 0, total = 0;
+    for (size_t i = 0; i < n * n * n * n; i += 7) {
+        uint8_t addr[GEO_ADDR_LEN] = { octets[i % n], octets[i / n % n], octets[i / n / n % n],
+                                       octets[i / n / n / n % n] };
+        char ours[INET_ADDRSTRLEN], libc[INET_ADDRSTRLEN];
+        geo_addr_to_string(4, addr, ours, sizeof(ours));
+        inet_ntop(AF_INET, addr, libc, sizeof(libc));
+        same += strcmp(ours, libc) == 0;
+        total++;
+    }
+    CHECK_EQ_U(same, total);
+    uint8_t longest[GEO_ADDR_LEN] = { 255, 255, 255, 255 };
+    char exact[16], short_buf[15];
+    CHECK_STR(geo_addr_to_string(4, longest, exact, sizeof(exact)), "255.255.255.255");
+    CHECK_STR(geo_addr_to_string(4, longest, short_buf, sizeof(short_buf)), "?");
 }
 
 static bool set_has(const struct cidr_set *set, const char *text)
@@ -316,6 +341,7 @@ UNIT_TEST(test_geo_errors)
 UNIT_MAIN("geo",
           UNIT_CASE(test_addr_classes),
           UNIT_CASE(test_addr_text),
+          UNIT_CASE(test_addr_text_ipv4_like_inet_ntop),
           UNIT_CASE(test_cidr_set),
           UNIT_CASE(test_cidr_set_many),
           UNIT_CASE(test_geo_city_and_asn),
