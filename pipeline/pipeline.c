@@ -227,6 +227,8 @@ static unsigned byte_ring_peek_batch(struct byte_ring *r, struct item **batch, u
         }
         pos += item->size;
     }
+    if (n == 0)
+        r->cons_tail = pos; /* only pads: consumed, so that the next call reloads head */
     /* The next batch was written on another core: ask for it now, as many bytes as this
      * one took, so that reading it later does not wait for the transfer. */
     uint64_t end = pos + (pos - r->cons_tail);
