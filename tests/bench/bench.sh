@@ -162,6 +162,12 @@ fi
 # Diagnostic, not a target: the same single-thread run without nDPI shows how much of
 # exflow's time is the DPI library and how much is its own capture, flow and detect code.
 job nodpi "exflow --no-dpi (diag)" "$EXFLOW" $ONE --no-dpi $EXFLOW_ARGS -r "$MIX"
+# One core for everything: "--threads 1" is three threads, and this row shows what they do
+# when they must share a single core (the bare loop is one thread already).
+TASKSET=$(command -v taskset || true)
+if [ -n "$TASKSET" ] && [ "$THREADS_SUPPORTED" = yes ]; then
+    job core1 "exflow 1 core (taskset)" "$TASKSET" -c 0 "$EXFLOW" --threads 1 $EXFLOW_ARGS -r "$MIX"
+fi
 # Flood, and the baseline RSS on a tiny capture that the cap is read against.
 "$GEN" "$TMP/tiny.pcap" 100 --seed "$SEED" 2> /dev/null
 job base "" "$EXFLOW" $EXFLOW_ARGS -r "$TMP/tiny.pcap"
@@ -262,6 +268,10 @@ fi
     if [ -n "${EX1_CPU:-}" ] && [ -n "${BARE_CPU:-}" ]; then
         r=$(awk -v a="$BARE_CPU" -v b="$EX1_CPU" 'BEGIN { printf "%.1f", 100 * a / b }')
         echo "  [INFO ] per CPU second: exflow --threads 1 used $EX1_CPU CPU s, the bare loop $BARE_CPU: ${r}% (what one core alone would give)"
+    fi
+    if result core1 && [ -n "$BARE_SEC" ]; then
+        r=$(awk -v a="$BARE_SEC" -v b="$BEST_SEC" 'BEGIN { printf "%.1f", 100 * a / b }')
+        echo "  [INFO ] on one core (taskset -c 0, all of exflow's threads on it): $BEST_SEC s, ${r}% of the bare loop"
     fi
     # Where adding workers stops helping: workers share the packets, the capture thread and
     # the consumer do not. An Amdahl bound from this run's CPU seconds, not a measurement.
