@@ -37,7 +37,6 @@
 #define BUCKETS_MIN 1024
 #define BUCKETS_MAX (1u << 22)
 
-
 /* Each age list holds flows with one timeout, in order of their last packet. */
 enum age_list_id {
     AGE_LIST_TCP = 0,   /* open TCP: idle_timeout_tcp_usec */
@@ -60,7 +59,7 @@ struct flow_table {
     unsigned spare_count, spares_max;
     struct age_list age[AGE_LIST_COUNT];
     struct labeler *labeler;      /* NULL when nDPI is disabled */
-    size_t ndpi_flow_size;
+    size_t ndpi_flow_size;        /* bytes of one flow's nDPI state; 0 when nDPI is disabled */
     uint64_t next_id;
     uint64_t now_usec;            /* latest packet time seen */
     bool cap_warned;
@@ -426,7 +425,7 @@ static void flow_table_grow(struct flow_table *table)
 static struct flow *flow_create(struct flow_table *table, const struct packet *pkt,
                                 uint32_t hash, enum flow_direction *direction)
 {
-    size_t needed = FLOW_BYTES + (table->labeler != NULL ? table->ndpi_flow_size : 0);
+    size_t needed = FLOW_BYTES + table->ndpi_flow_size; /* 0 without nDPI */
     flow_table_make_room(table, needed);
 
     struct flow *flow = flow_alloc(table);
@@ -529,8 +528,8 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
     /* The cap bounds how many flows can exist: the hash grows up to that many buckets. The
      * cap holds the array at that size and the spares too, when it is large enough for them
      * to leave most of it to flows; a tiny cap (tests) keeps no spares at all. */
-    size_t ndpi_flow_size = config->ndpi_enabled ? labeler_flow_size() : 0;
-    size_t flow_size = FLOW_BYTES + ndpi_flow_size;
+    table->ndpi_flow_size = config->ndpi_enabled ? labeler_flow_size() : 0;
+    size_t flow_size = FLOW_BYTES + table->ndpi_flow_size;
     size_t max_flows = config->memory_cap_bytes / flow_size;
     table->buckets_max = BUCKETS_MIN;
     while (table->buckets_max < max_flows && table->buckets_max < BUCKETS_MAX)
@@ -550,7 +549,6 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
             snprintf(err, err_len, "flows: %s", reason);
             goto fail;
         }
-        table->ndpi_flow_size = ndpi_flow_size;
     }
     table->buckets = calloc(BUCKETS_MIN, sizeof(*table->buckets));
     if (table->buckets == NULL) {

@@ -161,9 +161,9 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
 void flow_table_process(struct flow_table *table, const struct packet *pkt);
 
 /* The same with the packet's hash already computed by flow_table_hash. A caller that holds a
- * batch of packets (pipeline/) hashes ahead and prefetches: the bucket of a packet a few
- * places ahead, then the flow at that bucket's head a place or two ahead, so that the
- * lookup does not wait for memory. Prefetching is only a hint: any order is correct. */
+ * batch of packets (pipeline/) hashes them all and prefetches every bucket, then the flow
+ * at every bucket's head, before processing the first, so that the lookups do not wait for
+ * memory one after another. Prefetching is only a hint: any order is correct. */
 uint32_t flow_table_hash(const struct flow_table *table, const struct packet *pkt);
 void flow_table_prefetch_bucket(const struct flow_table *table, uint32_t hash);
 void flow_table_prefetch_flow(const struct flow_table *table, uint32_t hash);
