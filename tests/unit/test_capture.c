@@ -1,6 +1,6 @@
 /*
- * capture_open/capture_run on real captures from ../shared/pcaps/public (tests run from
- * the repository root). Every expected count below was measured with tshark 4.0.17 and
+ * capture_open/capture_run on real captures in pcaps/unit (public ones, copied with their
+ * sources in pcaps/unit/SOURCES.md; tests run from the repository root). Every expected count below was measured with tshark 4.0.17 and
  * capinfos on these files: frames = `capinfos -c`, IP frames = `tshark -r F -Y "ip or ipv6"
  * | wc -l`, first timestamps = `tshark -T fields -e frame.time_epoch -c 1`.
  */
@@ -16,7 +16,7 @@
 #include "../../common/log.h"
 #include "unit.h"
 
-#define PCAPS "../shared/pcaps/public/"
+#define PCAPS "pcaps/unit/"
 
 /* What the callbacks saw during one run. */
 struct seen {
