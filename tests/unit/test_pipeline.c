@@ -2,7 +2,10 @@
  * pipeline/: the same packets give the same records, in the same order, for any number of
  * workers; records carry their observer state; full rings and skewed traffic do not stall it.
  */
+#include <dirent.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "../../pipeline/pipeline.h"
@@ -346,9 +349,48 @@ UNIT_TEST(default_worker_count)
     CHECK(n >= 1 && n <= PIPELINE_MAX_WORKERS);
 }
 
+/* top -H, ps -L and perf show which stage is busy by thread name. */
+UNIT_TEST(threads_are_named)
+{
+    struct pipeline_config config = config_for(2);
+    struct recorder rec;
+    memset(&rec, 0, sizeof(rec));
+    struct pipeline_sink sink = { on_record, on_tick, &rec };
+    char err[256] = "";
+    struct pipeline *p = pipeline_new(&config, &sink, err, sizeof(err));
+    CHECK(p != NULL);
+    if (p == NULL)
+        return;
+    bool w0 = false, w1 = false, output = false;
+    DIR *tasks = opendir("/proc/self/task");
+    CHECK(tasks != NULL);
+    for (struct dirent *e; tasks != NULL && (e = readdir(tasks)) != NULL;) {
+        char path[300], name[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(name, sizeof(name), f) != NULL)
+            name[strcspn(name, "\n")] = '\0';
+        fclose(f);
+        w0 |= strcmp(name, "exflow-w0") == 0;
+        w1 |= strcmp(name, "exflow-w1") == 0;
+        output |= strcmp(name, "exflow-output") == 0;
+    }
+    if (tasks != NULL)
+        closedir(tasks);
+    CHECK(w0);
+    CHECK(w1);
+    CHECK(output);
+    pipeline_finish(p);
+    pipeline_free(p);
+    free(rec.records);
+}
+
 UNIT_MAIN("pipeline",
           UNIT_CASE(same_records_for_any_worker_count),
           UNIT_CASE(flow_ids_are_packet_numbers),
           UNIT_CASE(full_rings_and_skewed_traffic),
           UNIT_CASE(records_carry_observer_state),
-          UNIT_CASE(default_worker_count))
+          UNIT_CASE(default_worker_count),
+          UNIT_CASE(threads_are_named))
