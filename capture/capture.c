@@ -19,9 +19,12 @@
 #include "../common/log.h"
 #include "../common/tunables.h"
 
-/* Milliseconds libpcap may hold packets before delivering them (live, non-immediate).
- * One second matches the tick period, so an idle link still ticks about once a second. */
-#define CAPTURE_READ_TIMEOUT_MS 1000
+/* Milliseconds the kernel may hold packets in a ring block before handing it over (live,
+ * without --immediate). Short next to every flow timeout, so a packet is never late enough
+ * to split its flow; long enough that a busy link is handed over in full blocks, one wakeup
+ * for many packets. Ticks do not depend on it: the poll in capture_wait_readable ends at
+ * the next tick. */
+#define CAPTURE_READ_TIMEOUT_MS 100
 
 /* Frames handed over per pcap_dispatch call on files: bounds the time between checks of
  * the stop flag without paying a call per frame. */

@@ -65,7 +65,7 @@ struct capture_config {
     int snaplen;
     int buffer_size_mb;
     bool promiscuous;
-    bool immediate;
+    bool immediate;                /* live: each packet at once (one wakeup per packet) */
 };
 
 struct capture_stats {

@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.." || exit 1
 : "${SOAK_SECONDS:=60}"
 : "${SOAK_SAMPLE:=3}"
 : "${SOAK_MBPS:=}"
+: "${SOAK_ARGS:=}"     # more exflow options, e.g. --no-immediate or --threads 2
 passed=0; failed=0
 ok()   { echo "ok   $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1"; failed=$((failed + 1)); }
@@ -62,8 +63,9 @@ EOF
 )
 [ -n "$replay_files" ] || { fail "no Ethernet captures in pcaps/golden"; finish; }
 
+# shellcheck disable=SC2086  # $SOAK_ARGS is a word list on purpose
 ip netns exec "$ns" "$EXFLOW" -i "$b" -w "$tmp/events.json" --stats-interval 10 \
-    --idle-timeout 5s --udp-idle-timeout 5s --active-timeout 30s --flow-memory 64 \
+    --idle-timeout 5s --udp-idle-timeout 5s --active-timeout 30s --flow-memory 64 $SOAK_ARGS \
     >/dev/null 2>"$tmp/exflow.err" &
 exflow_pid=$!
 sleep 2
@@ -93,7 +95,7 @@ echo "RSS KiB every ${SOAK_SAMPLE}s:$samples"
 echo "RSS KiB at 25%: $rss_quarter, final: $rss_final, max: $rss_max"
 grep -E 'Actual|Rated|Statistics|Successful|Failed' "$tmp/replay.log" | sed 's/^/tcpreplay: /' | head -n 6
 grep 'stats(' "$tmp/exflow.err" | tail -n 1 | tr ' ' '\n' | \
-    grep -E '^(packets|bytes|decoded|pcap_received|pcap_dropped|pcap_if_dropped|flows_created|flows_evicted|records|alerts|flows_written|write_errors|max_rss_kib)=' | \
+    grep -E '^(packets|bytes|decoded|pcap_received|pcap_dropped|pcap_if_dropped|flows_created|flows_evicted|records|alerts|flows_written|write_errors|max_rss_kib|cpu_capture_s|cpu_workers_s|cpu_consumer_s)=' | \
     tr '\n' ' ' | sed 's/^/exflow: /'
 echo
 echo "events written: $(wc -l <"$tmp/events.json") lines"
