@@ -20,13 +20,63 @@
 #define EVENT_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | \
                           JSON_REAL_PRECISION(15))
 
-const char *output_format_time(uint64_t ts_usec, char *buf, size_t len)
+static void format_time_slowly(uint64_t ts_usec, char *buf, size_t len)
 {
     time_t seconds = (time_t)(ts_usec / USEC_PER_SEC);
     struct tm tm;
     gmtime_r(&seconds, &tm);
     snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ts_usec % USEC_PER_SEC));
+}
+
+/* A flow record carries three times, mostly within the same one or two seconds, and
+ * gmtime_r takes glibc's time-zone lock while snprintf parses its format each call (a
+ * tenth of the output thread's time with flow records on). So the text of the seconds is
+ * kept for the last two seconds seen (odd and even), per thread, and only the microseconds
+ * are written each time. Years past 9999 and short buffers take the slow path. */
+#define TIME_SECONDS_TEXT 19 /* "YYYY-MM-DDTHH:MM:SS" */
+#define TIME_TEXT         (TIME_SECONDS_TEXT + 9) /* ".uuuuuuZ" and the NUL */
+
+/* value in exactly width decimal digits, zero-padded (the caller bounds value). */
+static void put_digits(char *out, unsigned value, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+}
+
+const char *output_format_time(uint64_t ts_usec, char *buf, size_t len)
+{
+    static __thread struct {
+        uint64_t seconds_plus_one; /* 0: empty */
+        char text[TIME_SECONDS_TEXT];
+    } cache[2];
+    uint64_t seconds = ts_usec / USEC_PER_SEC;
+    if (len < TIME_TEXT || seconds >= 253402300800ULL) { /* 10000-01-01 */
+        format_time_slowly(ts_usec, buf, len);
+        return buf;
+    }
+    unsigned slot = (unsigned)(seconds & 1);
+    char *text = cache[slot].text;
+    if (cache[slot].seconds_plus_one != seconds + 1) {
+        time_t t = (time_t)seconds;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        memcpy(text, "0000-00-00T00:00:00", TIME_SECONDS_TEXT);
+        put_digits(text, (unsigned)(tm.tm_year + 1900), 4);
+        put_digits(text + 5, (unsigned)(tm.tm_mon + 1), 2);
+        put_digits(text + 8, (unsigned)tm.tm_mday, 2);
+        put_digits(text + 11, (unsigned)tm.tm_hour, 2);
+        put_digits(text + 14, (unsigned)tm.tm_min, 2);
+        put_digits(text + 17, (unsigned)tm.tm_sec, 2);
+        cache[slot].seconds_plus_one = seconds + 1;
+    }
+    memcpy(buf, text, TIME_SECONDS_TEXT);
+    buf[TIME_SECONDS_TEXT] = '.';
+    put_digits(buf + TIME_SECONDS_TEXT + 1, (unsigned)(ts_usec % USEC_PER_SEC), 6);
+    buf[TIME_SECONDS_TEXT + 7] = 'Z';
+    buf[TIME_SECONDS_TEXT + 8] = '\0';
     return buf;
 }
 
@@ -107,9 +157,22 @@ static json_t *json_text(const char *text)
     return value;
 }
 
+/* Keys are all string literals of ours, plain ASCII: jansson need not check them. */
+static void set_value(json_t *object, const char *key, json_t *value)
+{
+    json_object_set_new_nocheck(object, key, value);
+}
+
 static void set_text(json_t *object, const char *key, const char *text)
 {
-    json_object_set_new(object, key, json_text(text));
+    set_value(object, key, json_text(text));
+}
+
+/* Text exflow wrote itself (times, addresses, names from its own tables): ASCII by
+ * construction, so jansson's UTF-8 check is skipped. Never for labels off the wire. */
+static void set_own_text(json_t *object, const char *key, const char *text)
+{
+    set_value(object, key, json_string_nocheck(text));
 }
 
 /* Labels are omitted when empty: a key present always means something. */
@@ -121,7 +184,7 @@ static void set_label(json_t *object, const char *key, const char *text)
 
 static void set_uint(json_t *object, const char *key, uint64_t value)
 {
-    json_object_set_new(object, key, json_integer((json_int_t)value));
+    set_value(object, key, json_integer((json_int_t)value));
 }
 
 /* Numbers rounded to 3 decimals: enough for scores and seconds, stable across platforms. */
@@ -129,25 +192,25 @@ static void set_real3(json_t *object, const char *key, double value)
 {
     if (!isfinite(value))
         value = 0;
-    json_object_set_new(object, key, json_real(round(value * 1000.0) / 1000.0));
+    set_value(object, key, json_real(round(value * 1000.0) / 1000.0));
 }
 
 static void set_time(json_t *object, const char *key, uint64_t ts_usec)
 {
     char buf[32];
-    set_text(object, key, output_format_time(ts_usec, buf, sizeof(buf)));
+    set_own_text(object, key, output_format_time(ts_usec, buf, sizeof(buf)));
 }
 
 static void set_addr(json_t *object, const char *key, int ip_version, const uint8_t *addr)
 {
     char buf[64];
-    set_text(object, key, geo_addr_to_string(ip_version, addr, buf, sizeof(buf)));
+    set_own_text(object, key, geo_addr_to_string(ip_version, addr, buf, sizeof(buf)));
 }
 
 static void set_proto(json_t *object, uint8_t proto)
 {
     char buf[8];
-    set_text(object, "proto", output_proto_name(proto, buf, sizeof(buf)));
+    set_own_text(object, "proto", output_proto_name(proto, buf, sizeof(buf)));
 }
 
 /* The head every event starts with: time, type; the caller adds its ids next. */
@@ -157,7 +220,7 @@ static json_t *event_head(const char *event_type, uint64_t ts_usec)
     if (event == NULL)
         return NULL;
     set_time(event, "timestamp", ts_usec);
-    set_text(event, "event_type", event_type);
+    set_own_text(event, "event_type", event_type);
     return event;
 }
 
@@ -170,7 +233,7 @@ static void set_geo(json_t *event, const struct geo_info *info)
     if (info->asn != 0)
         set_uint(geo, "asn", info->asn);
     set_label(geo, "as_org", info->as_org);
-    json_object_set_new(event, "geo", geo);
+    set_value(event, "geo", geo);
 }
 
 static char *dump_event(json_t *event)
@@ -198,7 +261,7 @@ char *output_flow_json(const struct output_config *config, const struct flow *fl
     set_time(event, "end", flow->last_ts_usec);
     uint64_t duration_usec = flow->last_ts_usec > flow->start_ts_usec
                              ? flow->last_ts_usec - flow->start_ts_usec : 0;
-    json_object_set_new(event, "duration", json_real((double)duration_usec / USEC_PER_SEC));
+    set_value(event, "duration", json_real((double)duration_usec / USEC_PER_SEC));
     if (flow->vlan != 0)
         set_uint(event, "vlan", flow->vlan);
     set_addr(event, "src_ip", flow->ip_version, flow->orig_addr);
@@ -226,8 +289,8 @@ char *output_flow_json(const struct output_config *config, const struct flow *fl
     set_uint(event, "payload_bytes_toserver", to_server->payload_bytes);
     set_uint(event, "payload_bytes_toclient", to_client->payload_bytes);
     if (flow->proto == 6)
-        set_text(event, "tcp_state", tcp_state_name(flow->tcp_state));
-    set_text(event, "end_reason", flow_end_reason_name(reason));
+        set_own_text(event, "tcp_state", tcp_state_name(flow->tcp_state));
+    set_own_text(event, "end_reason", flow_end_reason_name(reason));
 
     /* The remote side is the public one; the responder wins when both are (it is where the
      * originator went), and stays the answer when neither is. */
@@ -243,7 +306,7 @@ char *output_flow_json(const struct output_config *config, const struct flow *fl
         if (geo_lookup(config->geo, flow->ip_version, remote, &info))
             set_geo(event, &info);
     }
-    set_text(event, "remote_ip_class", geo_addr_class_name(remote_class));
+    set_own_text(event, "remote_ip_class", geo_addr_class_name(remote_class));
     return dump_event(event);
 }
 
@@ -254,9 +317,9 @@ char *output_alert_json(const struct alert *alert)
         return NULL;
     set_uint(event, "alert_id", alert->id);
     set_uint(event, "flow_id", alert->flow_id);
-    set_text(event, "severity", alert_severity_name(alert->severity));
+    set_own_text(event, "severity", alert_severity_name(alert->severity));
     set_real3(event, "score", alert->score);
-    json_object_set_new(event, "is_update", json_boolean(alert->is_update));
+    set_value(event, "is_update", json_boolean(alert->is_update));
     set_addr(event, "src_ip", alert->ip_version, alert->src_addr);
     set_addr(event, "dest_ip", alert->ip_version, alert->dest_addr);
     set_uint(event, "dest_port", alert->dest_port);
@@ -268,12 +331,12 @@ char *output_alert_json(const struct alert *alert)
     for (int i = 0; i < alert->technique_count && i < ALERT_MAX_TECHNIQUES; i++)
         if (alert->techniques[i] != NULL)
             json_array_append_new(techniques, json_text(alert->techniques[i]));
-    json_object_set_new(event, "techniques", techniques);
+    set_value(event, "techniques", techniques);
     json_t *evidence = json_array();
     for (unsigned bit = 0; bit < EVIDENCE_COUNT; bit++)
         if (alert->evidence & (1u << bit))
             json_array_append_new(evidence, json_text(detect_evidence_name(bit)));
-    json_object_set_new(event, "evidence", evidence);
+    set_value(event, "evidence", evidence);
 
     set_uint(event, "bytes_out", alert->bytes_out);
     set_uint(event, "bytes_in", alert->bytes_in);

@@ -77,6 +77,27 @@ UNIT_TEST(test_time_and_proto)
     char buf[32];
     CHECK_STR(output_format_time(TS_2024, buf, sizeof(buf)), "2024-01-02T03:04:05.123456Z");
     CHECK_STR(output_format_time(0, buf, sizeof(buf)), "1970-01-01T00:00:00.000000Z");
+    /* The text of recent seconds is cached: repeats, alternations and cache slot clashes
+     * (seconds two apart) must all give what gmtime_r + strftime give. */
+    static const uint64_t seconds[] = { 1704164645, 1704164645, 1704164646, 1704164645,
+                                        1704164647, 1704164645, 951782400 /* 2000-02-29 */,
+                                        4107542399 /* 2100-02-28T23:59:59 */, 1704164645,
+                                        253402300799ULL /* 9999-12-31T23:59:59 */ };
+    for (size_t i = 0; i < sizeof(seconds) / sizeof(seconds[0]); i++) {
+        uint64_t usec = (uint64_t)(i * 104729) % 1000000;
+        time_t t = (time_t)seconds[i];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char want[64], date[32];
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof(want), "%s.%06uZ", date, (unsigned)usec);
+        CHECK_STR(output_format_time(seconds[i] * 1000000 + usec, buf, sizeof(buf)), want);
+    }
+    /* Past year 9999, and into a buffer too short for the whole text: cut, never overrun. */
+    CHECK_STR(output_format_time(253402300800ULL * 1000000, buf, sizeof(buf)),
+              "10000-01-01T00:00:00.000000Z");
+    char small[12];
+    CHECK_STR(output_format_time(TS_2024, small, sizeof(small)), "2024-01-02T");
     CHECK_STR(output_proto_name(6, buf, sizeof(buf)), "TCP");
     CHECK_STR(output_proto_name(17, buf, sizeof(buf)), "UDP");
     CHECK_STR(output_proto_name(1, buf, sizeof(buf)), "ICMP");
