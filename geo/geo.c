@@ -36,6 +36,7 @@ struct geo {
     struct geo_cache_entry *cache;
     struct geo_stats stats;
     bool warned_error;
+    bool is_view;            /* the databases belong to the geo it was made from */
 };
 
 /* Opens one database and walks its search tree, decoding the first data records, so that
@@ -115,6 +116,24 @@ struct geo *geo_open(const char *city_db_path, const char *asn_db_path, char *er
 fail:
     geo_close(geo);
     return NULL;
+}
+
+struct geo *geo_view(const struct geo *geo, char *err, size_t err_len)
+{
+    struct geo *view = calloc(1, sizeof(*view));
+    if (view != NULL)
+        view->cache = calloc(GEO_CACHE_ENTRIES, sizeof(struct geo_cache_entry));
+    if (view == NULL || view->cache == NULL) {
+        snprintf(err, err_len, "out of memory for a GeoIP cache");
+        free(view);
+        return NULL;
+    }
+    /* The MMDB_s are copied, not shared: the mapping and metadata they point at are read
+     * only, and a lookup may fill in a field of its own MMDB_s (the IPv4 start node). */
+    memcpy(view->databases, geo->databases, sizeof(view->databases));
+    view->database_count = geo->database_count;
+    view->is_view = true;
+    return view;
 }
 
 /* Copies a UTF-8 string field at path into out (cut to fit); false when absent. */
@@ -248,7 +267,7 @@ void geo_close(struct geo *geo)
 {
     if (geo == NULL)
         return;
-    for (int i = 0; i < geo->database_count; i++)
+    for (int i = 0; i < geo->database_count && !geo->is_view; i++)
         MMDB_close(&geo->databases[i]);
     free(geo->cache);
     free(geo);

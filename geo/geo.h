@@ -70,6 +70,12 @@ struct geo;
  * an error: NULL and a one-line message in err. */
 struct geo *geo_open(const char *city_db_path, const char *asn_db_path, char *err, size_t err_len);
 
+/* Another handle on geo's open databases, with a cache and counters of its own, for another
+ * thread: a struct geo is used by one thread at a time (its cache is written on every
+ * lookup), while the databases themselves are only read (libmaxminddb's rule for sharing
+ * an MMDB_s). Close every view before geo. NULL and a message in err on out of memory. */
+struct geo *geo_view(const struct geo *geo, char *err, size_t err_len);
+
 /* Looks the address up (cached). Returns out->found. */
 bool geo_lookup(struct geo *geo, int ip_version, const uint8_t addr[GEO_ADDR_LEN], struct geo_info *out);
 

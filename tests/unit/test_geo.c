@@ -1,5 +1,6 @@
 /* Unit tests for geo/: address classes, CIDR sets, MaxMind DB lookups and their errors. */
 #include <arpa/inet.h>
+#include <pthread.h>
 
 #include "unit.h"
 
@@ -338,6 +339,65 @@ UNIT_TEST(test_geo_errors)
     check_open_fails(TESTDATA, NULL, "GeoIP database");
 }
 
+/* Views share the databases, not the cache: two threads look up at once through views of
+ * their own (ThreadSanitizer runs this), a view answers as geo does, and closing views
+ * leaves geo working. */
+struct view_job {
+    struct geo *view;
+    unsigned london, telstra;
+};
+
+static void *view_lookups(void *arg)
+{
+    struct view_job *job = arg;
+    uint8_t london[GEO_ADDR_LEN] = { 81, 2, 69, 142 }, telstra[GEO_ADDR_LEN] = { 1, 128, 0, 1 };
+    for (int i = 0; i < 2000; i++) {
+        struct geo_info info;
+        telstra[3] = (uint8_t)i; /* different addresses: misses as well as cache hits */
+        if (geo_lookup(job->view, 4, london, &info) && strcmp(info.city, "London") == 0)
+            job->london++;
+        if (geo_lookup(job->view, 4, telstra, &info) && info.asn == 1221)
+            job->telstra++;
+    }
+    return NULL;
+}
+
+UNIT_TEST(test_geo_views)
+{
+    char err[256] = "";
+    struct geo *geo = geo_open(TESTDATA "GeoIP2-City-Test.mmdb", TESTDATA "GeoLite2-ASN-Test.mmdb",
+                               err, sizeof(err));
+    CHECK(geo != NULL);
+    if (geo == NULL)
+        return;
+    struct view_job jobs[2] = { { geo_view(geo, err, sizeof(err)), 0, 0 },
+                                { geo_view(geo, err, sizeof(err)), 0, 0 } };
+    CHECK(jobs[0].view != NULL && jobs[1].view != NULL);
+    if (jobs[0].view != NULL && jobs[1].view != NULL) {
+        pthread_t threads[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&threads[i], NULL, view_lookups, &jobs[i]) == 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(threads[i], NULL);
+        for (int i = 0; i < 2; i++) {
+            CHECK_EQ_U(jobs[i].london, 2000);
+            CHECK_EQ_U(jobs[i].telstra, 2000);
+            struct geo_stats stats;
+            geo_get_stats(jobs[i].view, &stats);
+            CHECK_EQ_U(stats.lookups, 4000);
+        }
+        struct geo_stats stats;
+        geo_get_stats(geo, &stats);
+        CHECK_EQ_U(stats.lookups, 0); /* the views counted their own */
+    }
+    geo_close(jobs[0].view);
+    geo_close(jobs[1].view);
+    struct geo_info info;
+    lookup_text(geo, "81.2.69.142", &info);
+    CHECK_STR(info.city, "London");
+    geo_close(geo);
+}
+
 UNIT_MAIN("geo",
           UNIT_CASE(test_addr_classes),
           UNIT_CASE(test_addr_text),
@@ -346,4 +406,5 @@ UNIT_MAIN("geo",
           UNIT_CASE(test_cidr_set_many),
           UNIT_CASE(test_geo_city_and_asn),
           UNIT_CASE(test_geo_single_isp_db),
-          UNIT_CASE(test_geo_errors))
+          UNIT_CASE(test_geo_errors),
+          UNIT_CASE(test_geo_views))
