@@ -511,11 +511,29 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
 
 /* Consumer thread, records in the pipeline's merged order. The flow record goes out before
  * any alert it raises, so a reader meets the flow first. */
-static void on_flow_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final)
+static void on_flow_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final,
+                           char *json)
 {
     struct exflow *x = user;
-    output_flow(x->output, flow, reason);
+    output_flow(x->output, flow, reason, json);
     detector_on_record(x->detector, flow, reason, final);
+}
+
+/* Worker threads: each encodes its own flow records (output/ says why). */
+static void *new_flow_encoder(void *user)
+{
+    struct exflow *x = user;
+    return output_flow_encoder_new(x->output);
+}
+
+static char *encode_flow(void *encoder, const struct flow *flow, enum flow_end_reason reason)
+{
+    return output_flow_encode(encoder, flow, reason);
+}
+
+static void free_flow_encoder(void *encoder)
+{
+    output_flow_encoder_free(encoder);
 }
 
 static void on_alert(void *user, const struct alert *alert)
@@ -758,7 +776,8 @@ int main(int argc, char **argv)
     if (options.flows.hash_seed == 0)
         options.flows.hash_seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
     struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect };
-    struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x };
+    struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x,
+                                  new_flow_encoder, encode_flow, free_flow_encoder };
     x.pipeline = pipeline_new(&pipeline_config, &sink, err, sizeof(err));
     if (x.pipeline == NULL) {
         LOG_ERROR("%s", err);

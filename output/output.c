@@ -62,11 +62,20 @@ static void output_dispatch(struct output *output, const struct event *event)
         output->sinks[i]->ops->write_event(output->sinks[i], event);
 }
 
-void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason)
+static bool output_writes_flows(const struct output *output)
 {
-    if (!output->config.write_flows || !output->json_sink)
+    return output->config.write_flows && output->json_sink;
+}
+
+void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason,
+                 char *json)
+{
+    if (!output_writes_flows(output)) {
+        free(json);
         return;
-    char *json = output_flow_json(&output->config, flow, reason);
+    }
+    if (json == NULL)
+        json = output_flow_json(&output->config, flow, reason);
     if (json == NULL) {
         output->stats.write_errors++;
         return;
@@ -75,6 +84,43 @@ void output_flow(struct output *output, const struct flow *flow, enum flow_end_r
     output_dispatch(output, &event);
     output->stats.flows_written++;
     free(json);
+}
+
+struct flow_encoder {
+    struct output_config config;   /* the output's, with a geo view of the encoder's own */
+};
+
+struct flow_encoder *output_flow_encoder_new(const struct output *output)
+{
+    if (!output_writes_flows(output))
+        return NULL;
+    struct flow_encoder *encoder = calloc(1, sizeof(*encoder));
+    if (encoder == NULL)
+        return NULL;
+    encoder->config = output->config;
+    if (output->config.geo != NULL) {
+        char err[128];
+        encoder->config.geo = geo_view(output->config.geo, err, sizeof(err));
+        if (encoder->config.geo == NULL) {
+            free(encoder);
+            return NULL;
+        }
+    }
+    return encoder;
+}
+
+char *output_flow_encode(struct flow_encoder *encoder, const struct flow *flow,
+                         enum flow_end_reason reason)
+{
+    return output_flow_json(&encoder->config, flow, reason);
+}
+
+void output_flow_encoder_free(struct flow_encoder *encoder)
+{
+    if (encoder == NULL)
+        return;
+    geo_close(encoder->config.geo);
+    free(encoder);
 }
 
 void output_alert(struct output *output, const struct alert *alert)

@@ -46,8 +46,25 @@ struct output;
 /* NULL and a message in err when a file cannot be opened or the syslog URL is bad. */
 struct output *output_open(const struct output_config *config, char *err, size_t err_len);
 
-void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason);
+/* Writes a flow record (when flow records are written at all). json: the record's text from
+ * output_flow_encode, taken over and freed here; NULL: it is encoded here. */
+void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason,
+                 char *json);
 void output_alert(struct output *output, const struct alert *alert);
+
+/* Flow records are encoded where they are made, on the worker threads: the JSON is the
+ * costliest per-record work and output_flow runs on one thread for all of them. An encoder
+ * belongs to one thread; it copies what it needs from output at creation (its own GeoIP
+ * view) and shares nothing that output_flow changes. */
+struct flow_encoder;
+/* NULL when flow records are not written (--no-flows, no JSON sink) or memory ran out: the
+ * records then go to output_flow without text, which does what is needed. */
+struct flow_encoder *output_flow_encoder_new(const struct output *output);
+/* The record's JSON (one line, no newline), to pass to output_flow; NULL on out of memory. */
+char *output_flow_encode(struct flow_encoder *encoder, const struct flow *flow,
+                         enum flow_end_reason reason);
+/* Before the output (and the geo) it came from are closed. */
+void output_flow_encoder_free(struct flow_encoder *encoder);
 
 /* Periodic work: syslog reconnect/back-off and spool replay. Never blocks for long. */
 void output_tick(struct output *output);

@@ -80,6 +80,7 @@ struct record_event {
     uint64_t seq, order1, order2;   /* the merge tag */
     struct flow flow;
     void *state;
+    char *text;                     /* from sink.encode, or NULL */
     enum flow_end_reason reason;
     bool final;
 };
@@ -103,6 +104,7 @@ struct worker {
     _Atomic double cpu_at_exit;     /* its CPU seconds, once it returned */
     struct flow_table *flows;
     struct detector *detector;
+    void *encoder;                  /* sink.new_encoder's, or NULL */
     const struct item *current;     /* the item being processed */
     uint64_t records_for_item;      /* order2 of the next record a packet causes */
     uint64_t done_seq;              /* watermark not yet published */
@@ -360,6 +362,7 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
             memcpy(event->state, flow->observer_state, p->state_size);
         }
     }
+    event->text = w->encoder != NULL ? p->sink.encode(w->encoder, flow, reason) : NULL;
     event->reason = reason;
     event->final = final;
     event_ring_commit(&w->out);
@@ -496,10 +499,13 @@ static enum merge_step consumer_step(struct pipeline *p)
         return all_done ? MERGE_DONE : MERGE_WAIT;
 
     best->flow.observer_state = best->state;
-    if (p->sink.on_record != NULL)
-        p->sink.on_record(p->sink.user, &best->flow, best->reason, best->final);
-    else if (best->final)
-        free(best->state);
+    if (p->sink.on_record != NULL) {
+        p->sink.on_record(p->sink.user, &best->flow, best->reason, best->final, best->text);
+    } else {
+        if (best->final)
+            free(best->state);
+        free(best->text);
+    }
     event_ring_pop(&p->workers[best_index]->out);
     return MERGE_DELIVERED;
 }
@@ -772,7 +778,10 @@ static void worker_free(struct worker *w)
         struct record_event *event = &w->out.slot[i % OUTPUT_RING_EVENTS];
         if (event->final)
             free(event->state);
+        free(event->text);
     }
+    if (w->encoder != NULL)
+        w->pipeline->sink.free_encoder(w->encoder);
     if (w->flows != NULL)
         flow_table_free(w->flows);
     if (w->detector != NULL)
@@ -845,6 +854,8 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
     if (w->flows == NULL)
         goto fail;
     flow_table_get_stats(w->flows, &w->stats);
+    if (p->sink.new_encoder != NULL && p->sink.encode != NULL && p->sink.free_encoder != NULL)
+        w->encoder = p->sink.new_encoder(p->sink.user);
     return w;
 fail:
     worker_free(w);
@@ -856,11 +867,12 @@ fail:
  * not take changes nothing else. */
 static void name_thread(pthread_t thread, const char *prefix, int index)
 {
-    char name[16]; /* the kernel's limit, NUL included */
+    char name[32];
     if (index >= 0)
         snprintf(name, sizeof(name), "%s%d", prefix, index);
     else
         snprintf(name, sizeof(name), "%s", prefix);
+    name[15] = '\0'; /* the kernel's limit is 16 bytes, NUL included */
     (void)pthread_setname_np(thread, name);
 }
 

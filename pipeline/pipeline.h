@@ -33,14 +33,23 @@ struct pipeline_config {
                                         * NULL: no detector_on_packet */
 };
 
-/* Where merged records go. Both run on the consumer thread. */
+/* Where merged records go. on_record and on_tick run on the consumer thread. */
 struct pipeline_sink {
     /* In tag order. flow is a copy owned by the pipeline; observer_state is the worker's
-     * (final) or a copy of it (interim): the callee frees it when final, as detect/ does. */
-    void (*on_record)(void *user, struct flow *flow, enum flow_end_reason reason, bool final);
+     * (final) or a copy of it (interim): the callee frees it when final, as detect/ does.
+     * text is what encode made of the record (NULL: nothing), the callee's to free. */
+    void (*on_record)(void *user, struct flow *flow, enum flow_end_reason reason, bool final,
+                      char *text);
     /* About once a second of wall time, also while no records come (syslog retries...). */
     void (*on_tick)(void *user);
     void *user;
+    /* Optional: per-record work done on the workers instead of the one consumer thread.
+     * new_encoder runs once per worker in pipeline_new (NULL: that worker encodes nothing),
+     * encode on that worker's thread as each record leaves it, free_encoder at
+     * pipeline_free. */
+    void *(*new_encoder)(void *user);
+    char *(*encode)(void *encoder, const struct flow *flow, enum flow_end_reason reason);
+    void (*free_encoder)(void *encoder);
 };
 
 struct pipeline;

@@ -6,8 +6,9 @@
 # On one large generated capture, read from page cache, it measures in one run:
 #   exflow with --threads 1 and --threads N (all cores), ndpiReader (Debian libndpi-bin, same
 #   nDPI library), and a bare libpcap pcap_next_ex loop; packets/s, Gbit/s and peak RSS of
-#   each; exflow --no-dpi as a diagnostic (how much of the time is nDPI); then exflow on a
-#   SYN flood of unique flows with --flow-memory 64, RSS against the cap.
+#   each; exflow --no-dpi and exflow writing flow records as diagnostics (what nDPI and the
+#   per-flow JSON cost); then exflow on a SYN flood of unique flows with --flow-memory 64,
+#   RSS against the cap.
 # "CPU s" (user + system) next to wall seconds shows how many cores a run really used: with
 # a capture thread beside its workers, "--threads 1" is not one core.
 # Each measurement runs BENCH_RUNS times (default 3), interleaved in rounds, and the fastest
@@ -162,6 +163,9 @@ fi
 # Diagnostic, not a target: the same single-thread run without nDPI shows how much of
 # exflow's time is the DPI library and how much is its own capture, flow and detect code.
 job nodpi "exflow --no-dpi (diag)" "$EXFLOW" $ONE --no-dpi $EXFLOW_ARGS -r "$MIX"
+# Diagnostic: the timed rows leave flow records out (--no-flows, like ndpiReader -q prints
+# nothing per flow), but a sensor writes one per flow; this row shows what that JSON costs.
+job flows "exflow +flows (diag)" "$EXFLOW" $ONE -q -w /dev/null -r "$MIX"
 # One core for everything: "--threads 1" is three threads, and this row shows what they do
 # when they must share a single core (the bare loop is one thread already).
 TASKSET=$(command -v taskset || true)

@@ -64,7 +64,7 @@ static void on_flow_record(void *user, struct flow *flow, enum flow_end_reason r
 {
     struct fuzz_pipeline *p = user;
     check_labels(flow);
-    output_flow(p->output, flow, reason);
+    output_flow(p->output, flow, reason, NULL);
     detector_on_record(p->detector, flow, reason, final);
 }
 

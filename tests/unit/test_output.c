@@ -711,7 +711,7 @@ UNIT_TEST(test_json_sink_rotation)
         output_alert(output, &alert); /* ~700 bytes each: rotates every second alert */
     struct flow flow;
     make_flow(&flow);
-    output_flow(output, &flow, FLOW_END_EOF);
+    output_flow(output, &flow, FLOW_END_EOF, NULL);
     output_tick(output);
     struct stat st;
     char rotated[600];

@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +30,85 @@ struct recorder {
     struct seen_record *records;
     size_t count, capacity;
     size_t ticks;
+    size_t with_text, text_mismatch, text_from_consumer;
 };
 
-static void on_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final)
+/* ---- the sink's encoder: what a record was when its worker made it, and which thread ---- */
+
+static _Atomic unsigned thread_tags, encoders_made, encoders_freed, encoder_moved_thread;
+static __thread unsigned thread_tag; /* 0 until this thread first asks */
+
+static unsigned this_thread_tag(void)
+{
+    if (thread_tag == 0)
+        thread_tag = atomic_fetch_add(&thread_tags, 1) + 1;
+    return thread_tag;
+}
+
+struct test_encoder {
+    unsigned thread;             /* tag of the thread that encodes with it; 0: not yet */
+};
+
+static void *test_new_encoder(void *user)
+{
+    (void)user;
+    atomic_fetch_add(&encoders_made, 1);
+    return calloc(1, sizeof(struct test_encoder));
+}
+
+static void record_text(const struct flow *flow, enum flow_end_reason reason, unsigned thread,
+                        char *out, size_t len)
+{
+    snprintf(out, len, "%llu %u %u %llu %llu thread %u", (unsigned long long)flow->id,
+             (unsigned)reason, (unsigned)flow->record_seq,
+             (unsigned long long)flow->dir[FLOW_DIR_ORIG].packets,
+             (unsigned long long)flow->dir[FLOW_DIR_RESP].bytes, thread);
+}
+
+static char *test_encode(void *encoder, const struct flow *flow, enum flow_end_reason reason)
+{
+    struct test_encoder *e = encoder;
+    if (e->thread == 0)
+        e->thread = this_thread_tag();
+    else if (e->thread != this_thread_tag())
+        atomic_fetch_add(&encoder_moved_thread, 1);
+    char *text = malloc(128);
+    if (text != NULL)
+        record_text(flow, reason, e->thread, text, 128);
+    return text;
+}
+
+static void test_free_encoder(void *encoder)
+{
+    atomic_fetch_add(&encoders_freed, 1);
+    free(encoder);
+}
+
+/* The text must say what the delivered copy says, and come from another thread. */
+static void check_text(struct recorder *rec, const struct flow *flow, enum flow_end_reason reason,
+                       char *text)
+{
+    if (text == NULL)
+        return;
+    rec->with_text++;
+    unsigned thread = 0;
+    const char *tag = strstr(text, "thread ");
+    if (tag != NULL)
+        thread = (unsigned)strtoul(tag + 7, NULL, 10);
+    char want[128];
+    record_text(flow, reason, thread, want, sizeof(want));
+    if (strcmp(want, text) != 0)
+        rec->text_mismatch++;
+    if (thread == this_thread_tag())
+        rec->text_from_consumer++;
+    free(text);
+}
+
+static void on_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final,
+                      char *text)
 {
     struct recorder *rec = user;
+    check_text(rec, flow, reason, text);
     if (rec->count == rec->capacity) {
         rec->capacity = rec->capacity ? rec->capacity * 2 : 1024;
         rec->records = realloc(rec->records, rec->capacity * sizeof(*rec->records));
@@ -171,7 +246,9 @@ static struct recorder run_workers(unsigned workers, void (*load)(struct pipelin
     memset(&rec, 0, sizeof(rec));
     struct pipeline_config config = config_for(workers);
     config.detect = detect;
-    struct pipeline_sink sink = { on_record, on_tick, &rec };
+    struct pipeline_sink sink = { on_record, on_tick, &rec,
+                                  test_new_encoder, test_encode, test_free_encoder };
+    unsigned made = atomic_load(&encoders_made), freed = atomic_load(&encoders_freed);
     char err[256] = "";
     struct pipeline *p = pipeline_new(&config, &sink, err, sizeof(err));
     CHECK(p != NULL);
@@ -194,6 +271,14 @@ static struct recorder run_workers(unsigned workers, void (*load)(struct pipelin
     CHECK(cpu.workers >= cpu.busiest_worker);
     CHECK(workers > 1 || cpu.workers == cpu.busiest_worker);
     pipeline_free(p);
+    /* One encoder per worker, each used on one thread only, every record encoded there
+     * with what the consumer then received. */
+    CHECK_EQ_U(atomic_load(&encoders_made) - made, workers);
+    CHECK_EQ_U(atomic_load(&encoders_freed) - freed, workers);
+    CHECK_EQ_U(atomic_load(&encoder_moved_thread), 0);
+    CHECK_EQ_U(rec.with_text, rec.count);
+    CHECK_EQ_U(rec.text_mismatch, 0);
+    CHECK_EQ_U(rec.text_from_consumer, 0);
     return rec;
 }
 
@@ -355,7 +440,7 @@ UNIT_TEST(threads_are_named)
     struct pipeline_config config = config_for(2);
     struct recorder rec;
     memset(&rec, 0, sizeof(rec));
-    struct pipeline_sink sink = { on_record, on_tick, &rec };
+    struct pipeline_sink sink = { .on_record = on_record, .on_tick = on_tick, .user = &rec };
     char err[256] = "";
     struct pipeline *p = pipeline_new(&config, &sink, err, sizeof(err));
     CHECK(p != NULL);
