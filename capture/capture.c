@@ -455,6 +455,33 @@ static void capture_wait_readable(struct capture *capture, int fd)
         LOG_DEBUG("poll: %s", strerror(errno));
 }
 
+/* A stop leaves the packets of the ring block the kernel is still filling unread: with
+ * blocks (the default) up to CAPTURE_READ_TIMEOUT_MS of traffic, already captured, that
+ * would vanish. So after a stop the kernel is given that long to hand the block over and
+ * what is there is read; bounded in time, so a busy link cannot hold the stop up. */
+#define CAPTURE_DRAIN_MS (CAPTURE_READ_TIMEOUT_MS + 100)
+
+static void capture_drain_live(struct capture *capture, int fd)
+{
+    uint64_t deadline = monotonic_msec() + CAPTURE_DRAIN_MS;
+    for (;;) {
+        uint64_t now = monotonic_msec();
+        if (now >= deadline)
+            return;
+        if (fd >= 0) {
+            struct pollfd pfd = { .fd = fd, .events = POLLIN };
+            if (poll(&pfd, 1, (int)(deadline - now)) == 0)
+                return; /* nothing more came within the block timeout */
+        }
+        /* The stop's pcap_breakloop makes the first call return PCAP_ERROR_BREAK. */
+        int n = pcap_dispatch(capture->pcap, -1, capture_handle_frame, (u_char *)capture);
+        if (n < 0 && n != PCAP_ERROR_BREAK)
+            return;
+        if (fd < 0 && n == 0)
+            return;
+    }
+}
+
 static int capture_run_live(struct capture *capture)
 {
     int fd = pcap_get_selectable_fd(capture->pcap);
@@ -478,6 +505,8 @@ static int capture_run_live(struct capture *capture)
         if (monotonic_msec() - capture->last_tick_msec >= CAPTURE_TICK_MSEC)
             capture_tick(capture);
     }
+    if (capture->stop_requested && capture->status == 0)
+        capture_drain_live(capture, use_poll ? fd : -1);
     return capture->status;
 }
 

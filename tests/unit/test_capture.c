@@ -410,6 +410,7 @@ struct delivery {
     int sock;
     uint64_t ticks;
     double sent_at, received_at;   /* monotonic seconds; 0 = not yet */
+    bool stop_when_sent;           /* stop right after sending, before it can arrive */
 };
 
 static double monotonic_seconds(void)
@@ -440,6 +441,8 @@ static void delivery_on_tick(void *user)
         d->sent_at = monotonic_seconds();
         if (sendto(d->sock, "exflow", 6, 0, (struct sockaddr *)&to, sizeof(to)) != 6)
             d->sent_at = -1;
+        if (d->stop_when_sent)
+            capture_stop(d->capture);
     }
     if (d->ticks >= 4)
         capture_stop(d->capture);   /* never received: the checks below say so */
@@ -447,7 +450,7 @@ static void delivery_on_tick(void *user)
 
 /* A lone packet is handed over within the block timeout (100 ms) by default, and at once
  * with --immediate; with the one-second ticks, ~1 s would mean the timeout is not applied. */
-static void check_live_delivery(bool immediate)
+static void check_live_delivery(bool immediate, bool stop_when_sent)
 {
     char err[512] = "";
     struct capture_config config = { .interface = "lo", .bpf_filter = "udp dst port 9",
@@ -457,7 +460,8 @@ static void check_live_delivery(bool immediate)
         printf("     (live delivery skipped: %s)\n", err);
         return;
     }
-    struct delivery d = { .capture = capture, .sock = socket(AF_INET, SOCK_DGRAM, 0) };
+    struct delivery d = { .capture = capture, .sock = socket(AF_INET, SOCK_DGRAM, 0),
+                          .stop_when_sent = stop_when_sent };
     CHECK(d.sock >= 0);
     struct capture_callbacks callbacks = { delivery_on_packet, delivery_on_tick, &d };
     CHECK_EQ_U(capture_run(capture, &callbacks), 0);
@@ -475,8 +479,16 @@ static void check_live_delivery(bool immediate)
 
 UNIT_TEST(test_live_delivery)
 {
-    check_live_delivery(false);
-    check_live_delivery(true);
+    check_live_delivery(false, false);
+    check_live_delivery(true, false);
+}
+
+/* A stop just after a packet was captured still reads it: the kernel's unfinished ring
+ * block is waited for (SIGTERM on a sensor must not drop the last 100 ms). */
+UNIT_TEST(test_live_stop_reads_the_last_block)
+{
+    check_live_delivery(false, true);
+    check_live_delivery(true, true);
 }
 
 UNIT_MAIN("capture",
@@ -491,4 +503,5 @@ UNIT_MAIN("capture",
           UNIT_CASE(test_stdin),
           UNIT_CASE(test_stop),
           UNIT_CASE(test_live),
-          UNIT_CASE(test_live_delivery))
+          UNIT_CASE(test_live_delivery),
+          UNIT_CASE(test_live_stop_reads_the_last_block))
