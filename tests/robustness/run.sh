@@ -293,9 +293,10 @@ for i in range(5): s.sendto(b"x" * 64, ("10.254.1.2", 9))' 2>/dev/null
     fi
 
     # --user: the pidfile goes in a root-only directory (as /run), the process runs as nobody.
+    # (With --immediate, so that libpcap's other live mode runs end to end too.)
     if id nobody >/dev/null 2>&1; then
         d="$tmp/user"; mkdir -p "$d"; chmod 755 "$d"
-        "$EXFLOW" -i lo --user nobody --pidfile "$d/pid" -w - --stats-interval 0 >/dev/null 2>"$tmp/user.err" &
+        "$EXFLOW" -i lo --immediate --user nobody --pidfile "$d/pid" -w - --stats-interval 0 >/dev/null 2>"$tmp/user.err" &
         pid=$!
         bg_pids="$bg_pids $pid"
         if wait_for 10 test -s "$d/pid"; then ok "user: pidfile written in a root-only directory"; else
