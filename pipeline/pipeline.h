@@ -2,7 +2,8 @@
  * pipeline/: spreads the per-packet work over worker threads and merges what they report
  * back into one order that does not depend on how many workers there are.
  *
- *   capture thread --packets--> N workers (flow table + nDPI + detector_on_packet each)
+ *   capture thread --packets--> N workers (flow table + nDPI + detector_on_packet each,
+ *                                          and the sink's per-record encoding)
  *                  <--records-- one consumer thread (detector_on_record, output) in seq order
  *
  * The capture thread numbers every packet (pkt->seq) and sends it to the worker chosen by a
