@@ -98,6 +98,18 @@ grep 'stats(' "$tmp/exflow.err" | tail -n 1 | tr ' ' '\n' | \
     grep -E '^(packets|bytes|decoded|pcap_received|pcap_dropped|pcap_if_dropped|flows_created|flows_evicted|records|alerts|flows_written|write_errors|max_rss_kib|cpu_capture_s|cpu_workers_s|cpu_consumer_s)=' | \
     tr '\n' ' ' | sed 's/^/exflow: /'
 echo
+# Per packet: what each stage cost and how much the kernel dropped (pcap_received counts both).
+grep 'stats(' "$tmp/exflow.err" | tail -n 1 | tr ' ' '\n' | awk -F= '
+    { v[$1] = $2 }
+    END {
+        if (v["packets"] > 0)
+            printf "per packet: capture %.0f ns, workers %.0f ns, consumer %.0f ns (CPU); ",
+                   v["cpu_capture_s"] * 1e9 / v["packets"], v["cpu_workers_s"] * 1e9 / v["packets"],
+                   v["cpu_consumer_s"] * 1e9 / v["packets"]
+        if (v["pcap_received"] > 0)
+            printf "dropped %.1f%%", 100 * v["pcap_dropped"] / v["pcap_received"]
+        print ""
+    }'
 echo "events written: $(wc -l <"$tmp/events.json") lines"
 
 [ "$rc" -eq 0 ] && ok "SIGTERM after ${SOAK_SECONDS}s: exit 0" || fail "exit $rc after SIGTERM"
