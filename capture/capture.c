@@ -7,12 +7,15 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <poll.h>
 #include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -47,7 +50,7 @@ struct capture {
     int linktype;             /* DLT of the open input */
     bool linktype_ok;         /* capture_decode understands linktype */
     int status;               /* capture_run's result: 1 once any input went wrong */
-    volatile sig_atomic_t stop_requested;
+    _Atomic int stop_requested;    /* set from a signal handler or another thread (fanout) */
     struct capture_stats stats;
     const struct capture_callbacks *callbacks; /* set during capture_run */
     uint64_t last_tick_msec;
@@ -217,6 +220,70 @@ static void describe_activate_error(pcap_t *pcap, int rc, const char *interface,
     }
 }
 
+/* The fanout group's program (classic BPF, run by the kernel on each packet before any
+ * member sees it): returns a number the kernel takes modulo the group size. It XORs the
+ * source and destination addresses, so the answer is the same both ways and for any ports
+ * (an FTP data channel meets its control channel), then mixes the bits. Loads are relative
+ * to the network header (SKF_NET_OFF), which holds on any link type; skb->protocol says
+ * IPv4 or IPv6 after the kernel has taken VLAN tags off. Anything else goes to member 0. */
+#define NET(off) ((uint32_t)(SKF_NET_OFF + (off)))
+static const struct sock_filter fanout_by_address_pair[] = {
+    /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)),
+    /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 4),     /* IPv4, else 6 */
+    /*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(12)),           /* source */
+    /*  3 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /*  4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(16)),           /* destination */
+    /*  5 */ BPF_STMT(BPF_JMP | BPF_JA, 22),                        /* to 28 */
+    /*  6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x86dd, 0, 27),    /* IPv6, else 34 */
+    /*  7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(8)),            /* 8 words: both addresses */
+    /*  8 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /*  9 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(12)),
+    /* 10 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 11 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(16)),
+    /* 13 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 14 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 15 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(20)),
+    /* 16 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 17 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 18 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(24)),
+    /* 19 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 20 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 21 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(28)),
+    /* 22 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 23 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 24 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(32)),
+    /* 25 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 26 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 27 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NET(36)),
+    /* 28 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),              /* A = one ^ other */
+    /* 29 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
+    /* 30 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 31 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+    /* 32 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 33 */ BPF_STMT(BPF_RET | BPF_A, 0),
+    /* 34 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+#undef NET
+
+static bool capture_join_fanout(struct capture *capture, unsigned group, char *err,
+                                size_t err_len)
+{
+    int fd = pcap_fileno(capture->pcap);
+    int arg = (int)(group & 0xffff) | (PACKET_FANOUT_CBPF << 16);
+    struct sock_fprog program = {
+        .len = sizeof(fanout_by_address_pair) / sizeof(fanout_by_address_pair[0]),
+        .filter = (struct sock_filter *)fanout_by_address_pair,
+    };
+    if (fd < 0 || setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof(program)) != 0) {
+        snprintf(err, err_len, "%s: cannot join AF_PACKET fanout group %u: %s",
+                 capture->interface, group, fd < 0 ? "no socket" : strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 static bool capture_open_live(struct capture *capture, const struct capture_config *config,
                               char *err, size_t err_len)
 {
@@ -260,6 +327,9 @@ static bool capture_open_live(struct capture *capture, const struct capture_conf
     if (pcap_lookupnet(capture->interface, &net, &netmask, pcap_err) != 0)
         netmask = PCAP_NETMASK_UNKNOWN;
     if (!capture_apply_filter(capture, netmask, err, err_len))
+        return false;
+    if (config->fanout_group != 0 && !capture_join_fanout(capture, config->fanout_group, err,
+                                                          err_len))
         return false;
 
     /* Non-blocking reads driven by poll() let capture_run tick on time whatever the

@@ -66,6 +66,10 @@ struct capture_config {
     int buffer_size_mb;
     bool promiscuous;
     bool immediate;                /* live: each packet at once (one wakeup per packet) */
+    unsigned fanout_group;         /* live, Linux: join this AF_PACKET fanout group (1-65535;
+                                    * 0 = none). The kernel spreads packets over the group's
+                                    * handles by their address pair: both directions and every
+                                    * port pair between two hosts reach the same handle. */
 };
 
 struct capture_stats {

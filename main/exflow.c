@@ -46,6 +46,7 @@ struct options {
     const char *user;
     unsigned stats_interval_sec;
     unsigned threads;           /* pipeline workers */
+    bool fanout;                /* live: a capture per worker (--fanout) */
     bool no_dpi;
 };
 
@@ -54,7 +55,9 @@ struct options {
  * output, and leaves a copy of their stats for the capture thread's stats line. */
 struct exflow {
     struct options *options;
-    struct capture *capture;
+    struct capture *capture;        /* NULL with --fanout: */
+    struct capture *fanout[PIPELINE_MAX_WORKERS]; /* --fanout: one capture per worker */
+    unsigned fanout_count;
     struct pipeline *pipeline;
     struct detector *detector;
     struct output *output;
@@ -70,6 +73,14 @@ struct exflow {
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
 static struct capture *signal_capture;
+static struct capture *const *signal_fanout;  /* --fanout: the workers' captures */
+static volatile sig_atomic_t signal_fanout_count;
+
+static void stop_fanout(struct capture *const *captures, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++)
+        capture_stop(captures[i]);
+}
 
 static void on_stop_signal(int signo)
 {
@@ -77,6 +88,8 @@ static void on_stop_signal(int signo)
     stop_requested = 1;
     if (signal_capture != NULL)
         capture_stop(signal_capture);
+    if (signal_fanout != NULL)
+        stop_fanout(signal_fanout, (unsigned)signal_fanout_count);
 }
 
 static void on_reload_signal(int signo)
@@ -109,6 +122,8 @@ static void usage(FILE *out)
 "      --flow-memory MIB          flow table memory cap (default %d)\n"
 "      --protocols FILE           nDPI custom protocols file (default: bundled)\n"
 "      --threads N                worker threads (default: online cores - 1, at least 1)\n"
+"      --fanout                   live: each worker reads its own socket of an AF_PACKET\n"
+"                                 fanout group (Linux), no capture thread in between\n"
 "      --no-dpi                   do not run nDPI (no labels, no cloud detection)\n"
 "Detection:\n"
 "      --home-net CIDRS           internal networks (default RFC 1918, 6598, ULA, ...)\n"
@@ -263,7 +278,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
 };
 
 static const struct option long_options[] = {
@@ -282,6 +297,7 @@ static const struct option long_options[] = {
     { "protocols", required_argument, NULL, OPT_PROTOCOLS },
     { "no-dpi", no_argument, NULL, OPT_NO_DPI },
     { "threads", required_argument, NULL, OPT_THREADS },
+    { "fanout", no_argument, NULL, OPT_FANOUT },
     { "home-net", required_argument, NULL, OPT_HOME_NET },
     { "state-file", required_argument, NULL, OPT_STATE_FILE },
     { "reset-state", no_argument, NULL, OPT_RESET_STATE },
@@ -391,6 +407,7 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
                             PIPELINE_MAX_WORKERS);
             o->threads = (unsigned)number;
             break;
+        case OPT_FANOUT: o->fanout = true; break;
         case OPT_HOME_NET: o->detect.home_net = optarg; break;
         case OPT_STATE_FILE: o->detect.state_file = optarg; break;
         case OPT_RESET_STATE: o->detect.state_reset_if_corrupt = true; break;
@@ -480,6 +497,8 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         USAGE_ERROR("nothing to read: give -r FILE or -i IFACE");
     if (o->file_count > 0 && o->capture.interface != NULL)
         USAGE_ERROR("-r and -i cannot be used together");
+    if (o->fanout && o->capture.interface == NULL)
+        USAGE_ERROR("--fanout is for live capture (-i IFACE); files are read by one thread");
     int stdin_count = 0;
     for (int i = 0; i < o->file_count; i++) {
         if (strcmp(o->files[i], "-") == 0) {
@@ -581,7 +600,10 @@ static void print_stats(struct exflow *x, const char *when)
     struct flow_table_stats fs;
     struct detect_stats ds;
     struct output_stats os;
-    capture_get_stats(x->capture, &cs);
+    if (x->capture != NULL)
+        capture_get_stats(x->capture, &cs);
+    else
+        pipeline_get_capture_stats(x->pipeline, &cs);
     pipeline_get_flow_stats(x->pipeline, &fs);
     pthread_mutex_lock(&x->stats_lock);
     ds = x->detect_stats;
@@ -653,6 +675,36 @@ static void on_tick(void *user)
             x->next_stats_wall = now + x->options->stats_interval_sec;
         }
     }
+}
+
+/* --fanout: the workers capture; this thread does what on_tick does for them otherwise
+ * (SIGHUP, the periodic stats line) until every capture has ended. A capture that fails
+ * (the interface went away) stops the others. Returns 1 then, else 0. */
+static int supervise_fanout(struct exflow *x)
+{
+    bool failed = false;
+    while (pipeline_captures_running(x->pipeline, &failed)) {
+        if (failed) {
+            stop_fanout(x->fanout, x->fanout_count);
+            break;
+        }
+        struct timespec pause = { 0, 100 * 1000 * 1000 }; /* a signal cuts it short */
+        nanosleep(&pause, NULL);
+        if (reload_requested) {
+            reload_requested = 0;
+            atomic_store(&x->reload_pending, true);
+        }
+        time_t now = time(NULL);
+        if (x->options->stats_interval_sec > 0 && now >= x->next_stats_wall) {
+            print_stats(x, "periodic");
+            x->next_stats_wall = now + x->options->stats_interval_sec;
+        }
+    }
+    while (pipeline_captures_running(x->pipeline, &failed)) { /* the others, stopping */
+        struct timespec pause = { 0, 10 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    return failed ? 1 : 0;
 }
 
 static bool write_pidfile(const char *path)
@@ -744,14 +796,31 @@ int main(int argc, char **argv)
     options.detect.geo = x.geo;
     options.output.geo = x.geo;
 
-    x.capture = capture_open(&options.capture, err, sizeof(err));
-    if (x.capture == NULL) {
-        LOG_ERROR("%s", err);
-        goto done;
+    if (options.fanout) {
+        /* One socket per worker in a fanout group of this process's own. */
+        struct capture_config fanout = options.capture;
+        fanout.fanout_group = (unsigned)getpid() % 0xffffu + 1;
+        for (x.fanout_count = 0; x.fanout_count < options.threads; x.fanout_count++) {
+            x.fanout[x.fanout_count] = capture_open(&fanout, err, sizeof(err));
+            if (x.fanout[x.fanout_count] == NULL) {
+                LOG_ERROR("%s", err);
+                goto done;
+            }
+        }
+        signal_fanout = x.fanout;
+        signal_fanout_count = (sig_atomic_t)x.fanout_count;
+        if (stop_requested)
+            stop_fanout(x.fanout, x.fanout_count);
+    } else {
+        x.capture = capture_open(&options.capture, err, sizeof(err));
+        if (x.capture == NULL) {
+            LOG_ERROR("%s", err);
+            goto done;
+        }
+        signal_capture = x.capture;
+        if (stop_requested)   /* SIGTERM while starting: stop at once, still cleanly */
+            capture_stop(x.capture);
     }
-    signal_capture = x.capture;
-    if (stop_requested)   /* SIGTERM while starting: stop at once, still cleanly */
-        capture_stop(x.capture);
 
     /* The pidfile first: its directory (/run) is usually writable by root only. */
     if (options.pidfile != NULL) {
@@ -775,7 +844,8 @@ int main(int argc, char **argv)
     snapshot_stats(&x);
     if (options.flows.hash_seed == 0)
         options.flows.hash_seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
-    struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect };
+    struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect,
+                                               options.fanout ? x.fanout : NULL };
     struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x,
                                   new_flow_encoder, encode_flow, free_flow_encoder };
     x.pipeline = pipeline_new(&pipeline_config, &sink, err, sizeof(err));
@@ -785,8 +855,13 @@ int main(int argc, char **argv)
     }
 
     x.next_stats_wall = time(NULL) + options.stats_interval_sec;
-    struct capture_callbacks callbacks = { on_packet, on_tick, &x };
-    int capture_status = capture_run(x.capture, &callbacks);
+    int capture_status;
+    if (options.fanout) {
+        capture_status = supervise_fanout(&x);
+    } else {
+        struct capture_callbacks callbacks = { on_packet, on_tick, &x };
+        capture_status = capture_run(x.capture, &callbacks);
+    }
     status = EXIT_OK;
     /* A live capture that fails is a runtime failure; an offline file that was truncated or
      * of a link type we do not decode has been warned about and counted, and what it did
@@ -813,8 +888,12 @@ done:
     if (x.output != NULL)
         output_close(x.output);
     signal_capture = NULL;
+    signal_fanout_count = 0;
+    signal_fanout = NULL;
     if (x.capture != NULL)
         capture_close(x.capture);
+    for (unsigned i = 0; i < x.fanout_count; i++)
+        capture_close(x.fanout[i]);
     if (x.geo != NULL)
         geo_close(x.geo);
     /* After --user the directory may no longer let us remove it: say so, do not fail. */

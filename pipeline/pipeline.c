@@ -105,6 +105,12 @@ struct worker {
     struct flow_table *flows;
     struct detector *detector;
     void *encoder;                  /* sink.new_encoder's, or NULL */
+    struct capture *capture;        /* fanout: the capture this worker reads itself */
+    unsigned index;
+    uint64_t packets_read;          /* fanout: packets from its capture, for their seq */
+    struct item fanout_item;        /* fanout: what w->current points at */
+    _Atomic int capture_status;     /* fanout: -1 while running, then capture_run's status */
+    struct capture_stats capture_stats; /* fanout: snapshot under stats_lock */
     const struct item *current;     /* the item being processed */
     uint64_t records_for_item;      /* order2 of the next record a packet causes */
     uint64_t done_seq;              /* watermark not yet published */
@@ -115,6 +121,8 @@ struct worker {
 
 struct pipeline {
     struct pipeline_sink sink;
+    bool fanout;                    /* workers read their own captures (pipeline_config) */
+    unsigned next_worker;           /* fanout, consumer: where the next scan for records starts */
     unsigned worker_count;
     struct worker *workers[PIPELINE_MAX_WORKERS];
     size_t state_size;
@@ -443,6 +451,107 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* ---- fanout: a worker reads its own capture ---- */
+
+static void worker_snapshot_capture(struct worker *w)
+{
+    struct capture_stats stats;
+    capture_get_stats(w->capture, &stats);
+    pthread_mutex_lock(&w->stats_lock);
+    w->capture_stats = stats;
+    pthread_mutex_unlock(&w->stats_lock);
+}
+
+/* What the pipeline's own items do, for a packet or a time taken straight from capture:
+ * w->current is the item records are tagged from. */
+static void worker_set_current(struct worker *w, enum item_kind kind, uint64_t seq)
+{
+    w->fanout_item.kind = kind;
+    w->fanout_item.seq = seq;
+    w->current = &w->fanout_item;
+    w->records_for_item = 0;
+}
+
+static void worker_capture_packet(void *user, const struct packet *pkt)
+{
+    struct worker *w = user;
+    /* Flow ids are packet numbers, unique across workers: this worker's count, interleaved. */
+    struct packet numbered = *pkt;
+    numbered.seq = w->packets_read++ * w->pipeline->worker_count + w->index + 1;
+    worker_set_current(w, ITEM_PACKET, numbered.seq);
+    flow_table_process(w->flows, &numbered);
+    w->done_seq = numbered.seq;
+}
+
+static uint64_t wall_usec(void)
+{
+    return (uint64_t)time(NULL) * USEC_PER_SEC;
+}
+
+/* Live expiry by wall clock, as pipeline_expire does for the capture thread's workers. */
+static void worker_capture_tick(void *user)
+{
+    struct worker *w = user;
+    worker_set_current(w, ITEM_TIME, w->done_seq);
+    flow_table_expire(w->flows, wall_usec());
+    worker_snapshot_stats(w);
+    worker_snapshot_capture(w);
+    atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+    if (atomic_load_explicit(&w->pipeline->abort, memory_order_relaxed))
+        capture_stop(w->capture);
+}
+
+static void *worker_capture_main(void *arg)
+{
+    struct worker *w = arg;
+    struct capture_callbacks callbacks = { worker_capture_packet, worker_capture_tick, w };
+    int status = capture_run(w->capture, &callbacks);
+    /* Stopped or failed: every flow of this worker ends now, as at the end of a file. */
+    worker_set_current(w, ITEM_FLUSH, w->done_seq);
+    flow_table_expire(w->flows, wall_usec());
+    flow_table_flush(w->flows);
+    worker_snapshot_stats(w);
+    worker_snapshot_capture(w);
+    atomic_store(&w->capture_status, status);
+    atomic_store(&w->cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
+    atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
+    return NULL;
+}
+
+bool pipeline_captures_running(struct pipeline *p, bool *failed)
+{
+    bool running = false;
+    *failed = false;
+    for (unsigned i = 0; i < p->worker_count && p->fanout; i++) {
+        int status = atomic_load(&p->workers[i]->capture_status);
+        if (status < 0)
+            running = true;
+        else if (status != 0)
+            *failed = true;
+    }
+    return running;
+}
+
+void pipeline_get_capture_stats(struct pipeline *p, struct capture_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    for (unsigned i = 0; i < p->worker_count && p->fanout; i++) {
+        struct worker *w = p->workers[i];
+        pthread_mutex_lock(&w->stats_lock);
+        struct capture_stats one = w->capture_stats;
+        pthread_mutex_unlock(&w->stats_lock);
+        stats->frames += one.frames;
+        stats->bytes += one.bytes;
+        stats->decoded += one.decoded;
+        for (int r = 0; r < DECODE_REASON_COUNT; r++)
+            stats->skipped[r] += one.skipped[r];
+        stats->read_errors += one.read_errors;
+        stats->pcap_received += one.pcap_received;
+        stats->pcap_dropped += one.pcap_dropped;
+        stats->pcap_if_dropped += one.pcap_if_dropped;
+    }
+}
+
 /* ---- consumer ---- */
 
 static bool tag_before(const struct record_event *a, const struct record_event *b)
@@ -462,6 +571,20 @@ static uint64_t monotonic_msec(void)
 }
 
 enum merge_step { MERGE_DELIVERED, MERGE_RETRY, MERGE_WAIT, MERGE_DONE };
+
+/* Hands one record to the sink and frees its slot. */
+static void consumer_deliver(struct pipeline *p, struct record_event *event, unsigned worker)
+{
+    event->flow.observer_state = event->state;
+    if (p->sink.on_record != NULL) {
+        p->sink.on_record(p->sink.user, &event->flow, event->reason, event->final, event->text);
+    } else {
+        if (event->final)
+            free(event->state);
+        free(event->text);
+    }
+    event_ring_pop(&p->workers[worker]->out);
+}
 
 /* One step of the k-way merge: hands on the smallest head if no worker can still produce a
  * smaller one. */
@@ -497,17 +620,29 @@ static enum merge_step consumer_step(struct pipeline *p)
     }
     if (best == NULL)
         return all_done ? MERGE_DONE : MERGE_WAIT;
-
-    best->flow.observer_state = best->state;
-    if (p->sink.on_record != NULL) {
-        p->sink.on_record(p->sink.user, &best->flow, best->reason, best->final, best->text);
-    } else {
-        if (best->final)
-            free(best->state);
-        free(best->text);
-    }
-    event_ring_pop(&p->workers[best_index]->out);
+    consumer_deliver(p, best, best_index);
     return MERGE_DELIVERED;
+}
+
+/* Fanout: records as they come, each worker's in its own order, the workers in turn. */
+static enum merge_step consumer_step_unordered(struct pipeline *p)
+{
+    bool all_done = true;
+    for (unsigned k = 0; k < p->worker_count; k++) {
+        unsigned i = (p->next_worker + k) % p->worker_count;
+        struct worker *w = p->workers[i];
+        /* The watermark first: a worker done before the peek has all its records in. */
+        uint64_t watermark = atomic_load_explicit(&w->watermark, memory_order_acquire);
+        struct record_event *event = event_ring_peek(&w->out);
+        if (event != NULL) {
+            consumer_deliver(p, event, i);
+            p->next_worker = i + 1;
+            return MERGE_DELIVERED;
+        }
+        if (watermark != UINT64_MAX)
+            all_done = false;
+    }
+    return all_done ? MERGE_DONE : MERGE_WAIT;
 }
 
 static void *consumer_main(void *arg)
@@ -517,7 +652,7 @@ static void *consumer_main(void *arg)
     uint64_t next_tick = monotonic_msec() + TICK_MSEC;
     unsigned since_clock = 0;
     for (;;) {
-        enum merge_step step = consumer_step(p);
+        enum merge_step step = p->fanout ? consumer_step_unordered(p) : consumer_step(p);
         if (step == MERGE_DONE)
             break;
         if (step == MERGE_DELIVERED) {
@@ -723,7 +858,8 @@ void pipeline_finish(struct pipeline *p)
 {
     if (p->finished)
         return;
-    pipeline_broadcast(p, ITEM_FLUSH, p->last_time_usec);
+    if (!p->fanout) /* fanout workers end their flows when their capture stops */
+        pipeline_broadcast(p, ITEM_FLUSH, p->last_time_usec);
     pipeline_join(p);
     p->finished = true;
 }
@@ -826,11 +962,12 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
     }
     memset(w, 0, sizeof(*w));
     pthread_mutex_init(&w->stats_lock, NULL);
+    atomic_init(&w->capture_status, -1);
     w->pipeline = p;
-    w->in.buf = malloc(INPUT_RING_BYTES);
+    w->in.buf = p->fanout ? NULL : malloc(INPUT_RING_BYTES); /* fanout: no input ring */
     w->out.slot = calloc(OUTPUT_RING_EVENTS, sizeof(*w->out.slot));
     w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size);
-    if (w->in.buf == NULL || w->out.slot == NULL || w->out.state_buf == NULL) {
+    if ((w->in.buf == NULL && !p->fanout) || w->out.slot == NULL || w->out.state_buf == NULL) {
         snprintf(err, err_len, "pipeline: out of memory for the rings");
         goto fail;
     }
@@ -892,12 +1029,16 @@ struct pipeline *pipeline_new(const struct pipeline_config *config, const struct
     if (sink != NULL)
         p->sink = *sink;
     atomic_init(&p->abort, false);
+    p->fanout = config->captures != NULL;
     p->hash_seed = config->flows.hash_seed;
     p->state_size = detector_flow_state_size();
     for (unsigned i = 0; i < config->workers; i++) {
         p->workers[i] = worker_new(p, config, err, err_len);
         if (p->workers[i] == NULL)
             goto fail;
+        p->workers[i]->index = i;
+        if (p->fanout)
+            p->workers[i]->capture = config->captures[i];
         p->worker_count = i + 1;
     }
 
@@ -907,7 +1048,8 @@ struct pipeline *pipeline_new(const struct pipeline_config *config, const struct
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
     for (unsigned i = 0; i < p->worker_count && rc == 0; i++) {
-        rc = pthread_create(&p->workers[i]->thread, NULL, worker_main, p->workers[i]);
+        rc = pthread_create(&p->workers[i]->thread, NULL,
+                            p->fanout ? worker_capture_main : worker_main, p->workers[i]);
         p->workers[i]->started = rc == 0;
         if (rc == 0)
             name_thread(p->workers[i]->thread, "exflow-w", (int)i);

@@ -32,6 +32,13 @@ struct pipeline_config {
                                         * fixed size when it is 4x that, is split evenly */
     const struct detect_config *detect;/* packet-side detectors (no state file, no alerts);
                                         * NULL: no detector_on_packet */
+    /* Live fanout: `workers` open captures in one fanout group (capture_config.fanout_group),
+     * one per worker. Each worker then reads its own in its own thread, with no capture
+     * thread and no copy in between; flows expire on the workers' own wall-clock ticks and
+     * the consumer takes records as they come (a live run is not replayable, so the order
+     * that does not depend on N is given up). NULL: the capture thread feeds the workers.
+     * The captures stay the caller's: it stops them (capture_stop) to end the run. */
+    struct capture *const *captures;
 };
 
 /* Where merged records go. on_record and on_tick run on the consumer thread. */
@@ -59,6 +66,14 @@ struct pipeline;
 struct pipeline *pipeline_new(const struct pipeline_config *config, const struct pipeline_sink *sink,
                               char *err, size_t err_len);
 
+/* Fanout: true while any worker's capture still runs. *failed is set when one ended in an
+ * error (the interface went away), so the caller stops the others. */
+bool pipeline_captures_running(struct pipeline *pipeline, bool *failed);
+
+/* Fanout: the workers' capture counters added up, as of their last tick; exact after
+ * pipeline_finish. Any thread. */
+void pipeline_get_capture_stats(struct pipeline *pipeline, struct capture_stats *stats);
+
 /* Capture thread: numbers the packet, copies its IP bytes to its worker. Blocks while that
  * worker is a full ring behind. */
 void pipeline_packet(struct pipeline *pipeline, const struct packet *pkt);
@@ -71,7 +86,8 @@ void pipeline_expire(struct pipeline *pipeline, uint64_t now_usec);
 void pipeline_sync(struct pipeline *pipeline);
 
 /* End of input: every flow ends (FLOW_END_EOF), every record reaches the sink, the threads
- * exit. Call once, from the capture thread. */
+ * exit. Call once, from the capture thread. Fanout: after stopping every capture; it waits
+ * for the workers to end their flows. */
 void pipeline_finish(struct pipeline *pipeline);
 
 /* Sum of the workers' flow table stats: as of their last marker while running, exact after

@@ -48,6 +48,7 @@ grep -q '"dest_port":21' "$tmp/out" && ! grep -q '"proto":"UDP"' "$tmp/out" \
     || { echo "FAIL good-filter keeps only port 21"; failed=$((failed + 1)); }
 expect unknown-interface 2 "no-such-if0" -- -i no-such-if0
 expect both-r-and-i 2 "together" -- -r pcaps/golden/ftp.pcap -i lo
+expect fanout-with-files 2 "--fanout is for live capture" -- -r pcaps/golden/ftp.pcap --fanout
 expect bad-duration 2 "--learn" -- -r pcaps/golden/ftp.pcap --learn 5x
 expect bad-home-net 2 "not-a-cidr" -- -r pcaps/golden/ftp.pcap --home-net not-a-cidr
 expect missing-geoip 2 "nope\.mmdb" -- -r pcaps/golden/ftp.pcap --geoip-city "$tmp/nope.mmdb"

@@ -261,6 +261,42 @@ for i in range(20): s.sendto(b"x" * 100, ("127.0.0.1", 9))'
     grep -q '"dest_port":9,' "$d/out.json" && ok "live: flow records reach the reopened file" \
         || fail "live: no flow record in the reopened file"
 
+    # --fanout: each worker reads its own socket; the kernel's group program must keep both
+    # directions of every address pair on one socket, so every flow has both sides.
+    d="$tmp/fanout"; mkdir -p "$d"
+    "$EXFLOW" -i lo --fanout --threads 3 -f "udp portrange 43000-43099" -w "$d/out.json" \
+        --stats-interval 1 >/dev/null 2>"$d/err" &
+    pid=$!
+    bg_pids="$bg_pids $pid"
+    wait_for 10 grep -q 'stats(periodic)' "$d/err"
+    python3 - <<'PYEOF'
+import socket
+for x in range(2, 14):   # 127.0.0.1 <-> 127.0.0.x, 4 datagrams each way
+    for forward in (True, False):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        a, b = ("127.0.0.1", 43000 + x), ("127.0.0.%d" % x, 43050 + x)
+        src, dst = (a, b) if forward else (b, a)
+        s.bind(src)
+        for i in range(4):
+            s.sendto(b"f" * 80, dst)
+        s.close()
+PYEOF
+    sleep 1
+    kill -TERM "$pid"; wait "$pid"; rc=$?
+    if [ "$rc" -eq 0 ] && clean "$d/err"; then ok "fanout: SIGTERM exits 0"; else
+        fail "fanout: exit $rc"; head -n 10 "$d/err"; fi
+    both=$(python3 -c 'import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event_type") == "flow" and e.get("proto") == "UDP" and e["pkts_toserver"] == 4 and e["pkts_toclient"] == 4:
+        n += 1
+print(n)' "$d/out.json" 2>/dev/null)
+    [ "${both:-0}" -eq 12 ] && ok "fanout: 12 flows, each with both directions" \
+        || fail "fanout: ${both:-0} of 12 flows whole"
+    grep 'stats(interrupted)' "$d/err" | grep -q ' packets=96 ' && ok "fanout: the stats line adds up the workers' captures" \
+        || fail "fanout: stats line: $(grep -o 'stats(interrupted).* packets=[0-9]*' "$d/err")"
+
     # The capture interface disappears (a veth in a namespace of our own is deleted): exit 1
     # with a message naming it, and the flows so far are still written.
     if command -v ip >/dev/null 2>&1 && ip netns add "exflow-rt-$$" 2>/dev/null; then

@@ -491,6 +491,92 @@ UNIT_TEST(test_live_stop_reads_the_last_block)
     check_live_delivery(true, true);
 }
 
+/* ---- fanout: two handles in one group share the traffic by address pair ---- */
+
+#define FANOUT_PAIRS 8
+struct fanout_seen {
+    struct capture *capture;
+    unsigned packets[FANOUT_PAIRS];  /* by the last byte of the 127.0.0.x side, 2..9 */
+    unsigned ticks;
+};
+
+static void fanout_on_packet(void *user, const struct packet *pkt)
+{
+    struct fanout_seen *seen = user;
+    /* 127.0.0.1 <-> 127.0.0.x: the side that is not .1 names the pair */
+    unsigned x = pkt->src[3] != 1 ? pkt->src[3] : pkt->dst[3];
+    if (pkt->ip_version == 4 && x >= 2 && x < 2 + FANOUT_PAIRS)
+        seen->packets[x - 2]++;
+}
+
+static void fanout_on_tick(void *user)
+{
+    struct fanout_seen *seen = user;
+    if (++seen->ticks >= 1)
+        capture_stop(seen->capture);
+}
+
+static void fanout_send(unsigned from_x, unsigned to_x, unsigned short port)
+{
+    int sock = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in from = { .sin_family = AF_INET }, to = { .sin_family = AF_INET };
+    from.sin_addr.s_addr = htonl(0x7f000000u | from_x);
+    to.sin_addr.s_addr = htonl(0x7f000000u | to_x);
+    to.sin_port = htons(port);
+    if (sock >= 0 && bind(sock, (struct sockaddr *)&from, sizeof(from)) == 0)
+        (void)sendto(sock, "fanout", 6, 0, (struct sockaddr *)&to, sizeof(to));
+    if (sock >= 0)
+        close(sock);
+}
+
+UNIT_TEST(test_fanout_by_address_pair)
+{
+    char err[512] = "";
+    unsigned group = 0x7000u | ((unsigned)getpid() & 0xfffu);
+    struct capture_config config = { .interface = "lo", .promiscuous = false,
+                                     .bpf_filter = "udp portrange 40000-40002",
+                                     .fanout_group = group };
+    struct capture *one = capture_open(&config, err, sizeof(err));
+    if (one == NULL) {
+        printf("     (fanout skipped: %s)\n", err);
+        return;
+    }
+    struct capture *two = capture_open(&config, err, sizeof(err));
+    CHECK(two != NULL);
+    if (two == NULL) {
+        fprintf(stderr, "  %s\n", err);
+        capture_close(one);
+        return;
+    }
+    /* Every pair both ways, three ports each: 6 packets a pair. */
+    for (unsigned x = 2; x < 2 + FANOUT_PAIRS; x++) {
+        for (unsigned short port = 40000; port <= 40002; port++) {
+            fanout_send(1, x, port);
+            fanout_send(x, 1, port);
+        }
+    }
+    struct fanout_seen seen[2] = { { .capture = one }, { .capture = two } };
+    struct capture_callbacks callbacks[2] = { { fanout_on_packet, fanout_on_tick, &seen[0] },
+                                              { fanout_on_packet, fanout_on_tick, &seen[1] } };
+    CHECK_EQ_U(capture_run(one, &callbacks[0]), 0);
+    CHECK_EQ_U(capture_run(two, &callbacks[1]), 0);
+    unsigned used[2] = { 0, 0 };
+    for (unsigned i = 0; i < FANOUT_PAIRS; i++) {
+        /* all six of a pair on one handle, none on the other */
+        bool on_one = seen[0].packets[i] == 6 && seen[1].packets[i] == 0;
+        bool on_two = seen[1].packets[i] == 6 && seen[0].packets[i] == 0;
+        if (!on_one && !on_two)
+            fprintf(stderr, "  pair 127.0.0.1-127.0.0.%u: %u and %u packets\n", i + 2,
+                    seen[0].packets[i], seen[1].packets[i]);
+        CHECK(on_one || on_two);
+        used[0] += on_one;
+        used[1] += on_two;
+    }
+    CHECK(used[0] > 0 && used[1] > 0); /* and the pairs are spread */
+    capture_close(one);
+    capture_close(two);
+}
+
 UNIT_MAIN("capture",
           UNIT_CASE(test_open_errors),
           UNIT_CASE(test_config_errors),
@@ -504,4 +590,5 @@ UNIT_MAIN("capture",
           UNIT_CASE(test_stop),
           UNIT_CASE(test_live),
           UNIT_CASE(test_live_delivery),
-          UNIT_CASE(test_live_stop_reads_the_last_block))
+          UNIT_CASE(test_live_stop_reads_the_last_block),
+          UNIT_CASE(test_fanout_by_address_pair))
