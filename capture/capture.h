@@ -102,7 +102,8 @@ struct capture *capture_open(const struct capture_config *config, char *err, siz
  * counted in read_errors; the remaining files are still read). */
 int capture_run(struct capture *capture, const struct capture_callbacks *callbacks);
 
-/* Async-signal-safe: asks capture_run to return soon. */
+/* Asks capture_run to return soon. Async-signal-safe, and callable from another thread
+ * (--fanout: the main thread stops the workers' captures). */
 void capture_stop(struct capture *capture);
 
 void capture_get_stats(struct capture *capture, struct capture_stats *stats);

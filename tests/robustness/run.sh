@@ -299,34 +299,40 @@ print(n)' "$d/out.json" 2>/dev/null)
 
     # The capture interface disappears (a veth in a namespace of our own is deleted): exit 1
     # with a message naming it, and the flows so far are still written.
-    if command -v ip >/dev/null 2>&1 && ip netns add "exflow-rt-$$" 2>/dev/null; then
-        netns="exflow-rt-$$"
-        ip -n "$netns" link add "xrt$$a" type veth peer name "xrt$$b"
-        ip -n "$netns" addr add 10.254.1.1/30 dev "xrt$$a"
-        ip -n "$netns" link set "xrt$$a" up
-        ip -n "$netns" link set "xrt$$b" up
-        ip netns exec "$netns" "$EXFLOW" -i "xrt$$b" -w "$tmp/interface-gone.json" --stats-interval 0 \
-            >/dev/null 2>"$tmp/interface-gone.err" &
-        pid=$!
-        bg_pids="$bg_pids $pid"
-        sleep 1
-        ip netns exec "$netns" python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # The same with --fanout: two workers' sockets fail, the run still ends as one.
+    for mode in plain fanout; do
+        if [ "$mode" = fanout ]; then extra="--fanout --threads 2"; name=interface-gone-fanout; else
+            extra=""; name=interface-gone; fi
+        if command -v ip >/dev/null 2>&1 && ip netns add "exflow-rt-$$" 2>/dev/null; then
+            netns="exflow-rt-$$"
+            ip -n "$netns" link add "xrt$$a" type veth peer name "xrt$$b"
+            ip -n "$netns" addr add 10.254.1.1/30 dev "xrt$$a"
+            ip -n "$netns" link set "xrt$$a" up
+            ip -n "$netns" link set "xrt$$b" up
+            # shellcheck disable=SC2086  # $extra is a word list on purpose
+            ip netns exec "$netns" "$EXFLOW" -i "xrt$$b" $extra -w "$tmp/$name.json" --stats-interval 0 \
+                >/dev/null 2>"$tmp/$name.err" &
+            pid=$!
+            bg_pids="$bg_pids $pid"
+            sleep 1
+            ip netns exec "$netns" python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(5): s.sendto(b"x" * 64, ("10.254.1.2", 9))' 2>/dev/null
-        sleep 0.5
-        ip -n "$netns" link del "xrt$$a"
-        if wait_for 10 sh -c "! kill -0 $pid"; then
-            wait "$pid"; rc=$?
-            if [ "$rc" -eq 1 ] && clean "$tmp/interface-gone.err"; then ok "interface-gone: exit 1"; else
-                fail "interface-gone: exit $rc"; head -n 10 "$tmp/interface-gone.err"; fi
-            has interface-gone "xrt$$b: capture failed" "the error names the interface"
-            [ -s "$tmp/interface-gone.json" ] && ok "interface-gone: flows so far are written" || fail "interface-gone: no flow written"
+            sleep 0.5
+            ip -n "$netns" link del "xrt$$a"
+            if wait_for 10 sh -c "! kill -0 $pid"; then
+                wait "$pid"; rc=$?
+                if [ "$rc" -eq 1 ] && clean "$tmp/$name.err"; then ok "$name: exit 1"; else
+                    fail "$name: exit $rc"; head -n 10 "$tmp/$name.err"; fi
+                has "$name" "xrt$$b: capture failed" "the error names the interface"
+                [ -s "$tmp/$name.json" ] && ok "$name: flows so far are written" || fail "$name: no flow written"
+            else
+                kill -TERM "$pid"; fail "$name: still running 10 s after its interface went"
+            fi
+            ip netns del "$netns"; netns=""
         else
-            kill -TERM "$pid"; fail "interface-gone: still running 10 s after its interface went"
+            skip "$name: no network namespaces here"
         fi
-        ip netns del "$netns"; netns=""
-    else
-        skip "interface-gone: no network namespaces here"
-    fi
+    done
 
     # --user: the pidfile goes in a root-only directory (as /run), the process runs as nobody.
     # (With --immediate, so that libpcap's other live mode runs end to end too.)
