@@ -21,14 +21,18 @@ for variant in default address undefined; do
     ${MAKE:-make} --no-print-directory $san test 2>&1 | tee "tests/out/check-$variant.log"
     tally "$variant" "tests/out/check-$variant.log" "$(grep -c '^make.*Error' "tests/out/check-$variant.log")"
 done
-# ThreadSanitizer where threads meet: the pipeline's unit tests (1 to 7 workers) and the
-# golden captures, each run with the default worker count and with --threads 4. A report
-# makes the program exit 66, which fails the case.
+# ThreadSanitizer where threads meet: the pipeline's unit tests (1 to 7 workers), the
+# golden captures, each run with the default worker count and with --threads 4, and the
+# robustness checks. A report makes the program exit 66, which fails the case.
 ${MAKE:-make} --no-print-directory SANITIZER=thread unit 2>&1 | tee tests/out/check-thread-unit.log
 tally thread-unit tests/out/check-thread-unit.log "$(grep -c '^make.*Error' tests/out/check-thread-unit.log)"
 ${MAKE:-make} --no-print-directory SANITIZER=thread build/thread/exflow > tests/out/check-thread-build.log 2>&1
 EXFLOW=build/thread/exflow ./tests/golden/run.sh 2>&1 | tee tests/out/check-thread-golden.log
 tally thread-golden tests/out/check-thread-golden.log "$(grep -c '^make.*Error' tests/out/check-thread-build.log)"
+# And the live runs (lo, --fanout with its worker-owned captures, an interface that goes away):
+# the robustness checks fail a run whose stderr has a sanitizer report.
+BUILD=build/thread EXFLOW=build/thread/exflow ./tests/robustness/run.sh 2>&1 | tee tests/out/check-thread-robustness.log
+tally thread-robustness tests/out/check-thread-robustness.log "$(grep -q '^robustness: [0-9]* passed' tests/out/check-thread-robustness.log; echo $?)"
 ${MAKE:-make} --no-print-directory valgrind 2>&1 | tee tests/out/check-valgrind.log
 tally valgrind tests/out/check-valgrind.log "$(grep -c '^make.*Error' tests/out/check-valgrind.log)"
 echo "summary:$summary"
