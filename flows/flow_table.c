@@ -14,6 +14,7 @@
 #include "../common/log.h"
 #include "../common/tunables.h"
 #include "labels.h"
+#include "spares.h"
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
@@ -55,8 +56,7 @@ struct flow_table {
     struct flow **buckets;
     uint32_t bucket_mask;
     uint32_t buckets_max;         /* the most buckets the cap calls for */
-    struct flow *spares;          /* ended flows for reuse, linked by hash_next */
-    unsigned spare_count, spares_max;
+    struct spares spares;         /* ended flows for reuse */
     struct age_list age[AGE_LIST_COUNT];
     struct labeler *labeler;      /* NULL when nDPI is disabled */
     size_t ndpi_flow_size;        /* bytes of one flow's nDPI state; 0 when nDPI is disabled */
@@ -296,24 +296,17 @@ static struct flow *flow_table_oldest(const struct flow_table *table)
 /* A zeroed flow: a spare if there is one. */
 static struct flow *flow_alloc(struct flow_table *table)
 {
-    struct flow *flow = table->spares;
+    struct flow *flow = spares_take(&table->spares);
     if (flow == NULL)
         return calloc(1, sizeof(*flow));
-    table->spares = flow->hash_next;
-    table->spare_count--;
     memset(flow, 0, sizeof(*flow));
     return flow;
 }
 
 static void flow_release(struct flow_table *table, struct flow *flow)
 {
-    if (table->spare_count >= table->spares_max) {
+    if (!spares_put(&table->spares, flow))
         free(flow);
-        return;
-    }
-    flow->hash_next = table->spares;
-    table->spares = flow;
-    table->spare_count++;
 }
 
 static void flow_emit(struct flow_table *table, struct flow *flow, enum flow_end_reason reason,
@@ -534,16 +527,16 @@ struct flow_table *flow_table_new(const struct flow_table_config *config,
     table->buckets_max = BUCKETS_MIN;
     while (table->buckets_max < max_flows && table->buckets_max < BUCKETS_MAX)
         table->buckets_max <<= 1;
-    table->spares_max = max_flows / 8 < FLOW_SPARES_MAX ? (unsigned)(max_flows / 8) : FLOW_SPARES_MAX;
+    table->spares.max = max_flows / 8 < FLOW_SPARES_MAX ? (unsigned)(max_flows / 8) : FLOW_SPARES_MAX;
     size_t fixed = (size_t)table->buckets_max * sizeof(*table->buckets) +
-                   (size_t)table->spares_max * flow_size;
+                   (size_t)table->spares.max * flow_size;
     if (table->config.memory_cap_bytes >= 4 * fixed)
         table->config.memory_cap_bytes -= fixed;
     else
-        table->spares_max = 0;
+        table->spares.max = 0;
     if (config->ndpi_enabled) {
         char reason[512] = "";
-        table->labeler = labeler_new(config->custom_protocols_file, table->spares_max, reason,
+        table->labeler = labeler_new(config->custom_protocols_file, table->spares.max, reason,
                                      sizeof(reason));
         if (table->labeler == NULL) {
             snprintf(err, err_len, "flows: %s", reason);
@@ -708,11 +701,8 @@ void flow_table_free(struct flow_table *table)
             flow = next;
         }
     }
-    while (table->spares != NULL) {
-        struct flow *next = table->spares->hash_next;
-        free(table->spares);
-        table->spares = next;
-    }
+    for (void *spare; (spare = spares_take(&table->spares)) != NULL;)
+        free(spare);
     free(table->buckets);
     labeler_free(table->labeler);
     free(table);

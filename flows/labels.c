@@ -12,15 +12,11 @@
 #include <ndpi/ndpi_api.h>
 
 #include "../common/tunables.h"
-
-struct ndpi_spare {
-    struct ndpi_spare *next;   /* over the first bytes of a freed nDPI state */
-};
+#include "spares.h"
 
 struct labeler {
     struct ndpi_detection_module_struct *ndpi;
-    struct ndpi_spare *spares;
-    unsigned spare_count, spares_max;
+    struct spares spares;      /* finished nDPI states for reuse */
 };
 
 /* "#category:<nDPI category name>" in the protocols file sets the category of the custom
@@ -104,7 +100,7 @@ struct labeler *labeler_new(const char *protocols_file, unsigned spares_max, cha
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
-    labeler->spares_max = spares_max;
+    labeler->spares.max = spares_max;
     labeler->ndpi = ndpi_init_detection_module(ndpi_no_prefs);
     if (labeler->ndpi == NULL) {
         snprintf(err, err_len, "cannot initialise the nDPI detection module");
@@ -143,11 +139,8 @@ void labeler_free(struct labeler *labeler)
         return;
     if (labeler->ndpi != NULL)
         ndpi_exit_detection_module(labeler->ndpi);
-    while (labeler->spares != NULL) {
-        struct ndpi_spare *next = labeler->spares->next;
-        ndpi_free(labeler->spares);
-        labeler->spares = next;
-    }
+    for (void *spare; (spare = spares_take(&labeler->spares)) != NULL;)
+        ndpi_free(spare);
     free(labeler);
 }
 
@@ -294,15 +287,10 @@ static size_t labeler_release(struct labeler *labeler, struct flow *flow, ndpi_p
 {
     labeler_copy(labeler, flow, verdict, direction);
     flow->labels.detection_done = true;
-    if (labeler->spare_count < labeler->spares_max) {
-        ndpi_free_flow_data(flow->ndpi_flow); /* what nDPI allocated inside, not the struct */
-        struct ndpi_spare *spare = flow->ndpi_flow;
-        spare->next = labeler->spares;
-        labeler->spares = spare;
-        labeler->spare_count++;
-    } else {
-        ndpi_free_flow(flow->ndpi_flow);
-    }
+    /* What nDPI allocated inside first (ndpi_free_flow is this, then the struct). */
+    ndpi_free_flow_data(flow->ndpi_flow);
+    if (!spares_put(&labeler->spares, flow->ndpi_flow))
+        ndpi_free(flow->ndpi_flow);
     flow->ndpi_flow = NULL;
     return NDPI_FLOW_BYTES;
 }
@@ -315,15 +303,11 @@ long labeler_process(struct labeler *labeler, struct flow *flow, const struct pa
     long delta = 0;
     if (flow->ndpi_flow == NULL) {
         /* nDPI expects a zeroed flow struct and frees it with ndpi_free_flow. */
-        if (labeler->spares != NULL) {
-            struct ndpi_spare *spare = labeler->spares;
-            labeler->spares = spare->next;
-            labeler->spare_count--;
-            memset(spare, 0, SIZEOF_FLOW_STRUCT);
-            flow->ndpi_flow = spare;
-        } else {
+        flow->ndpi_flow = spares_take(&labeler->spares);
+        if (flow->ndpi_flow != NULL)
+            memset(flow->ndpi_flow, 0, SIZEOF_FLOW_STRUCT);
+        else
             flow->ndpi_flow = ndpi_calloc(1, SIZEOF_FLOW_STRUCT);
-        }
         if (flow->ndpi_flow == NULL)
             return 0; /* XXX: out of memory: the flow stays unlabelled, counted nowhere */
         delta += (long)NDPI_FLOW_BYTES;
