@@ -612,6 +612,19 @@ void capture_get_stats(struct capture *capture, struct capture_stats *stats)
     *stats = capture->stats;
 }
 
+void capture_stats_add(struct capture_stats *sum, const struct capture_stats *one)
+{
+    sum->frames += one->frames;
+    sum->bytes += one->bytes;
+    sum->decoded += one->decoded;
+    for (int r = 0; r < DECODE_REASON_COUNT; r++)
+        sum->skipped[r] += one->skipped[r];
+    sum->read_errors += one->read_errors;
+    sum->pcap_received += one->pcap_received;
+    sum->pcap_dropped += one->pcap_dropped;
+    sum->pcap_if_dropped += one->pcap_if_dropped;
+}
+
 int capture_linktype(const struct capture *capture)
 {
     return capture->linktype;

@@ -107,6 +107,8 @@ int capture_run(struct capture *capture, const struct capture_callbacks *callbac
 void capture_stop(struct capture *capture);
 
 void capture_get_stats(struct capture *capture, struct capture_stats *stats);
+/* sum += one, field by field (the counters of several captures, --fanout). */
+void capture_stats_add(struct capture_stats *sum, const struct capture_stats *one);
 
 /* The DLT of the input being read (for messages and tests). */
 int capture_linktype(const struct capture *capture);

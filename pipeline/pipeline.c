@@ -462,40 +462,36 @@ static void worker_snapshot_capture(struct worker *w)
     pthread_mutex_unlock(&w->stats_lock);
 }
 
-/* What the pipeline's own items do, for a packet or a time taken straight from capture:
- * w->current is the item records are tagged from. */
-static void worker_set_current(struct worker *w, enum item_kind kind, uint64_t seq)
-{
-    w->fanout_item.kind = kind;
-    w->fanout_item.seq = seq;
-    w->current = &w->fanout_item;
-    w->records_for_item = 0;
-}
-
+/* A worker that reads its own capture does each packet and each moment as the item the
+ * capture thread would have sent it (worker_do), in fanout_item. */
 static void worker_capture_packet(void *user, const struct packet *pkt)
 {
     struct worker *w = user;
+    struct item *item = &w->fanout_item;
+    item->kind = ITEM_PACKET;
+    item->pkt = *pkt;
     /* Flow ids are packet numbers, unique across workers: this worker's count, interleaved. */
-    struct packet numbered = *pkt;
-    numbered.seq = w->packets_read++ * w->pipeline->worker_count + w->index + 1;
-    worker_set_current(w, ITEM_PACKET, numbered.seq);
-    flow_table_process(w->flows, &numbered);
-    w->done_seq = numbered.seq;
+    item->seq = item->pkt.seq = w->packets_read++ * w->pipeline->worker_count + w->index + 1;
+    item->flow_hash = flow_table_hash(w->flows, &item->pkt);
+    worker_do(w, item);
+    w->done_seq = item->seq;
 }
 
-static uint64_t wall_usec(void)
+/* A time marker (live expiry by wall clock, as pipeline_expire sends) or the end of input. */
+static void worker_capture_marker(struct worker *w, enum item_kind kind)
 {
-    return (uint64_t)time(NULL) * USEC_PER_SEC;
+    struct item *item = &w->fanout_item;
+    item->kind = kind;
+    item->seq = w->done_seq;
+    item->time_usec = (uint64_t)time(NULL) * USEC_PER_SEC;
+    worker_do(w, item);
+    worker_snapshot_capture(w);
 }
 
-/* Live expiry by wall clock, as pipeline_expire does for the capture thread's workers. */
 static void worker_capture_tick(void *user)
 {
     struct worker *w = user;
-    worker_set_current(w, ITEM_TIME, w->done_seq);
-    flow_table_expire(w->flows, wall_usec());
-    worker_snapshot_stats(w);
-    worker_snapshot_capture(w);
+    worker_capture_marker(w, ITEM_TIME);
     atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
     if (atomic_load_explicit(&w->pipeline->abort, memory_order_relaxed))
         capture_stop(w->capture);
@@ -507,11 +503,7 @@ static void *worker_capture_main(void *arg)
     struct capture_callbacks callbacks = { worker_capture_packet, worker_capture_tick, w };
     int status = capture_run(w->capture, &callbacks);
     /* Stopped or failed: every flow of this worker ends now, as at the end of a file. */
-    worker_set_current(w, ITEM_FLUSH, w->done_seq);
-    flow_table_expire(w->flows, wall_usec());
-    flow_table_flush(w->flows);
-    worker_snapshot_stats(w);
-    worker_snapshot_capture(w);
+    worker_capture_marker(w, ITEM_FLUSH);
     atomic_store(&w->capture_status, status);
     atomic_store(&w->cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
     atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
@@ -540,15 +532,7 @@ void pipeline_get_capture_stats(struct pipeline *p, struct capture_stats *stats)
         pthread_mutex_lock(&w->stats_lock);
         struct capture_stats one = w->capture_stats;
         pthread_mutex_unlock(&w->stats_lock);
-        stats->frames += one.frames;
-        stats->bytes += one.bytes;
-        stats->decoded += one.decoded;
-        for (int r = 0; r < DECODE_REASON_COUNT; r++)
-            stats->skipped[r] += one.skipped[r];
-        stats->read_errors += one.read_errors;
-        stats->pcap_received += one.pcap_received;
-        stats->pcap_dropped += one.pcap_dropped;
-        stats->pcap_if_dropped += one.pcap_if_dropped;
+        capture_stats_add(stats, &one);
     }
 }
 
