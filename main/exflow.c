@@ -656,25 +656,31 @@ static void on_packet(void *user, const struct packet *pkt)
     pipeline_packet(x->pipeline, pkt);
 }
 
+/* Once a second of wall time, on the thread that reads packets or (--fanout) supervises
+ * the workers that do: hands a SIGHUP to the consumer, prints the periodic stats line. */
+static void housekeeping(struct exflow *x, time_t now)
+{
+    if (reload_requested) {
+        reload_requested = 0;
+        atomic_store(&x->reload_pending, true);
+    }
+    if (x->live && x->options->stats_interval_sec > 0 && now >= x->next_stats_wall) {
+        print_stats(x, "periodic");
+        x->next_stats_wall = now + x->options->stats_interval_sec;
+    }
+}
+
 /* Capture thread, wall-clock housekeeping: signals, stats, and (live only) expiry of flows
  * that went quiet, since no packet will come to move packet time forward for them. */
 static void on_tick(void *user)
 {
     struct exflow *x = user;
-    if (reload_requested) {
-        reload_requested = 0;
-        atomic_store(&x->reload_pending, true);
-    }
     time_t now = time(NULL);
-    if (!x->live) {
+    if (!x->live)
         pipeline_sync(x->pipeline);
-    } else {
+    else
         pipeline_expire(x->pipeline, (uint64_t)now * USEC_PER_SEC);
-        if (x->options->stats_interval_sec > 0 && now >= x->next_stats_wall) {
-            print_stats(x, "periodic");
-            x->next_stats_wall = now + x->options->stats_interval_sec;
-        }
-    }
+    housekeeping(x, now);
 }
 
 /* --fanout: the workers capture; this thread does what on_tick does for them otherwise
@@ -685,24 +691,12 @@ static int supervise_fanout(struct exflow *x)
     bool failed = false;
     while (pipeline_captures_running(x->pipeline, &failed)) {
         if (failed) {
-            stop_fanout(x->fanout, x->fanout_count);
+            stop_fanout(x->fanout, x->fanout_count); /* pipeline_finish waits for them */
             break;
         }
         struct timespec pause = { 0, 100 * 1000 * 1000 }; /* a signal cuts it short */
         nanosleep(&pause, NULL);
-        if (reload_requested) {
-            reload_requested = 0;
-            atomic_store(&x->reload_pending, true);
-        }
-        time_t now = time(NULL);
-        if (x->options->stats_interval_sec > 0 && now >= x->next_stats_wall) {
-            print_stats(x, "periodic");
-            x->next_stats_wall = now + x->options->stats_interval_sec;
-        }
-    }
-    while (pipeline_captures_running(x->pipeline, &failed)) { /* the others, stopping */
-        struct timespec pause = { 0, 10 * 1000 * 1000 };
-        nanosleep(&pause, NULL);
+        housekeeping(x, time(NULL));
     }
     return failed ? 1 : 0;
 }
