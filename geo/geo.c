@@ -91,18 +91,25 @@ fail:
     return false;
 }
 
-struct geo *geo_open(const char *city_db_path, const char *asn_db_path, char *err, size_t err_len)
+/* A geo with an empty cache and no database yet. */
+static struct geo *geo_new(char *err, size_t err_len)
 {
     struct geo *geo = calloc(1, sizeof(*geo));
-    if (geo == NULL) {
-        snprintf(err, err_len, "out of memory");
+    if (geo != NULL)
+        geo->cache = calloc(GEO_CACHE_ENTRIES, sizeof(struct geo_cache_entry));
+    if (geo == NULL || geo->cache == NULL) {
+        snprintf(err, err_len, "out of memory for the GeoIP cache");
+        free(geo);
         return NULL;
     }
-    geo->cache = calloc(GEO_CACHE_ENTRIES, sizeof(struct geo_cache_entry));
-    if (geo->cache == NULL) {
-        snprintf(err, err_len, "out of memory for the GeoIP cache");
-        goto fail;
-    }
+    return geo;
+}
+
+struct geo *geo_open(const char *city_db_path, const char *asn_db_path, char *err, size_t err_len)
+{
+    struct geo *geo = geo_new(err, err_len);
+    if (geo == NULL)
+        return NULL;
     const char *paths[2] = { city_db_path, asn_db_path };
     for (int i = 0; i < 2; i++) {
         if (paths[i] == NULL)
@@ -120,14 +127,9 @@ fail:
 
 struct geo *geo_view(const struct geo *geo, char *err, size_t err_len)
 {
-    struct geo *view = calloc(1, sizeof(*view));
-    if (view != NULL)
-        view->cache = calloc(GEO_CACHE_ENTRIES, sizeof(struct geo_cache_entry));
-    if (view == NULL || view->cache == NULL) {
-        snprintf(err, err_len, "out of memory for a GeoIP cache");
-        free(view);
+    struct geo *view = geo_new(err, err_len);
+    if (view == NULL)
         return NULL;
-    }
     /* The MMDB_s are copied, not shared: the mapping and metadata they point at are read
      * only, and a lookup may fill in a field of its own MMDB_s (the IPv4 start node). */
     memcpy(view->databases, geo->databases, sizeof(view->databases));
