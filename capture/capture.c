@@ -54,6 +54,7 @@ struct capture {
     struct capture_stats stats;
     const struct capture_callbacks *callbacks; /* set during capture_run */
     uint64_t last_tick_msec;
+    int fanout_group;         /* the AF_PACKET fanout group's id, -1 for none */
 };
 
 static uint64_t monotonic_msec(void)
@@ -266,21 +267,31 @@ static const struct sock_filter fanout_by_address_pair[] = {
 };
 #undef NET
 
-static bool capture_join_fanout(struct capture *capture, unsigned group, char *err,
-                                size_t err_len)
+static bool capture_join_fanout(struct capture *capture, const struct capture_config *config,
+                                char *err, size_t err_len)
 {
     int fd = pcap_fileno(capture->pcap);
-    int arg = (int)(group & 0xffff) | (PACKET_FANOUT_CBPF << 16);
+    bool start = config->fanout == CAPTURE_FANOUT_START;
+    /* Id 0 with UNIQUEID: the kernel picks an id no group on this host has. */
+    int mode = PACKET_FANOUT_CBPF | (start ? PACKET_FANOUT_FLAG_UNIQUEID : 0);
+    int arg = (start ? 0 : config->fanout_group) | mode << 16;
     struct sock_fprog program = {
         .len = sizeof(fanout_by_address_pair) / sizeof(fanout_by_address_pair[0]),
         .filter = (struct sock_filter *)fanout_by_address_pair,
     };
+    int joined = 0;
+    socklen_t joined_len = sizeof(joined);
     if (fd < 0 || setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof(program)) != 0) {
-        snprintf(err, err_len, "%s: cannot join AF_PACKET fanout group %u: %s",
-                 capture->interface, group, fd < 0 ? "no socket" : strerror(errno));
+        setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof(program)) != 0 ||
+        getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &joined, &joined_len) != 0) {
+        char which[32] = "a new group";
+        if (!start)
+            snprintf(which, sizeof(which), "group %u", config->fanout_group);
+        snprintf(err, err_len, "%s: cannot join AF_PACKET fanout %s: %s", capture->interface,
+                 which, fd < 0 ? "no socket" : strerror(errno));
         return false;
     }
+    capture->fanout_group = joined & 0xffff; /* the id; its type and flags are above it */
     return true;
 }
 
@@ -328,8 +339,8 @@ static bool capture_open_live(struct capture *capture, const struct capture_conf
         netmask = PCAP_NETMASK_UNKNOWN;
     if (!capture_apply_filter(capture, netmask, err, err_len))
         return false;
-    if (config->fanout_group != 0 && !capture_join_fanout(capture, config->fanout_group, err,
-                                                          err_len))
+    if (config->fanout != CAPTURE_FANOUT_NONE && !capture_join_fanout(capture, config, err,
+                                                                      err_len))
         return false;
 
     /* Non-blocking reads driven by poll() let capture_run tick on time whatever the
@@ -352,6 +363,7 @@ struct capture *capture_open(const struct capture_config *config, char *err, siz
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
+    capture->fanout_group = -1;
     bool has_files = config->files != NULL && config->file_count > 0;
     if (config->interface != NULL && has_files) {
         snprintf(err, err_len, "give either an interface or capture files, not both");
@@ -623,6 +635,11 @@ void capture_stats_add(struct capture_stats *sum, const struct capture_stats *on
     sum->pcap_received += one->pcap_received;
     sum->pcap_dropped += one->pcap_dropped;
     sum->pcap_if_dropped += one->pcap_if_dropped;
+}
+
+int capture_fanout_group(const struct capture *capture)
+{
+    return capture->fanout_group;
 }
 
 int capture_linktype(const struct capture *capture)

@@ -57,6 +57,17 @@ enum decode_reason capture_decode(int linktype, const uint8_t *data, uint32_t ca
 /* True for the DLT_* values capture_decode understands. */
 bool capture_linktype_supported(int linktype);
 
+/* Live, Linux: a handle in an AF_PACKET fanout group. The kernel spreads packets over the
+ * group's handles by their address pair: both directions and every port pair between two
+ * hosts reach the same handle. */
+enum capture_fanout {
+    CAPTURE_FANOUT_NONE,
+    /* A group of our own, its id picked by the kernel among those no socket on the host
+     * uses, so no other program's group is joined by mistake (ids start at 0). */
+    CAPTURE_FANOUT_START,
+    CAPTURE_FANOUT_JOIN,       /* fanout_group: the id capture_fanout_group() gave */
+};
+
 struct capture_config {
     const char *interface;         /* live capture when set */
     const char *const *files;      /* offline: read in order; "-" is stdin */
@@ -66,10 +77,8 @@ struct capture_config {
     int buffer_size_mb;
     bool promiscuous;
     bool immediate;                /* live: each packet at once (one wakeup per packet) */
-    unsigned fanout_group;         /* live, Linux: join this AF_PACKET fanout group (1-65535;
-                                    * 0 = none). The kernel spreads packets over the group's
-                                    * handles by their address pair: both directions and every
-                                    * port pair between two hosts reach the same handle. */
+    enum capture_fanout fanout;    /* --fanout */
+    uint16_t fanout_group;
 };
 
 struct capture_stats {
@@ -109,6 +118,9 @@ void capture_stop(struct capture *capture);
 void capture_get_stats(struct capture *capture, struct capture_stats *stats);
 /* sum += one, field by field (the counters of several captures, --fanout). */
 void capture_stats_add(struct capture_stats *sum, const struct capture_stats *one);
+
+/* The id of the AF_PACKET fanout group the capture started or joined, -1 for none. */
+int capture_fanout_group(const struct capture *capture);
 
 /* The DLT of the input being read (for messages and tests). */
 int capture_linktype(const struct capture *capture);

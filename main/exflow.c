@@ -791,15 +791,18 @@ int main(int argc, char **argv)
     options.output.geo = x.geo;
 
     if (options.fanout) {
-        /* One socket per worker in a fanout group of this process's own. */
+        /* One socket per worker in a fanout group of this process's own: the first starts
+         * it, the others join it by the id the kernel gave it. */
         struct capture_config fanout = options.capture;
-        fanout.fanout_group = (unsigned)getpid() % 0xffffu + 1;
+        fanout.fanout = CAPTURE_FANOUT_START;
         for (x.fanout_count = 0; x.fanout_count < options.threads; x.fanout_count++) {
             x.fanout[x.fanout_count] = capture_open(&fanout, err, sizeof(err));
             if (x.fanout[x.fanout_count] == NULL) {
                 LOG_ERROR("%s", err);
                 goto done;
             }
+            fanout.fanout = CAPTURE_FANOUT_JOIN;
+            fanout.fanout_group = (uint16_t)capture_fanout_group(x.fanout[0]);
         }
         signal_fanout = x.fanout;
         signal_fanout_count = (sig_atomic_t)x.fanout_count;

@@ -32,7 +32,7 @@ struct pipeline_config {
                                         * fixed size when it is 4x that, is split evenly */
     const struct detect_config *detect;/* packet-side detectors (no state file, no alerts);
                                         * NULL: no detector_on_packet */
-    /* Live fanout: `workers` open captures in one fanout group (capture_config.fanout_group),
+    /* Live fanout: `workers` open captures in one fanout group (capture_config.fanout),
      * one per worker. Each worker then reads its own in its own thread, with no capture
      * thread and no copy in between; flows expire on the workers' own wall-clock ticks and
      * the consumer takes records as they come (a live run is not replayable, so the order

@@ -262,13 +262,19 @@ for i in range(20): s.sendto(b"x" * 100, ("127.0.0.1", 9))'
         || fail "live: no flow record in the reopened file"
 
     # --fanout: each worker reads its own socket; the kernel's group program must keep both
-    # directions of every address pair on one socket, so every flow has both sides.
+    # directions of every address pair on one socket, so every flow has both sides. A
+    # second sensor with --fanout on the same interface has a group of its own (the kernel
+    # picks unused ids) and sees all of the traffic too, instead of sharing it.
     d="$tmp/fanout"; mkdir -p "$d"
     "$EXFLOW" -i lo --fanout --threads 3 -f "udp portrange 43000-43099" -w "$d/out.json" \
         --stats-interval 1 >/dev/null 2>"$d/err" &
     pid=$!
-    bg_pids="$bg_pids $pid"
+    "$EXFLOW" -i lo --fanout --threads 2 -f "udp portrange 43000-43099" -w "$d/second.json" \
+        --stats-interval 1 >/dev/null 2>"$d/second.err" &
+    second=$!
+    bg_pids="$bg_pids $pid $second"
     wait_for 10 grep -q 'stats(periodic)' "$d/err"
+    wait_for 10 grep -q 'stats(periodic)' "$d/second.err"
     python3 - <<'PYEOF'
 import socket
 for x in range(2, 14):   # 127.0.0.1 <-> 127.0.0.x, 4 datagrams each way
@@ -282,20 +288,31 @@ for x in range(2, 14):   # 127.0.0.1 <-> 127.0.0.x, 4 datagrams each way
         s.close()
 PYEOF
     sleep 1
-    kill -TERM "$pid"; wait "$pid"; rc=$?
+    kill -TERM "$pid" "$second"; wait "$pid"; rc=$?; wait "$second"; rc2=$?
     if [ "$rc" -eq 0 ] && clean "$d/err"; then ok "fanout: SIGTERM exits 0"; else
         fail "fanout: exit $rc"; head -n 10 "$d/err"; fi
-    both=$(python3 -c 'import json, sys
+    whole_flows() {
+        python3 -c 'import json, sys
 n = 0
 for line in open(sys.argv[1]):
     e = json.loads(line)
     if e.get("event_type") == "flow" and e.get("proto") == "UDP" and e["pkts_toserver"] == 4 and e["pkts_toclient"] == 4:
         n += 1
-print(n)' "$d/out.json" 2>/dev/null)
+print(n)' "$1" 2>/dev/null
+    }
+    both=$(whole_flows "$d/out.json")
     [ "${both:-0}" -eq 12 ] && ok "fanout: 12 flows, each with both directions" \
         || fail "fanout: ${both:-0} of 12 flows whole"
     grep 'stats(interrupted)' "$d/err" | grep -q ' packets=96 ' && ok "fanout: the stats line adds up the workers' captures" \
         || fail "fanout: stats line: $(grep -o 'stats(interrupted).* packets=[0-9]*' "$d/err")"
+    both=$(whole_flows "$d/second.json")
+    if [ "$rc2" -eq 0 ] && clean "$d/second.err" && [ "${both:-0}" -eq 12 ] &&
+        grep 'stats(interrupted)' "$d/second.err" | grep -q ' packets=96 '; then
+        ok "fanout: a second sensor on the same interface sees every packet too"
+    else
+        fail "fanout: second sensor: exit $rc2, ${both:-0} of 12 flows whole"
+        head -n 10 "$d/second.err"
+    fi
 
     # The capture interface disappears (a veth in a namespace of our own is deleted): exit 1
     # with a message naming it, and the flows so far are still written.

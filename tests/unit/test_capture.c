@@ -382,6 +382,7 @@ UNIT_TEST(test_live)
         return;
     }
     CHECK_EQ_U(capture_linktype(capture), 1);
+    CHECK(capture_fanout_group(capture) == -1); /* no --fanout, no group */
     alarm_capture = capture;
     struct sigaction action = { .sa_handler = on_alarm };
     sigaction(SIGALRM, &action, NULL);
@@ -532,15 +533,26 @@ static void fanout_send(unsigned from_x, unsigned to_x, unsigned short port)
 UNIT_TEST(test_fanout_by_address_pair)
 {
     char err[512] = "";
-    unsigned group = 0x7000u | ((unsigned)getpid() & 0xfffu);
+    /* The first handle starts a group, as exflow --fanout does; the second joins it. */
     struct capture_config config = { .interface = "lo", .promiscuous = false,
                                      .bpf_filter = "udp portrange 40000-40002",
-                                     .fanout_group = group };
+                                     .fanout = CAPTURE_FANOUT_START };
     struct capture *one = capture_open(&config, err, sizeof(err));
     if (one == NULL) {
         printf("     (fanout skipped: %s)\n", err);
         return;
     }
+    int group = capture_fanout_group(one);
+    CHECK(group >= 0 && group <= 0xffff);
+    /* A second new group never gets the id of one that exists. */
+    struct capture *other = capture_open(&config, err, sizeof(err));
+    CHECK(other != NULL);
+    if (other != NULL) {
+        CHECK(capture_fanout_group(other) != group);
+        capture_close(other);
+    }
+    config.fanout = CAPTURE_FANOUT_JOIN;
+    config.fanout_group = (uint16_t)group;
     struct capture *two = capture_open(&config, err, sizeof(err));
     CHECK(two != NULL);
     if (two == NULL) {
@@ -548,6 +560,7 @@ UNIT_TEST(test_fanout_by_address_pair)
         capture_close(one);
         return;
     }
+    CHECK(capture_fanout_group(two) == group);
     /* Every pair both ways, three ports each: 6 packets a pair. */
     for (unsigned x = 2; x < 2 + FANOUT_PAIRS; x++) {
         for (unsigned short port = 40000; port <= 40002; port++) {
