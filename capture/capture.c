@@ -284,11 +284,11 @@ static bool capture_join_fanout(struct capture *capture, const struct capture_co
     if (fd < 0 || setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0 ||
         setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof(program)) != 0 ||
         getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &joined, &joined_len) != 0) {
-        char which[32] = "a new group";
+        char what[48] = "start an AF_PACKET fanout group";
         if (!start)
-            snprintf(which, sizeof(which), "group %u", config->fanout_group);
-        snprintf(err, err_len, "%s: cannot join AF_PACKET fanout %s: %s", capture->interface,
-                 which, fd < 0 ? "no socket" : strerror(errno));
+            snprintf(what, sizeof(what), "join AF_PACKET fanout group %u", config->fanout_group);
+        snprintf(err, err_len, "%s: cannot %s: %s", capture->interface, what,
+                 fd < 0 ? "no socket" : strerror(errno));
         return false;
     }
     capture->fanout_group = joined & 0xffff; /* the id; its type and flags are above it */
