@@ -171,9 +171,9 @@ struct backoff {
 #define BACKOFF_YIELDS 8
 /* After a batch of records the consumer's first wait is a sleep of 20 << 5 = 640 us: a
  * record is not urgent, and each wakeup costs a few us of CPU. Live, with a record every
- * few hundred us, the yields and short sleeps were 40-70% of the consumer's CPU (make soak:
- * 150 -> 49 ns a packet with --fanout, 83 -> 36 without). 640 us of records fit in the
- * rings (OUTPUT_RING_EVENTS a worker) at any rate a worker reaches. */
+ * few hundred us, the yields and short sleeps were half to two thirds of the consumer's CPU
+ * (make soak: 150 -> 49-60 ns a packet with --fanout, 85 -> 35-43 without). 640 us of
+ * records fit in the rings (OUTPUT_RING_EVENTS a worker) at any rate a worker reaches. */
 #define BACKOFF_CONSUMER_FIRST (BACKOFF_YIELDS + 5)
 
 /* Yields a few times, then sleeps 20 us doubling to ~1.3 ms: cheap while the other side is
