@@ -523,8 +523,15 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
     o->capture.file_count = o->file_count;
     if (o->no_dpi)
         o->flows.ndpi_enabled = false;
-    else if (o->flows.custom_protocols_file == NULL)
+    else if (o->flows.custom_protocols_file == NULL) {
         o->flows.custom_protocols_file = default_protocols_file();
+        /* Without it the services only it names (transfer.sh, gofile, pCloud links...)
+         * would go unlabelled without a word: a binary copied away from its tree. */
+        if (o->flows.custom_protocols_file == NULL)
+            LOG_WARN("bundled protocols.txt not found (in the source tree, ./flows/, "
+                     "/usr/local/share/exflow/, /usr/share/exflow/): nDPI's own labels only; "
+                     "give --protocols FILE");
+    }
     return true;
 }
 

@@ -118,6 +118,22 @@ then
 else
     echo "FAIL geo-flag-and-allowlist"; failed=$((failed + 1))
 fi
+# A binary copied away from its tree says it cannot find the bundled protocols file (and
+# labels without it) instead of losing the services only that file names without a word.
+mkdir -p "$tmp/elsewhere"
+cp "$EXFLOW" "$tmp/elsewhere/exflow"
+(cd "$tmp/elsewhere" && ./exflow -r "$OLDPWD/pcaps/golden/ftp.pcap" >out 2>err)
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q 'protocols.txt not found' "$tmp/elsewhere/err" &&
+    grep -q '"event_type":"flow"' "$tmp/elsewhere/out"; then
+    echo "ok   protocols-file-missing-warns"; passed=$((passed + 1))
+else
+    echo "FAIL protocols-file-missing-warns: exit $rc"; head -n 3 "$tmp/elsewhere/err"
+    failed=$((failed + 1))
+fi
+expect protocols-file-found 0 "" -- -r pcaps/golden/ftp.pcap
+! grep -q 'protocols.txt not found' "$tmp/err" \
+    || { echo "FAIL protocols-file-found: warned"; failed=$((failed + 1)); }
 expect flag-needs-geo 2 "need --geoip" -- -r pcaps/golden/ftp.pcap --flag-country RU
 expect bad-flag-country 2 "two-letter" -- -r pcaps/golden/ftp.pcap --geoip-city geo/testdata/GeoIP2-City-Test.mmdb --flag-country RUS
 
