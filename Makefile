@@ -35,7 +35,7 @@ TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 EXFLOW     := $(BUILD)/exflow
 
-.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless
+.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless install
 
 all: $(EXFLOW) exflow
 
@@ -43,6 +43,13 @@ exflow: $(EXFLOW)
 ifeq ($(SANITIZER),)
 	ln -sf $(EXFLOW) exflow
 endif
+
+# PREFIX/bin/exflow finds PREFIX/share/exflow/protocols.txt wherever PREFIX is.
+PREFIX  ?= /usr/local
+install: $(EXFLOW)
+	install -D -m 755 $(EXFLOW) $(DESTDIR)$(PREFIX)/bin/exflow
+	install -D -m 644 flows/protocols.txt $(DESTDIR)$(PREFIX)/share/exflow/protocols.txt
+	install -D -m 644 detect/allowlist.example $(DESTDIR)$(PREFIX)/share/exflow/allowlist.example
 
 $(EXFLOW): $(BUILD)/main/exflow.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

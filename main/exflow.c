@@ -239,7 +239,16 @@ static bool parse_fraction(const char *text, double *out)
     return true;
 }
 
-/* The bundled protocols file sits next to the binary's source tree or in the install prefix. */
+/* Formats a path into out and says whether it names a readable file. */
+static bool readable_path(char *out, size_t out_len, const char *dir, const char *rest)
+{
+    int n = snprintf(out, out_len, "%s/%s", dir, rest);
+    return n > 0 && (size_t)n < out_len && access(out, R_OK) == 0;
+}
+
+/* The bundled protocols file, from where the binary is: built (build/<variant>/exflow, the
+ * file in the source tree) or installed (PREFIX/bin/exflow, PREFIX/share/exflow/), then
+ * the usual places. */
 static const char *default_protocols_file(void)
 {
     static const char *const candidates[] = {
@@ -247,23 +256,23 @@ static const char *default_protocols_file(void)
         "/usr/local/share/exflow/protocols.txt",
         "/usr/share/exflow/protocols.txt",
     };
-    static char beside_binary[PATH_MAX];
+    static char found[PATH_MAX];
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash = NULL;
     if (len > 0) {
         self[len] = '\0';
-        /* The binary lives in build/<variant>/exflow; the source tree is three levels up. */
-        char *slash = strrchr(self, '/');
-        for (int up = 0; slash != NULL && up < 2; up++) {
-            *slash = '\0';
-            slash = strrchr(self, '/');
-        }
-        if (slash != NULL) {
-            *slash = '\0';
-            int n = snprintf(beside_binary, sizeof(beside_binary), "%s/flows/protocols.txt", self);
-            if (n > 0 && (size_t)n < sizeof(beside_binary) && access(beside_binary, R_OK) == 0)
-                return beside_binary;
-        }
+        slash = strrchr(self, '/');
+    }
+    /* One folder up at a time: PREFIX/bin/exflow is PREFIX one up from its folder,
+     * TREE/build/<variant>/exflow is TREE two up. */
+    for (int up = 0; slash != NULL && up < 3; up++) {
+        *slash = '\0';
+        if (up == 1 && readable_path(found, sizeof(found), self, "share/exflow/protocols.txt"))
+            return found;
+        if (up == 2 && readable_path(found, sizeof(found), self, "flows/protocols.txt"))
+            return found;
+        slash = strrchr(self, '/');
     }
     for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
         if (access(candidates[i], R_OK) == 0)

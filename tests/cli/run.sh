@@ -131,6 +131,18 @@ else
     echo "FAIL protocols-file-missing-warns: exit $rc"; head -n 3 "$tmp/elsewhere/err"
     failed=$((failed + 1))
 fi
+# Installed as make install lays it out (PREFIX/bin, PREFIX/share/exflow), anywhere.
+mkdir -p "$tmp/prefix/bin" "$tmp/prefix/share/exflow"
+cp "$EXFLOW" "$tmp/prefix/bin/exflow"
+cp flows/protocols.txt "$tmp/prefix/share/exflow/"
+(cd "$tmp/elsewhere" && "$tmp/prefix/bin/exflow" -r "$OLDPWD/pcaps/golden/ftp.pcap" >out 2>err)
+rc=$?
+if [ "$rc" -eq 0 ] && ! grep -q 'protocols.txt not found' "$tmp/elsewhere/err"; then
+    echo "ok   protocols-file-installed"; passed=$((passed + 1))
+else
+    echo "FAIL protocols-file-installed: exit $rc"; head -n 3 "$tmp/elsewhere/err"
+    failed=$((failed + 1))
+fi
 expect protocols-file-found 0 "" -- -r pcaps/golden/ftp.pcap
 ! grep -q 'protocols.txt not found' "$tmp/err" \
     || { echo "FAIL protocols-file-found: warned"; failed=$((failed + 1)); }
