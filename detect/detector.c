@@ -294,11 +294,12 @@ fail:
 
 /* ---- per-packet protocol state ------------------------------------------------------ */
 
-/* Asked on every early packet of a flow: the first letter turns most labels away. */
+/* Asked on every early packet of a flow: the first letter turns most labels away, the
+ * empty label (nothing detected yet) among them, since name is never empty. */
 static bool label_is(const char *label, const char *name)
 {
     return tolower((unsigned char)label[0]) == tolower((unsigned char)name[0]) &&
-           label[0] != '\0' && strcasecmp(label, name) == 0;
+           strcasecmp(label, name) == 0;
 }
 
 /* The destination as it will appear in keys, the state file and alerts: lowercase, no
