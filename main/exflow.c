@@ -537,9 +537,9 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         /* Without it the services only it names (transfer.sh, gofile, pCloud links...)
          * would go unlabelled without a word: a binary copied away from its tree. */
         if (o->flows.custom_protocols_file == NULL)
-            LOG_WARN("bundled protocols.txt not found (in the source tree, ./flows/, "
-                     "/usr/local/share/exflow/, /usr/share/exflow/): nDPI's own labels only; "
-                     "give --protocols FILE");
+            LOG_WARN("bundled protocols.txt not found (PREFIX/share/exflow/ beside the "
+                     "binary, its source tree, ./flows/, /usr/local/share/exflow/, "
+                     "/usr/share/exflow/): nDPI's own labels only; give --protocols FILE");
     }
     return true;
 }
