@@ -15,11 +15,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include "../common/safe_file.h"
 
 #define STATE_MAGIC "exflow-state 1"
 #define STATE_LINE_MAX 1024
@@ -136,8 +138,9 @@ static bool parse_u64(const char *text, uint64_t *out)
     return true;
 }
 
-/* Removes PATH.tmp.PID files whose writer is gone: a crash in the middle of a save leaves
- * one behind, and a crash loop would otherwise fill the directory with copies. */
+/* Removes PATH.tmp.* files: a crash in the middle of a save leaves one behind, and a crash
+ * loop would otherwise fill the directory with copies. Called with the state lock held, so
+ * no other exflow can be writing one. */
 static void destinations_remove_stale_temps(const char *path)
 {
     char dir_buf[4096], base_buf[4096];
@@ -152,28 +155,119 @@ static void destinations_remove_stale_temps(const char *path)
             closedir(d);
         return;
     }
-    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strncmp(e->d_name, prefix, (size_t)prefix_len) != 0)
-            continue;
-        char *end;
-        errno = 0;
-        long pid = strtol(e->d_name + prefix_len, &end, 10);
-        if (errno != 0 || *end != '\0' || pid <= 0 || pid == (long)getpid() ||
-            !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
-            continue;
-        char stale[8192];
-        if (snprintf(stale, sizeof(stale), "%s/%s", dir, e->d_name) < (int)sizeof(stale))
-            unlink(stale);
-    }
+    /* unlinkat removes the name only: a planted symlink is removed, its target untouched. */
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d))
+        if (strncmp(e->d_name, prefix, (size_t)prefix_len) == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
     closedir(d);
+}
+
+/* Takes PATH.lock for the life of the process: two exflows sharing a state file would each
+ * rename their own copy over it and the last one would silently win. */
+int destinations_lock(const char *path, char *err, size_t err_len)
+{
+    char lock_path[4096];
+    int n = snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+    if (n < 0 || (size_t)n >= sizeof(lock_path)) {
+        snprintf(err, err_len, "state file %s: path too long", path);
+        return -1;
+    }
+    char message[512];
+    if (!safe_file_check_dir(lock_path, message, sizeof(message))) {
+        snprintf(err, err_len, "state file %s", message);
+        return -1;
+    }
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        snprintf(err, err_len, "state file %s: cannot create %s: %s", path, lock_path,
+                 errno == ELOOP ? "is a symbolic link; refusing to follow it" : strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            snprintf(err, err_len, "state file %s is in use by another exflow (it holds %s); "
+                     "give each its own --state-file", path, lock_path);
+        else
+            snprintf(err, err_len, "state file %s: cannot lock %s: %s", path, lock_path,
+                     strerror(errno));
+        close(fd);
+        return -1;
+    }
+    destinations_remove_stale_temps(path);
+    return fd;
+}
+
+enum line_result { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_BAD_BYTE, LINE_UNTERMINATED };
+
+/* Reads one '\n'-terminated line into line (without the newline). A state file is text that
+ * exflow wrote: a NUL or other control byte, an over-long line or a last line cut short
+ * means corruption, not something to skip. */
+static enum line_result read_line(FILE *file, char *line, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc_unlocked(file)) != EOF) {
+        if (c == '\n') {
+            line[n] = '\0';
+            *len = n;
+            return LINE_OK;
+        }
+        if ((c < ' ' && c != '\t') || c == 0x7f)
+            return LINE_BAD_BYTE;
+        if (n + 1 >= cap)
+            return LINE_TOO_LONG;
+        line[n++] = (char)c;
+    }
+    *len = n;
+    return n == 0 ? LINE_EOF : LINE_UNTERMINATED;
+}
+
+/* The fields of a record, split on single spaces: a doubled or trailing space is not
+ * something exflow writes, so it is corruption. Returns the count, or -1. */
+static int split_fields(char *line, char **fields, int max_fields)
+{
+    int count = 0;
+    char *p = line;
+    for (;;) {
+        if (*p == '\0' || *p == ' ' || count == max_fields)
+            return -1;
+        fields[count++] = p;
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return count;
+        *p++ = '\0';
+    }
+}
+
+/* One "seen" record into the store; a pair given twice keeps the widest span. */
+static bool destinations_load_seen(struct destinations *store, char **fields, bool *oom)
+{
+    uint64_t first, last;
+    if (!parse_u64(fields[1], &first) || !parse_u64(fields[2], &last) || first > last ||
+        !token_ok(fields[3]) || !token_ok(fields[4]))
+        return false;
+    char key[STATE_LINE_MAX];
+    if (!make_key(key, sizeof(key), fields[3], fields[4]))
+        return false;
+    struct table_entry *e = table_find(&store->table, key);
+    if (e) {
+        struct destination_entry *d = (struct destination_entry *)e;
+        if (first < d->first_usec)
+            d->first_usec = first;
+        if (last > d->last_usec)
+            d->last_usec = last;
+    } else if (destinations_insert(store, key, first, last) == NULL) {
+        *oom = true;
+        return false;
+    }
+    return true;
 }
 
 /* Reads a state file strictly: any line it does not understand is corruption. */
 int destinations_load(struct destinations *store, const char *path, uint64_t *learn_start_usec,
                       char *err, size_t err_len)
 {
-    destinations_remove_stale_temps(path);
-    FILE *file = fopen(path, "r");
+    FILE *file = fopen(path, "re");
     if (file == NULL) {
         if (errno == ENOENT)
             return 0;
@@ -182,17 +276,21 @@ int destinations_load(struct destinations *store, const char *path, uint64_t *le
     }
     char line[STATE_LINE_MAX];
     unsigned line_number = 0;
-    bool seen_magic = false;
+    bool seen_magic = false, seen_learn_start = false;
     int result = -1;
-    while (fgets(line, sizeof(line), file)) {
+    for (;;) {
+        size_t len = 0;
+        enum line_result got = read_line(file, line, sizeof(line), &len);
+        if (got == LINE_EOF)
+            break;
         line_number++;
-        size_t len = strlen(line);
-        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-            snprintf(err, err_len, "state file %s:%u: line too long", path, line_number);
+        if (got != LINE_OK) {
+            snprintf(err, err_len, "state file %s:%u: %s", path, line_number,
+                     got == LINE_TOO_LONG ? "line too long" :
+                     got == LINE_BAD_BYTE ? "NUL or control byte (corrupt)" :
+                                            "last line cut short (truncated)");
             goto done;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
         if (line[0] == '#' || len == 0)
             continue;
         if (!seen_magic) {
@@ -205,39 +303,21 @@ int destinations_load(struct destinations *store, const char *path, uint64_t *le
             seen_magic = true;
             continue;
         }
-        char *fields[6];
-        int count = 0;
-        char *save = NULL;
-        for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-            if (count == 6)
-                break;
-            fields[count++] = tok;
-        }
-        if (count == 2 && strcmp(fields[0], "learn_start") == 0 &&
-            parse_u64(fields[1], learn_start_usec))
-            continue;
-        uint64_t first, last;
-        if (count == 5 && strcmp(fields[0], "seen") == 0 && parse_u64(fields[1], &first) &&
-            parse_u64(fields[2], &last) && first <= last && token_ok(fields[3]) &&
-            token_ok(fields[4])) {
-            char key[STATE_LINE_MAX];
-            if (!make_key(key, sizeof(key), fields[3], fields[4]))
-                goto bad_line;
-            struct table_entry *e = table_find(&store->table, key);
-            if (e) {
-                struct destination_entry *d = (struct destination_entry *)e;
-                if (first < d->first_usec)
-                    d->first_usec = first;
-                if (last > d->last_usec)
-                    d->last_usec = last;
-            } else if (destinations_insert(store, key, first, last) == NULL) {
-                snprintf(err, err_len, "state file %s: out of memory", path);
-                goto done;
-            }
+        char *fields[5];
+        int count = split_fields(line, fields, 5);
+        if (count == 2 && strcmp(fields[0], "learn_start") == 0 && !seen_learn_start &&
+            parse_u64(fields[1], learn_start_usec)) {
+            seen_learn_start = true;
             continue;
         }
-bad_line:
-        snprintf(err, err_len, "state file %s:%u: malformed line", path, line_number);
+        bool oom = false;
+        if (count == 5 && strcmp(fields[0], "seen") == 0 &&
+            destinations_load_seen(store, fields, &oom))
+            continue;
+        if (oom)
+            snprintf(err, err_len, "state file %s: out of memory", path);
+        else
+            snprintf(err, err_len, "state file %s:%u: malformed line", path, line_number);
         goto done;
     }
     if (ferror(file)) {
@@ -255,27 +335,22 @@ done:
     return result;
 }
 
-/* Writes temp file + fsync + rename + directory fsync: a crash leaves the old or the new
- * file, never half of one. */
+/* Writes a mkstemp temp file in the same directory, fsync, rename, directory fsync: a crash
+ * leaves the old or the new file, never half of one, and a name planted by another user is
+ * never followed (common/safe_file.h). */
 bool destinations_save(const struct destinations *store, const char *path,
                        uint64_t learn_start_usec, char *err, size_t err_len)
 {
-    char temp[4096];
-    int n = snprintf(temp, sizeof(temp), "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof(temp)) {
-        snprintf(err, err_len, "state file %s: path too long", path);
+    struct safe_file_temp temp;
+    char message[512];
+    if (!safe_file_temp_open(&temp, path, message, sizeof(message))) {
+        snprintf(err, err_len, "state file %s", message);
         return false;
     }
-    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, err_len, "state file %s: cannot create %s: %s", path, temp, strerror(errno));
-        return false;
-    }
-    FILE *file = fdopen(fd, "w");
+    FILE *file = fdopen(temp.fd, "w");
     if (file == NULL) {
         snprintf(err, err_len, "state file %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(temp);
+        safe_file_abort(&temp);
         return false;
     }
     fprintf(file, "# exflow first-seen destinations; written by exflow, safe to delete\n");
@@ -285,29 +360,20 @@ bool destinations_save(const struct destinations *store, const char *path,
         const struct destination_entry *d = (const struct destination_entry *)e;
         fprintf(file, "seen %" PRIu64 " %" PRIu64 " %s\n", d->first_usec, d->last_usec, e->key);
     }
-    bool ok = fflush(file) == 0 && fsync(fd) == 0;
+    /* The FILE's buffer goes out here; the fd stays open for safe_file_commit's fsync. */
+    bool ok = fflush(file) == 0 && !ferror(file);
     int saved_errno = errno;
-    if (fclose(file) != 0 && ok) {
-        ok = false;
-        saved_errno = errno;
-    }
-    if (!ok) {
-        snprintf(err, err_len, "state file %s: write %s: %s", path, temp, strerror(saved_errno));
-        unlink(temp);
+    temp.fd = dup(fileno(file));
+    fclose(file);
+    if (!ok || temp.fd < 0) {
+        snprintf(err, err_len, "state file %s: write %s: %s", path, temp.temp_path,
+                 strerror(ok ? errno : saved_errno));
+        safe_file_abort(&temp);
         return false;
     }
-    if (rename(temp, path) != 0) {
-        snprintf(err, err_len, "state file %s: rename: %s", path, strerror(errno));
-        unlink(temp);
+    if (!safe_file_commit(&temp, message, sizeof(message))) {
+        snprintf(err, err_len, "state file %s", message);
         return false;
-    }
-    /* Make the rename itself durable. */
-    char dir_buf[4096];
-    snprintf(dir_buf, sizeof(dir_buf), "%s", path);
-    int dir_fd = open(dirname(dir_buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        fsync(dir_fd);
-        close(dir_fd);
     }
     return true;
 }

@@ -135,12 +135,13 @@ size_t detector_flow_state_size(void);
 /* Re-reads the allowlist file (SIGHUP). On error keeps the old list and returns false. */
 bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len);
 
-/* Writes the state file atomically (temp file + rename). */
+/* Writes the state file atomically (mkstemp temp file + rename, common/safe_file.h). */
 bool detector_save_state(struct detector *detector, char *err, size_t err_len);
 
 void detector_get_stats(const struct detector *detector, struct detect_stats *stats);
 
-/* Saves state (if configured) and frees everything. */
+/* Frees everything and releases the state lock. It does not save: whoever decides the run
+ * is over calls detector_save_state once. */
 void detector_free(struct detector *detector);
 
 #endif

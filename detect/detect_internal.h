@@ -176,6 +176,9 @@ int destinations_load(struct destinations *store, const char *path, uint64_t *le
 bool destinations_save(const struct destinations *store, const char *path,
                        uint64_t learn_start_usec, char *err, size_t err_len);
 void destinations_free(struct destinations *store);
+/* Locks PATH.lock for the process's life (flock) and removes stale temp files; the fd, or
+ * -1 with err set when another exflow holds it. */
+int destinations_lock(const char *path, char *err, size_t err_len);
 
 /* ---- ftp.c: FTP control channel (RFC 959, RFC 2428) -------------------------------- */
 

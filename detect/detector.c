@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/tunables.h"
@@ -85,6 +86,7 @@ struct detector {
     struct allowlist *allowlist;
     struct allowlist *flagged_geo;   /* --flag-country/--flag-asn as allowlist rules, reused */
     struct destinations *destinations;
+    int state_lock_fd;              /* holds STATE.lock (flock) for the detector's life */
     struct table series;
     struct table hosts;
     struct ftp_expectations ftp;
@@ -203,6 +205,7 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
         return NULL;
     }
     d->config = *config;
+    d->state_lock_fd = -1;
     d->on_alert = on_alert;
     d->user = user;
     d->home_net_text = dup_or_null(config->home_net ? config->home_net : GEO_DEFAULT_HOME_NET);
@@ -238,6 +241,9 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
         goto fail;
     }
     if (d->state_file) {
+        d->state_lock_fd = destinations_lock(d->state_file, err, err_len);
+        if (d->state_lock_fd < 0)
+            goto fail;
         int loaded = destinations_load(d->destinations, d->state_file, &d->learn_start_usec,
                                        message, sizeof(message));
         if (loaded < 0) {
@@ -281,6 +287,8 @@ fail:
     allowlist_free(d->allowlist);
     allowlist_free(d->flagged_geo);
     destinations_free(d->destinations);
+    if (d->state_lock_fd >= 0)
+        close(d->state_lock_fd);
     if (d->series.buckets)
         table_destroy(&d->series, series_free_entry);
     if (d->hosts.buckets)
@@ -875,8 +883,9 @@ bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_
     struct allowlist *list = allowlist_load(detector->allowlist_file, err, err_len);
     if (list == NULL)
         return false; /* the old list stays in force */
+    /* Only the allowlist is swapped: the flagged countries and ASNs come from the command
+     * line, belong to the detector and live until detector_free. */
     allowlist_free(detector->allowlist);
-    allowlist_free(detector->flagged_geo);
     detector->allowlist = list;
     return true;
 }
@@ -901,18 +910,17 @@ void detector_get_stats(const struct detector *detector, struct detect_stats *st
     stats->destinations = detector->series.count;
 }
 
-/* Saves state and frees everything. */
+/* Frees everything; no file I/O (the owner of the run saves state with detector_save_state). */
 void detector_free(struct detector *detector)
 {
     if (detector == NULL)
         return;
-    char err[512];
-    if (detector->state_file && !detector_save_state(detector, err, sizeof(err)))
-        LOG_ERROR("%s", err);
     cidr_set_free(detector->home_net);
     allowlist_free(detector->allowlist);
     allowlist_free(detector->flagged_geo);
     destinations_free(detector->destinations);
+    if (detector->state_lock_fd >= 0)
+        close(detector->state_lock_fd);   /* releases the state lock */
     table_destroy(&detector->series, series_free_entry);
     table_destroy(&detector->hosts, host_free_entry);
     free(detector->home_net_text);

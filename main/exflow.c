@@ -4,6 +4,7 @@
  *   capture/ -> flows/ -> detect/ -> output/, with geo/ as a service.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +22,7 @@
 
 #include "../capture/capture.h"
 #include "../common/log.h"
+#include "../common/safe_file.h"
 #include "../common/tunables.h"
 #include "../detect/detect.h"
 #include "../flows/flows.h"
@@ -168,53 +170,77 @@ static void usage(FILE *out)
         DEFAULT_SUPPRESS_WINDOW, DEFAULT_STATS_INTERVAL);
 }
 
-/* Parses "90", "90s", "30m", "6h", "2d" into seconds. */
-static bool parse_duration(const char *text, double *seconds)
+/* The largest duration and size any option takes: far beyond any sensible setting, and
+ * small enough that microseconds and byte counts never overflow in later arithmetic. */
+#define OPTION_DURATION_MAX_SEC (36500ULL * 86400)   /* 100 years */
+#define OPTION_SIZE_MAX_BYTES   (1ULL << 50)          /* 1 PiB */
+
+enum number_parse { NUMBER_OK, NUMBER_BAD, NUMBER_RANGE };
+
+/* Parses "90", "90s", "1.5m", "6h", "2d" into microseconds. Plain decimal only: strtod's
+ * hex, exponent, "inf" and "nan" forms are not durations. */
+static enum number_parse parse_duration(const char *text, uint64_t *usec)
 {
+    size_t digits = strspn(text, "0123456789.");
+    if (digits == 0 || (text[digits] != '\0' && text[digits + 1] != '\0'))
+        return NUMBER_BAD;
+    double unit;
+    switch (text[digits]) {
+    case '\0': case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return NUMBER_BAD;
+    }
     char *end;
     errno = 0;
     double value = strtod(text, &end);
-    if (end == text || errno != 0 || value < 0)
-        return false;
-    double unit = 1;
-    if (*end != '\0') {
-        switch (*end) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        default: return false;
-        }
-        if (end[1] != '\0')
-            return false;
-    }
-    *seconds = value * unit;
-    return true;
+    if (end != text + digits)
+        return NUMBER_BAD;
+    if (errno == ERANGE || value * unit > (double)OPTION_DURATION_MAX_SEC)
+        return NUMBER_RANGE;
+    *usec = (uint64_t)(value * unit * USEC_PER_SEC);
+    return NUMBER_OK;
 }
 
-/* Parses "4096", "512K", "10M", "1G" into bytes. */
-static bool parse_size(const char *text, uint64_t *bytes)
+/* Why a duration was refused, after "--option: 'text' ". */
+static const char *duration_problem(enum number_parse result)
 {
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (end == text || errno != 0 || text[0] == '-')
-        return false;
+    return result == NUMBER_RANGE ? "is out of range (at most 36500d)"
+                                  : "is not a duration (e.g. 90s, 30m, 6h, 2d)";
+}
+
+/* Parses "4096", "512K", "10M", "1G" (optionally "KB", "MB", "GB") into bytes. */
+static enum number_parse parse_size(const char *text, uint64_t *bytes)
+{
+    size_t digits = strspn(text, "0123456789");
+    if (digits == 0)
+        return NUMBER_BAD;
     uint64_t unit = 1;
+    const char *end = text + digits;
     if (*end != '\0') {
         switch (*end) {
         case 'k': case 'K': unit = 1024; break;
         case 'm': case 'M': unit = 1024 * 1024; break;
         case 'g': case 'G': unit = 1024ULL * 1024 * 1024; break;
-        default: return false;
+        default: return NUMBER_BAD;
         }
         if (end[1] != '\0' && !(end[1] == 'B' && end[2] == '\0'))
-            return false;
+            return NUMBER_BAD;
     }
-    if (value > UINT64_MAX / unit)
-        return false;
+    errno = 0;
+    unsigned long long value = strtoull(text, NULL, 10);
+    if (errno == ERANGE || value > OPTION_SIZE_MAX_BYTES / unit)
+        return NUMBER_RANGE;
     *bytes = value * unit;
-    return true;
+    return NUMBER_OK;
+}
+
+/* Why a size was refused, after "--option: 'text' ". */
+static const char *size_problem(enum number_parse result)
+{
+    return result == NUMBER_RANGE ? "is out of range (at most 1048576G)"
+                                  : "is not a size (e.g. 4096, 512K, 10M, 1G)";
 }
 
 static bool parse_long(const char *text, long min, long max, long *out)
@@ -353,8 +379,8 @@ static void print_version(void)
 static bool parse_options(int argc, char **argv, struct options *o, bool *exit_now)
 {
     long number;
-    double seconds;
-    uint64_t bytes;
+    uint64_t usec, bytes;
+    enum number_parse parsed;
     *exit_now = false;
 
     o->capture.snaplen = DEFAULT_SNAPLEN;
@@ -393,16 +419,23 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_NO_IMMEDIATE: o->capture.immediate = false; break; /* the default; kept for scripts */
         case OPT_IDLE_TIMEOUT:
         case OPT_UDP_IDLE_TIMEOUT:
-        case OPT_ACTIVE_TIMEOUT:
-            if (!parse_duration(optarg, &seconds) || seconds < 1)
-                USAGE_ERROR("%s: '%s' is not a duration of at least 1s", argv[optind - 1], optarg);
+        case OPT_ACTIVE_TIMEOUT: {
+            const char *name = c == OPT_IDLE_TIMEOUT ? "--idle-timeout"
+                               : c == OPT_UDP_IDLE_TIMEOUT ? "--udp-idle-timeout"
+                                                           : "--active-timeout";
+            parsed = parse_duration(optarg, &usec);
+            if (parsed != NUMBER_OK)
+                USAGE_ERROR("%s: '%s' %s", name, optarg, duration_problem(parsed));
+            if (usec < USEC_PER_SEC)
+                USAGE_ERROR("%s: '%s' is not a duration of at least 1s", name, optarg);
             if (c == OPT_IDLE_TIMEOUT)
-                o->flows.idle_timeout_tcp_usec = (uint64_t)(seconds * USEC_PER_SEC);
+                o->flows.idle_timeout_tcp_usec = usec;
             else if (c == OPT_UDP_IDLE_TIMEOUT)
-                o->flows.idle_timeout_other_usec = (uint64_t)(seconds * USEC_PER_SEC);
+                o->flows.idle_timeout_other_usec = usec;
             else
-                o->flows.active_timeout_usec = (uint64_t)(seconds * USEC_PER_SEC);
+                o->flows.active_timeout_usec = usec;
             break;
+        }
         case OPT_FLOW_MEMORY:
             if (!parse_long(optarg, 1, 1024 * 1024, &number))
                 USAGE_ERROR("--flow-memory: '%s' is not a size in MiB", optarg);
@@ -422,13 +455,15 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_RESET_STATE: o->detect.state_reset_if_corrupt = true; break;
         case OPT_ALLOWLIST: o->detect.allowlist_file = optarg; break;
         case OPT_LEARN:
-            if (!parse_duration(optarg, &seconds))
-                USAGE_ERROR("--learn: '%s' is not a duration (e.g. 30m, 6h, 2d)", optarg);
-            o->detect.learn_usec = (uint64_t)(seconds * USEC_PER_SEC);
+            parsed = parse_duration(optarg, &usec);
+            if (parsed != NUMBER_OK)
+                USAGE_ERROR("--learn: '%s' %s", optarg, duration_problem(parsed));
+            o->detect.learn_usec = usec;
             break;
         case OPT_MIN_UPLOAD:
-            if (!parse_size(optarg, &bytes))
-                USAGE_ERROR("--min-upload: '%s' is not a size (e.g. 512K, 1M)", optarg);
+            parsed = parse_size(optarg, &bytes);
+            if (parsed != NUMBER_OK)
+                USAGE_ERROR("--min-upload: '%s' %s", optarg, size_problem(parsed));
             o->detect.min_upload_bytes = bytes;
             break;
         case OPT_PCR_THRESHOLD:
@@ -445,9 +480,10 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
                 USAGE_ERROR("--alert-threshold: '%s' is not a number between 0 and 1", optarg);
             break;
         case OPT_SUPPRESS:
-            if (!parse_duration(optarg, &seconds))
-                USAGE_ERROR("--suppress: '%s' is not a duration", optarg);
-            o->detect.suppress_usec = (uint64_t)(seconds * USEC_PER_SEC);
+            parsed = parse_duration(optarg, &usec);
+            if (parsed != NUMBER_OK)
+                USAGE_ERROR("--suppress: '%s' %s", optarg, duration_problem(parsed));
+            o->detect.suppress_usec = usec;
             break;
         case OPT_GEOIP_CITY: o->geoip_city = optarg; break;
         case OPT_GEOIP_ASN: o->geoip_asn = optarg; break;
@@ -455,8 +491,9 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_FLAG_ASN: o->detect.flag_asns = optarg; break;
         case 'w': o->output.json_path = optarg; break;
         case OPT_ROTATE_BYTES:
-            if (!parse_size(optarg, &bytes))
-                USAGE_ERROR("--rotate-bytes: '%s' is not a size", optarg);
+            parsed = parse_size(optarg, &bytes);
+            if (parsed != NUMBER_OK)
+                USAGE_ERROR("--rotate-bytes: '%s' %s", optarg, size_problem(parsed));
             o->output.json_rotate_bytes = bytes;
             break;
         case OPT_NO_FLOWS: o->output.write_flows = false; break;
@@ -474,8 +511,9 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_SYSLOG_SEVERITIES: o->output.syslog_severities = optarg; break;
         case OPT_SPOOL_DIR: o->output.spool_dir = optarg; break;
         case OPT_SPOOL_MAX:
-            if (!parse_size(optarg, &bytes))
-                USAGE_ERROR("--spool-max-bytes: '%s' is not a size", optarg);
+            parsed = parse_size(optarg, &bytes);
+            if (parsed != NUMBER_OK)
+                USAGE_ERROR("--spool-max-bytes: '%s' %s", optarg, size_problem(parsed));
             o->output.spool_max_bytes = bytes;
             break;
         case OPT_STATS_INTERVAL:
@@ -717,16 +755,65 @@ static int supervise_fanout(struct exflow *x)
     return failed ? 1 : 0;
 }
 
-static bool write_pidfile(const char *path)
+/* An existing --pidfile: refused if it is not a plain file or names a live process, else
+ * (a crash left it) removed. unlink removes the name only, so nothing it points to is hurt. */
+static bool pidfile_remove_stale(const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        LOG_ERROR("--pidfile %s: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        LOG_ERROR("--pidfile %s: %s", path, errno == ELOOP
+                  ? "is a symbolic link; refusing to follow or replace it (remove it)"
+                  : strerror(errno));
         return false;
     }
-    fprintf(f, "%ld\n", (long)getpid());
-    if (fclose(f) != 0) {
+    struct stat st;
+    char text[32];
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n < 0) {
+        LOG_ERROR("--pidfile %s: exists and is not a plain file; refusing to replace it", path);
+        return false;
+    }
+    text[n] = '\0';
+    char *end;
+    long pid = strtol(text, &end, 10);
+    if (end != text && pid > 0 && pid <= INT_MAX && pid != (long)getpid() &&
+        (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+        LOG_ERROR("--pidfile %s: process %ld is running (another exflow?); refusing to start",
+                  path, pid);
+        return false;
+    }
+    LOG_INFO("--pidfile %s: removing a stale pidfile (process %ld is gone)", path, pid);
+    if (unlink(path) != 0) {
+        LOG_ERROR("--pidfile %s: cannot remove the stale file: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Written as root before --user: created O_EXCL|O_NOFOLLOW (common/safe_file.h), so a name
+ * planted in its directory is never followed or overwritten. */
+static bool write_pidfile(const char *path)
+{
+    char err[512];
+    int fd = safe_file_create_excl(path, 0644, err, sizeof(err));
+    if (fd < 0 && errno == EEXIST) {
+        if (!pidfile_remove_stale(path))
+            return false;
+        fd = safe_file_create_excl(path, 0644, err, sizeof(err));
+    }
+    if (fd < 0) {
+        LOG_ERROR("--pidfile %s", err);
+        return false;
+    }
+    char text[32];
+    int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    bool ok = write(fd, text, (size_t)len) == len;
+    if (close(fd) != 0 || !ok) {
         LOG_ERROR("--pidfile %s: %s", path, strerror(errno));
+        unlink(path);
         return false;
     }
     return true;

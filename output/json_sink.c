@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/safe_file.h"
 
 struct json_sink {
     struct sink base;
@@ -21,11 +23,21 @@ struct json_sink {
     bool failed_logged;
 };
 
+/* Opens (or reopens after rotation or SIGHUP) the file for appending. Every open goes
+ * through safe_file_open_append: never through a symlink or into a directory other users
+ * can plant names in, since exflow often runs as root. */
 static bool json_sink_open_file(struct json_sink *sink, char *err, size_t err_len)
 {
-    sink->file = fopen(sink->path, "ae");
+    char message[512];
+    int fd = safe_file_open_append(sink->path, 0666, message, sizeof(message));
+    if (fd < 0) {
+        snprintf(err, err_len, "-w %s", message);
+        return false;
+    }
+    sink->file = fdopen(fd, "a");
     if (sink->file == NULL) {
         snprintf(err, err_len, "cannot open %s: %s", sink->path, strerror(errno));
+        close(fd);
         return false;
     }
     setvbuf(sink->file, NULL, _IOFBF, 65536);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/safe_file.h"
 
 #define SPOOL_MAGIC "EXFSPOOL"
 #define SPOOL_HEADER_LEN 16u
@@ -118,28 +119,15 @@ static bool offset_file_read(const char *path, uint64_t *generation, uint64_t *d
     return ok;
 }
 
+/* The offset file is replaced whole through a mkstemp temp file and rename (common/
+ * safe_file.h): a crash leaves the old offset or the new one, never half, and a name planted
+ * in the spool directory is never followed. */
 static bool offset_file_write(const struct spool *spool, uint64_t delivered_in_file)
 {
-    size_t len = strlen(spool->offset_path) + 5;
-    char *tmp = malloc(len);
-    if (tmp == NULL)
-        return false;
-    snprintf(tmp, len, "%s.tmp", spool->offset_path);
-    char text[64];
+    char text[64], err[512];   /* the caller reports errno */
     int text_len = snprintf(text, sizeof(text), "%" PRIu64 " %" PRIu64 "\n", spool->generation,
                             delivered_in_file);
-    bool ok = false;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        ok = write_all(fd, text, (size_t)text_len);
-        ok = close(fd) == 0 && ok;
-        /* rename is atomic: a crash leaves the old offset or the new one, never half. */
-        ok = ok && rename(tmp, spool->offset_path) == 0;
-    }
-    if (!ok)
-        unlink(tmp);
-    free(tmp);
-    return ok;
+    return safe_file_replace(spool->offset_path, text, (size_t)text_len, err, sizeof(err));
 }
 
 /* Parses "LEN SP" at buf; returns the prefix length and sets *message_len, 0 if malformed. */
