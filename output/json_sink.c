@@ -29,6 +29,7 @@ struct json_sink {
 static bool json_sink_open_file(struct json_sink *sink, char *err, size_t err_len)
 {
     char message[512];
+    sink->file = NULL;   /* the caller closed the old one */
     int fd = safe_file_open_append(sink->path, 0666, message, sizeof(message));
     if (fd < 0) {
         snprintf(err, err_len, "-w %s", message);

@@ -33,6 +33,7 @@ run_part public ./tests/scenarios/public.sh
 run_part cli ./tests/cli/run.sh
 run_part syslog ./tests/syslog/run.sh
 run_part robustness ./tests/robustness/run.sh
+run_part security ./tests/security/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
 
 echo "logs in $log_dir"
