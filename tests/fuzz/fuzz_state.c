@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/tunables.h"
 #include "detect/detect.h"
 #include "detect/detect_internal.h"
 #include "tests/fuzz/fuzz_file.h"
