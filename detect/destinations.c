@@ -173,7 +173,7 @@ int destinations_lock(const char *path, char *err, size_t err_len)
         return -1;
     }
     char message[512];
-    if (!safe_file_check_dir(lock_path, message, sizeof(message))) {
+    if (!safe_file_check_dir(path, message, sizeof(message))) {   /* same directory */
         snprintf(err, err_len, "state file %s", message);
         return -1;
     }
