@@ -1,7 +1,7 @@
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
 #   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc
-PKGS    := libpcap libndpi libmaxminddb jansson
+PKGS    := libpcap libndpi libmaxminddb jansson inih
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wundef -Wvla -Werror
 OPT     ?= -O2 -g
@@ -33,6 +33,7 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+MAIN_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard main/*.c))
 EXFLOW     := $(BUILD)/exflow
 
 .PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless install
@@ -51,7 +52,7 @@ install: $(EXFLOW)
 	install -D -m 644 flows/protocols.txt $(DESTDIR)$(PREFIX)/share/exflow/protocols.txt
 	install -D -m 644 detect/allowlist.example $(DESTDIR)$(PREFIX)/share/exflow/allowlist.example
 
-$(EXFLOW): $(BUILD)/main/exflow.o $(LIB)
+$(EXFLOW): $(MAIN_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(LIB): $(LIB_OBJS)
@@ -113,4 +114,4 @@ bench: $(EXFLOW) $(TOOL_BINS)
 clean:
 	rm -rf build exflow
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/main/exflow.d
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)
