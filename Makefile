@@ -36,9 +36,9 @@ TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 MAIN_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard main/*.c))
 EXFLOW     := $(BUILD)/exflow
 
-.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless install
+.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless install deb
 
-all: $(EXFLOW) exflow
+all: $(EXFLOW) exflow $(BUILD)/exflow.8
 
 exflow: $(EXFLOW)
 ifeq ($(SANITIZER),)
@@ -47,13 +47,22 @@ endif
 
 # PREFIX/bin/exflow finds PREFIX/share/exflow/protocols.txt wherever PREFIX is.
 PREFIX  ?= /usr/local
-install: $(EXFLOW)
+install: $(EXFLOW) $(BUILD)/exflow.8
 	install -D -m 755 $(EXFLOW) $(DESTDIR)$(PREFIX)/bin/exflow
+	install -D -m 644 $(BUILD)/exflow.8 $(DESTDIR)$(PREFIX)/share/man/man8/exflow.8
 	install -D -m 644 flows/protocols.txt $(DESTDIR)$(PREFIX)/share/exflow/protocols.txt
 	install -D -m 644 detect/allowlist.example $(DESTDIR)$(PREFIX)/share/exflow/allowlist.example
 
 $(EXFLOW): $(MAIN_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The man page comes from the option table, like --help, so the two cannot disagree.
+$(BUILD)/exflow.8: $(EXFLOW)
+	$(EXFLOW) --dump-man >$@.tmp && mv $@.tmp $@
+
+# The Debian package (debian/): binary, man page, config, hardened systemd unit.
+deb:
+	dpkg-buildpackage -us -uc -b
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -61,7 +70,7 @@ $(LIB): $(LIB_OBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB)
 	@mkdir -p $(dir $@)
