@@ -7,7 +7,8 @@ set -eu
 packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
-tcpdump iproute2 procps"
+tcpdump iproute2 procps \
+git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate"
 fi
 
 missing=""

@@ -35,6 +35,7 @@ run_part options ./tests/cli/options.sh
 run_part syslog ./tests/syslog/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
+run_part package ./tests/package/run.sh
 
 echo "logs in $log_dir"
 echo "$(basename "$BUILD"): $total_passed passed, $total_failed failed"
