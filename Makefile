@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
 #   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Every default exflow runs with, in one place, with its unit and the reason for it.
  * A default whose comment starts with [--name] is an option: the command line or the config

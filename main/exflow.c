@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * exflow: catches automated data exfiltration on a SPAN port or in pcaps.
  * main is thin: parse options, build the stages, run the capture loop, shut down cleanly.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * main/options: the option table, and everything built from it: getopt_long's arrays,
  * --help, the config file (libinih, keys = long option names), the man page and validation.

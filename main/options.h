@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * main/options: every command-line option and config-file key comes from one table
  * (main/options.c). The table drives getopt_long, --help, the config file, the man page and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Installs what exflow needs from Debian 12 packages, and only what is missing.
 #   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson)
 #   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)

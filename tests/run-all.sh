@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # One build's whole suite. Each part prints "<part>: N passed, N failed"; this adds them up.
 # BUILD and EXFLOW come from the Makefile (plain, ASan or UBSan build).
 set -u
@@ -35,6 +36,7 @@ run_part options ./tests/cli/options.sh
 run_part syslog ./tests/syslog/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
+run_part docs ./tests/docs/run.sh
 run_part package ./tests/package/run.sh
 
 echo "logs in $log_dir"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The option table and what is built from it: the config file (--config), the man page, and
 # proof that the table, --help, the config keys and the man page list the same options.
 set -u

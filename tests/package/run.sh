@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The Debian package, built as a user would build it: from a clean clone of the committed tree
 # (uncommitted changes are not in it). Lintian finds no error; the .deb holds the binary, man
 # page, conffiles, protocols file, logrotate file and a unit that systemd-analyze verifies and
