@@ -91,6 +91,42 @@ if command -v logrotate >/dev/null 2>&1; then
     logrotate -d "$root/etc/logrotate.d/exflow" >"$tmp/logrotate.log" 2>&1 \
         && ok "logrotate: the packaged file parses" || { fail "logrotate"; tail -n 5 "$tmp/logrotate.log"; }
 fi
+
+# As the service runs it: an unprivileged user holding only CAP_NET_RAW and CAP_NET_ADMIN,
+# live on lo with the packaged config; the packaged logrotate file (its paths moved, its
+# postrotate signalling this process) rotates the events and exflow reopens them.
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! command -v logrotate >/dev/null 2>&1; then
+    echo "skip live: needs root, setpriv and logrotate"
+else
+    svc="$tmp/svc"; mkdir -p "$svc/log" "$svc/lib"
+    chmod 755 "$tmp"; chown nobody "$svc/log" "$svc/lib"
+    sed -e "s|/var/log/exflow|$svc/log|; s|/var/lib/exflow|$svc/lib|; s|/etc/exflow|$root/etc/exflow|" \
+        -e 's|^interface = .*|interface = lo|; s|^stats-interval = .*|stats-interval = 1|' \
+        "$root/etc/exflow/exflow.conf" >"$svc/exflow.conf"
+    chmod 644 "$svc/exflow.conf"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_raw,+net_admin \
+        --ambient-caps=-all,+net_raw,+net_admin --bounding-set=-all,+net_raw,+net_admin \
+        "$root/usr/bin/exflow" --config "$svc/exflow.conf" -f 'udp port 9' 2>"$svc/err" &
+    pid=$!
+    send() { python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(10): s.sendto(b"x" * 100, ("127.0.0.1", 9))'; }
+    wait_stats() { i=0; while [ "$(grep -c 'stats(periodic)' "$svc/err")" -lt "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done; }
+    wait_stats 1; send; wait_stats 3
+    sed -e "s|/var/log/exflow|$svc/log|" -e "s|systemctl kill .*|kill -HUP $pid|" \
+        "$root/etc/logrotate.d/exflow" >"$svc/logrotate.conf"
+    # The flows of the first burst end (UDP idle timeout) before the rotation.
+    logrotate -f -s "$svc/logrotate.state" "$svc/logrotate.conf" >"$svc/logrotate.log" 2>&1; lr=$?
+    i=0; while [ ! -e "$svc/log/exflow.json" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -TERM "$pid"; wait "$pid"; rc=$?
+    owner=$(stat -c %U "$svc/lib/state" 2>/dev/null)
+    if [ "$rc" -eq 0 ] && [ "$owner" = nobody ] && [ "$lr" -eq 0 ] && [ -s "$svc/log/exflow.json.1" ] \
+        && [ -e "$svc/log/exflow.json" ] && ! grep -q -i 'error' "$svc/err"; then
+        ok "live: unprivileged with two capabilities, captures, saves state, logrotate reopens the events"
+    else
+        fail "live: exit $rc, logrotate $lr, state owner '$owner'"; head -n 5 "$svc/err" "$svc/logrotate.log"
+        ls -la "$svc/log"
+    fi
+fi
 echo "package: $(( $(date +%s) - start ))s in all"
 echo "package: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
