@@ -106,21 +106,24 @@ else
     chmod 644 "$svc/exflow.conf"
     setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all,+net_raw,+net_admin \
         --ambient-caps=-all,+net_raw,+net_admin --bounding-set=-all,+net_raw,+net_admin \
-        "$root/usr/bin/exflow" --config "$svc/exflow.conf" -f 'udp port 9' 2>"$svc/err" &
+        "$root/usr/bin/exflow" --config "$svc/exflow.conf" -f 'udp port 9' --udp-idle-timeout 1 2>"$svc/err" &
     pid=$!
     send() { python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(10): s.sendto(b"x" * 100, ("127.0.0.1", 9))'; }
     wait_stats() { i=0; while [ "$(grep -c 'stats(periodic)' "$svc/err")" -lt "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done; }
-    wait_stats 1; send; wait_stats 3
+    wait_stats 1; send
+    i=0; while ! grep -q 'flows_written=[1-9]' "$svc/err" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     sed -e "s|/var/log/exflow|$svc/log|" -e "s|systemctl kill .*|kill -HUP $pid|" \
         "$root/etc/logrotate.d/exflow" >"$svc/logrotate.conf"
-    # The flows of the first burst end (UDP idle timeout) before the rotation.
+    # The first burst's flow has ended (UDP idle timeout) and been written: rotate.
     logrotate -f -s "$svc/logrotate.state" "$svc/logrotate.conf" >"$svc/logrotate.log" 2>&1; lr=$?
     i=0; while [ ! -e "$svc/log/exflow.json" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    send   # its flow ends at SIGTERM and goes to the reopened file
+    sleep 0.3
     kill -TERM "$pid"; wait "$pid"; rc=$?
     owner=$(stat -c %U "$svc/lib/state" 2>/dev/null)
-    if [ "$rc" -eq 0 ] && [ "$owner" = nobody ] && [ "$lr" -eq 0 ] && [ -s "$svc/log/exflow.json.1" ] \
-        && [ -e "$svc/log/exflow.json" ] && ! grep -q -i 'error' "$svc/err"; then
+    if [ "$rc" -eq 0 ] && [ "$owner" = nobody ] && [ "$lr" -eq 0 ] && grep -q '"dest_port":9,' "$svc/log/exflow.json.1" \
+        && grep -q '"dest_port":9,' "$svc/log/exflow.json" && ! grep -q -E 'error:|warning:' "$svc/err"; then
         ok "live: unprivileged with two capabilities, captures, saves state, logrotate reopens the events"
     else
         fail "live: exit $rc, logrotate $lr, state owner '$owner'"; head -n 5 "$svc/err" "$svc/logrotate.log"
