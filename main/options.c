@@ -495,17 +495,17 @@ static bool set_action(struct options *o, const struct option_spec *spec, const 
 static bool more_verbose(struct options *o, const struct option_spec *spec, const char *value,
                          char *err, size_t err_len)
 {
-    (void)o; (void)spec; (void)value; (void)err; (void)err_len;
-    if (log_threshold < LOG_LEVEL_DEBUG)
-        log_threshold++;
+    (void)spec; (void)value; (void)err; (void)err_len;
+    if (o->log_level < LOG_LEVEL_DEBUG)
+        o->log_level++;
     return true;
 }
 
 static bool less_verbose(struct options *o, const struct option_spec *spec, const char *value,
                          char *err, size_t err_len)
 {
-    (void)o; (void)spec; (void)value; (void)err; (void)err_len;
-    log_threshold = LOG_LEVEL_ERROR;
+    (void)spec; (void)value; (void)err; (void)err_len;
+    o->log_level = LOG_LEVEL_ERROR;
     return true;
 }
 
@@ -533,6 +533,7 @@ static void options_defaults(struct options *o)
     o->output.write_flows = true;
     o->stats_interval_sec = DEFAULT_STATS_INTERVAL;
     o->threads = pipeline_default_workers();
+    o->log_level = LOG_LEVEL_INFO;
 }
 
 static const struct option_spec *find_option(const char *name)
@@ -546,8 +547,6 @@ static const struct option_spec *find_option(const char *name)
 /* libinih's callback state: the first error wins, its line comes from ini_parse. */
 struct config_reader {
     struct options *options;
-    char *values[OPTION_COUNT];   /* collect only (SIGHUP): values by table index */
-    bool collect_only;
     char error[256];
 };
 
@@ -565,22 +564,19 @@ static int config_line(void *user, const char *section, const char *name, const 
         snprintf(reader->error, sizeof(reader->error), "%s: unknown key", name);
         return 0;
     }
-    size_t index = (size_t)(spec - option_table);
     char message[200];
-    message[0] = '\0';
-    if (!reader->collect_only &&
-        !option_apply(reader->options, spec, value, true, message, sizeof(message))) {
+    if (!option_apply(reader->options, spec, value, true, message, sizeof(message))) {
         snprintf(reader->error, sizeof(reader->error), "%s: %s", name, message);
         return 0;
     }
-    char **slot = reader->collect_only ? &reader->values[index]
-                                       : &reader->options->owned->file_value[index];
+    /* Kept to tell, on SIGHUP, which keys changed. */
+    char **slot = &reader->options->owned->file_value[spec - option_table];
     free(*slot);
     *slot = strdup(value);
     return 1;
 }
 
-/* Reads the config file into o (or, collect_only, only into reader->values). */
+/* Reads the config file into reader->options. */
 static bool config_read(struct config_reader *reader, const char *path)
 {
     int line = ini_parse(path, config_line, reader);
@@ -816,6 +812,7 @@ bool options_parse(int argc, char **argv, struct options *o)
     }
     if (!apply_argv(argc, argv, o, longs, shorts))
         return false;
+    log_threshold = o->log_level;   /* before the checks, whose warnings -q silences */
     if (o->action != OPTIONS_RUN)
         return true;
     return options_check(o);
@@ -835,27 +832,43 @@ void options_free(struct options *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* Logs each key whose value in the file differs from the one the run started with. */
+static void log_changed_keys(const struct options *running, const struct options *reread)
+{
+    size_t changed = 0;
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *was = running->owned->file_value[i], *now = reread->owned->file_value[i];
+        if ((was == NULL) == (now == NULL) && (was == NULL || strcmp(was, now) == 0))
+            continue;
+        changed++;
+        LOG_WARN("%s: '%s' changed%s: takes effect after a restart", running->config_file,
+                 option_table[i].name,
+                 running->owned->from_cli[i] ? " (and the command line overrides it)" : "");
+    }
+    if (changed == 0)
+        LOG_INFO("%s: re-read, no option changed", running->config_file);
+}
+
 void options_report_config_changes(const struct options *o)
 {
     if (o->config_file == NULL)
         return;
-    struct config_reader reader = { .options = NULL, .collect_only = true };
-    if (config_read(&reader, o->config_file)) {
-        size_t changed = 0;
-        for (size_t i = 0; i < OPTION_COUNT; i++) {
-            const char *was = o->owned->file_value[i], *now = reader.values[i];
-            if ((was == NULL) == (now == NULL) && (was == NULL || strcmp(was, now) == 0))
-                continue;
-            changed++;
-            LOG_WARN("%s: '%s' changed%s: takes effect after a restart", o->config_file,
-                     option_table[i].name,
-                     o->owned->from_cli[i] ? " (and the command line overrides it)" : "");
-        }
-        if (changed == 0)
-            LOG_INFO("%s: no option changed", o->config_file);
+    /* Read into a scratch copy, with the same checks as at start: a file that would not
+     * start is said to be broken now, not at the next restart. */
+    struct options scratch;
+    memset(&scratch, 0, sizeof(scratch));
+    scratch.owned = calloc(1, sizeof(*scratch.owned));
+    if (scratch.owned == NULL) {
+        LOG_ERROR("%s: not re-read: out of memory", o->config_file);
+        return;
     }
-    for (size_t i = 0; i < OPTION_COUNT; i++)
-        free(reader.values[i]);
+    options_defaults(&scratch);
+    struct config_reader reader = { .options = &scratch };
+    if (config_read(&reader, o->config_file))
+        log_changed_keys(o, &scratch);
+    else
+        LOG_WARN("%s: not re-read; the running configuration is unchanged", o->config_file);
+    options_free(&scratch);
 }
 
 /* ---- what the table prints: help, config, man page ---- */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "../capture/capture.h"
+#include "../common/log.h"
 #include "../detect/detect.h"
 #include "../flows/flows.h"
 #include "../output/output.h"
@@ -48,6 +49,7 @@ struct options {
     unsigned threads;           /* pipeline workers */
     bool fanout;                /* live: a capture per worker (--fanout) */
     bool no_dpi;
+    enum log_level log_level;   /* -v, -q; options_parse makes it the log threshold */
     enum options_action action;
     struct options_owned *owned;
 };

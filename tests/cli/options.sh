@@ -130,12 +130,22 @@ else
         "$tmp/live.jsonl" >"$tmp/live.conf"
     kill -HUP "$pid"
     i=0; while ! grep -q "no-flows" "$tmp/live.err" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    # A file that would not start now is reported at once; the sensor keeps running.
+    printf 'interface = lo\nidle-timeout = soon\n' >"$tmp/live.conf"
+    kill -HUP "$pid"
+    i=0; while ! grep -q "not re-read" "$tmp/live.err" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     kill -TERM "$pid"; wait "$pid"; rc=$?
     if [ "$rc" -eq 0 ] && grep -q "'filter' changed: takes effect after a restart" "$tmp/live.err" \
         && grep -q "'no-flows' changed" "$tmp/live.err" && ! grep -q "'interface' changed" "$tmp/live.err"; then
         ok "sighup: the changed config keys are named"
     else
         fail "sighup: exit $rc"; head -n 10 "$tmp/live.err"
+    fi
+    if grep -q "live.conf:2: idle-timeout: 'soon' is not a duration" "$tmp/live.err" \
+        && grep -q "not re-read; the running configuration is unchanged" "$tmp/live.err"; then
+        ok "sighup: a broken config is reported, the sensor runs on"
+    else
+        fail "sighup: broken config not reported"; tail -n 5 "$tmp/live.err"
     fi
 fi
 
