@@ -393,7 +393,7 @@ static bool parse_numeric(const struct option_spec *spec, const char *value, dou
         return false;
     }
     if (*in_unit < spec->min || *in_unit > spec->max) {
-        snprintf(err, err_len, "'%s' is out of range (%g to %g%s)", value, spec->min, spec->max,
+        snprintf(err, err_len, "'%s' is out of range (%.16g to %.16g%s)", value, spec->min, spec->max,
                  spec->kind == OPTION_DURATION ? " seconds" : "");
         return false;
     }
@@ -794,6 +794,32 @@ static bool options_check(struct options *o)
     return true;
 }
 
+/* Catches a table entry whose kind does not fit its field (an option added in a hurry)
+ * on the first run of any test, instead of as memory corruption. */
+static bool table_check(void)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const struct option_spec *spec = &option_table[i];
+        size_t want = 0;
+        switch (spec->kind) {
+        case OPTION_SET: case OPTION_CLEAR: want = sizeof(bool); break;
+        case OPTION_STRING: case OPTION_CHOICE: want = sizeof(const char *); break;
+        case OPTION_NUMBER: want = sizeof(double); break;
+        case OPTION_INTEGER: case OPTION_DURATION:
+            want = spec->size == sizeof(uint32_t) ? sizeof(uint32_t) : sizeof(uint64_t);
+            break;
+        case OPTION_MEBIBYTES: case OPTION_SIZE: want = sizeof(uint64_t); break;
+        case OPTION_SECTION: case OPTION_CUSTOM: want = spec->size; break;
+        }
+        if (spec->size != want || (spec->kind == OPTION_CUSTOM && spec->handler == NULL) ||
+            ((spec->kind == OPTION_SET || spec->kind == OPTION_CLEAR) && spec->arg != NULL)) {
+            LOG_ERROR("option table: --%s does not fit its field or kind", spec->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool options_parse(int argc, char **argv, struct options *o)
 {
     struct option longs[OPTION_COUNT + 1];
@@ -802,6 +828,8 @@ bool options_parse(int argc, char **argv, struct options *o)
     o->owned = calloc(1, sizeof(*o->owned));
     if (o->owned == NULL)
         USAGE_ERROR("out of memory");
+    if (!table_check())
+        return false;
     options_defaults(o);
     build_getopt(longs, shorts);
     find_config_arg(argc, argv, o, longs, shorts);
