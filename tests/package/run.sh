@@ -19,7 +19,8 @@ for tool in git dpkg-buildpackage dh lintian fakeroot systemd-analyze man; do
     command -v "$tool" >/dev/null 2>&1 || { fail "$tool is not installed (scripts/deps.sh --test)"; \
         echo "package: $passed passed, $failed failed"; exit 1; }
 done
-top=$(git rev-parse --show-toplevel)
+top=$(git rev-parse --show-toplevel 2>/dev/null) || { fail "not a git checkout: the package is built from a clone"; \
+    echo "package: $passed passed, $failed failed"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 
