@@ -1,7 +1,8 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
 #   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc
-PKGS    := libpcap libndpi libmaxminddb jansson
+PKGS    := libpcap libndpi libmaxminddb jansson inih
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wundef -Wvla -Werror
 OPT     ?= -O2 -g
@@ -33,11 +34,12 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+MAIN_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard main/*.c))
 EXFLOW     := $(BUILD)/exflow
 
-.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless install
+.PHONY: all deps demo check test unit valgrind bench eval fuzz soak clean bless install deb
 
-all: $(EXFLOW) exflow
+all: $(EXFLOW) exflow $(BUILD)/exflow.8
 
 exflow: $(EXFLOW)
 ifeq ($(SANITIZER),)
@@ -46,13 +48,22 @@ endif
 
 # PREFIX/bin/exflow finds PREFIX/share/exflow/protocols.txt wherever PREFIX is.
 PREFIX  ?= /usr/local
-install: $(EXFLOW)
+install: $(EXFLOW) $(BUILD)/exflow.8
 	install -D -m 755 $(EXFLOW) $(DESTDIR)$(PREFIX)/bin/exflow
+	install -D -m 644 $(BUILD)/exflow.8 $(DESTDIR)$(PREFIX)/share/man/man8/exflow.8
 	install -D -m 644 flows/protocols.txt $(DESTDIR)$(PREFIX)/share/exflow/protocols.txt
 	install -D -m 644 detect/allowlist.example $(DESTDIR)$(PREFIX)/share/exflow/allowlist.example
 
-$(EXFLOW): $(BUILD)/main/exflow.o $(LIB)
+$(EXFLOW): $(MAIN_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The man page comes from the option table, like --help, so the two cannot disagree.
+$(BUILD)/exflow.8: $(EXFLOW)
+	$(EXFLOW) --dump-man >$@.tmp && mv $@.tmp $@
+
+# The Debian package (debian/): binary, man page, config, hardened systemd unit.
+deb:
+	dpkg-buildpackage -us -uc -b
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -60,7 +71,7 @@ $(LIB): $(LIB_OBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB)
 	@mkdir -p $(dir $@)
@@ -113,4 +124,4 @@ bench: $(EXFLOW) $(TOOL_BINS)
 clean:
 	rm -rf build exflow
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/main/exflow.d
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJS:.o=.d)

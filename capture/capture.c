@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * capture/capture.c: the libpcap side of capture/. Opens a live interface or a list of
  * pcap/pcapng files, reads frames with pcap_dispatch, hands each to capture_decode and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * capture/: reads packets from pcap/pcapng files or a live interface through libpcap and
  * decodes link, network and transport headers into a struct packet. Malformed packets are

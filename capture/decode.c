@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * capture/decode.c: turns one captured frame into a struct packet.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Levelled logging to stderr. Per-packet trouble is never logged: it is a counter. */
 #ifndef EXFLOW_LOG_H
 #define EXFLOW_LOG_H

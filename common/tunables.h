@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Every default exflow runs with, in one place, with its unit and the reason for it.
- * Each one can be overridden from the command line (see README.md, "Options").
+ * A default whose comment starts with [--name] is an option: the command line or the config
+ * file can change it (main/options.c's table, exflow(8)). The others are fixed at build time:
+ * limits that bound memory or work, and constants of the detection method.
  */
 #ifndef EXFLOW_TUNABLES_H
 #define EXFLOW_TUNABLES_H
@@ -11,30 +14,30 @@
 #define EXFLOW_VERSION "0.1.0"
 
 /* capture/ */
-#define DEFAULT_SNAPLEN          262144 /* bytes: libpcap's own maximum, so no payload is cut */
-#define DEFAULT_BUFFER_MB        64     /* MiB of kernel ring: absorbs bursts on a busy SPAN port */
-#define DEFAULT_STATS_INTERVAL   60     /* seconds of wall time between stats lines in live mode */
+#define DEFAULT_SNAPLEN          262144 /* [--snaplen] bytes: libpcap's own maximum, so no payload is cut */
+#define DEFAULT_BUFFER_MB        64     /* [--buffer-size] MiB of kernel ring: absorbs bursts on a busy SPAN port */
+#define DEFAULT_STATS_INTERVAL   60     /* [--stats-interval] seconds of wall time between stats lines in live mode */
 
 /* flows/ */
-#define DEFAULT_IDLE_TIMEOUT_TCP    300  /* seconds: long enough for idle SSH/FTP control channels */
-#define DEFAULT_IDLE_TIMEOUT_OTHER  60   /* seconds: UDP/ICMP have no close, so they age out sooner */
-#define DEFAULT_ACTIVE_TIMEOUT      1800 /* seconds: long uploads still report every 30 minutes */
+#define DEFAULT_IDLE_TIMEOUT_TCP    300  /* [--idle-timeout] seconds: long enough for idle SSH/FTP control channels */
+#define DEFAULT_IDLE_TIMEOUT_OTHER  60   /* [--udp-idle-timeout] seconds: UDP/ICMP have no close, so they age out sooner */
+#define DEFAULT_ACTIVE_TIMEOUT      1800 /* [--active-timeout] seconds: long uploads still report every 30 minutes */
 #define DEFAULT_TCP_CLOSED_LINGER   5    /* seconds a closed TCP flow waits for stray last ACKs */
-#define DEFAULT_FLOW_MEMORY_MB      512  /* MiB: hard cap on flow table memory; oldest flow evicted */
+#define DEFAULT_FLOW_MEMORY_MB      512  /* [--flow-memory] MiB: hard cap on flow table memory; oldest flow evicted */
 #define NDPI_MAX_PACKETS_PER_FLOW   32   /* packets nDPI sees before we give up and take its guess */
 
 /* detect/ */
-#define DEFAULT_MIN_UPLOAD_BYTES    (512 * 1024)   /* bytes out (per connection, burst or schedule)
+#define DEFAULT_MIN_UPLOAD_BYTES    (512 * 1024)   /* [--min-upload] bytes out (per connection, burst or schedule)
                                                     * before upload-heaviness counts: scripted
                                                     * exfiltration of a few 200 KB files adds up */
-#define DEFAULT_PCR_THRESHOLD       0.5   /* PCR above this is upload-heavy (RITA/Bro's PCR scale) */
-#define DEFAULT_BEACON_MIN_CONNS    4     /* connections before a schedule is scored (as RITA) */
+#define DEFAULT_PCR_THRESHOLD       0.5   /* [--pcr-threshold] PCR above this is upload-heavy (RITA/Bro's PCR scale) */
+#define DEFAULT_BEACON_MIN_CONNS    4     /* [--beacon-min-conns] connections before a schedule is scored (as RITA) */
 #define DEFAULT_BEACON_MIN_PERIOD   30    /* seconds: shorter gaps are sessions, not schedules */
 #define DEFAULT_BEACON_MAX_PERIOD   (2 * 86400) /* seconds: daily jobs with slack */
-#define DEFAULT_ALERT_THRESHOLD     0.6   /* combined score in [0,1] that raises an alert */
-#define DEFAULT_SUPPRESS_WINDOW     86400 /* seconds before a series re-alerts at equal severity: once a
+#define DEFAULT_ALERT_THRESHOLD     0.6   /* [--alert-threshold] combined score in [0,1] that raises an alert */
+#define DEFAULT_SUPPRESS_WINDOW     86400 /* [--suppress] seconds before a series re-alerts at equal severity: once a
                                          * day, so an hourly job is one alert, not 24 */
-#define DEFAULT_LEARN_PERIOD        0     /* seconds of packet time that only learn, never alert */
+#define DEFAULT_LEARN_PERIOD        0     /* [--learn] seconds of packet time that only learn, never alert */
 #define DEFAULT_BEACON_MIN_SCORE    0.6   /* regularity in [0,1] from which a series counts as a schedule */
 #define DEFAULT_BEACON_MIN_CONN_BYTES (8 * 1024) /* bytes: median upload per scheduled session before a
                                                  * schedule counts as uploads; a TLS check-in with a small
@@ -56,9 +59,9 @@
                                          * not enough to alert on volume alone */
 
 /* output/ */
-#define DEFAULT_SYSLOG_FACILITY   13        /* "log audit": what SIEM parsers expect for security events */
-#define DEFAULT_SPOOL_DIR         "/var/spool/exflow"
-#define DEFAULT_SPOOL_MAX_BYTES   (64ULL * 1024 * 1024) /* bytes: ~30k alerts, days of a quiet sensor */
+#define DEFAULT_SYSLOG_FACILITY   13        /* [--syslog-facility] "log audit": what SIEM parsers expect for security events */
+#define DEFAULT_SPOOL_DIR         "/var/spool/exflow" /* [--spool-dir] */
+#define DEFAULT_SPOOL_MAX_BYTES   (64ULL * 1024 * 1024) /* [--spool-max-bytes] bytes: ~30k alerts, days of a quiet sensor */
 #define JSON_ROTATE_KEEP          5         /* FILE.1 .. FILE.5 kept on size rotation */
 #define SYSLOG_MAX_MESSAGE        8192      /* bytes: under common UDP collector limits (rsyslog 8k) */
 #define SYSLOG_BACKOFF_MIN_MS     1000      /* first reconnect after 1 s ... */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Allowlist: known upload jobs that must not alert (backup agents, sync clients, log
  * forwarders, CI artifact uploads). One rule per line, key=value fields combined with AND,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Per-host baseline of bytes sent outside per hour: a ring of hourly totals, judged by
  * median and MAD so one past burst does not raise the bar for ever (as a mean would).

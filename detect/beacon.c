@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Schedule scoring per (internal host -> destination): the ring of recent connections, the
  * gaps between their starts, and how regular those gaps are.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Cloud storage and file-drop services, by TLS SNI / HTTP Host suffix or by nDPI's
  * application name: the one table to extend when a new service shows up (T1567.002).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * First-seen times per (internal host, destination) and per destination site-wide, kept
  * across restarts in a small text file so "new destination" survives a reboot.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * detect/: turns flow records into exfiltration alerts. Keeps per-host baselines, beacon
  * (schedule) statistics per source host -> destination, first-seen times of destinations

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Private to detect/: the pieces detector.c combines. Each block is one file's interface.
  * Unit tests include this header to check each statistic and parser on its own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The detector: flow records in, scored alerts out. Per record it finds the internal host
  * and the public destination, updates the host's baseline, the destination's first-seen

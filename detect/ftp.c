@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * FTP control channel (RFC 959, RFC 2428): the client's transfer commands and the data
  * channel each one uses, so a later data connection is known to carry STOR (upload) or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * HTTP/1.x request side (RFC 9112): request lines, Content-Length and chunked bodies, so
  * POST/PUT/PATCH/BITS_POST requests and their body bytes are counted even when pipelined

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Combining the signals of one finding into a score in [0,1], a severity, MITRE technique
  * ids and one human sentence. The formula (see docs/README-detect.md):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Robust statistics for detect/: median, MAD, quartiles, Bowley skew, EWMA, PCR. */
 #include "detect_internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * A string-keyed hash table with an LRU list, shared by detect/'s per-series, per-host and
  * first-seen stores so each can be capped by evicting its least recently used entry.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The flow table: a seeded hash of canonical 5-tuple+VLAN keys, one lookup per packet, and
  * three age lists (open TCP, other, closed TCP) whose flows share one timeout each, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * flows/: the bidirectional flow table. One canonical key per connection (5-tuple + VLAN),
  * the originator is the side that sent the first packet (the SYN when seen). Counts packets,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The nDPI glue: one detection module per flow table, nDPI flow state only while a flow is
  * being classified, labels copied out as printable strings.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Private to flows/: the nDPI glue. One labeler (one nDPI detection module) per flow table.
  * A flow's nDPI state lives only while detection runs; its results are copied into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Private to flows/: a bounded list of freed blocks kept for reuse, for ended flows and
  * finished nDPI states alike, so that a steady churn of flows neither goes through malloc

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * geo/addr.c: what kind of address this is (RFC 6890 special-purpose registries), address
  * text in both directions, and sets of CIDR prefixes for home networks and allowlists.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * geo/geo.c: MaxMind DB lookups (country, city, ASN, organisation) with a per-address cache.
  * Reads whatever fields each database has, so a City + ASN pair, a single Enterprise/ISP

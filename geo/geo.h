@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * geo/: what an address is. Address classes (public, private, loopback, ...), sets of CIDRs
  * (home networks, allowlists), and MaxMind DB lookups (country, city, ASN, organisation)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Private to geo/: helpers shared by addr.c and geo.c. */
 #ifndef EXFLOW_GEO_INTERNAL_H
 #define EXFLOW_GEO_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * exflow: catches automated data exfiltration on a SPAN port or in pcaps.
  * main is thin: parse options, build the stages, run the capture loop, shut down cleanly.
@@ -5,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <grp.h>
@@ -30,27 +30,7 @@
 #include "../output/output.h"
 #include "../pipeline/pipeline.h"
 
-/* Exit codes, documented in README.md. */
-#define EXIT_OK      0
-#define EXIT_RUNTIME 1   /* failed while running: live capture error, state could not be saved */
-#define EXIT_USAGE   2   /* bad option, unreadable input, bad config: nothing was processed */
-
-struct options {
-    struct capture_config capture;
-    struct flow_table_config flows;
-    struct detect_config detect;
-    struct output_config output;
-    const char **files;
-    int file_count;
-    const char *geoip_city;
-    const char *geoip_asn;
-    const char *pidfile;
-    const char *user;
-    unsigned stats_interval_sec;
-    unsigned threads;           /* pipeline workers */
-    bool fanout;                /* live: a capture per worker (--fanout) */
-    bool no_dpi;
-};
+#include "options.h"
 
 /* Everything one run owns; the signal handlers only touch the flags. The capture (main)
  * thread owns capture and the pipeline; the pipeline's consumer thread owns detector and
@@ -98,488 +78,6 @@ static void on_reload_signal(int signo)
 {
     (void)signo;
     reload_requested = 1;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-"Usage: exflow -r FILE... | -i IFACE [options]\n"
-"Catches automated data exfiltration: periodic, upload-heavy transfers to new public\n"
-"destinations. Writes JSON lines (flows and alerts) and optionally syslog.\n"
-"\n"
-"Input:\n"
-"  -r, --read FILE        read a pcap/pcapng file ('-' = stdin); repeat, or list more\n"
-"                         files after the options; read in order\n"
-"  -i, --interface IFACE  capture live from IFACE\n"
-"  -f, --filter EXPR      BPF filter (tcpdump syntax)\n"
-"  -s, --snaplen BYTES    live snapshot length (default %d)\n"
-"  -B, --buffer-size MIB  live kernel buffer (default %d)\n"
-"  -p, --no-promisc       do not put the interface in promiscuous mode\n"
-"      --immediate        deliver each packet at once (more CPU; default: the kernel\n"
-"                         hands packets over in blocks, at most 100 ms late)\n"
-"Flows:\n"
-"      --idle-timeout SEC         TCP idle timeout (default %d)\n"
-"      --udp-idle-timeout SEC     UDP/ICMP/other idle timeout (default %d)\n"
-"      --active-timeout SEC       interim record for long flows (default %d)\n"
-"      --flow-memory MIB          flow table memory cap (default %d)\n"
-"      --protocols FILE           nDPI custom protocols file (default: bundled)\n"
-"      --threads N                worker threads (default: online cores - 1, at least 1)\n"
-"      --fanout                   live: each worker reads its own socket of an AF_PACKET\n"
-"                                 fanout group (Linux), no capture thread in between\n"
-"      --no-dpi                   do not run nDPI (no labels, no cloud detection)\n"
-"Detection:\n"
-"      --home-net CIDRS           internal networks (default RFC 1918, 6598, ULA, ...)\n"
-"      --state-file FILE          persist first-seen destinations across restarts\n"
-"      --reset-state              start fresh if the state file is corrupt\n"
-"      --allowlist FILE           allowlist rules (reloaded on SIGHUP)\n"
-"      --learn DURATION           learn only, no alerts, for this much packet time\n"
-"      --min-upload BYTES         bytes out before an upload counts (default %d)\n"
-"      --pcr-threshold X          upload-heavy above this PCR (default %.2f)\n"
-"      --beacon-min-conns N       connections before a schedule is scored (default %d)\n"
-"      --alert-threshold X        score that raises an alert (default %.2f)\n"
-"      --suppress DURATION        re-alert window for a series (default %ds)\n"
-"Geo:\n"
-"      --geoip-city FILE          MaxMind City/Country mmdb\n"
-"      --geoip-asn FILE           MaxMind ASN mmdb\n"
-"      --flag-country CC,...      destinations in these countries score higher\n"
-"      --flag-asn N,...           destinations in these AS numbers score higher\n"
-"Output:\n"
-"  -w, --write FILE               JSON lines to FILE (default stdout)\n"
-"      --rotate-bytes BYTES       rotate the JSON file past this size\n"
-"      --no-flows                 alerts only, no flow records\n"
-"      --syslog URL               udp://HOST:PORT or tcp://HOST:PORT (RFC 5424)\n"
-"      --syslog-format json|cef   syslog message body (default json)\n"
-"      --syslog-facility N        syslog facility 0-23 (default 13, log audit)\n"
-"      --syslog-severities L,M,H,C syslog severities for low..critical (default 5,4,3,2)\n"
-"      --spool-dir DIR            where undelivered syslog alerts wait\n"
-"      --spool-max-bytes BYTES    spool size cap\n"
-"Operation:\n"
-"      --stats-interval SEC       stats line period when live (default %d, 0 = off)\n"
-"      --pidfile FILE             write the process id to FILE\n"
-"      --user USER                drop root privileges after opening the interface\n"
-"  -v, --verbose                  more messages (repeat for debug)\n"
-"  -q, --quiet                    errors only\n"
-"  -h, --help                     this help\n"
-"  -V, --version                  version and library versions\n"
-"\n"
-"Durations take a unit: 90s, 30m, 6h, 2d. Sizes: 512K, 10M, 1G.\n"
-"Exit status: 0 success, 1 runtime failure, 2 bad usage or unreadable input.\n",
-        DEFAULT_SNAPLEN, DEFAULT_BUFFER_MB, DEFAULT_IDLE_TIMEOUT_TCP, DEFAULT_IDLE_TIMEOUT_OTHER,
-        DEFAULT_ACTIVE_TIMEOUT, DEFAULT_FLOW_MEMORY_MB, DEFAULT_MIN_UPLOAD_BYTES,
-        DEFAULT_PCR_THRESHOLD, DEFAULT_BEACON_MIN_CONNS, DEFAULT_ALERT_THRESHOLD,
-        DEFAULT_SUPPRESS_WINDOW, DEFAULT_STATS_INTERVAL);
-}
-
-/* The largest duration and size any option takes: far beyond any sensible setting, and
- * small enough that microseconds and byte counts never overflow in later arithmetic. */
-#define OPTION_DURATION_MAX_SEC (36500ULL * 86400)   /* 100 years */
-#define OPTION_SIZE_MAX_BYTES   (1ULL << 50)          /* 1 PiB */
-
-enum number_parse { NUMBER_OK, NUMBER_BAD, NUMBER_RANGE };
-
-/* Parses "90", "90s", "1.5m", "6h", "2d" into microseconds. Plain decimal only: strtod's
- * hex, exponent, "inf" and "nan" forms are not durations. */
-static enum number_parse parse_duration(const char *text, uint64_t *usec)
-{
-    size_t digits = strspn(text, "0123456789.");
-    if (digits == 0 || (text[digits] != '\0' && text[digits + 1] != '\0'))
-        return NUMBER_BAD;
-    double unit;
-    switch (text[digits]) {
-    case '\0': case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    default: return NUMBER_BAD;
-    }
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (end != text + digits)
-        return NUMBER_BAD;
-    if (errno == ERANGE || value * unit > (double)OPTION_DURATION_MAX_SEC)
-        return NUMBER_RANGE;
-    *usec = (uint64_t)(value * unit * USEC_PER_SEC);
-    return NUMBER_OK;
-}
-
-/* Why a duration was refused, after "--option: 'text' ". */
-static const char *duration_problem(enum number_parse result)
-{
-    return result == NUMBER_RANGE ? "is out of range (at most 36500d)"
-                                  : "is not a duration (e.g. 90s, 30m, 6h, 2d)";
-}
-
-/* Parses "4096", "512K", "10M", "1G" (optionally "KB", "MB", "GB") into bytes. */
-static enum number_parse parse_size(const char *text, uint64_t *bytes)
-{
-    size_t digits = strspn(text, "0123456789");
-    if (digits == 0)
-        return NUMBER_BAD;
-    uint64_t unit = 1;
-    const char *end = text + digits;
-    if (*end != '\0') {
-        switch (*end) {
-        case 'k': case 'K': unit = 1024; break;
-        case 'm': case 'M': unit = 1024 * 1024; break;
-        case 'g': case 'G': unit = 1024ULL * 1024 * 1024; break;
-        default: return NUMBER_BAD;
-        }
-        if (end[1] != '\0' && !(end[1] == 'B' && end[2] == '\0'))
-            return NUMBER_BAD;
-    }
-    errno = 0;
-    unsigned long long value = strtoull(text, NULL, 10);
-    if (errno == ERANGE || value > OPTION_SIZE_MAX_BYTES / unit)
-        return NUMBER_RANGE;
-    *bytes = value * unit;
-    return NUMBER_OK;
-}
-
-/* Why a size was refused, after "--option: 'text' ". */
-static const char *size_problem(enum number_parse result)
-{
-    return result == NUMBER_RANGE ? "is out of range (at most 1048576G)"
-                                  : "is not a size (e.g. 4096, 512K, 10M, 1G)";
-}
-
-static bool parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || errno != 0 || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
-static bool parse_fraction(const char *text, double *out)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (end == text || *end != '\0' || errno != 0 || value < -1 || value > 1)
-        return false;
-    *out = value;
-    return true;
-}
-
-/* Formats a path into out and says whether it names a readable file. */
-static bool readable_path(char *out, size_t out_len, const char *dir, const char *rest)
-{
-    int n = snprintf(out, out_len, "%s/%s", dir, rest);
-    return n > 0 && (size_t)n < out_len && access(out, R_OK) == 0;
-}
-
-/* The bundled protocols file, from where the binary is: built (build/<variant>/exflow, the
- * file in the source tree) or installed (PREFIX/bin/exflow, PREFIX/share/exflow/), then
- * the usual places. */
-static const char *default_protocols_file(void)
-{
-    static const char *const candidates[] = {
-        "flows/protocols.txt",
-        "/usr/local/share/exflow/protocols.txt",
-        "/usr/share/exflow/protocols.txt",
-    };
-    static char found[PATH_MAX];
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    char *slash = NULL;
-    if (len > 0) {
-        self[len] = '\0';
-        slash = strrchr(self, '/');
-    }
-    /* One folder up at a time: PREFIX/bin/exflow is PREFIX one up from its folder,
-     * TREE/build/<variant>/exflow is TREE two up. */
-    for (int up = 0; slash != NULL && up < 3; up++) {
-        *slash = '\0';
-        if (up == 1 && readable_path(found, sizeof(found), self, "share/exflow/protocols.txt"))
-            return found;
-        if (up == 2 && readable_path(found, sizeof(found), self, "flows/protocols.txt"))
-            return found;
-        slash = strrchr(self, '/');
-    }
-    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-        if (access(candidates[i], R_OK) == 0)
-            return candidates[i];
-    return NULL;
-}
-
-enum long_only_option {
-    OPT_IDLE_TIMEOUT = 256, OPT_UDP_IDLE_TIMEOUT, OPT_ACTIVE_TIMEOUT, OPT_FLOW_MEMORY,
-    OPT_PROTOCOLS, OPT_NO_DPI, OPT_HOME_NET, OPT_STATE_FILE, OPT_RESET_STATE, OPT_ALLOWLIST,
-    OPT_LEARN, OPT_MIN_UPLOAD, OPT_PCR_THRESHOLD, OPT_BEACON_MIN_CONNS, OPT_ALERT_THRESHOLD,
-    OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
-    OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
-    OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
-};
-
-static const struct option long_options[] = {
-    { "read", required_argument, NULL, 'r' },
-    { "interface", required_argument, NULL, 'i' },
-    { "filter", required_argument, NULL, 'f' },
-    { "snaplen", required_argument, NULL, 's' },
-    { "buffer-size", required_argument, NULL, 'B' },
-    { "no-promisc", no_argument, NULL, 'p' },
-    { "immediate", no_argument, NULL, OPT_IMMEDIATE },
-    { "no-immediate", no_argument, NULL, OPT_NO_IMMEDIATE },
-    { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-    { "udp-idle-timeout", required_argument, NULL, OPT_UDP_IDLE_TIMEOUT },
-    { "active-timeout", required_argument, NULL, OPT_ACTIVE_TIMEOUT },
-    { "flow-memory", required_argument, NULL, OPT_FLOW_MEMORY },
-    { "protocols", required_argument, NULL, OPT_PROTOCOLS },
-    { "no-dpi", no_argument, NULL, OPT_NO_DPI },
-    { "threads", required_argument, NULL, OPT_THREADS },
-    { "fanout", no_argument, NULL, OPT_FANOUT },
-    { "home-net", required_argument, NULL, OPT_HOME_NET },
-    { "state-file", required_argument, NULL, OPT_STATE_FILE },
-    { "reset-state", no_argument, NULL, OPT_RESET_STATE },
-    { "allowlist", required_argument, NULL, OPT_ALLOWLIST },
-    { "learn", required_argument, NULL, OPT_LEARN },
-    { "min-upload", required_argument, NULL, OPT_MIN_UPLOAD },
-    { "pcr-threshold", required_argument, NULL, OPT_PCR_THRESHOLD },
-    { "beacon-min-conns", required_argument, NULL, OPT_BEACON_MIN_CONNS },
-    { "alert-threshold", required_argument, NULL, OPT_ALERT_THRESHOLD },
-    { "suppress", required_argument, NULL, OPT_SUPPRESS },
-    { "geoip-city", required_argument, NULL, OPT_GEOIP_CITY },
-    { "geoip-asn", required_argument, NULL, OPT_GEOIP_ASN },
-    { "flag-country", required_argument, NULL, OPT_FLAG_COUNTRY },
-    { "flag-asn", required_argument, NULL, OPT_FLAG_ASN },
-    { "write", required_argument, NULL, 'w' },
-    { "rotate-bytes", required_argument, NULL, OPT_ROTATE_BYTES },
-    { "no-flows", no_argument, NULL, OPT_NO_FLOWS },
-    { "syslog", required_argument, NULL, OPT_SYSLOG },
-    { "syslog-format", required_argument, NULL, OPT_SYSLOG_FORMAT },
-    { "syslog-facility", required_argument, NULL, OPT_SYSLOG_FACILITY },
-    { "syslog-severities", required_argument, NULL, OPT_SYSLOG_SEVERITIES },
-    { "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
-    { "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX },
-    { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
-    { "pidfile", required_argument, NULL, OPT_PIDFILE },
-    { "user", required_argument, NULL, OPT_USER },
-    { "verbose", no_argument, NULL, 'v' },
-    { "quiet", no_argument, NULL, 'q' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
-};
-
-static void print_version(void)
-{
-    printf("exflow %s\n", EXFLOW_VERSION);
-    printf("built with nDPI 4.2, libpcap, libmaxminddb, jansson (Debian 12 packages)\n");
-}
-
-#define USAGE_ERROR(...) do { LOG_ERROR(__VA_ARGS__); \
-    fprintf(stderr, "Try 'exflow --help'.\n"); return false; } while (0)
-
-/* Fills options from argv. Returns false after printing a one-line error. */
-static bool parse_options(int argc, char **argv, struct options *o, bool *exit_now)
-{
-    long number;
-    uint64_t usec, bytes;
-    enum number_parse parsed;
-    *exit_now = false;
-
-    o->capture.snaplen = DEFAULT_SNAPLEN;
-    o->capture.buffer_size_mb = DEFAULT_BUFFER_MB;
-    o->capture.promiscuous = true;
-    o->capture.immediate = false; /* see README: immediate mode costs ~10x the CPU a packet */
-    flow_table_config_defaults(&o->flows);
-    detect_config_defaults(&o->detect);
-    output_config_defaults(&o->output);
-    o->output.json_path = "-";
-    o->output.write_flows = true;
-    o->stats_interval_sec = DEFAULT_STATS_INTERVAL;
-    o->threads = pipeline_default_workers();
-    o->files = calloc((size_t)argc + 1, sizeof(*o->files));
-    if (o->files == NULL)
-        USAGE_ERROR("out of memory");
-
-    int c;
-    while ((c = getopt_long(argc, argv, "r:i:f:s:B:pw:vqhV", long_options, NULL)) != -1) {
-        switch (c) {
-        case 'r': o->files[o->file_count++] = optarg; break;
-        case 'i': o->capture.interface = optarg; break;
-        case 'f': o->capture.bpf_filter = optarg; break;
-        case 's':
-            if (!parse_long(optarg, 64, 262144, &number))
-                USAGE_ERROR("--snaplen: '%s' is not a length between 64 and 262144", optarg);
-            o->capture.snaplen = (int)number;
-            break;
-        case 'B':
-            if (!parse_long(optarg, 1, 4096, &number))
-                USAGE_ERROR("--buffer-size: '%s' is not a size in MiB between 1 and 4096", optarg);
-            o->capture.buffer_size_mb = (int)number;
-            break;
-        case 'p': o->capture.promiscuous = false; break;
-        case OPT_IMMEDIATE: o->capture.immediate = true; break;
-        case OPT_NO_IMMEDIATE: o->capture.immediate = false; break; /* the default; kept for scripts */
-        case OPT_IDLE_TIMEOUT:
-        case OPT_UDP_IDLE_TIMEOUT:
-        case OPT_ACTIVE_TIMEOUT: {
-            const char *name = c == OPT_IDLE_TIMEOUT ? "--idle-timeout"
-                               : c == OPT_UDP_IDLE_TIMEOUT ? "--udp-idle-timeout"
-                                                           : "--active-timeout";
-            parsed = parse_duration(optarg, &usec);
-            if (parsed != NUMBER_OK)
-                USAGE_ERROR("%s: '%s' %s", name, optarg, duration_problem(parsed));
-            if (usec < USEC_PER_SEC)
-                USAGE_ERROR("%s: '%s' is not a duration of at least 1s", name, optarg);
-            if (c == OPT_IDLE_TIMEOUT)
-                o->flows.idle_timeout_tcp_usec = usec;
-            else if (c == OPT_UDP_IDLE_TIMEOUT)
-                o->flows.idle_timeout_other_usec = usec;
-            else
-                o->flows.active_timeout_usec = usec;
-            break;
-        }
-        case OPT_FLOW_MEMORY:
-            if (!parse_long(optarg, 1, 1024 * 1024, &number))
-                USAGE_ERROR("--flow-memory: '%s' is not a size in MiB", optarg);
-            o->flows.memory_cap_bytes = (size_t)number * 1024 * 1024;
-            break;
-        case OPT_PROTOCOLS: o->flows.custom_protocols_file = optarg; break;
-        case OPT_NO_DPI: o->no_dpi = true; break;
-        case OPT_THREADS:
-            if (!parse_long(optarg, 1, PIPELINE_MAX_WORKERS, &number))
-                USAGE_ERROR("--threads: '%s' is not a count between 1 and %d", optarg,
-                            PIPELINE_MAX_WORKERS);
-            o->threads = (unsigned)number;
-            break;
-        case OPT_FANOUT: o->fanout = true; break;
-        case OPT_HOME_NET: o->detect.home_net = optarg; break;
-        case OPT_STATE_FILE: o->detect.state_file = optarg; break;
-        case OPT_RESET_STATE: o->detect.state_reset_if_corrupt = true; break;
-        case OPT_ALLOWLIST: o->detect.allowlist_file = optarg; break;
-        case OPT_LEARN:
-            parsed = parse_duration(optarg, &usec);
-            if (parsed != NUMBER_OK)
-                USAGE_ERROR("--learn: '%s' %s", optarg, duration_problem(parsed));
-            o->detect.learn_usec = usec;
-            break;
-        case OPT_MIN_UPLOAD:
-            parsed = parse_size(optarg, &bytes);
-            if (parsed != NUMBER_OK)
-                USAGE_ERROR("--min-upload: '%s' %s", optarg, size_problem(parsed));
-            o->detect.min_upload_bytes = bytes;
-            break;
-        case OPT_PCR_THRESHOLD:
-            if (!parse_fraction(optarg, &o->detect.pcr_threshold))
-                USAGE_ERROR("--pcr-threshold: '%s' is not a number between -1 and 1", optarg);
-            break;
-        case OPT_BEACON_MIN_CONNS:
-            if (!parse_long(optarg, 3, 1000, &number))
-                USAGE_ERROR("--beacon-min-conns: '%s' is not a count between 3 and 1000", optarg);
-            o->detect.beacon_min_connections = (uint32_t)number;
-            break;
-        case OPT_ALERT_THRESHOLD:
-            if (!parse_fraction(optarg, &o->detect.alert_threshold) || o->detect.alert_threshold < 0)
-                USAGE_ERROR("--alert-threshold: '%s' is not a number between 0 and 1", optarg);
-            break;
-        case OPT_SUPPRESS:
-            parsed = parse_duration(optarg, &usec);
-            if (parsed != NUMBER_OK)
-                USAGE_ERROR("--suppress: '%s' %s", optarg, duration_problem(parsed));
-            o->detect.suppress_usec = usec;
-            break;
-        case OPT_GEOIP_CITY: o->geoip_city = optarg; break;
-        case OPT_GEOIP_ASN: o->geoip_asn = optarg; break;
-        case OPT_FLAG_COUNTRY: o->detect.flag_countries = optarg; break;
-        case OPT_FLAG_ASN: o->detect.flag_asns = optarg; break;
-        case 'w': o->output.json_path = optarg; break;
-        case OPT_ROTATE_BYTES:
-            parsed = parse_size(optarg, &bytes);
-            if (parsed != NUMBER_OK)
-                USAGE_ERROR("--rotate-bytes: '%s' %s", optarg, size_problem(parsed));
-            o->output.json_rotate_bytes = bytes;
-            break;
-        case OPT_NO_FLOWS: o->output.write_flows = false; break;
-        case OPT_SYSLOG: o->output.syslog_url = optarg; break;
-        case OPT_SYSLOG_FORMAT:
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "cef") != 0)
-                USAGE_ERROR("--syslog-format: '%s' is not json or cef", optarg);
-            o->output.syslog_format = optarg;
-            break;
-        case OPT_SYSLOG_FACILITY:
-            if (!parse_long(optarg, 0, 23, &number))
-                USAGE_ERROR("--syslog-facility: '%s' is not a facility 0-23", optarg);
-            o->output.syslog_facility = (int)number;
-            break;
-        case OPT_SYSLOG_SEVERITIES: o->output.syslog_severities = optarg; break;
-        case OPT_SPOOL_DIR: o->output.spool_dir = optarg; break;
-        case OPT_SPOOL_MAX:
-            parsed = parse_size(optarg, &bytes);
-            if (parsed != NUMBER_OK)
-                USAGE_ERROR("--spool-max-bytes: '%s' %s", optarg, size_problem(parsed));
-            o->output.spool_max_bytes = bytes;
-            break;
-        case OPT_STATS_INTERVAL:
-            if (!parse_long(optarg, 0, 86400, &number))
-                USAGE_ERROR("--stats-interval: '%s' is not seconds between 0 and 86400", optarg);
-            o->stats_interval_sec = (unsigned)number;
-            break;
-        case OPT_PIDFILE: o->pidfile = optarg; break;
-        case OPT_USER: o->user = optarg; break;
-        case 'v': if (log_threshold < LOG_LEVEL_DEBUG) log_threshold++; break;
-        case 'q': log_threshold = LOG_LEVEL_ERROR; break;
-        case 'h': usage(stdout); *exit_now = true; return true;
-        case 'V': print_version(); *exit_now = true; return true;
-        default:
-            fprintf(stderr, "Try 'exflow --help'.\n");
-            return false;
-        }
-    }
-    /* Files may also follow the options, as with `exflow -r a.pcap b.pcap`. */
-    for (int i = optind; i < argc; i++) {
-        if (o->file_count == 0 && o->capture.interface == NULL)
-            USAGE_ERROR("unexpected argument '%s' (files are read with -r)", argv[i]);
-        if (o->capture.interface != NULL)
-            USAGE_ERROR("unexpected argument '%s' (a BPF filter goes after -f)", argv[i]);
-        o->files[o->file_count++] = argv[i];
-    }
-    if (o->file_count == 0 && o->capture.interface == NULL)
-        USAGE_ERROR("nothing to read: give -r FILE or -i IFACE");
-    if (o->file_count > 0 && o->capture.interface != NULL)
-        USAGE_ERROR("-r and -i cannot be used together");
-    if (o->fanout && o->capture.interface == NULL)
-        USAGE_ERROR("--fanout is for live capture (-i IFACE); files are read by one thread");
-    int stdin_count = 0;
-    for (int i = 0; i < o->file_count; i++) {
-        if (strcmp(o->files[i], "-") == 0) {
-            stdin_count++;
-            continue;
-        }
-        /* Fail before any work: a typo in the third file should not cost a long run. */
-        struct stat st;
-        if (stat(o->files[i], &st) != 0)
-            USAGE_ERROR("%s: %s", o->files[i], strerror(errno));
-        if (S_ISDIR(st.st_mode))
-            USAGE_ERROR("%s: is a directory, not a capture file", o->files[i]);
-        if (access(o->files[i], R_OK) != 0)
-            USAGE_ERROR("%s: %s", o->files[i], strerror(errno));
-    }
-    if (stdin_count > 1)
-        USAGE_ERROR("'-' (stdin) can be read only once");
-    if ((o->detect.flag_countries != NULL || o->detect.flag_asns != NULL) &&
-        o->geoip_city == NULL && o->geoip_asn == NULL)
-        USAGE_ERROR("--flag-country and --flag-asn need --geoip-city or --geoip-asn");
-    o->capture.files = o->files;
-    o->capture.file_count = o->file_count;
-    if (o->no_dpi)
-        o->flows.ndpi_enabled = false;
-    else if (o->flows.custom_protocols_file == NULL) {
-        o->flows.custom_protocols_file = default_protocols_file();
-        /* Without it the services only it names (transfer.sh, gofile, pCloud links...)
-         * would go unlabelled without a word: a binary copied away from its tree. */
-        if (o->flows.custom_protocols_file == NULL)
-            LOG_WARN("bundled protocols.txt not found (PREFIX/share/exflow/ beside the "
-                     "binary, its source tree, ./flows/, /usr/local/share/exflow/, "
-                     "/usr/share/exflow/): nDPI's own labels only; give --protocols FILE");
-    }
-    return true;
 }
 
 /* Consumer thread, records in the pipeline's merged order. The flow record goes out before
@@ -641,6 +139,7 @@ static void on_consumer_tick(void *user)
                 LOG_ERROR("allowlist not reloaded, keeping the old one: %s", err);
         }
         output_reopen(x->output);
+        options_report_config_changes(x->options);
     }
     output_tick(x->output);
     snapshot_stats(x);
@@ -863,7 +362,6 @@ int main(int argc, char **argv)
     struct exflow x;
     char err[512];
     int status = EXIT_USAGE;
-    bool exit_now;
     bool pidfile_written = false;
 
     memset(&options, 0, sizeof(options));
@@ -872,9 +370,10 @@ int main(int argc, char **argv)
     atomic_init(&x.reload_pending, false);
     pthread_mutex_init(&x.stats_lock, NULL);
 
-    if (!parse_options(argc, argv, &options, &exit_now))
+    if (!options_parse(argc, argv, &options))
         goto done;
-    if (exit_now) {
+    if (options.action != OPTIONS_RUN) {
+        options_print_action(&options, stdout);
         status = EXIT_OK;
         goto done;
     }
@@ -999,7 +498,7 @@ done:
     /* After --user the directory may no longer let us remove it: say so, do not fail. */
     if (pidfile_written && unlink(options.pidfile) != 0 && errno != ENOENT)
         LOG_WARN("--pidfile %s: not removed: %s", options.pidfile, strerror(errno));
-    free(options.files);
+    options_free(&options);
     pthread_mutex_destroy(&x.stats_lock);
     return status;
 }

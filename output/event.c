@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/event.c: the JSON of flow records and alerts. Every event starts with the head built
  * by event_head (Suricata's CreateEveHeader); keys come in a fixed order so that output is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/json_sink.c: one JSON event per line to stdout or a file. Alerts are flushed at
  * once (tail -f and log shippers see them immediately); flow records are flushed on each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/output.c: hands each event to every sink. The JSON text is built once per event
  * and shared; sinks only decide where it goes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/: writes flow records and alerts as JSON events to one or several sinks: JSON lines
  * to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting) with an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Private to output/: the sink vtable, the event that every sink receives, and the pieces the
  * unit tests reach directly (event JSON, RFC 5424 formatting, framing, the spool).

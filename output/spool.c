@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/spool.c: the TCP syslog sink's queue on disk, so that alerts outlive a collector
  * outage and an exflow restart.

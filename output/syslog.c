@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/syslog.c: alerts to a SIEM as RFC 5424 syslog messages, over UDP (one datagram
  * each, best effort) or TCP (RFC 6587 octet counting, with the on-disk spool of spool.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * The pipeline: one capture thread, N workers, one consumer.
  *

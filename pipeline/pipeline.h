@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * pipeline/: spreads the per-packet work over worker threads and merges what they report
  * back into one order that does not depend on how many workers there are.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # The README's first command ends here: exflow on the bundled sample capture with MaxMind's
 # public test GeoIP databases, printing each alert as a sentence and as the JSON a SIEM gets.
 set -eu

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # One build's whole suite. Each part prints "<part>: N passed, N failed"; this adds them up.
 # BUILD and EXFLOW come from the Makefile (plain, ASan or UBSan build).
 set -u
@@ -31,10 +32,13 @@ run_part tshark ./tests/golden/tshark-check.sh
 run_part scenarios ./tests/scenarios/run.sh
 run_part public ./tests/scenarios/public.sh
 run_part cli ./tests/cli/run.sh
+run_part options ./tests/cli/options.sh
 run_part syslog ./tests/syslog/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part security ./tests/security/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
+run_part docs ./tests/docs/run.sh
+run_part package ./tests/package/run.sh
 
 echo "logs in $log_dir"
 echo "$(basename "$BUILD"): $total_passed passed, $total_failed failed"

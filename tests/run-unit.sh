@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Runs each unit-test binary given as an argument; prints "unit: N passed, N failed".
 passed=0; failed=0
 for t in "$@"; do

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # memcheck on every golden pcap: no leak, no invalid access. Prints "valgrind: N passed, N failed".
 set -u
 : "${EXFLOW:=build/default/exflow}"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # exflow benchmark (issue 6): `make bench`. Not part of `make check`: it reports, it never
 # fails on a missed target. It exits non-zero only when it cannot run (missing tools, no
 # disk) or a program under test crashes.

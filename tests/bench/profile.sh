@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Where exflow spends its time, for docs/README-bench.md's hot-spot list. Not run by any
 # make target: ./tests/bench/profile.sh [perf|callgrind] after `make bench` built the tools.
 #

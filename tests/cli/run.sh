@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Command-line behaviour a user meets first: help, version, and a clear one-line error with
 # the documented exit status for each kind of bad input.
 set -u

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the libFuzzer harnesses with clang into build/fuzz/ (run.sh and regressions.sh call
 # this). The library sources are compiled once with coverage and ASan+UBSan; each harness
 # links them with libFuzzer's main.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * libFuzzer harness for the allowlist parser: the input is written to a file that
  * detector_new loads (as --allowlist does), then reloaded (as SIGHUP does). A list that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * libFuzzer harness for capture_decode(). The first input byte picks a link type from the
  * supported list, the next picks how much of the frame the "wire" had beyond the capture

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * libFuzzer harness for the protocol parsers in detect/ (FTP control channel, FTP data
  * channel matching, HTTP/1.x request side) as the detector meets them: packets through the

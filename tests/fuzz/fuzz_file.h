@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* For harnesses whose input is a file: writes the bytes to a per-process scratch file. */
 #ifndef EXFLOW_FUZZ_FILE_H
 #define EXFLOW_FUZZ_FILE_H

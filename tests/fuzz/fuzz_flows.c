@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * libFuzzer harness for the flow table with nDPI on, behind it the detector and the JSON
  * output (to /dev/null): the whole path a packet takes after decoding. Input format in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Shared by the flow and detector harnesses: turns fuzz bytes into a sequence of packets of
  * a few fixed connections, as capture/ would hand them to flows/.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * libFuzzer harness for the TCP syslog spool an earlier run left on disk (output/spool.c):
  * the spool file and its offset file are read at start, like the state file. The first

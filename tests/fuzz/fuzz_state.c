@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * libFuzzer harness for the state-file loader: the input is the --state-file that
  * detector_new loads. Checks, beyond "no crash":

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Builds seed corpora for the libFuzzer harnesses from real captures and files.
 
   make_seeds.py OUT_DIR PCAP_DIR... [--state FILE...] [--max-files N]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Part of `make test`/`make check`: every input in tests/fuzz/regressions/<harness>/ (crashes
 # found and fixed) and tests/fuzz/seeds/<harness>/ (a few small valid inputs) runs once
 # through its harness, built with clang, ASan and UBSan by tests/fuzz/fuzz.mk. Fast: no

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # `make fuzz`: builds every libFuzzer harness (tests/fuzz/fuzz.mk) and runs each for
 # FUZZ_SECONDS (default 60) on one core, seeded from the public captures, the committed
 # seeds and the regression inputs. A crash input is copied to

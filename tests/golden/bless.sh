@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Rewrites tests/golden/expected from the current exflow. Review `git diff` before committing.
 set -eu
 : "${EXFLOW:=./exflow}"

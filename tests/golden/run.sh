@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Golden tests (tcpdump's TESTLIST + TESTrun): run exflow on each pcap, diff its JSON lines
 # against tests/golden/expected/NAME.out, and fail on any stderr output. A missing expected
 # file is a failure: expected files change only through `make bless`.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Cross-checks exflow's per-flow packet and byte counts against tshark on the same pcaps:
 # an independent dissector must agree with our decoder and flow keying.
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Compares exflow flow records with tshark's view of the same pcap.
 
 For every conversation (addresses, transport protocol, ports) tshark sees, the packets and

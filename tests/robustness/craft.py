@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Writes the hostile and broken captures tests/robustness/run.sh feeds to exflow.
 
   craft.py OUT_DIR GOLDEN_DIR [--flood N] [--churn N]

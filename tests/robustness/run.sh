@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Part of `make test`: hostile and broken input, and live operation (signals, pidfile,
 # --user, stats line, state file under SIGKILL). Each check wants an exit status, a message
 # or counter, and no crash or sanitizer report. The CLI basics (missing file, directory,

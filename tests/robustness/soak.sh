@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # `make soak`: live capture under load for SOAK_SECONDS (default 60, at most 3600) while
 # watching memory. A network namespace of our own holds a veth pair; exflow captures on one
 # end, tcpreplay replays the golden Ethernet captures in a loop on the other, at full speed

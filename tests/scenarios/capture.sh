@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # capture.sh WORKDIR: runs the real tools against local servers and captures their traffic.
 #
 # Must run inside a private network + mount namespace (make-all.sh starts it with

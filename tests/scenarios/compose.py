@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """compose.py: builds pcaps/scenarios/*.pcap and manifest.tsv from the raw loopback captures.
 
   compose.py --raw WORK/raw --out pcaps/scenarios --manifest tests/scenarios/manifest.tsv

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Scenario harness for exflow (Python 3 standard library only).
 
   harness.py check  [--exflow PATH] [--manifest F] [NAME...]   semantic assertions, one line each

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # make-all.sh: regenerates every scenario capture in pcaps/scenarios/ from real tools' traffic.
 #
 #   tests/scenarios/make-all.sh [--keep-work] [--only REGEX] [--compose-only]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Builds pcaps/demo/ (the README's `make demo`) from the committed scenario captures.
 
 The scenarios use illustrative public addresses that MaxMind's test databases do not know;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """pcaprewrite.py: turn loopback captures into realistic-looking scenario captures.
 
 Python 3 standard library only. Reads classic pcap (either byte order, micro- or

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # tests/scenarios/run.sh: see harness.py (check). EXFLOW=path (default ./exflow, from the repo root).
 # Extra arguments go to the harness (scenario names for run.sh, -v for more detail).
 set -euo pipefail

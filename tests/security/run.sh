@@ -58,7 +58,7 @@ verdict() {
 
 # ---- out-of-range durations and sizes: refused, the option named ----------------------
 for args in "--learn 99999999999999999d" "--suppress 1e400" "--idle-timeout inf" \
-            "--active-timeout nan" "--udp-idle-timeout 0x10" "--learn 36501d" \
+            "--active-timeout nan" "--udp-idle-timeout 0x10" "--learn 366d" \
             "--rotate-bytes 99999999999999999999" "--spool-max-bytes 2000000G" \
             "--min-upload 18446744073709551615"; do
     opt=${args%% *}
@@ -70,7 +70,7 @@ for args in "--learn 99999999999999999d" "--suppress 1e400" "--idle-timeout inf"
         fail "range: $args: exit $rc"; head -n 3 "$tmp/range.err"
     fi
 done
-run range-ok -q -r "$pcap" -w /dev/null --learn 36500d --suppress 1.5h --rotate-bytes 1048576G
+run range-ok -q -r "$pcap" -w /dev/null --learn 365d --suppress 1.5h --rotate-bytes 1048576G
 verdict range-ok 0 ""
 run range-msg -q -r "$pcap" -w /dev/null --learn 99999999999999999d
 verdict range-msg 2 "^.*--learn: '99999999999999999d' is out of range"

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Checks what a real rsyslog received from exflow's syslog sink.
 
 usage: check_received.py RAW PARSED FIRST_ID LAST_ID json|cef

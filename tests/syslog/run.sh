@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Syslog delivery against a real rsyslog (Debian package rsyslog), unprivileged, on loopback:
 # each test starts its own rsyslogd with imtcp + imudp on free high ports, its own config and
 # work directory, and a template that writes each raw message to a file, which

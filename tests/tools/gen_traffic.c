@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * gen_traffic: writes a large, realistic, deterministic Ethernet pcap for the benchmark.
  *

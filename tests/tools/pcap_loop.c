@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * pcap_loop: the practical upper limit for any libpcap-based reader of a file.
  *

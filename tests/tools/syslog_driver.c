@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * syslog_driver: feeds synthetic alerts through output/ at a controlled pace, so the syslog
  * integration test (tests/syslog/run.sh) can stop and restart a real collector mid-run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* detect/ schedule scoring: periodic with jitter, random arrivals, bursts, one-shot, too few
  * points, daily jobs, interim records, the ring bound and parallel streams. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * capture_open/capture_run on real captures in pcaps/unit (public ones, copied with their
  * sources in pcaps/unit/SOURCES.md; tests run from the repository root). Every expected count below was measured with tshark 4.0.17 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * capture_decode() on frames built in memory: every link type and encapsulation it walks,
  * and the malformed cases, each asserting every field of struct packet or the reason.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* detect/ end to end: synthetic flow records (and packets for FTP/HTTP) through
  * detector_on_packet / detector_on_record, checked by the alerts that come out. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* detect/ behind the real flow table (nDPI off): packets built in memory go through
  * flow_table_process, and the detector hears them as flows/ delivers them in main. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* detect/ protocol parsers: FTP control replies and commands (RFC 959, RFC 2428), data
  * channel expectations, and the HTTP/1.x request parser. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* detect/ allowlist parsing and matching, and the first-seen state file: round trip,
  * corrupt files, atomic replacement, and how detector_new reacts to each. */
 #include "unit.h"

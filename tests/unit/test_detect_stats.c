@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* detect/ statistics: median, MAD, quartiles, Bowley skew, EWMA, PCR and host baselines,
  * each against values computed by hand in the comments. */
 #include "unit.h"

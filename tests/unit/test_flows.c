@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * flows/ unit tests: packets built in memory as struct packet, no pcap I/O. Keying, counters,
  * TCP states and timeouts run with nDPI off; the labelling tests build real IPv4 packets.

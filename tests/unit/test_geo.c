@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Unit tests for geo/: address classes, CIDR sets, MaxMind DB lookups and their errors. */
 #include <arpa/inet.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Unit tests for output/: event JSON, RFC 5424 and CEF formatting, framing, the spool, and
  * TCP delivery to an in-process collector that goes away and comes back. */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * pipeline/: the same packets give the same records, in the same order, for any number of
  * workers; records carry their observer state; full rings and skewed traffic do not stall it.

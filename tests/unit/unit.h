@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * A minimal unit-test harness: each test_*.c defines tests with UNIT_TEST and lists them in
  * UNIT_MAIN. A failed check prints file:line and the values, marks the test failed, and the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """FTP server for the scenario captures: Debian's python3-pyftpdlib, 127.0.0.1 only.
 
 Usage: ftp_server.py PORT ROOT [PUBLIC_IP]

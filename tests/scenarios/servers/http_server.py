@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small HTTP/HTTPS server for the scenario captures (Python standard library only).
 
 Accepts what the upload tools send and answers like a real service would:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A video-call-like balanced UDP flow: both sides send at the same rate.
 
   udp_peer.py server PORT                 echo-style peer: answers each datagram with one of equal size
