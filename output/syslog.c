@@ -321,8 +321,10 @@ size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert,
 #define EXT(key, value) (ok = ok && cef_extension(buf, cap, &len, key, value))
     snprintf(number, sizeof(number), "%" PRIu64, alert->ts_usec / 1000);
     EXT("rt", number);
-    if (ids != NULL)
-        EXT("externalId", ids->event_id);
+    /* externalId stays the number of the alert in its run: some SIEMs (Sentinel's
+     * CommonSecurityLog) type it as an integer. The unique event id goes in cs4. */
+    snprintf(number, sizeof(number), "%" PRIu64, alert->id);
+    EXT("externalId", number);
     if (sensor != NULL)
         EXT("dvchost", sensor);
     EXT("src", geo_addr_to_string(alert->ip_version, alert->src_addr, addr, sizeof(addr)));
@@ -351,12 +353,13 @@ size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert,
         EXT("cs3Label", "communityId");
         EXT("cs3", ids->community_id);
     }
+    if (ids != NULL) {
+        EXT("cs4Label", "eventId");
+        EXT("cs4", ids->event_id);
+    }
     EXT("cn1Label", "score_milli");
     snprintf(number, sizeof(number), "%.0f", alert->score * 1000.0);
     EXT("cn1", number);
-    snprintf(number, sizeof(number), "%" PRIu64, alert->id);
-    EXT("cn2Label", "alert_id");
-    EXT("cn2", number);
     EXT("msg", alert->reason);
 #undef EXT
     return ok ? len : 0;

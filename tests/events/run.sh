@@ -185,7 +185,7 @@ for alert, raw in zip(alerts, messages):
     main = next(t for t in prefer if t in alert["techniques"])
     if fields[4] != main:
         print("alert %d: CEF class %s, main technique %s" % (alert["alert_id"], fields[4], main))
-    if "externalId=%s " % alert["event_id"] not in body or "cs3=%s " % alert["community_id"].replace("=", "\\=") not in body:
+    if "externalId=%d " % alert["alert_id"] not in body or "cs4=%s " % alert["event_id"] not in body or "cs3=%s " % alert["community_id"].replace("=", "\\=") not in body:
         print("alert %d: event or community id missing from CEF" % alert["alert_id"])
     msg = body.split(" msg=", 1)[1]
     if msg.replace("\\=", "=").replace("\\\\", "\\") != alert["reason"]:

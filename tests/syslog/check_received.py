@@ -69,7 +69,7 @@ def main():
                 fail("line %d: dest_name differs between SD and body" % n)
         else:
             if not body.startswith("CEF:0|exflow|exflow|") or \
-                    (" cn2=%d " % alert_id) not in body:
+                    (" externalId=%d " % alert_id) not in body:
                 fail("line %d: CEF body malformed: %.200s" % (n, body))
         ids.append(alert_id)
 

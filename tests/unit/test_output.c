@@ -308,12 +308,12 @@ UNIT_TEST(test_syslog_alert_sd_and_cef)
     output_alert_ids(&identity, &alert, &ids);
     CHECK(syslog_alert_cef(buf, sizeof(buf), &alert, &ids, "sensor-1") > 0);
     CHECK_STR(buf, "CEF:0|exflow|exflow|" EXFLOW_VERSION "|T1567.002|Exfiltration to cloud storage|8|"
-                   "rt=1704164645123 externalId=d9e03b64-10ad-5570-b775-53c9d944bc71 "
-                   "dvchost=sensor-1 src=10.1.2.3 spt=51000 dst=81.2.69.142 dpt=443 proto=TCP "
+                   "rt=1704164645123 externalId=7 dvchost=sensor-1 src=10.1.2.3 spt=51000 dst=81.2.69.142 dpt=443 proto=TCP "
                    "dhost=a\\=b|c app=Dropbox out=52428800 in=20480 cnt=6 cs1Label=techniques "
                    "cs1=T1567.002,T1029 cs2Label=evidence cs2=cloud_storage,periodic "
                    "cs3Label=communityId cs3=1:II7+pVkERo9UDtqhaWFQ8qOr0so\\= "
-                   "cn1Label=score_milli cn1=877 cn2Label=alert_id cn2=7 "
+                   "cs4Label=eventId cs4=d9e03b64-10ad-5570-b775-53c9d944bc71 "
+                   "cn1Label=score_milli cn1=877 "
                    "msg=line1\\nx\\=y \\\\ end");
 }
 
