@@ -175,6 +175,11 @@ except socket.timeout:
     pass
 if not alerts or len(messages) != len(alerts):
     sys.exit("%d alerts, %d CEF datagrams" % (len(alerts), len(messages)))
+# Kept for tests/schema/run.sh, which runs the Splunk recipe's extractions over them.
+with open(events.replace(".jsonl", ".cef.txt"), "wb") as kept:
+    kept.write(b"\n".join(messages) + b"\n")
+with open(events.replace(".jsonl", ".cef-alerts.json"), "w") as kept:
+    json.dump(alerts, kept)
 prefer = ["T1567.002", "T1048.002", "T1048.003", "T1048", "T1041", "T1029", "T1020"]
 for alert, raw in zip(alerts, messages):
     text = raw.decode("utf-8")  # strict: invalid UTF-8 fails here
@@ -190,12 +195,25 @@ for alert, raw in zip(alerts, messages):
     msg = body.split(" msg=", 1)[1]
     if msg.replace("\\=", "=").replace("\\\\", "\\") != alert["reason"]:
         print("alert %d: msg %r != reason %r" % (alert["alert_id"], msg, alert["reason"]))
+# The same alerts with a JSON body, for the Splunk recipe's exflow:syslog source type.
+out = subprocess.run([exflow, "-q", "--no-flows", "-r", pcap, "--run-id", "11111111-2222-4333-8444-555555555555",
+                      "--syslog", "udp://127.0.0.1:%d" % port], capture_output=True, timeout=120)
+json_messages = []
+try:
+    while len(json_messages) < len(alerts):
+        json_messages.append(sock.recv(65536))
+except socket.timeout:
+    pass
+if out.returncode != 0 or len(json_messages) != len(alerts):
+    print("JSON syslog run: exit %d, %d datagrams" % (out.returncode, len(json_messages)))
+with open(events.replace(".jsonl", ".syslog-json.txt"), "wb") as kept:
+    kept.write(b"\n".join(json_messages) + b"\n")
 if not any("\u00b1" in a["reason"] for a in alerts):
     print("no alert reason with \u00b1 to check")
 if len({next(t for t in prefer if t in a["techniques"]) for a in alerts}) < 2:
     print("all alerts have one class: the check proves little")
 PY
-check cef-class-and-utf8-over-udp "$tmp/cef.py" "$EXFLOW" $pcap "$keep/run-c.jsonl"
+check cef-class-and-utf8-over-udp "$tmp/cef.py" "$EXFLOW" $pcap "$keep/syslog.jsonl"
 
 # Live (root only, loopback): a stats event and a fresh metrics file every --stats-interval.
 if [ "$(id -u)" -eq 0 ] && ip link show lo >/dev/null 2>&1; then
