@@ -220,7 +220,8 @@ if [ "$(id -u)" -eq 0 ] && ip link show lo >/dev/null 2>&1; then
     timeout -s INT 5 "$EXFLOW" -i lo --stats-interval 1 --metrics-file "$tmp/live.prom" \
         >"$keep/live.jsonl" 2>"$tmp/live.err"
     n=$(grep -c '"event_type":"stats"' "$keep/live.jsonl")
-    if [ "$n" -ge 2 ] && [ -s "$tmp/live.prom" ] && grep -q 'stats(periodic)' "$tmp/live.err"; then
+    if [ "$n" -ge 2 ] && [ -s "$tmp/live.prom" ] && grep -q 'stats(periodic)' "$tmp/live.err" \
+        && ! grep -q -E 'Sanitizer|runtime error' "$tmp/live.err"; then
         ok "live-periodic-stats ($n stats events)"
     else
         fail "live-periodic-stats: $n stats events; $(tail -n 3 "$tmp/live.err")"
