@@ -64,6 +64,21 @@ static bool uuid_parse(const char *text, uint8_t uuid[UUID_BYTES])
     return byte == UUID_BYTES;
 }
 
+/* The name goes into JSON, CEF, syslog and Prometheus labels: printable UTF-8 only. */
+static bool sensor_name_valid(const char *name, size_t max_len)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > max_len)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0';) {
+        size_t n = output_utf8_length(p);
+        if (n == 0 || *p < 0x20 || *p == 0x7f)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
 bool event_identity_init(struct event_identity *identity, const char *sensor_name,
                          const char *run_id, char *err, size_t err_len)
 {
@@ -72,9 +87,9 @@ bool event_identity_init(struct event_identity *identity, const char *sensor_nam
         if (gethostname(identity->sensor, sizeof(identity->sensor) - 1) != 0 ||
             identity->sensor[0] == '\0')
             snprintf(identity->sensor, sizeof(identity->sensor), "exflow");
-    } else if (sensor_name[0] == '\0' || strlen(sensor_name) >= sizeof(identity->sensor)) {
-        snprintf(err, err_len, "--sensor-name: must be 1 to %zu bytes",
-                 sizeof(identity->sensor) - 1);
+    } else if (!sensor_name_valid(sensor_name, sizeof(identity->sensor) - 1)) {
+        snprintf(err, err_len, "--sensor-name: must be 1 to %zu bytes of UTF-8 text, no control "
+                 "characters", sizeof(identity->sensor) - 1);
         return false;
     } else {
         snprintf(identity->sensor, sizeof(identity->sensor), "%s", sensor_name);

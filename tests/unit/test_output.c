@@ -443,6 +443,9 @@ UNIT_TEST(test_event_ids)
     CHECK(!event_identity_init(&one, NULL, "00000000-0000-4000-8000-0000000000000", err, sizeof(err)));
     CHECK(!event_identity_init(&one, "", NULL, err, sizeof(err)));
     CHECK(strstr(err, "--sensor-name") != NULL);
+    CHECK(!event_identity_init(&one, "edge\n1", NULL, err, sizeof(err)));
+    CHECK(!event_identity_init(&one, "edge\xff", NULL, err, sizeof(err)));
+    CHECK(event_identity_init(&one, "capteur-\xc3\xa9t\xc3\xa9", NULL, err, sizeof(err)));
     /* Upper-case hex is read, lower-case written. */
     CHECK(event_identity_init(&one, "s", "ABCDEF00-0000-4000-8000-000000000000", err, sizeof(err)));
     CHECK_STR(one.run_id_text, "abcdef00-0000-4000-8000-000000000000");
