@@ -1,8 +1,9 @@
 /*
- * output/: writes flow records and alerts as JSON events to one or several sinks: JSON lines
- * to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting) with an
- * on-disk spool so no alert is lost while the SIEM is down. The JSON of every event starts
- * with the same head (timestamp, event_type, ids), built in one place.
+ * output/: writes flow records, alerts and stats as JSON events to one or several sinks: JSON
+ * lines to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting)
+ * with an on-disk spool so no alert is lost while the SIEM is down. The JSON of every event
+ * starts with the same head (timestamp, event_type, schema_version, sensor, event_id), built
+ * in one place; docs/schema/exflow-events.schema.json is its contract.
  */
 #ifndef EXFLOW_OUTPUT_H
 #define EXFLOW_OUTPUT_H
