@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * common/safe_file.c: see safe_file.h. THREAT: a local user who can write in the directory
  * of an output file plants a symlink or hard link there and waits for root to write.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Creating and opening output files without harming files that are not ours. exflow often
  * runs as root; a symlink or hard link planted at a predictable name must never make it

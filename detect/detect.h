@@ -46,6 +46,7 @@ struct alert {
     int ip_version;
     uint8_t src_addr[GEO_ADDR_LEN]; /* the internal host that sends */
     uint8_t dest_addr[GEO_ADDR_LEN];/* the last destination address used */
+    uint16_t src_port;              /* of the flow that raised it (for its Community ID) */
     uint16_t dest_port;
     uint8_t proto;
     char dest_name[FLOW_NAME_LEN];  /* SNI/Host when known, else the address as text */

@@ -527,6 +527,7 @@ struct flow_roles {
     int src_dir;                 /* direction whose bytes are "out" */
     const uint8_t *src_addr;
     const uint8_t *dest_addr;
+    uint16_t src_port;
     uint16_t dest_port;
 };
 
@@ -543,6 +544,7 @@ static bool detector_roles(const struct detector *d, const struct flow *flow,
     roles->src_dir = active_ftp_data ? FLOW_DIR_RESP : FLOW_DIR_ORIG;
     roles->src_addr = active_ftp_data ? flow->resp_addr : flow->orig_addr;
     roles->dest_addr = active_ftp_data ? flow->orig_addr : flow->resp_addr;
+    roles->src_port = active_ftp_data ? flow->resp_port : flow->orig_port;
     roles->dest_port = active_ftp_data ? flow->orig_port : flow->resp_port;
     if (!cidr_set_contains(d->home_net, flow->ip_version, roles->src_addr))
         return false;
@@ -825,6 +827,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     alert.ip_version = flow->ip_version;
     memcpy(alert.src_addr, roles.src_addr, GEO_ADDR_LEN);
     memcpy(alert.dest_addr, roles.dest_addr, GEO_ADDR_LEN);
+    alert.src_port = roles.src_port;
     alert.dest_port = roles.dest_port;
     alert.proto = flow->proto;
     snprintf(alert.dest_name, sizeof(alert.dest_name), "%s", dest_name);

@@ -45,11 +45,16 @@ struct exflow {
     struct output *output;
     struct geo *geo;
     time_t next_stats_wall;
+    time_t start_wall;
     bool live;
     atomic_bool reload_pending;     /* SIGHUP seen: the consumer reloads on its next tick */
     pthread_mutex_t stats_lock;     /* guards the two copies below */
     struct detect_stats detect_stats;
     struct output_stats output_stats;
+    /* The capture thread's latest stats for the consumer to write as a stats event: output
+     * belongs to the consumer thread. Guarded by stats_lock. */
+    struct output_run_stats pending_stats;
+    bool stats_pending;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -143,43 +148,82 @@ static void on_consumer_tick(void *user)
     }
     output_tick(x->output);
     snapshot_stats(x);
+    struct output_run_stats stats;
+    pthread_mutex_lock(&x->stats_lock);
+    bool pending = x->stats_pending;
+    stats = x->pending_stats;
+    x->stats_pending = false;
+    pthread_mutex_unlock(&x->stats_lock);
+    if (pending)
+        output_stats_event(x->output, &stats);
 }
 
 /* Capture thread. While the pipeline runs, flow and detection numbers are as of the last
- * second; after pipeline_finish they are final. */
-static void print_stats(struct exflow *x, const char *when)
+ * second; after pipeline_finish they are final. The skipped counters by reason go to
+ * skipped, for the stats line. */
+static void collect_stats(struct exflow *x, struct output_run_stats *rs, char *skipped,
+                          size_t skipped_len)
 {
     struct capture_stats cs;
     struct flow_table_stats fs;
     struct detect_stats ds;
-    struct output_stats os;
     if (x->capture != NULL)
         capture_get_stats(x->capture, &cs);
     else
         pipeline_get_capture_stats(x->pipeline, &cs);
     pipeline_get_flow_stats(x->pipeline, &fs);
+    memset(rs, 0, sizeof(*rs));
     pthread_mutex_lock(&x->stats_lock);
     ds = x->detect_stats;
-    os = x->output_stats;
+    rs->output = x->output_stats;
     pthread_mutex_unlock(&x->stats_lock);
 
-    char skipped[512];
     size_t used = 0;
     skipped[0] = '\0';
     for (int r = 1; r < DECODE_REASON_COUNT; r++) {
-        if (cs.skipped[r] == 0)
+        rs->skipped += cs.skipped[r];
+        if (cs.skipped[r] == 0 || used >= skipped_len)
             continue;
-        int n = snprintf(skipped + used, sizeof(skipped) - used, " skipped_%s=%llu",
+        int n = snprintf(skipped + used, skipped_len - used, " skipped_%s=%llu",
                          decode_reason_name((enum decode_reason)r),
                          (unsigned long long)cs.skipped[r]);
-        if (n < 0 || (size_t)n >= sizeof(skipped) - used)
-            break;
-        used += (size_t)n;
+        if (n < 0 || (size_t)n >= skipped_len - used)
+            used = skipped_len; /* no room: the line keeps what fitted */
+        else
+            used += (size_t)n;
     }
+    time_t now = time(NULL);
+    rs->uptime_sec = now > x->start_wall ? (uint64_t)(now - x->start_wall) : 0;
+    rs->packets = cs.frames;
+    rs->bytes = cs.bytes;
+    rs->decoded = cs.decoded;
+    rs->read_errors = cs.read_errors;
+    rs->pcap_received = cs.pcap_received;
+    rs->pcap_dropped = cs.pcap_dropped;
+    rs->pcap_if_dropped = cs.pcap_if_dropped;
+    rs->flows_active = fs.active;
+    rs->flows_created = fs.created;
+    rs->flows_evicted = fs.evicted;
+    rs->flow_memory_bytes = fs.memory_bytes;
+    rs->records = ds.records;
+    rs->alerts = ds.alerts;
+    rs->suppressed = ds.suppressed;
+    rs->allowlisted = ds.allowlisted;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    rs->max_rss_kib = ru.ru_maxrss;
     struct pipeline_cpu cpu;
     pipeline_get_cpu(x->pipeline, &cpu);
+    rs->cpu_capture_sec = cpu.capture;
+    rs->cpu_workers_sec = cpu.workers;
+    rs->cpu_busiest_worker_sec = cpu.busiest_worker;
+    rs->cpu_consumer_sec = cpu.consumer;
+}
+
+static void print_stats_line(const struct output_run_stats *rs, const char *skipped,
+                             const char *when)
+{
+    const struct output_stats *os = &rs->output;
     fprintf(stderr,
             "exflow: stats(%s): packets=%llu bytes=%llu decoded=%llu%s read_errors=%llu"
             " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
@@ -189,18 +233,60 @@ static void print_stats(struct exflow *x, const char *when)
             " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
             " cpu_capture_s=%.2f cpu_workers_s=%.2f cpu_busiest_worker_s=%.2f"
             " cpu_consumer_s=%.2f\n",
-            when, (unsigned long long)cs.frames, (unsigned long long)cs.bytes,
-            (unsigned long long)cs.decoded, skipped, (unsigned long long)cs.read_errors,
-            (unsigned long long)cs.pcap_received, (unsigned long long)cs.pcap_dropped,
-            (unsigned long long)cs.pcap_if_dropped, (unsigned long long)fs.active,
-            (unsigned long long)fs.created, (unsigned long long)fs.evicted,
-            (unsigned long long)fs.memory_bytes, (unsigned long long)ds.records,
-            (unsigned long long)ds.alerts, (unsigned long long)ds.suppressed,
-            (unsigned long long)ds.allowlisted, (unsigned long long)os.flows_written,
-            (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,
-            (unsigned long long)os.syslog_retried, (unsigned long long)os.syslog_spooled,
-            (unsigned long long)os.syslog_dropped, (unsigned long long)os.write_errors,
-            ru.ru_maxrss, cpu.capture, cpu.workers, cpu.busiest_worker, cpu.consumer);
+            when, (unsigned long long)rs->packets, (unsigned long long)rs->bytes,
+            (unsigned long long)rs->decoded, skipped, (unsigned long long)rs->read_errors,
+            (unsigned long long)rs->pcap_received, (unsigned long long)rs->pcap_dropped,
+            (unsigned long long)rs->pcap_if_dropped, (unsigned long long)rs->flows_active,
+            (unsigned long long)rs->flows_created, (unsigned long long)rs->flows_evicted,
+            (unsigned long long)rs->flow_memory_bytes, (unsigned long long)rs->records,
+            (unsigned long long)rs->alerts, (unsigned long long)rs->suppressed,
+            (unsigned long long)rs->allowlisted, (unsigned long long)os->flows_written,
+            (unsigned long long)os->alerts_written, (unsigned long long)os->syslog_sent,
+            (unsigned long long)os->syslog_retried, (unsigned long long)os->syslog_spooled,
+            (unsigned long long)os->syslog_dropped, (unsigned long long)os->write_errors,
+            rs->max_rss_kib, rs->cpu_capture_sec, rs->cpu_workers_sec,
+            rs->cpu_busiest_worker_sec, rs->cpu_consumer_sec);
+}
+
+/* --metrics-file: a failure is logged, never fatal (the sensor matters more than its
+ * metrics), and the next period tries again. */
+static void write_metrics(struct exflow *x, const struct output_run_stats *rs)
+{
+    if (x->options->metrics_file == NULL)
+        return;
+    char err[512];
+    if (!output_write_metrics(x->options->metrics_file, output_sensor_name(x->output), rs, err,
+                              sizeof(err)))
+        LOG_WARN("%s", err);
+}
+
+/* Capture thread, every stats period while live: the stats line, the metrics file, and the
+ * stats event handed to the consumer thread, which owns the output. */
+static void publish_periodic_stats(struct exflow *x)
+{
+    struct output_run_stats rs;
+    char skipped[512];
+    collect_stats(x, &rs, skipped, sizeof(skipped));
+    print_stats_line(&rs, skipped, "periodic");
+    write_metrics(x, &rs);
+    pthread_mutex_lock(&x->stats_lock);
+    x->pending_stats = rs;
+    x->stats_pending = true;
+    pthread_mutex_unlock(&x->stats_lock);
+}
+
+/* After pipeline_finish: no consumer thread any more, so the stats event is written here. */
+static void publish_final_stats(struct exflow *x, const char *when)
+{
+    struct output_run_stats rs;
+    char skipped[512];
+    collect_stats(x, &rs, skipped, sizeof(skipped));
+    write_metrics(x, &rs);
+    if (log_threshold >= LOG_LEVEL_INFO) {
+        output_stats_event(x->output, &rs);
+        fflush(stdout);   /* records before the summary when both go to a terminal */
+        print_stats_line(&rs, skipped, when);
+    }
 }
 
 static void on_packet(void *user, const struct packet *pkt)
@@ -218,7 +304,7 @@ static void housekeeping(struct exflow *x, time_t now)
         atomic_store(&x->reload_pending, true);
     }
     if (x->live && x->options->stats_interval_sec > 0 && now >= x->next_stats_wall) {
-        print_stats(x, "periodic");
+        publish_periodic_stats(x);
         x->next_stats_wall = now + x->options->stats_interval_sec;
     }
 }
@@ -453,7 +539,8 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    x.next_stats_wall = time(NULL) + options.stats_interval_sec;
+    x.start_wall = time(NULL);
+    x.next_stats_wall = x.start_wall + options.stats_interval_sec;
     int capture_status;
     if (options.fanout) {
         capture_status = supervise_fanout(&x);
@@ -470,9 +557,8 @@ int main(int argc, char **argv)
 
     pipeline_finish(x.pipeline);   /* every flow ends, every record is out, threads joined */
     snapshot_stats(&x);
-    fflush(stdout);   /* records before the summary when both go to a terminal */
-    if (log_threshold >= LOG_LEVEL_INFO)
-        print_stats(&x, stop_requested ? "interrupted" : "final");
+    publish_final_stats(&x, stop_requested ? "interrupted" : "final");
+    fflush(stdout);
 
 done:
     if (x.pipeline != NULL)

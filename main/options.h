@@ -46,6 +46,7 @@ struct options {
     const char *user;
     const char *config_file;    /* --config: read before the command line, again on SIGHUP */
     unsigned stats_interval_sec;
+    const char *metrics_file;   /* --metrics-file: Prometheus textfile; NULL = none */
     unsigned threads;           /* pipeline workers */
     bool fanout;                /* live: a capture per worker (--fanout) */
     bool no_dpi;

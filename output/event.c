@@ -7,6 +7,7 @@
 #include "output_internal.h"
 
 #include <jansson.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,9 +95,9 @@ const char *output_proto_name(uint8_t proto, char *buf, size_t len)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
- * above U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_sequence_length(const unsigned char *s)
+/* RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF. A NUL ends a sequence
+ * early (it is not a continuation byte), so reading stops at the string's end. */
+size_t output_utf8_length(const unsigned char *s)
 {
     if (s[0] < 0x80)
         return 1;
@@ -128,7 +129,7 @@ static void clean_utf8(const char *in, char *out, size_t out_len)
     const unsigned char *s = (const unsigned char *)in;
     size_t used = 0;
     while (*s != '\0' && used + 1 < out_len) {
-        size_t n = utf8_sequence_length(s);
+        size_t n = output_utf8_length(s);
         if (n == 0) {
             out[used++] = '?';
             s++;
@@ -214,15 +215,27 @@ static void set_proto(json_t *object, uint8_t proto)
     set_own_text(object, "proto", output_proto_name(proto, buf, sizeof(buf)));
 }
 
-/* The head every event starts with: time, type; the caller adds its ids next. */
-static json_t *event_head(const char *event_type, uint64_t ts_usec)
+/* The head every event starts with: time, type, schema version, who wrote it and its id
+ * unique across runs and sensors; the caller adds its own ids next. */
+static json_t *event_head(const char *event_type, uint64_t ts_usec,
+                          const struct event_identity *identity, const char *event_id)
 {
     json_t *event = json_object();
     if (event == NULL)
         return NULL;
     set_time(event, "timestamp", ts_usec);
     set_own_text(event, "event_type", event_type);
+    set_own_text(event, "schema_version", EVENT_SCHEMA_VERSION);
+    set_text(event, "sensor", identity->sensor);
+    set_own_text(event, "event_id", event_id);
     return event;
+}
+
+/* ICMP flows are keyed without type and code, which the Community ID hashes: rather than
+ * a wrong id, they carry none. */
+static bool has_community_id(uint8_t proto)
+{
+    return proto != 1 && proto != 58;
 }
 
 static void set_geo(json_t *event, const struct geo_info *info)
@@ -246,18 +259,27 @@ static char *dump_event(json_t *event)
     return text;
 }
 
-char *output_flow_json(const struct output_config *config, const struct flow *flow,
-                       enum flow_end_reason reason)
+char *output_flow_json(const struct output_config *config, const struct event_identity *identity,
+                       const struct flow *flow, enum flow_end_reason reason)
 {
     const struct flow_direction_stats *to_server = &flow->dir[FLOW_DIR_ORIG];
     const struct flow_direction_stats *to_client = &flow->dir[FLOW_DIR_RESP];
     const struct flow_labels *labels = &flow->labels;
 
-    json_t *event = event_head("flow", flow->last_ts_usec);
+    char name[64], event_id[40];
+    snprintf(name, sizeof(name), "flow/%" PRIu64 "/%" PRIu64, (uint64_t)flow->id,
+             (uint64_t)flow->record_seq);
+    event_id_format(identity, name, event_id, sizeof(event_id));
+    json_t *event = event_head("flow", flow->last_ts_usec, identity, event_id);
     if (event == NULL)
         return NULL;
     set_uint(event, "flow_id", flow->id);
     set_uint(event, "record_seq", flow->record_seq);
+    char community_id[32];
+    if (has_community_id(flow->proto) &&
+        community_id_v1(community_id, sizeof(community_id), 0, flow->ip_version, flow->orig_addr,
+                        flow->resp_addr, flow->proto, flow->orig_port, flow->resp_port) > 0)
+        set_own_text(event, "community_id", community_id);
     set_time(event, "start", flow->start_ts_usec);
     set_time(event, "end", flow->last_ts_usec);
     uint64_t duration_usec = flow->last_ts_usec > flow->start_ts_usec
@@ -311,17 +333,34 @@ char *output_flow_json(const struct output_config *config, const struct flow *fl
     return dump_event(event);
 }
 
-char *output_alert_json(const struct alert *alert)
+void output_alert_ids(const struct event_identity *identity, const struct alert *alert,
+                      struct event_ids *ids)
 {
-    json_t *event = event_head("alert", alert->ts_usec);
+    char name[32];
+    snprintf(name, sizeof(name), "alert/%" PRIu64, alert->id);
+    event_id_format(identity, name, ids->event_id, sizeof(ids->event_id));
+    ids->community_id[0] = '\0';
+    if (has_community_id(alert->proto))
+        community_id_v1(ids->community_id, sizeof(ids->community_id), 0, alert->ip_version,
+                        alert->src_addr, alert->dest_addr, alert->proto, alert->src_port,
+                        alert->dest_port);
+}
+
+char *output_alert_json(const struct event_identity *identity, const struct event_ids *ids,
+                        const struct alert *alert)
+{
+    json_t *event = event_head("alert", alert->ts_usec, identity, ids->event_id);
     if (event == NULL)
         return NULL;
     set_uint(event, "alert_id", alert->id);
     set_uint(event, "flow_id", alert->flow_id);
+    if (ids->community_id[0] != '\0')
+        set_own_text(event, "community_id", ids->community_id);
     set_own_text(event, "severity", alert_severity_name(alert->severity));
     set_real3(event, "score", alert->score);
     set_value(event, "is_update", json_boolean(alert->is_update));
     set_addr(event, "src_ip", alert->ip_version, alert->src_addr);
+    set_uint(event, "src_port", alert->src_port);
     set_addr(event, "dest_ip", alert->ip_version, alert->dest_addr);
     set_uint(event, "dest_port", alert->dest_port);
     set_proto(event, alert->proto);
@@ -355,5 +394,70 @@ char *output_alert_json(const struct alert *alert)
      * scoring, for --flag-country and country= allowlist rules. */
     if (alert->dest_geo.found)
         set_geo(event, &alert->dest_geo);
+    return dump_event(event);
+}
+
+/* The stats event: the stats line's numbers, grouped by stage. Timestamp is wall time: the
+ * stats describe the sensor, not the traffic. */
+char *output_stats_json(const struct event_identity *identity, uint64_t seq,
+                        const struct output_run_stats *stats)
+{
+    char name[32], event_id[40];
+    snprintf(name, sizeof(name), "stats/%" PRIu64, seq);
+    event_id_format(identity, name, event_id, sizeof(event_id));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_usec = (uint64_t)now.tv_sec * USEC_PER_SEC + (uint64_t)now.tv_nsec / 1000;
+    json_t *event = event_head("stats", now_usec, identity, event_id);
+    if (event == NULL)
+        return NULL;
+    set_own_text(event, "run_id", identity->run_id_text);
+    set_uint(event, "uptime_sec", stats->uptime_sec);
+
+    json_t *capture = json_object();
+    set_uint(capture, "packets", stats->packets);
+    set_uint(capture, "bytes", stats->bytes);
+    set_uint(capture, "decoded", stats->decoded);
+    set_uint(capture, "skipped", stats->skipped);
+    set_uint(capture, "read_errors", stats->read_errors);
+    set_uint(capture, "pcap_received", stats->pcap_received);
+    set_uint(capture, "pcap_dropped", stats->pcap_dropped);
+    set_uint(capture, "pcap_if_dropped", stats->pcap_if_dropped);
+    set_value(event, "capture", capture);
+
+    json_t *flows = json_object();
+    set_uint(flows, "active", stats->flows_active);
+    set_uint(flows, "created", stats->flows_created);
+    set_uint(flows, "evicted", stats->flows_evicted);
+    set_uint(flows, "memory_bytes", stats->flow_memory_bytes);
+    set_value(event, "flows", flows);
+
+    json_t *detect = json_object();
+    set_uint(detect, "records", stats->records);
+    set_uint(detect, "alerts", stats->alerts);
+    set_uint(detect, "suppressed", stats->suppressed);
+    set_uint(detect, "allowlisted", stats->allowlisted);
+    set_value(event, "detect", detect);
+
+    const struct output_stats *os = &stats->output;
+    json_t *output = json_object();
+    set_uint(output, "flows_written", os->flows_written);
+    set_uint(output, "alerts_written", os->alerts_written);
+    set_uint(output, "syslog_sent", os->syslog_sent);
+    set_uint(output, "syslog_retried", os->syslog_retried);
+    set_uint(output, "syslog_spooled", os->syslog_spooled);
+    set_uint(output, "syslog_dropped", os->syslog_dropped);
+    set_uint(output, "syslog_queue_frames", os->syslog_queue_frames);
+    set_uint(output, "syslog_spool_bytes", os->syslog_spool_bytes);
+    set_uint(output, "write_errors", os->write_errors);
+    set_value(event, "output", output);
+
+    json_t *cpu = json_object();
+    set_real3(cpu, "capture_sec", stats->cpu_capture_sec);
+    set_real3(cpu, "workers_sec", stats->cpu_workers_sec);
+    set_real3(cpu, "busiest_worker_sec", stats->cpu_busiest_worker_sec);
+    set_real3(cpu, "consumer_sec", stats->cpu_consumer_sec);
+    set_value(event, "cpu", cpu);
+    set_uint(event, "max_rss_kib", stats->max_rss_kib > 0 ? (uint64_t)stats->max_rss_kib : 0);
     return dump_event(event);
 }

@@ -122,7 +122,7 @@ static void json_write_event(struct sink *base, const struct event *event)
         return;
     }
     sink->size += event->json_len + 1;
-    if (event->type == EVENT_ALERT && fflush(sink->file) != 0)
+    if (event->type != EVENT_FLOW && fflush(sink->file) != 0)
         json_sink_failed(sink);
     if (sink->path != NULL && sink->rotate_bytes > 0 && sink->size >= sink->rotate_bytes)
         json_sink_rotate(sink);

@@ -16,6 +16,7 @@ struct output {
     int sink_count;
     bool json_sink;              /* flow records have somewhere to go */
     struct output_stats stats;
+    struct event_identity identity;
 };
 
 void output_config_defaults(struct output_config *config)
@@ -37,6 +38,8 @@ struct output *output_open(const struct output_config *config, char *err, size_t
         return NULL;
     }
     output->config = *config;
+    if (!event_identity_init(&output->identity, config->sensor_name, config->run_id, err, err_len))
+        goto fail;
     const struct sink_ops *wanted[OUTPUT_MAX_SINKS];
     int wanted_count = 0;
     if (config->json_path != NULL)
@@ -76,12 +79,13 @@ void output_flow(struct output *output, const struct flow *flow, enum flow_end_r
         return;
     }
     if (json == NULL)
-        json = output_flow_json(&output->config, flow, reason);
+        json = output_flow_json(&output->config, &output->identity, flow, reason);
     if (json == NULL) {
         output->stats.write_errors++;
         return;
     }
-    struct event event = { .type = EVENT_FLOW, .flow = flow, .json = json, .json_len = strlen(json) };
+    struct event event = { .type = EVENT_FLOW, .flow = flow, .identity = &output->identity,
+                           .json = json, .json_len = strlen(json) };
     output_dispatch(output, &event);
     output->stats.flows_written++;
     free(json);
@@ -89,6 +93,7 @@ void output_flow(struct output *output, const struct flow *flow, enum flow_end_r
 
 struct flow_encoder {
     struct output_config config;   /* the output's, with a geo view of the encoder's own */
+    struct event_identity identity; /* a copy: fixed for the run */
 };
 
 struct flow_encoder *output_flow_encoder_new(const struct output *output)
@@ -99,6 +104,7 @@ struct flow_encoder *output_flow_encoder_new(const struct output *output)
     if (encoder == NULL)
         return NULL;
     encoder->config = output->config;
+    encoder->identity = output->identity;
     if (output->config.geo != NULL) {
         char err[128];
         encoder->config.geo = geo_view(output->config.geo, err, sizeof(err));
@@ -113,7 +119,7 @@ struct flow_encoder *output_flow_encoder_new(const struct output *output)
 char *output_flow_encode(struct flow_encoder *encoder, const struct flow *flow,
                          enum flow_end_reason reason)
 {
-    return output_flow_json(&encoder->config, flow, reason);
+    return output_flow_json(&encoder->config, &encoder->identity, flow, reason);
 }
 
 void output_flow_encoder_free(struct flow_encoder *encoder)
@@ -126,16 +132,39 @@ void output_flow_encoder_free(struct flow_encoder *encoder)
 
 void output_alert(struct output *output, const struct alert *alert)
 {
-    char *json = output_alert_json(alert);
+    struct event_ids ids;
+    output_alert_ids(&output->identity, alert, &ids);
+    char *json = output_alert_json(&output->identity, &ids, alert);
     if (json == NULL) {
         output->stats.write_errors++;
         return;
     }
-    struct event event = { .type = EVENT_ALERT, .alert = alert, .json = json,
-                           .json_len = strlen(json) };
+    struct event event = { .type = EVENT_ALERT, .alert = alert, .ids = &ids,
+                           .identity = &output->identity, .json = json, .json_len = strlen(json) };
     output_dispatch(output, &event);
     output->stats.alerts_written++;
     free(json);
+}
+
+void output_stats_event(struct output *output, const struct output_run_stats *stats)
+{
+    if (!output->json_sink)
+        return;
+    char *json = output_stats_json(&output->identity, output->stats.stats_written + 1, stats);
+    if (json == NULL) {
+        output->stats.write_errors++;
+        return;
+    }
+    struct event event = { .type = EVENT_STATS, .identity = &output->identity, .json = json,
+                           .json_len = strlen(json) };
+    output_dispatch(output, &event);
+    output->stats.stats_written++;
+    free(json);
+}
+
+const char *output_sensor_name(const struct output *output)
+{
+    return output->identity.sensor;
 }
 
 void output_tick(struct output *output)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * output/: writes flow records and alerts as JSON events to one or several sinks: JSON lines
- * to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting) with an
- * on-disk spool so no alert is lost while the SIEM is down. The JSON of every event starts
- * with the same head (timestamp, event_type, ids), built in one place.
+ * output/: writes flow records, alerts and stats as JSON events to one or several sinks: JSON
+ * lines to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting)
+ * with an on-disk spool so no alert is lost while the SIEM is down. The JSON of every event
+ * starts with the same head (timestamp, event_type, schema_version, sensor, event_id), built
+ * in one place; docs/schema/exflow-events.schema.json is its contract.
  */
 #ifndef EXFLOW_OUTPUT_H
 #define EXFLOW_OUTPUT_H
@@ -28,6 +29,8 @@ struct output_config {
     const char *spool_dir;       /* TCP syslog spool; NULL = default under the state dir */
     uint64_t spool_max_bytes;
     struct geo *geo;             /* may be NULL: no geo fields in flow records */
+    const char *sensor_name;     /* "sensor" of every event; NULL = the host name */
+    const char *run_id;          /* UUID under which event ids are made; NULL = random */
 };
 
 void output_config_defaults(struct output_config *config);
@@ -40,6 +43,22 @@ struct output_stats {
     uint64_t syslog_spooled;
     uint64_t syslog_dropped;
     uint64_t write_errors;
+    uint64_t stats_written;
+    uint64_t syslog_queue_frames; /* gauge: alerts waiting for the collector (TCP spool) */
+    uint64_t syslog_spool_bytes;  /* gauge: bytes of them on disk */
+};
+
+/* Everything the periodic stats line says, as numbers: main gathers it from every stage,
+ * output/ writes it as a stats event and as a Prometheus textfile. */
+struct output_run_stats {
+    uint64_t uptime_sec;            /* wall time since start */
+    uint64_t packets, bytes, decoded, skipped, read_errors;
+    uint64_t pcap_received, pcap_dropped, pcap_if_dropped;
+    uint64_t flows_active, flows_created, flows_evicted, flow_memory_bytes;
+    uint64_t records, alerts, suppressed, allowlisted;
+    struct output_stats output;
+    long max_rss_kib;
+    double cpu_capture_sec, cpu_workers_sec, cpu_busiest_worker_sec, cpu_consumer_sec;
 };
 
 struct output;
@@ -66,6 +85,19 @@ char *output_flow_encode(struct flow_encoder *encoder, const struct flow *flow,
                          enum flow_end_reason reason);
 /* Before the output (and the geo) it came from are closed. */
 void output_flow_encoder_free(struct flow_encoder *encoder);
+
+/* Writes a stats event to the JSON sink (not to syslog: a SIEM alert channel is not for
+ * metrics). On the thread that writes every other event. */
+void output_stats_event(struct output *output, const struct output_run_stats *stats);
+
+/* --metrics-file: the numbers in Prometheus text format (node_exporter's textfile
+ * collector), written to a temporary file in the same folder and renamed over path, so a
+ * scraper never reads half a file. False and a message in err when it cannot be written. */
+bool output_write_metrics(const char *path, const char *sensor,
+                          const struct output_run_stats *stats, char *err, size_t err_len);
+
+/* The "sensor" of every event: --sensor-name or the host name. Fixed once output is open. */
+const char *output_sensor_name(const struct output *output);
 
 /* Periodic work: syslog reconnect/back-off and spool replay. Never blocks for long. */
 void output_tick(struct output *output);

@@ -18,7 +18,37 @@
 #define SYSLOG_SD_ID              "exflow@32473" /* RFC 5424 7.2.2: name@PEN; 32473 is the
                                                     documentation PEN of RFC 5612 */
 
-enum event_type { EVENT_FLOW, EVENT_ALERT };
+enum event_type { EVENT_FLOW, EVENT_ALERT, EVENT_STATS };
+
+/* The version of the event schema (docs/schema/exflow-events.schema.json): MAJOR.MINOR, the
+ * minor part grows when fields are added, the major part when one changes or goes. */
+#define EVENT_SCHEMA_VERSION "1.0"
+
+/* identity.c: who wrote an event, fixed for the whole run. */
+struct event_identity {
+    char sensor[256];            /* --sensor-name, else the host name */
+    uint8_t run_id[16];          /* random UUID v4, or --run-id */
+    char run_id_text[40];
+};
+
+/* What sets one event apart, computed once per event and shared by every sink. */
+struct event_ids {
+    char event_id[40];           /* UUID text */
+    char community_id[32];       /* "1:<base64>"; "" when the event has none */
+};
+
+/* NULL sensor_name: the host name; NULL run_id: a fresh random one. False and a message in
+ * err when one given is bad. */
+bool event_identity_init(struct event_identity *identity, const char *sensor_name,
+                         const char *run_id, char *err, size_t err_len);
+/* The UUID (version 5) of name ("flow/ID/SEQ", "alert/ID", "stats/N") under the run id. */
+void event_id_format(const struct event_identity *identity, const char *name, char *out,
+                     size_t out_len);
+/* Community ID v1, base64, "1:..." into out (32 bytes is enough). For ICMP and ICMPv6 the
+ * ports are type and code. Returns the length, 0 when out is too short. */
+size_t community_id_v1(char *out, size_t out_len, uint16_t seed, int ip_version,
+                       const uint8_t *src_addr, const uint8_t *dest_addr, uint8_t proto,
+                       uint16_t src_port, uint16_t dest_port);
 
 /* One event as every sink sees it: the JSON text is built once, the structs are there for
  * sinks that need fields of their own (syslog's structured data and CEF). */
@@ -26,6 +56,8 @@ struct event {
     enum event_type type;
     const struct flow *flow;     /* EVENT_FLOW */
     const struct alert *alert;   /* EVENT_ALERT */
+    const struct event_ids *ids; /* EVENT_ALERT; NULL for the others */
+    const struct event_identity *identity;
     const char *json;            /* compact, no newline */
     size_t json_len;
 };
@@ -54,9 +86,17 @@ extern const struct sink_ops json_sink_ops;
 extern const struct sink_ops syslog_sink_ops;
 
 /* event.c: the JSON of each event; malloc'ed, compact, no newline. NULL only out of memory. */
-char *output_flow_json(const struct output_config *config, const struct flow *flow,
-                       enum flow_end_reason reason);
-char *output_alert_json(const struct alert *alert);
+char *output_flow_json(const struct output_config *config, const struct event_identity *identity,
+                       const struct flow *flow, enum flow_end_reason reason);
+/* The ids of an alert: its event_id under the run and its connection's Community ID. */
+void output_alert_ids(const struct event_identity *identity, const struct alert *alert,
+                      struct event_ids *ids);
+char *output_alert_json(const struct event_identity *identity, const struct event_ids *ids,
+                        const struct alert *alert);
+char *output_stats_json(const struct event_identity *identity, uint64_t seq,
+                        const struct output_run_stats *stats);
+/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 when the bytes there are not one. */
+size_t output_utf8_length(const unsigned char *s);
 /* "2024-01-02T03:04:05.123456Z"; buf holds 32 bytes. */
 const char *output_format_time(uint64_t ts_usec, char *buf, size_t len);
 const char *output_proto_name(uint8_t proto, char *buf, size_t len);
@@ -80,7 +120,11 @@ size_t syslog_format(char *buf, size_t cap, const struct syslog_header *header,
 /* The structured data element of an alert: [exflow@32473 key="value" ...]. */
 size_t syslog_alert_sd(char *buf, size_t cap, const struct alert *alert);
 /* The CEF message body of an alert. Returns the length, 0 when it does not fit. */
-size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert);
+size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert,
+                        const struct event_ids *ids, const char *sensor);
+/* The ATT&CK technique that names the alert's class (the CEF Signature ID): the most specific
+ * one it carries. */
+const char *syslog_main_technique(const struct alert *alert);
 int syslog_severity(enum alert_severity severity);
 bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], char *err,
                              size_t err_len);

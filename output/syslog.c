@@ -218,7 +218,7 @@ size_t syslog_alert_sd(char *buf, size_t cap, const struct alert *alert)
     return ok ? len : 0;
 }
 
-/* CEF header fields escape '\' and '|' (ArcSight CEF spec, "Character encoding"). */
+/* CEF header fields escape '\\' and '|' (ArcSight CEF spec, "Character encoding"). */
 static bool cef_header_field(char *buf, size_t cap, size_t *len, const char *value)
 {
     bool ok = true;
@@ -233,20 +233,28 @@ static bool cef_header_field(char *buf, size_t cap, size_t *len, const char *val
     return ok && append(buf, cap, len, "|", 1);
 }
 
-/* CEF extension values escape '\' and '=', and write newlines as \n and \r. */
+/* CEF extension values escape '\\' and '=', and write newlines as \n and \r. Text is UTF-8,
+ * as the CEF spec allows: valid sequences (the "±" of a reason) pass intact.
+ * THREAT: names come from packets: other control bytes and bytes that are not valid UTF-8
+ * become '?', so a value never breaks the line or the collector's decoder. */
 static bool cef_extension(char *buf, size_t cap, size_t *len, const char *key, const char *value)
 {
     bool ok = (*len == 0 || buf[*len - 1] == '|' || append(buf, cap, len, " ", 1)) &&
               append_str(buf, cap, len, key) && append(buf, cap, len, "=", 1);
-    for (const char *p = value; ok && *p != '\0'; p++) {
+    const unsigned char *p = (const unsigned char *)value;
+    while (ok && *p != '\0') {
+        size_t n = output_utf8_length(p);
         if (*p == '\\' || *p == '=')
-            ok = append(buf, cap, len, "\\", 1) && append(buf, cap, len, p, 1);
+            ok = append(buf, cap, len, "\\", 1) && append(buf, cap, len, (const char *)p, 1);
         else if (*p == '\n')
             ok = append_str(buf, cap, len, "\\n");
         else if (*p == '\r')
             ok = append_str(buf, cap, len, "\\r");
+        else if (n == 0 || *p < 0x20 || *p == 0x7f)
+            ok = append(buf, cap, len, "?", 1);
         else
-            ok = append(buf, cap, len, p, 1);
+            ok = append(buf, cap, len, (const char *)p, n);
+        p += n > 0 ? n : 1;
     }
     return ok;
 }
@@ -263,39 +271,74 @@ static const char *cef_severity(enum alert_severity severity)
     }
 }
 
-size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert)
+/* Most specific first: where the data went (cloud storage, another protocol, the C2
+ * channel) says more than when (scheduled) or that it was automated, which every alert is. */
+const char *syslog_main_technique(const struct alert *alert)
 {
-    char number[64], addr[64], text[ALERT_TEXT_LEN], list[256];
+    static const char *const preference[] = { "T1567.002", "T1048.002", "T1048.003", "T1048",
+                                               "T1041", "T1029", "T1020" };
+    for (size_t p = 0; p < sizeof(preference) / sizeof(preference[0]); p++)
+        for (int i = 0; i < alert->technique_count && i < ALERT_MAX_TECHNIQUES; i++)
+            if (alert->techniques[i] != NULL && strcmp(alert->techniques[i], preference[p]) == 0)
+                return preference[p];
+    if (alert->technique_count > 0 && alert->techniques[0] != NULL)
+        return alert->techniques[0];
+    return "exfiltration";
+}
+
+/* The CEF Name: what the technique means, for analysts reading the SIEM's list. */
+static const char *cef_name(const char *technique)
+{
+    static const struct { const char *id, *name; } names[] = {
+        { "T1567.002", "Exfiltration to cloud storage" },
+        { "T1048.002", "Exfiltration over asymmetric encrypted non-C2 protocol" },
+        { "T1048.003", "Exfiltration over unencrypted non-C2 protocol" },
+        { "T1048", "Exfiltration over alternative protocol" },
+        { "T1041", "Exfiltration over C2 channel" },
+        { "T1029", "Scheduled transfer" },
+        { "T1020", "Automated exfiltration" },
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i].id, technique) == 0)
+            return names[i].name;
+    return "Data exfiltration";
+}
+
+size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert,
+                        const struct event_ids *ids, const char *sensor)
+{
+    char number[64], addr[64], list[256], name[128];
     size_t len = 0;
     join_techniques(alert, list, sizeof(list));
-    /* Signature ID: the first ATT&CK technique, the stable key SIEM rules match on. */
-    const char *signature = alert->technique_count > 0 && alert->techniques[0] != NULL
-                            ? alert->techniques[0] : "exfiltration";
+    /* Signature ID: the main ATT&CK technique, the stable key SIEM rules match on. */
+    const char *signature = syslog_main_technique(alert);
+    snprintf(name, sizeof(name), "%s%s", cef_name(signature), alert->is_update ? " (update)" : "");
     bool ok = append_str(buf, cap, &len, "CEF:0|") && cef_header_field(buf, cap, &len, "exflow") &&
               cef_header_field(buf, cap, &len, "exflow") &&
               cef_header_field(buf, cap, &len, EXFLOW_VERSION) &&
               cef_header_field(buf, cap, &len, signature) &&
-              cef_header_field(buf, cap, &len, alert->is_update ? "Data exfiltration (update)"
-                                                                : "Data exfiltration") &&
+              cef_header_field(buf, cap, &len, name) &&
               cef_header_field(buf, cap, &len, cef_severity(alert->severity));
 #define EXT(key, value) (ok = ok && cef_extension(buf, cap, &len, key, value))
     snprintf(number, sizeof(number), "%" PRIu64, alert->ts_usec / 1000);
     EXT("rt", number);
+    /* externalId stays the number of the alert in its run: some SIEMs (Sentinel's
+     * CommonSecurityLog) type it as an integer. The unique event id goes in cs4. */
     snprintf(number, sizeof(number), "%" PRIu64, alert->id);
     EXT("externalId", number);
+    if (sensor != NULL)
+        EXT("dvchost", sensor);
     EXT("src", geo_addr_to_string(alert->ip_version, alert->src_addr, addr, sizeof(addr)));
+    snprintf(number, sizeof(number), "%u", alert->src_port);
+    EXT("spt", number);
     EXT("dst", geo_addr_to_string(alert->ip_version, alert->dest_addr, addr, sizeof(addr)));
     snprintf(number, sizeof(number), "%u", alert->dest_port);
     EXT("dpt", number);
     EXT("proto", output_proto_name(alert->proto, number, sizeof(number)));
-    if (alert->dest_name[0] != '\0') {
-        clean_text(alert->dest_name, text, sizeof(text));
-        EXT("dhost", text);
-    }
-    if (alert->app_protocol[0] != '\0') {
-        clean_text(alert->app_protocol, text, sizeof(text));
-        EXT("app", text);
-    }
+    if (alert->dest_name[0] != '\0')
+        EXT("dhost", alert->dest_name);
+    if (alert->app_protocol[0] != '\0')
+        EXT("app", alert->app_protocol);
     snprintf(number, sizeof(number), "%" PRIu64, alert->bytes_out);
     EXT("out", number);
     snprintf(number, sizeof(number), "%" PRIu64, alert->bytes_in);
@@ -307,11 +350,18 @@ size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert)
     join_evidence(alert, list, sizeof(list));
     EXT("cs2Label", "evidence");
     EXT("cs2", list);
+    if (ids != NULL && ids->community_id[0] != '\0') {
+        EXT("cs3Label", "communityId");
+        EXT("cs3", ids->community_id);
+    }
+    if (ids != NULL) {
+        EXT("cs4Label", "eventId");
+        EXT("cs4", ids->event_id);
+    }
     EXT("cn1Label", "score_milli");
     snprintf(number, sizeof(number), "%.0f", alert->score * 1000.0);
     EXT("cn1", number);
-    clean_text(alert->reason, text, sizeof(text));
-    EXT("msg", text);
+    EXT("msg", alert->reason);
 #undef EXT
     return ok ? len : 0;
 }
@@ -611,6 +661,8 @@ static void syslog_tick(struct sink *base)
         return;
     uint64_t now = monotonic_ms();
     tcp_step(sink, now);
+    base->stats->syslog_queue_frames = spool_pending_frames(&sink->spool);
+    base->stats->syslog_spool_bytes = spool_pending_bytes(&sink->spool);
     if (now - sink->last_checkpoint_ms >= SYSLOG_OFFSET_SAVE_MS) {
         sink->last_checkpoint_ms = now;
         spool_checkpoint(&sink->spool);
@@ -618,8 +670,8 @@ static void syslog_tick(struct sink *base)
 }
 
 /* Builds the whole RFC 5424 message of an alert; 0 when it cannot fit. */
-static size_t format_alert(struct syslog_sink *sink, const struct alert *alert, const char *json,
-                           char *buf, size_t cap)
+static size_t format_alert(struct syslog_sink *sink, const struct event *event,
+                           const struct alert *alert, const char *json, char *buf, size_t cap)
 {
     char sd[2048];
     if (syslog_alert_sd(sd, sizeof(sd), alert) == 0)
@@ -627,7 +679,8 @@ static size_t format_alert(struct syslog_sink *sink, const struct alert *alert, 
     char cef[4096];
     const char *body = json;
     if (sink->cef)
-        body = syslog_alert_cef(cef, sizeof(cef), alert) ? cef : "";
+        body = syslog_alert_cef(cef, sizeof(cef), alert, event->ids, event->identity->sensor)
+               ? cef : "";
     struct syslog_header header = {
         .facility = sink->facility,
         .severity = sink->severity_map[alert->severity],
@@ -647,14 +700,14 @@ static void syslog_write_event(struct sink *base, const struct event *event)
         return; /* flows stay in the JSON sink: a SIEM wants alerts, not every connection */
 
     char message[SYSLOG_MAX_MESSAGE + 32];
-    size_t len = format_alert(sink, event->alert, event->json, message, SYSLOG_MAX_MESSAGE);
+    size_t len = format_alert(sink, event, event->alert, event->json, message, SYSLOG_MAX_MESSAGE);
     if (len == 0) {
         /* Only a pathological reason/name escapes to this size: send the alert without it. */
         struct alert trimmed = *event->alert;
         snprintf(trimmed.reason, sizeof(trimmed.reason), "(reason trimmed to fit syslog)");
         trimmed.dest_name[0] = '\0';
-        char *json = output_alert_json(&trimmed);
-        len = json ? format_alert(sink, &trimmed, json, message, SYSLOG_MAX_MESSAGE) : 0;
+        char *json = output_alert_json(event->identity, event->ids, &trimmed);
+        len = json ? format_alert(sink, event, &trimmed, json, message, SYSLOG_MAX_MESSAGE) : 0;
         free(json);
     }
     if (len == 0) {

@@ -5,11 +5,13 @@
 #   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)
 set -eu
 
-packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev"
+packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev \
+nettle-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
 tcpdump iproute2 procps \
-git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate"
+git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate \
+python3-jsonschema python3-prometheus-client"
 fi
 
 missing=""

@@ -11,6 +11,15 @@ export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 log_dir="tests/out/$(basename "$BUILD")"
 mkdir -p "$log_dir"
 
+# The default build keeps the events its tests write (tests/events, the scenarios) for one
+# schema check at the end, with the golden outputs.
+events_dir=""
+if [ "$(basename "$BUILD")" = default ]; then
+    events_dir="$log_dir/events"
+    rm -rf "$events_dir"; mkdir -p "$events_dir"
+    export EXFLOW_EVENTS_DIR="$events_dir"
+fi
+
 total_passed=0; total_failed=0
 run_part() {
     name=$1; shift
@@ -39,6 +48,8 @@ run_part security ./tests/security/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
 run_part docs ./tests/docs/run.sh
 run_part package ./tests/package/run.sh
+run_part events ./tests/events/run.sh
+[ -n "$events_dir" ] && run_part schema ./tests/schema/run.sh "tests/out/golden-$(basename "$BUILD")" "$events_dir"
 
 echo "logs in $log_dir"
 echo "$(basename "$BUILD"): $total_passed passed, $total_failed failed"

@@ -58,9 +58,11 @@ expect missing-allowlist 2 "nope\.txt" -- -r pcaps/golden/ftp.pcap --allowlist "
 expect bad-second-file 2 "text\.pcap" -- -r pcaps/golden/ssh.pcap "$tmp/text.pcap"
 expect stdin-twice 2 "stdin" -- -r - -r -
 
-# Reading from stdin gives the same records as reading the file.
-"$EXFLOW" -q -r - <pcaps/golden/ssh.pcap >"$tmp/stdin.out" 2>&1
-"$EXFLOW" -q -r pcaps/golden/ssh.pcap >"$tmp/file.out" 2>&1
+# Reading from stdin gives the same records as reading the file (under one run id, as event
+# ids differ between runs otherwise).
+run_id="--run-id 00000000-0000-4000-8000-000000000000"
+"$EXFLOW" -q $run_id -r - <pcaps/golden/ssh.pcap >"$tmp/stdin.out" 2>&1
+"$EXFLOW" -q $run_id -r pcaps/golden/ssh.pcap >"$tmp/file.out" 2>&1
 if cmp -s "$tmp/stdin.out" "$tmp/file.out" && [ -s "$tmp/file.out" ]; then
     echo "ok   stdin-equals-file"; passed=$((passed + 1))
 else
@@ -76,7 +78,7 @@ else
 fi
 
 # -w writes the same records to a file.
-"$EXFLOW" -q -r pcaps/golden/ssh.pcap -w "$tmp/w.jsonl" >/dev/null 2>&1
+"$EXFLOW" -q $run_id -r pcaps/golden/ssh.pcap -w "$tmp/w.jsonl" >/dev/null 2>&1
 if cmp -s "$tmp/w.jsonl" "$tmp/file.out"; then
     echo "ok   write-file"; passed=$((passed + 1))
 else

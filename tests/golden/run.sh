@@ -9,6 +9,8 @@ set -u
 : "${EXFLOW:=./exflow}"
 export TZ=UTC LC_ALL=C
 out_dir="tests/out/golden-$(basename "$(dirname "$EXFLOW")")"
+# A fixed sensor name and run id make event_id and sensor reproducible (bless.sh uses the same).
+ids="--sensor-name golden --run-id 00000000-0000-4000-8000-000000000000"
 mkdir -p "$out_dir"
 passed=0; failed=0
 for threads in default 4; do
@@ -19,7 +21,7 @@ for threads in default 4; do
         expected="tests/golden/expected/$name.out"
         out="$out_dir/$name-threads-$threads"
         # shellcheck disable=SC2086
-        "$EXFLOW" -q $thread_args -r "pcaps/golden/$pcap" $args >"$out.out" 2>"$out.err"
+        "$EXFLOW" -q $ids $thread_args -r "pcaps/golden/$pcap" $args >"$out.out" 2>"$out.err"
         rc=$?
         if [ "$rc" -ne 0 ]; then
             echo "FAIL $name$suffix: exit $rc"; head -n 20 "$out.err"; failed=$((failed + 1))

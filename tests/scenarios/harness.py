@@ -77,6 +77,19 @@ def fmt_dur(sec):
     return f"{sign}{sec / 86400:.1f}d"
 
 
+def save_events(files, stdout):
+    """Keeps the events under $EXFLOW_EVENTS_DIR, for the schema check of tests/run-all.sh."""
+    folder = os.environ.get("EXFLOW_EVENTS_DIR")
+    if not folder or not stdout:
+        return
+    folder = os.path.join(folder, "scenarios")
+    os.makedirs(folder, exist_ok=True)
+    tag = os.path.basename(files[-1]) if files else "stdin"
+    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=tag + ".", suffix=".jsonl",
+                                     delete=False) as f:
+        f.write(stdout)
+
+
 def run_exflow(exflow, files, args, timeout=300):
     """Returns dict(rc, events, bad_lines, stderr, crashed, timed_out)."""
     cmd = [exflow]
@@ -99,6 +112,7 @@ def run_exflow(exflow, files, args, timeout=300):
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         res["stderr"] = res["stderr"] or err.read().decode("utf-8", "replace")
+    save_events(files, stdout)
     rc = res["rc"]
     res["crashed"] = rc is not None and (rc < 0 or rc >= 128)
     res["sanitizer"] = bool(SANITIZER_RE.search(res["stderr"]))

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Part of `make test`: what exflow must not do to files that are not its own, and what two
 # exflows or a SIGHUP must not break (docs/security.md). Run as root: an unprivileged user
 # ("nobody") plants symlinks and hard links at the names exflow writes, pointing to a

@@ -52,6 +52,7 @@ static void make_alert(struct alert *alert)
     alert->ip_version = 4;
     geo_addr_parse("10.1.2.3", alert->src_addr);
     geo_addr_parse("81.2.69.142", alert->dest_addr);
+    alert->src_port = 51000;
     alert->dest_port = 443;
     alert->proto = 6;
     strcpy(alert->dest_name, "content.dropboxapi.com");
@@ -71,6 +72,16 @@ static void make_alert(struct alert *alert)
     alert->techniques[1] = "T1029";
     alert->technique_count = 2;
     strcpy(alert->reason, "10.1.2.3 sent 50 MiB to \"content.dropboxapi.com\" every 5 min");
+}
+
+/* A fixed run id and sensor: event ids are then those Python's uuid.uuid5 gives. */
+#define TEST_RUN_ID "00000000-0000-4000-8000-000000000000"
+static struct event_identity test_identity(void)
+{
+    struct event_identity identity;
+    char err[256];
+    CHECK(event_identity_init(&identity, "sensor-1", TEST_RUN_ID, err, sizeof(err)));
+    return identity;
 }
 
 UNIT_TEST(test_time_and_proto)
@@ -112,10 +123,13 @@ UNIT_TEST(test_flow_json)
     output_config_defaults(&config);
     struct flow flow;
     make_flow(&flow);
-    char *json = output_flow_json(&config, &flow, FLOW_END_TCP_CLOSE);
+    struct event_identity identity = test_identity();
+    char *json = output_flow_json(&config, &identity, &flow, FLOW_END_TCP_CLOSE);
     CHECK_STR(json,
-        "{\"timestamp\":\"2024-01-02T03:04:07.623456Z\",\"event_type\":\"flow\",\"flow_id\":42,"
-        "\"record_seq\":1,\"start\":\"2024-01-02T03:04:05.123456Z\","
+        "{\"timestamp\":\"2024-01-02T03:04:07.623456Z\",\"event_type\":\"flow\","
+        "\"schema_version\":\"1.0\",\"sensor\":\"sensor-1\","
+        "\"event_id\":\"62191427-3759-539b-a08e-f0f26c9d4e1e\",\"flow_id\":42,"
+        "\"record_seq\":1,\"community_id\":\"1:II7+pVkERo9UDtqhaWFQ8qOr0so=\",\"start\":\"2024-01-02T03:04:05.123456Z\","
         "\"end\":\"2024-01-02T03:04:07.623456Z\",\"duration\":2.5,"
         "\"src_ip\":\"10.1.2.3\",\"src_port\":51000,\"dest_ip\":\"81.2.69.142\",\"dest_port\":443,"
         "\"proto\":\"TCP\",\"master_protocol\":\"TLS\",\"app_protocol\":\"Dropbox\","
@@ -143,10 +157,12 @@ UNIT_TEST(test_flow_json)
     /* Remote is the originator when only it is public. */
     geo_addr_parse("81.2.69.142", flow.orig_addr);
     geo_addr_parse("192.168.1.5", flow.resp_addr);
-    json = output_flow_json(&config, &flow, FLOW_END_IDLE);
+    json = output_flow_json(&config, &identity, &flow, FLOW_END_IDLE);
     CHECK_STR(json,
-        "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"flow\",\"flow_id\":42,"
-        "\"record_seq\":0,\"start\":\"2024-01-02T03:04:05.123456Z\","
+        "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"flow\","
+        "\"schema_version\":\"1.0\",\"sensor\":\"sensor-1\","
+        "\"event_id\":\"ffab9c7e-03e5-53f5-9809-2c4390dd6d10\",\"flow_id\":42,"
+        "\"record_seq\":0,\"community_id\":\"1:ysYYV5J8720gOg+eTc7xdintLTM=\",\"start\":\"2024-01-02T03:04:05.123456Z\","
         "\"end\":\"2024-01-02T03:04:05.123456Z\",\"duration\":0.0,\"vlan\":12,"
         "\"src_ip\":\"81.2.69.142\",\"src_port\":51000,\"dest_ip\":\"192.168.1.5\",\"dest_port\":443,"
         "\"proto\":\"UDP\",\"http_method\":\"POST\",\"http_url\":\"/up?\\\"x\\\"\\\\\\n?\\u00E9\","
@@ -164,7 +180,9 @@ UNIT_TEST(test_flow_json)
     geo_addr_parse("2001:db8::2", flow.resp_addr);
     flow.proto = 58;
     memset(&flow.labels, 0, sizeof(flow.labels));
-    json = output_flow_json(&config, &flow, FLOW_END_EOF);
+    json = output_flow_json(&config, &identity, &flow, FLOW_END_EOF);
+    /* ICMP flows carry no type and code, which the Community ID needs: none rather than wrong. */
+    CHECK(json != NULL && strstr(json, "community_id") == NULL);
     CHECK(json != NULL && strstr(json, "\"src_ip\":\"fd00::1\",\"src_port\":51000,"
                                        "\"dest_ip\":\"2001:db8::2\"") != NULL);
     CHECK(json != NULL && strstr(json, "\"proto\":\"ICMPv6\"") != NULL);
@@ -181,11 +199,17 @@ UNIT_TEST(test_alert_json)
     output_config_defaults(&config);
     struct alert alert;
     make_alert(&alert);
-    char *json = output_alert_json(&alert);
+    struct event_identity identity = test_identity();
+    struct event_ids ids;
+    output_alert_ids(&identity, &alert, &ids);
+    char *json = output_alert_json(&identity, &ids, &alert);
     CHECK_STR(json,
-        "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"alert\",\"alert_id\":7,"
-        "\"flow_id\":42,\"severity\":\"high\",\"score\":0.877,\"is_update\":false,"
-        "\"src_ip\":\"10.1.2.3\",\"dest_ip\":\"81.2.69.142\",\"dest_port\":443,\"proto\":\"TCP\","
+        "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"alert\","
+        "\"schema_version\":\"1.0\",\"sensor\":\"sensor-1\","
+        "\"event_id\":\"d9e03b64-10ad-5570-b775-53c9d944bc71\",\"alert_id\":7,"
+        "\"flow_id\":42,\"community_id\":\"1:II7+pVkERo9UDtqhaWFQ8qOr0so=\",\"severity\":\"high\","
+        "\"score\":0.877,\"is_update\":false,"
+        "\"src_ip\":\"10.1.2.3\",\"src_port\":51000,\"dest_ip\":\"81.2.69.142\",\"dest_port\":443,\"proto\":\"TCP\","
         "\"dest_name\":\"content.dropboxapi.com\",\"app_protocol\":\"Dropbox\","
         "\"techniques\":[\"T1567.002\",\"T1029\"],\"evidence\":[\"cloud_storage\",\"periodic\"],"
         "\"bytes_out\":52428800,\"bytes_in\":20480,\"pcr\":0.999,\"connections\":6,"
@@ -202,7 +226,7 @@ UNIT_TEST(test_alert_json)
     alert.is_update = true;
     alert.technique_count = 0;
     alert.evidence = 0;
-    json = output_alert_json(&alert);
+    json = output_alert_json(&identity, &ids, &alert);
     CHECK(json != NULL && strstr(json, "\"is_update\":true") != NULL);
     CHECK(json != NULL && strstr(json, "\"techniques\":[],\"evidence\":[]") != NULL);
     CHECK(json != NULL && strstr(json, ",\"geo\":{\"country_code\":\"GB\",\"asn\":64500,"
@@ -280,12 +304,226 @@ UNIT_TEST(test_syslog_alert_sd_and_cef)
 
     strcpy(alert.dest_name, "a=b|c");
     strcpy(alert.reason, "line1\nx=y \\ end");
-    CHECK(syslog_alert_cef(buf, sizeof(buf), &alert) > 0);
-    CHECK_STR(buf, "CEF:0|exflow|exflow|" EXFLOW_VERSION "|T1567.002|Data exfiltration|8|"
-                   "rt=1704164645123 externalId=7 src=10.1.2.3 dst=81.2.69.142 dpt=443 proto=TCP "
+    struct event_identity identity = test_identity();
+    struct event_ids ids;
+    output_alert_ids(&identity, &alert, &ids);
+    CHECK(syslog_alert_cef(buf, sizeof(buf), &alert, &ids, "sensor-1") > 0);
+    CHECK_STR(buf, "CEF:0|exflow|exflow|" EXFLOW_VERSION "|T1567.002|Exfiltration to cloud storage|8|"
+                   "rt=1704164645123 externalId=7 dvchost=sensor-1 src=10.1.2.3 spt=51000 dst=81.2.69.142 dpt=443 proto=TCP "
                    "dhost=a\\=b|c app=Dropbox out=52428800 in=20480 cnt=6 cs1Label=techniques "
                    "cs1=T1567.002,T1029 cs2Label=evidence cs2=cloud_storage,periodic "
-                   "cn1Label=score_milli cn1=877 msg=line1?x\\=y \\\\ end");
+                   "cs3Label=communityId cs3=1:II7+pVkERo9UDtqhaWFQ8qOr0so\\= "
+                   "cs4Label=eventId cs4=d9e03b64-10ad-5570-b775-53c9d944bc71 "
+                   "cn1Label=score_milli cn1=877 "
+                   "msg=line1\\nx\\=y \\\\ end");
+}
+
+/* CEF: the class is the alert's main technique, whatever order detect/ listed them in, and
+ * UTF-8 text (the reason's "±") arrives intact while broken bytes and controls do not. */
+UNIT_TEST(test_cef_class_and_utf8)
+{
+    struct alert alert;
+    make_alert(&alert);
+    char buf[4096];
+    static const struct { const char *techniques[4]; int count; const char *main, *name; } cases[] = {
+        { { "T1020" }, 1, "T1020", "Automated exfiltration" },
+        { { "T1020", "T1029" }, 2, "T1029", "Scheduled transfer" },
+        { { "T1020", "T1029", "T1048.002" }, 3, "T1048.002",
+          "Exfiltration over asymmetric encrypted non-C2 protocol" },
+        { { "T1020", "T1048.003" }, 2, "T1048.003", "Exfiltration over unencrypted non-C2 protocol" },
+        { { "T1020", "T1029", "T1041" }, 3, "T1041", "Exfiltration over C2 channel" },
+        { { "T1020", "T1029", "T1567.002" }, 3, "T1567.002", "Exfiltration to cloud storage" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(alert.techniques, 0, sizeof(alert.techniques));
+        for (int t = 0; t < cases[i].count; t++)
+            alert.techniques[t] = cases[i].techniques[t];
+        alert.technique_count = cases[i].count;
+        CHECK_STR(syslog_main_technique(&alert), cases[i].main);
+        CHECK(syslog_alert_cef(buf, sizeof(buf), &alert, NULL, NULL) > 0);
+        char want[256];
+        snprintf(want, sizeof(want), "|%s|%s|8|", cases[i].main, cases[i].name);
+        CHECK(strstr(buf, want) != NULL);
+    }
+    alert.is_update = true;
+    CHECK(syslog_alert_cef(buf, sizeof(buf), &alert, NULL, NULL) > 0);
+    CHECK(strstr(buf, "|Exfiltration to cloud storage (update)|") != NULL);
+
+    /* The reason detect/ writes, with U+00B1, and a host name with an accent, invalid UTF-8
+     * (a lone continuation byte, an overlong '/'), a tab and DEL. */
+    strcpy(alert.reason, "every 60.0 min (\xc2\xb1" "1.0 s)");
+    strcpy(alert.dest_name, "caf\xc3\xa9\x80.\xc0\xaf\t\x7f.example");
+    CHECK(syslog_alert_cef(buf, sizeof(buf), &alert, NULL, NULL) > 0);
+    CHECK(strstr(buf, " msg=every 60.0 min (\xc2\xb1" "1.0 s)") != NULL);
+    CHECK(strstr(buf, " dhost=caf\xc3\xa9?.????.example ") != NULL);
+    /* A whole RFC 5424 message with a UTF-8 body carries the BOM (6.4). */
+    struct syslog_header header = { .facility = 13, .severity = 3, .ts_usec = TS_2024,
+                                    .hostname = "h", .procid = 1, .msgid = "ALERT" };
+    char message[8192];
+    CHECK(syslog_format(message, sizeof(message), &header, NULL, buf) > 0);
+    CHECK(strstr(message, "ALERT - \xef\xbb\xbf" "CEF:0|") != NULL);
+    /* Too small a buffer: 0, never a cut message. */
+    CHECK_EQ_U(syslog_alert_cef(buf, 100, &alert, NULL, NULL), 0);
+}
+
+/* The Community ID spec's published vectors (corelight/community-id-spec,
+ * baseline/baseline_deflt.json, seed 0): both directions of each connection give one id. */
+UNIT_TEST(test_community_id_vectors)
+{
+    static const struct {
+        uint8_t proto;
+        const char *saddr, *daddr;
+        uint16_t sport, dport;
+        const char *id;
+    } vectors[] = {
+        { 58, "fe80::200:86ff:fe05:80da", "fe80::260:97ff:fe07:69ea", 135, 136, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=" },
+        { 58, "fe80::260:97ff:fe07:69ea", "fe80::200:86ff:fe05:80da", 136, 135, "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=" },
+        { 58, "fe80::260:97ff:fe07:69ea", "fe80::200:86ff:fe05:80da", 135, 136, "1:zavyT/cezQr1fmImYCwYnMXbgck=" },
+        { 58, "fe80::200:86ff:fe05:80da", "fe80::260:97ff:fe07:69ea", 136, 135, "1:zavyT/cezQr1fmImYCwYnMXbgck=" },
+        { 58, "3ffe:501:1800:2345::2", "3ffe:507:0:1:200:86ff:fe05:80da", 3, 0, "1:2ObVBgIn28oZvibYZhZMBgh7WdQ=" },
+        { 58, "3ffe:501:410:0:2c0:dfff:fe47:33e", "3ffe:507:0:1:200:86ff:fe05:80da", 1, 4, "1:hLZd0XGWojozrvxqE0dWB1iM6R0=" },
+        { 58, "3ffe:507:0:1:200:86ff:fe05:80da", "3ffe:501:0:1001::2", 128, 129, "1:+TW+HtLHvV1xnGhV1lv7XoJrqQg=" },
+        { 58, "3ffe:501:0:1001::2", "3ffe:507:0:1:200:86ff:fe05:80da", 129, 128, "1:+TW+HtLHvV1xnGhV1lv7XoJrqQg=" },
+        { 58, "fe80::200:86ff:fe05:80da", "ff02::2", 133, 134, "1:hO+sN4H+MG5MY/8hIrXPqc4ZQz0=" },
+        { 58, "fe80::260:97ff:fe07:69ea", "ff02::1", 134, 133, "1:pkvHqCL88/tg1k4cPigmZXUtL00=" },
+        { 1, "192.168.0.89", "192.168.0.1", 8, 0, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=" },
+        { 1, "192.168.0.1", "192.168.0.89", 0, 8, "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=" },
+        { 1, "10.0.0.1", "10.0.0.2", 11, 0, "1:YHxtAirCG//0OzkcVAukqKQN9xM=" },
+        { 6, "2001:470:e5bf:dead:4957:2174:e82c:4887", "2607:f8b0:400c:c03::1a", 63943, 25, "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4=" },
+        { 6, "2607:f8b0:400c:c03::1a", "2001:470:e5bf:dead:4957:2174:e82c:4887", 25, 63943, "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4=" },
+        { 132, "192.168.170.8", "192.168.170.56", 7, 7, "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=" },
+        { 132, "192.168.170.56", "192.168.170.8", 7, 7, "1:MP2EtRCAUIZvTw6MxJHLV7N7JDs=" },
+        { 6, "128.232.110.120", "66.35.250.204", 34855, 80, "1:LQU9qZlK+B5F3KDmev6m5PMibrg=" },
+        { 6, "66.35.250.204", "128.232.110.120", 80, 34855, "1:LQU9qZlK+B5F3KDmev6m5PMibrg=" },
+        { 17, "192.168.1.52", "8.8.8.8", 54585, 53, "1:d/FP5EW3wiY1vCndhwleRRKHowQ=" },
+        { 17, "8.8.8.8", "192.168.1.52", 53, 54585, "1:d/FP5EW3wiY1vCndhwleRRKHowQ=" },
+        { 46, "10.1.12.1", "10.1.12.2", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=" },
+        { 46, "10.1.12.2", "10.1.12.1", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=" },
+    };
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        uint8_t saddr[GEO_ADDR_LEN] = { 0 }, daddr[GEO_ADDR_LEN] = { 0 };
+        int version = geo_addr_parse(vectors[i].saddr, saddr);
+        CHECK(version != 0 && geo_addr_parse(vectors[i].daddr, daddr) == version);
+        char id[32];
+        CHECK_EQ_U(community_id_v1(id, sizeof(id), 0, version, saddr, daddr, vectors[i].proto,
+                                   vectors[i].sport, vectors[i].dport), 30);
+        CHECK_STR(id, vectors[i].id);
+    }
+    /* Too small a buffer: 0, nothing half-written past it. */
+    uint8_t a[GEO_ADDR_LEN] = { 10, 0, 0, 1 }, b[GEO_ADDR_LEN] = { 10, 0, 0, 2 };
+    char small[30];
+    CHECK_EQ_U(community_id_v1(small, sizeof(small), 0, 4, a, b, 6, 1, 2), 0);
+}
+
+/* Event ids are RFC 9562 version 5 UUIDs under the run id: the same run id gives the same
+ * ids, another run id other ones; a random run id is a version 4 UUID. */
+UNIT_TEST(test_event_ids)
+{
+    struct event_identity fixed = test_identity();
+    CHECK_STR(fixed.run_id_text, TEST_RUN_ID);
+    char id[40], again[40];
+    event_id_format(&fixed, "stats/1", id, sizeof(id));
+    CHECK_STR(id, "10342466-bfa5-5c4e-8677-ef49c4500088"); /* uuid.uuid5(run id, "stats/1") */
+
+    struct event_identity one, two;
+    char err[256];
+    CHECK(event_identity_init(&one, NULL, NULL, err, sizeof(err)));
+    CHECK(event_identity_init(&two, NULL, NULL, err, sizeof(err)));
+    CHECK(strcmp(one.run_id_text, two.run_id_text) != 0);
+    CHECK(one.run_id_text[14] == '4' && strchr("89ab", one.run_id_text[19]) != NULL);
+    CHECK(one.sensor[0] != '\0'); /* the host name */
+    event_id_format(&one, "alert/1", id, sizeof(id));
+    event_id_format(&two, "alert/1", again, sizeof(again));
+    CHECK(strcmp(id, again) != 0);
+    CHECK(strlen(id) == 36 && id[14] == '5' && strchr("89ab", id[19]) != NULL);
+
+    /* Bad options name themselves. */
+    CHECK(!event_identity_init(&one, NULL, "not-a-uuid", err, sizeof(err)));
+    CHECK(strstr(err, "--run-id") != NULL);
+    CHECK(!event_identity_init(&one, NULL, "00000000-0000-4000-8000-00000000000g", err, sizeof(err)));
+    CHECK(!event_identity_init(&one, NULL, "00000000-0000-4000-8000-0000000000000", err, sizeof(err)));
+    CHECK(!event_identity_init(&one, "", NULL, err, sizeof(err)));
+    CHECK(strstr(err, "--sensor-name") != NULL);
+    CHECK(!event_identity_init(&one, "edge\n1", NULL, err, sizeof(err)));
+    CHECK(!event_identity_init(&one, "edge\xff", NULL, err, sizeof(err)));
+    CHECK(event_identity_init(&one, "capteur-\xc3\xa9t\xc3\xa9", NULL, err, sizeof(err)));
+    /* Upper-case hex is read, lower-case written. */
+    CHECK(event_identity_init(&one, "s", "ABCDEF00-0000-4000-8000-000000000000", err, sizeof(err)));
+    CHECK_STR(one.run_id_text, "abcdef00-0000-4000-8000-000000000000");
+}
+
+static void make_run_stats(struct output_run_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->uptime_sec = 61;
+    stats->packets = 1000;
+    stats->bytes = 640000;
+    stats->decoded = 990;
+    stats->skipped = 10;
+    stats->pcap_dropped = 3;
+    stats->flows_active = 12;
+    stats->alerts = 2;
+    stats->output.alerts_written = 2;
+    stats->output.syslog_queue_frames = 5;
+    stats->output.syslog_spool_bytes = 4096;
+    stats->max_rss_kib = 2048;
+    stats->cpu_workers_sec = 1.25;
+}
+
+UNIT_TEST(test_stats_json)
+{
+    struct event_identity identity = test_identity();
+    struct output_run_stats stats;
+    make_run_stats(&stats);
+    char *json = output_stats_json(&identity, 1, &stats);
+    CHECK(json != NULL && strstr(json, "\"event_type\":\"stats\",\"schema_version\":\"1.0\","
+                                       "\"sensor\":\"sensor-1\",\"event_id\":"
+                                       "\"10342466-bfa5-5c4e-8677-ef49c4500088\",\"run_id\":\""
+                                       TEST_RUN_ID "\",\"uptime_sec\":61,") != NULL);
+    CHECK(json != NULL && strstr(json, "\"capture\":{\"packets\":1000,\"bytes\":640000,"
+                                       "\"decoded\":990,\"skipped\":10,") != NULL);
+    CHECK(json != NULL && strstr(json, "\"syslog_queue_frames\":5,\"syslog_spool_bytes\":4096,")
+                          != NULL);
+    CHECK(json != NULL && strstr(json, "\"workers_sec\":1.25,") != NULL);
+    CHECK(json != NULL && strstr(json, "\"max_rss_kib\":2048}") != NULL);
+    free(json);
+}
+
+UNIT_TEST(test_metrics_file)
+{
+    char dir[] = "/tmp/exflow-metrics-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/exflow.prom", dir);
+    struct output_run_stats stats;
+    make_run_stats(&stats);
+    CHECK(output_write_metrics(path, "sensor \"1\"", &stats, err, sizeof(err)));
+    stats.packets = 2000;
+    CHECK(output_write_metrics(path, "sensor \"1\"", &stats, err, sizeof(err)));
+    FILE *file = fopen(path, "r");
+    CHECK(file != NULL);
+    char text[16384] = "";
+    size_t len = file ? fread(text, 1, sizeof(text) - 1, file) : 0;
+    text[len] = '\0';
+    if (file)
+        fclose(file);
+    CHECK(strstr(text, "# TYPE exflow_packets_total counter\n"
+                       "exflow_packets_total{sensor=\"sensor \\\"1\\\"\"} 2000\n") != NULL);
+    CHECK(strstr(text, "exflow_syslog_queue_alerts{sensor=\"sensor \\\"1\\\"\"} 5\n") != NULL);
+    CHECK(strstr(text, "exflow_cpu_seconds_total{sensor=\"sensor \\\"1\\\"\",stage=\"workers\"} 1.250\n")
+          != NULL);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+    /* Renamed into place: no temporary file is left behind. */
+    char command[256];
+    snprintf(command, sizeof(command), "test $(ls %s | wc -l) -eq 1", dir);
+    CHECK(system(command) == 0);
+    /* A folder that does not exist: an error naming the option, no crash. */
+    snprintf(path, sizeof(path), "%s/missing/exflow.prom", dir);
+    CHECK(!output_write_metrics(path, "s", &stats, err, sizeof(err)));
+    CHECK(strstr(err, "--metrics-file") != NULL);
+    snprintf(command, sizeof(command), "rm -rf %s", dir);
+    CHECK(system(command) == 0);
 }
 
 UNIT_TEST(test_frame)
@@ -754,6 +992,11 @@ UNIT_MAIN("output",
           UNIT_CASE(test_alert_json),
           UNIT_CASE(test_syslog_format),
           UNIT_CASE(test_syslog_alert_sd_and_cef),
+          UNIT_CASE(test_cef_class_and_utf8),
+          UNIT_CASE(test_community_id_vectors),
+          UNIT_CASE(test_event_ids),
+          UNIT_CASE(test_stats_json),
+          UNIT_CASE(test_metrics_file),
           UNIT_CASE(test_frame),
           UNIT_CASE(test_spool_replay_order),
           UNIT_CASE(test_spool_bad_offset_resends),

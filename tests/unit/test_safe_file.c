@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* common/safe_file: links planted at output names are refused or replaced, never followed;
  * directories others can write are refused unless sticky. */
 #include "unit.h"
