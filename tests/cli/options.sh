@@ -36,13 +36,15 @@ write = $tmp/from-config.jsonl
 quiet = yes
 no-flows = no
 idle-timeout = 10m
+run-id = 6a0f3c1e-5b7d-4e2a-9c4f-1d2e3f4a5b6c
 EOF
 run config-sets-options 0 "" -- --config "$tmp/ftp.conf"
 if grep -q '"dest_port":21' "$tmp/from-config.jsonl" && ! grep -q '"proto":"UDP"' "$tmp/from-config.jsonl" \
     && [ ! -s "$tmp/err" ]; then ok "config: read, filter, write and quiet applied"; else
     fail "config: options not applied"; fi
 # The same run from flags gives the same records.
-"$EXFLOW" -q -r pcaps/golden/ftp.pcap -f "tcp port 21" --idle-timeout 10m >"$tmp/flags.jsonl" 2>/dev/null
+"$EXFLOW" -q -r pcaps/golden/ftp.pcap -f "tcp port 21" --idle-timeout 10m \
+    --run-id 6a0f3c1e-5b7d-4e2a-9c4f-1d2e3f4a5b6c >"$tmp/flags.jsonl" 2>/dev/null
 cmp -s "$tmp/flags.jsonl" "$tmp/from-config.jsonl" && ok "config: same records as the flags" \
     || fail "config: records differ from the same flags"
 
@@ -74,7 +76,8 @@ run config-missing 2 "--config .*nope\.conf: No such file" -- --config "$tmp/nop
 # ---- validation, once, naming the option ----------------------------------------------
 run size-overflow 2 "--min-upload: '99999999999G' is not a size" -- -r pcaps/golden/ftp.pcap --min-upload 99999999999G
 run size-negative 2 "--rotate-bytes: '-1' is not a size" -- -r pcaps/golden/ftp.pcap --rotate-bytes -1
-run duration-huge 2 "--learn: '1e300d' is out of range" -- -r pcaps/golden/ftp.pcap --learn 1e300d
+run duration-huge 2 "--learn: '99999999999d' is out of range" -- -r pcaps/golden/ftp.pcap --learn 99999999999d
+run duration-exponent 2 "--learn: '1e3d' is not a duration" -- -r pcaps/golden/ftp.pcap --learn 1e3d
 run duration-nan 2 "--suppress: 'nan' is not a duration" -- -r pcaps/golden/ftp.pcap --suppress nan
 run number-range 2 "--alert-threshold: '1.5' is out of range" -- -r pcaps/golden/ftp.pcap --alert-threshold 1.5
 run integer-junk 2 "--threads: '2x' is not a whole number" -- -r pcaps/golden/ftp.pcap --threads 2x
