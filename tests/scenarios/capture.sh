@@ -395,4 +395,7 @@ if ! skip; then
 fi
 cap_stop
 
+# ==================================================================== shapes beyond series
+. "$HERE/capture-shapes.sh"
+
 echo "capture.sh: done"
