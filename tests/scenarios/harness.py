@@ -299,6 +299,22 @@ def ranking_check(scored):
     return low[0] - high[0], low, high
 
 
+def restart_comparison(results):
+    """For each restart case (runs separated by ';') whose one-run twin NAME_onerun also ran:
+    are the alerts the same, apart from alert and flow ids? Lines to print."""
+    out = []
+    for name, (row, res) in sorted(results.items()):
+        twin = results.get(name + "_onerun")
+        if ";" not in row["pcaps"] or twin is None:
+            continue
+        norm = [sorted(json.dumps({k: v for k, v in a.items() if k not in ("alert_id", "flow_id")}, sort_keys=True)
+                       for a in alerts_of(r["events"])) for r in (res, twin[1])]
+        verdict = "identical" if norm[0] == norm[1] else "DIFFER"
+        out.append(f"restart: {name} ({len(norm[0])} alerts over the restart) vs {name}_onerun "
+                   f"({len(norm[1])} in one run): {verdict}")
+    return out
+
+
 def cmd_eval(args):
     rows = load_manifest(args.manifest)
     if args.names:
@@ -308,10 +324,12 @@ def cmd_eval(args):
     ttds = []
     lines = []
     scored = []
+    results = {}
     hdr = (f"{'case':24s} {'kind':8s} {'gate':5s} {'expected':8s} {'alerts':>6s} {'score':>6s} {'severity':8s} "
            f"{'result':6s} {'detect':>7s}  detail")
     for row in rows:
         res = run_scenario(args.exflow, row)
+        results[row["name"]] = (row, res)
         v = evaluate(row, res)
         nall = len(alerts_of(res["events"]))
         alerts_total += nall if row["kind"] != "control" else 0
@@ -367,6 +385,8 @@ def cmd_eval(args):
           f"max {fmt_dur(ttds[-1] if ttds else None)}")
     print("TP* = detected, but a semantic check failed (see detail); ! = exflow exited non-zero; "
           "control rows (ok/MISS) are not counted; gate: check = asserted by make check, eval = reported only")
+    for line in restart_comparison(results):
+        print(line)
     margin, low, high = ranking_check(scored)
     if margin is None:
         print("ranking: needs at least one exfiltration and one benign case")
@@ -461,7 +481,7 @@ def main():
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--strict", action="store_true", help="eval: exit 1 when the ranking check fails")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     os.chdir(ROOT)
     if not (os.path.isfile(args.exflow) and os.access(args.exflow, os.X_OK)):
         print(f"harness: {args.exflow} is not an executable (build it with make)", file=sys.stderr)

@@ -96,8 +96,9 @@ def write_pcap(path, packets, linktype=LINKTYPE_EN10MB, snaplen=262144):
 SLIM_KEEP_FIRST = 6      # payload packets kept whole at the start of each flow direction
 SLIM_KEEP_PER_TURN = 2   # ... and at the start of each turn (the other side spoke in between)
 SLIM_KEEP_SMALL = 256    # payload bytes up to which a packet is always kept whole (cheap)
-SLIM_KEEP_BYTES = 4096   # payload bytes kept of a "whole" packet: hellos and headers fit, and an
-                         # offloaded 64 KB segment does not cost 64 KB of random body
+SLIM_KEEP_BYTES = 4096   # payload bytes kept of a flow's first packets: hellos and headers fit,
+                         # and an offloaded 64 KB segment does not cost 64 KB of random body
+SLIM_KEEP_TURN_BYTES = 1024  # ... of a turn's first packets: a request line and headers
 
 
 def _l4_layout(ip):
@@ -118,13 +119,14 @@ def _l4_layout(ip):
 
 
 def slim(packets, keep_first=SLIM_KEEP_FIRST, keep_per_turn=SLIM_KEEP_PER_TURN, keep_small=SLIM_KEEP_SMALL,
-         keep_bytes=SLIM_KEEP_BYTES):
+         keep_bytes=SLIM_KEEP_BYTES, keep_turn_bytes=SLIM_KEEP_TURN_BYTES):
     """Cuts bulk payload to its headers, keeping the original length: [(ts, frame)] ->
     [(ts, captured, wire_length)]. exflow (like any flow meter) counts bytes from the IP total
     length, so a cut packet counts the same; what protocol analysis needs stays whole: the first
     payload packets of each flow direction (handshakes, TLS hellos, HTTP request headers, the
     first body bytes with their archive magic) and the first packets of every turn (each request
-    on a keep-alive connection, each answer), up to keep_bytes of payload each. Checksums stay those of the whole packet, so
+    on a keep-alive connection, each answer; TCP only, since datagrams of a call alternate all
+    the time), up to keep_bytes and keep_turn_bytes of payload. Checksums stay those of the whole packet, so
     run this after rewrite()."""
     seen = {}        # direction key -> payload packets so far
     turn = {}        # direction key -> payload packets since the other direction last spoke
@@ -145,8 +147,10 @@ def slim(packets, keep_first=SLIM_KEEP_FIRST, keep_per_turn=SLIM_KEEP_PER_TURN, 
         turn[key] = turn.get(key, 0) + 1
         turn[_reverse(key)] = 0
         cut = len(frame) - len(ip) + head
-        if seen[key] <= keep_first or turn[key] <= keep_per_turn:
+        if seen[key] <= keep_first:
             cut += keep_bytes
+        elif key[0] == 6 and turn[key] <= keep_per_turn:
+            cut += keep_turn_bytes
         out.append((ts, frame[:cut], len(frame)))
     return out
 
