@@ -245,9 +245,9 @@ SCENARIOS = [
          desc="nightly 30 MB backup (curl -T, User-Agent duplicity) to an unknown name, bk01.nas-offsite.net, "
               "at 01:00 +-5 min, 7 nights"),
     dict(name="sync_client", kind="benign", gate="eval", slim=True, raw="sync_client", client="10.20.1.73",
-         server="46.105.12.70", net=DAV, sched=every(D0 + 9 * 3600, 900, 32, 60), alerts=(0, 0),
+         server="46.105.12.70", net=DAV, sched=every(D0 + 9 * 3600, 1800, 16, 60), pieces=(0, 16), alerts=(0, 0),
          dest="sync.cloudbox-client.com",
-         desc="a sync client: real rclone (copy down, sync up) against a WebDAV server over TLS every 15 min for "
+         desc="a sync client: real rclone (copy down, sync up) against a WebDAV server over TLS every 30 min for "
               "8 h; each run lists, downloads a file changed elsewhere (100-400 KB) and uploads one changed here"),
     dict(name="log_shipper", kind="benign", gate="eval", slim=True, raw="log_shipper", client="10.20.1.74",
          server="51.15.80.14", net=TLS, sched=every(D0 + 8 * 3600, 60, 240, 2), alerts=(0, 0),

@@ -396,7 +396,7 @@ def cmd_eval(args):
           f"= {margin:+.3f}  {verdict}")
     if margin <= 0:
         below = sorted(n for n, kind, s in scored if kind == "positive" and s <= high[0])
-        above = sorted(n for n, kind, s in scored if kind == "benign" and s >= low[0])
+        above = sorted(n for n, kind, s in scored if kind == "benign" and s >= low[0] and s > 0)
         print(f"ranking: exfiltration at or below the top benign score: {', '.join(below)}")
         print(f"ranking: benign at or above the lowest exfiltration score: {', '.join(above)}")
     return 1 if args.strict and margin <= 0 else 0

@@ -93,10 +93,10 @@ def write_pcap(path, packets, linktype=LINKTYPE_EN10MB, snaplen=262144):
             f.write(frame)
 
 
-SLIM_KEEP_FIRST = 6      # payload packets kept whole at the start of each flow direction
+SLIM_KEEP_FIRST = 4      # payload packets kept whole at the start of each flow direction
 SLIM_KEEP_PER_TURN = 2   # ... and at the start of each turn (the other side spoke in between)
 SLIM_KEEP_SMALL = 256    # payload bytes up to which a packet is always kept whole (cheap)
-SLIM_KEEP_BYTES = 4096   # payload bytes kept of a flow's first packets: hellos and headers fit,
+SLIM_KEEP_BYTES = 2048   # payload bytes kept of a flow's first packets: hellos and headers fit,
                          # and an offloaded 64 KB segment does not cost 64 KB of random body
 SLIM_KEEP_TURN_BYTES = 1024  # ... of a turn's first packets: a request line and headers
 
