@@ -237,6 +237,27 @@ if ! skip; then
 fi
 cap_stop
 
+# Git pushes over HTTPS: git's smart HTTP (git http-backend behind a TLS server), SNI
+# git.example-forge.org (git's http.curloptResolve points the name at the local server).
+cap_start git_push_https "tcp port 18445"
+if ! skip; then
+    rm -rf "$SRV/githttps" "$FILES/gitwork2"; mkdir -p "$SRV/githttps"
+    git init -q --bare "$SRV/githttps/app.git"
+    git -C "$SRV/githttps/app.git" config http.receivepack true
+    bg "$PY" "$HERE/servers/git_https_server.py" 18445 "$SRV/githttps" "$WORK/tls/cert.pem" "$WORK/tls/key.pem"
+    wait_port 18445 t
+    git init -q -b main "$FILES/gitwork2"
+    for i in 0 1 2 3; do
+        mkfiles "$FILES/gitwork2/assets$i" 3 150 600 $((600 + i)) png
+        git -C "$FILES/gitwork2" add -A
+        git -C "$FILES/gitwork2" -c user.name=dev -c user.email=dev@example.org commit -qm "change $i"
+        mark
+        git -C "$FILES/gitwork2" -c http.sslVerify=false -c http.curloptResolve=git.example-forge.org:18445:127.0.0.1 \
+            push -q "https://git.example-forge.org:18445/app.git" main
+    done
+fi
+cap_stop
+
 # A video call: balanced UDP, 30 datagrams a second of 1100 bytes each way, 2 minutes (its own
 # peer: the first one ends with the short call).
 mtu 1500

@@ -42,6 +42,7 @@ FTP_PASV = dict(server_ports="2121,30000-30009", port_map="2121:21")
 FTP_ACTV = dict(server_ports="2121,2020", client_ports="40000-40009", port_map="2121:21,2020:20")
 DAV = dict(server_ports="18444", port_map="18444:443")
 UDP = dict(server_ports="13480", port_map="13480:3480")
+GITS = dict(server_ports="18445", port_map="18445:443")
 UDP2 = dict(server_ports="13481", port_map="13481:3480")
 S = "pcaps/scenarios/"
 
@@ -262,6 +263,11 @@ SCENARIOS = [
          server="88.99.14.200", net=SSH, sched=[("at", D0 + s) for s in (36300, 42000, 51600, 61000)],
          alerts=(0, 0), dest="88.99.14.200",
          desc="a developer's git pushes over SSH (git and OpenSSH), 4 a day, 0.5-1.8 MB of new objects each"),
+    dict(name="git_push_https", kind="benign", gate="eval", slim=True, raw="git_push_https", client="10.20.1.78",
+         server="88.99.14.201", net=GITS, sched=[("at", D0 + s) for s in (35100, 44400, 50700, 59800)],
+         alerts=(0, 0), dest="git.example-forge.org",
+         desc="a developer's git pushes over HTTPS (git smart HTTP, SNI git.example-forge.org), 4 a day, "
+              "0.5-1.8 MB of new objects each"),
     dict(name="video_call_long", kind="benign", gate="eval", slim=True, raw="video_call_long", client="10.20.1.77",
          server="80.158.10.21", net=UDP2, sched=every(D0 + 11 * 3600, 0, 1), stretch=1, alerts=(0, 0),
          dest="80.158.10.21",
