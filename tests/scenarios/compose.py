@@ -3,6 +3,7 @@
 
   compose.py --raw WORK/raw --out pcaps/scenarios --manifest tests/scenarios/manifest.tsv
   compose.py --manifest-only --manifest tests/scenarios/manifest.tsv
+  compose.py ... --only REGEX     only the scenarios whose name matches (the baseline if it matches)
 
 SCENARIOS below is the single source of truth: which raw capture, which addresses, which
 schedule, and what exflow is expected to say. Each raw capture holds N repetitions of a

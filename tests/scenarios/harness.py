@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Scenario harness for exflow (Python 3 standard library only).
 
-  harness.py check  [--exflow PATH] [--manifest F] [NAME...]   semantic assertions, one line each
-  harness.py eval   [--exflow PATH] [--manifest F]             detection-quality table
+  harness.py check  [--exflow PATH] [--manifest F] [NAME...]   semantic assertions on the gated cases
+                                                               (and the slim checks), one line each
+  harness.py eval   [--exflow PATH] [--manifest F] [--strict] [NAME...]
+                                                               every case: table, scores, ranking check
   harness.py public [--exflow PATH] [--public DIR]             public captures: no crash, benign -> no alert
 
 Run from the repository root (the wrappers run.sh, eval.sh and public.sh do that).
