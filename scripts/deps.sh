@@ -3,6 +3,7 @@
 # Installs what exflow needs from Debian 12 packages, and only what is missing.
 #   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson)
 #   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)
+#   scripts/deps.sh --corpus also the tools that regenerate pcaps/scenarios (tests/scenarios/make-all.sh)
 set -eu
 
 packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev \
@@ -12,6 +13,10 @@ if [ "${1:-}" = "--test" ]; then
 tcpdump iproute2 procps \
 git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate \
 python3-jsonschema python3-prometheus-client"
+fi
+if [ "${1:-}" = "--corpus" ]; then
+    packages="$packages python3 tcpdump curl lftp openssh-server openssh-client rsync rclone python3-pyftpdlib \
+git openssl ethtool iproute2 util-linux"
 fi
 
 missing=""

@@ -67,7 +67,9 @@ cap_start() {  # cap_start NAME 'bpf filter'
     if [ -n "$ONLY" ] && ! [[ $1 =~ $ONLY ]]; then CAP_SKIP=1; return 0; fi
     CAP_SKIP=
     rm -f "$RAW/$1.pcap"
-    tcpdump -i lo -U --immediate-mode -Z root -w "$RAW/$1.pcap" "($2) or udp dst port 5999" 2>"$WORK/tcpdump-$1.log" &
+    # A 1 GiB ring (-B, KiB): bulk loopback transfers outrun tcpdump's writes on a busy machine,
+    # and a capture with holes would give wrong volumes.
+    tcpdump -i lo -U --immediate-mode -B 1048576 -Z root -w "$RAW/$1.pcap" "($2) or udp dst port 5999" 2>"$WORK/tcpdump-$1.log" &
     TCPDUMP_PID=$!
     local i
     for i in $(seq 1 100); do
@@ -83,6 +85,12 @@ cap_stop() {
     wait "$TCPDUMP_PID" || true
     TCPDUMP_PID=
     echo "captured $CAP_NAME: $(tail -n 3 "$WORK/tcpdump-$CAP_NAME.log" | grep captured || true)"
+    local dropped
+    dropped=$(grep -o '[0-9]* packets dropped by kernel' "$WORK/tcpdump-$CAP_NAME.log" | cut -d' ' -f1)
+    if [ "${dropped:-0}" != 0 ]; then
+        echo "capture.sh: $CAP_NAME: tcpdump lost $dropped packets; recapture it (--only) on a quieter machine" >&2
+        echo "$CAP_NAME" >>"$WORK/incomplete"
+    fi
 }
 skip() { [ -n "$CAP_SKIP" ]; }
 mark() { echo "rep" >/dev/udp/127.0.0.1/5999; sleep 0.3; }
@@ -395,5 +403,8 @@ if ! skip; then
     done
 fi
 cap_stop
+
+# ==================================================================== shapes beyond series
+. "$HERE/capture-shapes.sh"
 
 echo "capture.sh: done"

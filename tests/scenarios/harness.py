@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Scenario harness for exflow (Python 3 standard library only).
 
-  harness.py check  [--exflow PATH] [--manifest F] [NAME...]   semantic assertions, one line each
-  harness.py eval   [--exflow PATH] [--manifest F]             detection-quality table
+  harness.py check  [--exflow PATH] [--manifest F] [NAME...]   semantic assertions on the gated cases
+                                                               (and the slim checks), one line each
+  harness.py eval   [--exflow PATH] [--manifest F] [--strict] [NAME...]
+                                                               every case: table, scores, ranking check
   harness.py public [--exflow PATH] [--public DIR]             public captures: no crash, benign -> no alert
 
 Run from the repository root (the wrappers run.sh, eval.sh and public.sh do that).
@@ -20,6 +22,14 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pcaprewrite  # noqa: E402
+
+# Gated scenarios whose whole captures are read slimmed too: every flow record and alert must be
+# the same, which is what lets the eval-only captures be stored slimmed (HTTP headers and bodies,
+# BITS, FTP control and data, TLS, SSH, parallel streams, UDP).
+SLIM_CHECKS = ["py_zip_post", "bits_upload", "ftp_stor_active", "sftp_hourly", "tls_mega",
+               "rclone_multistream", "video_call"]
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|MemorySanitizer|ThreadSanitizer)|"
                           r"runtime error:|SUMMARY: UndefinedBehaviorSanitizer")
@@ -204,18 +214,59 @@ def evaluate(row, res):
                 apps=sorted(apps), ttd=(first_alert - t0) if (first_alert is not None and t0 is not None) else None)
 
 
+def scenario_runs(row):
+    """[(files, args), ...]: one exflow process per run. `pcaps` and `args` separate runs with
+    ';' (a restart between them); runs share a state file, which the harness adds."""
+    pcaps = row["pcaps"].split(";")
+    argv = row["args"].split(";")
+    if len(argv) == 1:
+        argv = argv * len(pcaps)
+    if len(argv) != len(pcaps):
+        raise SystemExit(f"harness: {row['name']}: {len(pcaps)} runs in pcaps but {len(argv)} in args")
+    return [([os.path.join(ROOT, p) for p in files.split(",")], [] if a.strip() in ("", "-") else shlex.split(a))
+            for files, a in zip(pcaps, argv)]
+
+
 def scenario_files(row):
-    return [os.path.join(ROOT, p) for p in row["pcaps"].split(",")]
+    return [f for files, _ in scenario_runs(row) for f in files]
 
 
-def scenario_args(row):
-    return [] if row["args"] in ("", "-") else shlex.split(row["args"])
+def is_gated(row):
+    """Gated rows are asserted by `make check`; eval-only rows are reported by `make eval` only."""
+    return row.get("gate", "check") != "eval"
+
+
+def run_scenario(exflow, row):
+    """Runs every run of a scenario in order (sharing a state file) and merges what they said."""
+    runs = scenario_runs(row)
+    if len(runs) == 1:
+        return run_exflow(exflow, *runs[0])
+    with tempfile.TemporaryDirectory(prefix="exflow-scenario-") as tmp:
+        state = os.path.join(tmp, "state")
+        merged = None
+        for files, args in runs:
+            res = run_exflow(exflow, files, args + ["--state-file", state])
+            if merged is None:
+                merged = res
+                continue
+            merged["cmd"] += " ; " + res["cmd"]
+            merged["events"] += res["events"]
+            merged["bad_lines"] += res["bad_lines"]
+            merged["stderr"] += res["stderr"]
+            merged["timed_out"] = merged["timed_out"] or res["timed_out"]
+            merged["crashed"] = merged["crashed"] or res["crashed"]
+            merged["sanitizer"] = merged["sanitizer"] or res["sanitizer"]
+            if merged["rc"] in (0, None) or res["crashed"]:
+                merged["rc"] = res["rc"]
+        return merged
 
 
 def cmd_check(args):
     rows = load_manifest(args.manifest)
     if args.names:
         rows = [r for r in rows if r["name"] in args.names]
+    else:
+        rows = [r for r in rows if is_gated(r)]
     passed = failed = 0
     for row in rows:
         missing = [f for f in scenario_files(row) if not os.path.exists(f)]
@@ -223,7 +274,7 @@ def cmd_check(args):
             print(f"FAIL {row['name']}: missing {', '.join(missing)}")
             failed += 1
             continue
-        res = run_exflow(args.exflow, scenario_files(row), scenario_args(row))
+        res = run_scenario(args.exflow, row)
         v = evaluate(row, res)
         if v["ok"]:
             passed += 1
@@ -237,27 +288,111 @@ def cmd_check(args):
             print(f"FAIL {row['name']}: {'; '.join(v['problems'])}")
             if args.verbose:
                 print(f"     {res['cmd']}")
+    if not args.names:
+        p, f = check_slim(args.exflow)
+        passed += p
+        failed += f
     print(f"scenarios: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
+def check_slim(exflow):
+    """Slimming a capture (bulk payload cut to headers, wire lengths kept) changes nothing
+    exflow reports: flow records and alerts are byte-identical."""
+    passed = failed = 0
+    baseline = os.path.join(ROOT, "pcaps/scenarios/baseline.pcap")
+    with tempfile.TemporaryDirectory(prefix="exflow-slim-") as tmp:
+        for name in SLIM_CHECKS:
+            whole = os.path.join(ROOT, f"pcaps/scenarios/{name}.pcap")
+            slimmed = os.path.join(tmp, name + ".pcap")
+            linktype, packets = pcaprewrite.read_pcap(whole)
+            pcaprewrite.write_pcap(slimmed, pcaprewrite.slim(packets), linktype)
+            a = run_exflow(exflow, [baseline, whole], ["--learn", "3d"])
+            b = run_exflow(exflow, [baseline, slimmed], ["--learn", "3d"])
+            saved = 100 - 100 * os.path.getsize(slimmed) // os.path.getsize(whole)
+            if a["rc"] == 0 and b["rc"] == 0 and a["events"] and a["events"] == b["events"]:
+                passed += 1
+                print(f"PASS slim {name}: {len(a['events'])} events identical, capture {saved}% smaller")
+            else:
+                failed += 1
+                print(f"FAIL slim {name}: exit {a['rc']}/{b['rc']}, {len(a['events'])} events whole, "
+                      f"{len(b['events'])} slimmed, identical: {a['events'] == b['events']}")
+    return passed, failed
+
+
+SEVERITIES = ["info", "low", "medium", "high", "critical"]
+
+
+def case_score(row, res, v):
+    """(score, severity) a case is ranked by: for an exfiltration case the highest score among its
+    host's alerts to its destination (0 when it was missed); for a benign case the highest score of
+    any alert in the run, since every alert there is a false positive."""
+    alerts = v["mine"] if row["kind"] == "positive" else alerts_of(res["events"])
+    best, sev = 0.0, "-"
+    for a in alerts:
+        try:
+            score = float(a.get("score") or 0.0)
+        except (TypeError, ValueError):
+            score = 0.0
+        best = max(best, score)
+        s = str(a.get("severity", "")).lower()
+        if s in SEVERITIES and (sev == "-" or SEVERITIES.index(s) > SEVERITIES.index(sev)):
+            sev = s
+    return best, sev
+
+
+def ranking_check(scored):
+    """Lowest exfiltration score minus highest benign score: positive means every exfiltration
+    case outranks every benign look-alike. Returns (margin, lowest positive, highest benign)."""
+    pos = [(s, n) for n, kind, s in scored if kind == "positive"]
+    ben = [(s, n) for n, kind, s in scored if kind == "benign"]
+    if not pos or not ben:
+        return None, None, None
+    low, high = min(pos), max(ben)
+    return low[0] - high[0], low, high
+
+
+def restart_comparison(results):
+    """For each restart case (runs separated by ';') whose one-run twin NAME_onerun also ran:
+    are the alerts the same, apart from alert and flow ids? Lines to print."""
+    out = []
+    for name, (row, res) in sorted(results.items()):
+        twin = results.get(name + "_onerun")
+        if ";" not in row["pcaps"] or twin is None:
+            continue
+        norm = [sorted(json.dumps({k: v for k, v in a.items() if k not in ("alert_id", "flow_id")}, sort_keys=True)
+                       for a in alerts_of(r["events"])) for r in (res, twin[1])]
+        verdict = "identical" if norm[0] == norm[1] else "DIFFER"
+        out.append(f"restart: {name} ({len(norm[0])} alerts over the restart) vs {name}_onerun "
+                   f"({len(norm[1])} in one run): {verdict}")
+    return out
+
+
 def cmd_eval(args):
     rows = load_manifest(args.manifest)
+    if args.names:
+        rows = [r for r in rows if r["name"] in args.names]
     tp = fp = fn = tn = 0
     alerts_total = alerts_expected = 0
     ttds = []
     lines = []
-    hdr = f"{'scenario':22s} {'kind':8s} {'expected':9s} {'got':4s} {'result':7s} {'detect':>7s}  detail"
+    scored = []
+    results = {}
+    hdr = (f"{'case':24s} {'kind':8s} {'gate':5s} {'expected':8s} {'alerts':>6s} {'score':>6s} {'severity':8s} "
+           f"{'result':6s} {'detect':>7s}  detail")
     for row in rows:
-        res = run_exflow(args.exflow, scenario_files(row), scenario_args(row))
+        res = run_scenario(args.exflow, row)
+        results[row["name"]] = (row, res)
         v = evaluate(row, res)
         nall = len(alerts_of(res["events"]))
         alerts_total += nall if row["kind"] != "control" else 0
         alerts_expected += len(v["mine"]) if row["kind"] == "positive" else 0
+        score, severity = case_score(row, res, v)
         if row["kind"] == "control":
             result = "ok" if v["ok"] else "MISS"
             expected = row["alerts"]
         elif row["kind"] == "positive":
+            scored.append((row["name"], "positive", score))
             if v["mine"]:
                 tp += 1
                 result = "TP" if v["ok"] else "TP*"
@@ -270,6 +405,7 @@ def cmd_eval(args):
                 fp += 1
             expected = row["alerts"]
         else:
+            scored.append((row["name"], "benign", score))
             if nall:
                 fp += 1
                 result = "FP"
@@ -281,8 +417,12 @@ def cmd_eval(args):
             result += "!"
         detail = ", ".join(v["problems"]) if v["problems"] else (
             f"[{','.join(v['techs'])}] {','.join(v['evid'])}" if v["mine"] else "")
-        lines.append(f"{row['name']:22s} {row['kind']:8s} {expected:9s} {nall:<4d} {result:7s} "
-                     f"{fmt_dur(v['ttd']) if v['mine'] else '-':>7s}  {detail}")
+        if args.verbose and not v["ok"]:
+            detail += f"  ({res['cmd']})"
+        gate = "check" if is_gated(row) else "eval"
+        lines.append(f"{row['name']:24s} {row['kind']:8s} {gate:5s} {expected:8s} {nall:>6d} {score:6.3f} "
+                     f"{severity:8s} {result:6s} {fmt_dur(v['ttd']) if v['mine'] else '-':>7s}  {detail}")
+        sys.stdout.flush()
     print(hdr)
     print("-" * len(hdr))
     for line in lines:
@@ -297,8 +437,22 @@ def cmd_eval(args):
     print(f"time from first transfer to first alert (packet time): median {fmt_dur(med)}, "
           f"max {fmt_dur(ttds[-1] if ttds else None)}")
     print("TP* = detected, but a semantic check failed (see detail); ! = exflow exited non-zero; "
-          "control rows (ok/MISS) are not counted")
-    return 0
+          "control rows (ok/MISS) are not counted; gate: check = asserted by make check, eval = reported only")
+    for line in restart_comparison(results):
+        print(line)
+    margin, low, high = ranking_check(scored)
+    if margin is None:
+        print("ranking: needs at least one exfiltration and one benign case")
+        return 0
+    verdict = "PASS" if margin > 0 else "FAIL"
+    print(f"ranking: lowest exfiltration {low[0]:.3f} ({low[1]}) - highest benign {high[0]:.3f} ({high[1]}) "
+          f"= {margin:+.3f}  {verdict}")
+    if margin <= 0:
+        below = sorted(n for n, kind, s in scored if kind == "positive" and s <= high[0])
+        above = sorted(n for n, kind, s in scored if kind == "benign" and s >= low[0] and s > 0)
+        print(f"ranking: exfiltration at or below the top benign score: {', '.join(below)}")
+        print(f"ranking: benign at or above the lowest exfiltration score: {', '.join(above)}")
+    return 1 if args.strict and margin <= 0 else 0
 
 
 def parse_contents(path):
@@ -379,7 +533,8 @@ def main():
     ap.add_argument("--public", default=os.path.join(ROOT, "..", "shared", "pcaps", "public"))
     ap.add_argument("--timeout", type=int, default=120)
     ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--strict", action="store_true", help="eval: exit 1 when the ranking check fails")
+    args = ap.parse_intermixed_args()
     os.chdir(ROOT)
     if not (os.path.isfile(args.exflow) and os.access(args.exflow, os.X_OK)):
         print(f"harness: {args.exflow} is not an executable (build it with make)", file=sys.stderr)

@@ -30,14 +30,14 @@ while [ $# -gt 0 ]; do
 done
 
 missing=()
-for tool in unshare tcpdump curl lftp sftp rsync rclone openssl ssh-keygen ethtool ss; do
+for tool in unshare tcpdump curl lftp sftp rsync rclone openssl ssh-keygen ethtool ss git; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ -x /usr/sbin/sshd ] || missing+=(sshd)
 /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null || missing+=(python3-pyftpdlib)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "make-all.sh: missing: ${missing[*]}" >&2
-    echo "  apt-get install -y tcpdump curl lftp openssh-server openssh-client rsync rclone python3-pyftpdlib openssl ethtool iproute2 util-linux" >&2
+    echo "  apt-get install -y tcpdump curl lftp openssh-server openssh-client rsync rclone python3-pyftpdlib openssl ethtool iproute2 util-linux git" >&2
     exit 1
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -51,6 +51,6 @@ if [ $COMPOSE_ONLY = 0 ]; then
     unshare --net --mount --propagation private "$HERE/capture.sh" "$WORK" "$ONLY"
 fi
 mkdir -p "$ROOT/pcaps/scenarios"
-python3 "$HERE/compose.py" --raw "$WORK/raw" --out "$ROOT/pcaps/scenarios" --manifest "$HERE/manifest.tsv"
+python3 "$HERE/compose.py" --raw "$WORK/raw" --out "$ROOT/pcaps/scenarios" --manifest "$HERE/manifest.tsv" ${ONLY:+--only "$ONLY"}
 [ $KEEP = 1 ] || [ -n "$ONLY" ] || [ $COMPOSE_ONLY = 1 ] || rm -rf "$WORK"
 du -sh "$ROOT/pcaps/scenarios"

@@ -24,6 +24,7 @@ Used as a module by compose.py, or from the command line:
         --server-ports 18080 --port-map 18080:80 [--start EPOCH | --shift SEC]
   pcaprewrite.py split IN --marker-port 5999 -o PREFIX      (PREFIX-000.pcap, ...)
   pcaprewrite.py merge -o OUT IN...                          (time-ordered)
+  pcaprewrite.py slim IN -o OUT          (bulk payload cut to headers, wire lengths kept)
 """
 
 import argparse
@@ -79,11 +80,85 @@ def read_pcap(path):
 
 
 def write_pcap(path, packets, linktype=LINKTYPE_EN10MB, snaplen=262144):
+    """packets: (ts_usec, frame) or (ts_usec, captured_bytes, wire_length) as slim() returns.
+    A file with cut packets records as its snap length the longest packet it holds whole, so
+    the header never claims more capture than the file has."""
+    if any(len(p) == 3 and len(p[1]) < p[2] for p in packets):
+        snaplen = max(len(p[1]) for p in packets)
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", MAGIC_US, 2, 4, 0, 0, snaplen, linktype))
-        for ts, frame in packets:
-            f.write(struct.pack("<IIII", ts // 1_000_000, ts % 1_000_000, len(frame), len(frame)))
+        for p in packets:
+            ts, frame = p[0], p[1]
+            wire = p[2] if len(p) == 3 else len(frame)
+            f.write(struct.pack("<IIII", ts // 1_000_000, ts % 1_000_000, len(frame), wire))
             f.write(frame)
+
+
+SLIM_KEEP_FIRST = 4      # payload packets kept whole at the start of each flow direction
+SLIM_KEEP_PER_TURN = 2   # ... and at the start of each turn (the other side spoke in between)
+SLIM_KEEP_SMALL = 256    # payload bytes up to which a packet is always kept whole (cheap)
+SLIM_KEEP_BYTES = 2048   # payload bytes kept of a flow's first packets: hellos and headers fit,
+                         # and an offloaded 64 KB segment does not cost 64 KB of random body
+SLIM_KEEP_TURN_BYTES = 1024  # ... of a turn's first packets: a request line and headers
+
+
+def _l4_layout(ip):
+    """(flow key, header bytes up to the payload, payload bytes) of an IPv4 TCP/UDP packet."""
+    if len(ip) < 20 or ip[0] >> 4 != 4:
+        return None
+    ihl = (ip[0] & 0x0F) * 4
+    total = struct.unpack("!H", ip[2:4])[0] or len(ip)
+    proto = ip[9]
+    if proto == 6 and len(ip) >= ihl + 20:
+        l4 = (ip[ihl + 12] >> 4) * 4
+    elif proto == 17 and len(ip) >= ihl + 8:
+        l4 = 8
+    else:
+        return None
+    key = (proto, bytes(ip[12:16]), bytes(ip[16:20]), bytes(ip[ihl:ihl + 4]))
+    return key, ihl + l4, max(0, total - ihl - l4)
+
+
+def slim(packets, keep_first=SLIM_KEEP_FIRST, keep_per_turn=SLIM_KEEP_PER_TURN, keep_small=SLIM_KEEP_SMALL,
+         keep_bytes=SLIM_KEEP_BYTES, keep_turn_bytes=SLIM_KEEP_TURN_BYTES):
+    """Cuts bulk payload to its headers, keeping the original length: [(ts, frame)] ->
+    [(ts, captured, wire_length)]. exflow (like any flow meter) counts bytes from the IP total
+    length, so a cut packet counts the same; what protocol analysis needs stays whole: the first
+    payload packets of each flow direction (handshakes, TLS hellos, HTTP request headers, the
+    first body bytes with their archive magic) and the first packets of every turn (each request
+    on a keep-alive connection, each answer; TCP only, since datagrams of a call alternate all
+    the time), up to keep_bytes and keep_turn_bytes of payload. Checksums stay those of the whole packet, so
+    run this after rewrite()."""
+    seen = {}        # direction key -> payload packets so far
+    turn = {}        # direction key -> payload packets since the other direction last spoke
+    out = []
+    for ts, frame in packets:
+        ip = ip_payload(LINKTYPE_EN10MB, frame)
+        lay = _l4_layout(ip) if ip is not None else None
+        if lay is None or lay[2] <= keep_small:
+            if lay is not None and lay[2]:
+                key = lay[0]
+                seen[key] = seen.get(key, 0) + 1
+                turn[key] = turn.get(key, 0) + 1
+                turn[_reverse(key)] = 0
+            out.append((ts, frame, len(frame)))
+            continue
+        key, head, _payload = lay
+        seen[key] = seen.get(key, 0) + 1
+        turn[key] = turn.get(key, 0) + 1
+        turn[_reverse(key)] = 0
+        cut = len(frame) - len(ip) + head
+        if seen[key] <= keep_first:
+            cut += keep_bytes
+        elif key[0] == 6 and turn[key] <= keep_per_turn:
+            cut += keep_turn_bytes
+        out.append((ts, frame[:cut], len(frame)))
+    return out
+
+
+def _reverse(key):
+    proto, src, dst, ports = key
+    return (proto, dst, src, ports[2:4] + ports[0:2])
 
 
 def ip_payload(linktype, frame):
@@ -323,6 +398,9 @@ def main(argv=None):
     a = sub.add_parser("merge")
     a.add_argument("-o", "--output", required=True)
     a.add_argument("inputs", nargs="+")
+    a = sub.add_parser("slim")
+    a.add_argument("input")
+    a.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
     try:
         if args.cmd == "info":
@@ -347,6 +425,11 @@ def main(argv=None):
                     raise PcapError(f"{f}: merge wants Ethernet captures (rewrite first)")
                 lists.append(pk)
             write_pcap(args.output, merge(*lists))
+        elif args.cmd == "slim":
+            lt, pk = read_pcap(args.input)
+            if lt != LINKTYPE_EN10MB:
+                raise PcapError(f"{args.input}: slim wants an Ethernet capture (rewrite first)")
+            write_pcap(args.output, slim(pk))
     except (PcapError, OSError, ValueError) as e:
         print(f"pcaprewrite: {e}", file=sys.stderr)
         return 1
