@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # capture-shapes.sh: captures for the shapes beyond the scheduled-series corpus (bulk one-shots,
 # jitter, destination groups, long-lived connections, cloud one-shots, archive POSTs, a restart)
 # and their benign look-alikes. Sourced by capture.sh at its end: it uses capture.sh's servers,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Git smart-HTTP server over TLS for the scenario captures: each request runs git's own CGI
 program, `git http-backend` (Python standard library and git only).
 

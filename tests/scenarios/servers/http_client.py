@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Uploads over ONE keep-alive HTTP/1.1 connection (plain or TLS), as a long-lived agent does.
 
   http_client.py HOST PORT --host NAME [--tls] COUNT MIN_BYTES MAX_BYTES SEED [--json] [--path P]
