@@ -647,6 +647,7 @@ static void print_stats(struct exflow *x, const char *when)
             "exflow: stats(%s): packets=%llu bytes=%llu decoded=%llu%s read_errors=%llu"
             " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
             " flows_active=%llu flows_created=%llu flows_evicted=%llu flow_memory=%llu"
+            " clock_steps_back=%llu"
             " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
             " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
@@ -657,7 +658,8 @@ static void print_stats(struct exflow *x, const char *when)
             (unsigned long long)cs.pcap_received, (unsigned long long)cs.pcap_dropped,
             (unsigned long long)cs.pcap_if_dropped, (unsigned long long)fs.active,
             (unsigned long long)fs.created, (unsigned long long)fs.evicted,
-            (unsigned long long)fs.memory_bytes, (unsigned long long)ds.records,
+            (unsigned long long)fs.memory_bytes, (unsigned long long)fs.clock_steps_back,
+            (unsigned long long)ds.records,
             (unsigned long long)ds.alerts, (unsigned long long)ds.suppressed,
             (unsigned long long)ds.allowlisted, (unsigned long long)os.flows_written,
             (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,

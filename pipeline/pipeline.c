@@ -12,7 +12,7 @@
  * goes to one worker, a marker ("time is T", end of input) to all. A record is tagged with
  * (seq of the item that caused it, order1, order2): for a packet (only its worker can emit
  * for that seq) order2 counts the records it caused; for a marker, order1 is the flow's
- * deadline (or 2^63 + last packet time at end of input) and order2 its age_seq, the order in
+ * deadline (or 2^63 + its last ageing time at end of input) and order2 its age_seq, the order in
  * which one table holding every flow would have ended them. Each worker emits in tag order;
  * after finishing an item it publishes that seq as its watermark. The consumer hands on the
  * smallest head among the output rings once every worker with an empty ring has a watermark
@@ -109,6 +109,7 @@ struct worker {
     unsigned index;
     uint64_t packets_read;          /* fanout: packets from its capture, for their seq */
     struct item fanout_item;        /* fanout: what w->current points at */
+    struct flow_clock clock;        /* fanout: ageing time of its packets and ticks */
     _Atomic int capture_status;     /* fanout: -1 while running, then capture_run's status */
     struct capture_stats capture_stats; /* fanout: snapshot under stats_lock */
     const struct item *current;     /* the item being processed */
@@ -137,7 +138,10 @@ struct pipeline {
     uint64_t seq;                   /* last seq handed out */
     bool seen_packet;
     uint64_t marker_sec;            /* second of the last time marker */
-    uint64_t last_time_usec;        /* latest packet or marker time */
+    uint64_t last_time_usec;        /* latest ageing time of a packet or marker */
+    /* Packet time made monotonic, for every worker alike: one clock here, not one per
+     * table, so that a step back shifts every flow the same way whatever the worker count. */
+    struct flow_clock clock;
     bool finished;
 };
 
@@ -356,7 +360,7 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
         event->order1 = 0;
         event->order2 = w->records_for_item++;
     } else {
-        uint64_t key = reason == FLOW_END_EOF ? flow->last_ts_usec : flow_table_deadline(w->flows, flow);
+        uint64_t key = reason == FLOW_END_EOF ? flow->age_ts_usec : flow_table_deadline(w->flows, flow);
         if (key >= ORDER_EOF)
             key = ORDER_EOF - 1;
         event->order1 = reason == FLOW_END_EOF ? ORDER_EOF | key : key;
@@ -391,14 +395,14 @@ static bool worker_do(struct worker *w, struct item *item)
     w->records_for_item = 0;
     switch ((enum item_kind)item->kind) {
     case ITEM_PACKET:
-        flow_table_process_hashed(w->flows, &item->pkt, item->flow_hash);
+        flow_table_process_at(w->flows, &item->pkt, item->flow_hash, item->time_usec);
         return false;
     case ITEM_TIME:
-        flow_table_expire(w->flows, item->time_usec);
+        flow_table_expire_at(w->flows, item->time_usec);
         worker_snapshot_stats(w);
         return false;
     case ITEM_FLUSH:
-        flow_table_expire(w->flows, item->time_usec);
+        flow_table_expire_at(w->flows, item->time_usec);
         flow_table_flush(w->flows);
         worker_snapshot_stats(w);
         return true;
@@ -480,6 +484,7 @@ static void worker_capture_packet(void *user, const struct packet *pkt)
     item->pkt = *pkt;
     /* Flow ids are packet numbers, unique across workers: this worker's count, interleaved. */
     item->seq = item->pkt.seq = w->packets_read++ * w->pipeline->worker_count + w->index + 1;
+    item->time_usec = flow_clock_advance(&w->clock, pkt->ts_usec);
     item->flow_hash = flow_table_hash(w->flows, &item->pkt);
     worker_do(w, item);
     w->done_seq = item->seq;
@@ -491,7 +496,7 @@ static void worker_capture_marker(struct worker *w, enum item_kind kind)
     struct item *item = &w->fanout_item;
     item->kind = kind;
     item->seq = w->done_seq;
-    item->time_usec = (uint64_t)time(NULL) * USEC_PER_SEC;
+    item->time_usec = flow_clock_advance(&w->clock, (uint64_t)time(NULL) * USEC_PER_SEC);
     worker_do(w, item);
     worker_snapshot_capture(w);
 }
@@ -771,8 +776,9 @@ static void pipeline_broadcast(struct pipeline *p, enum item_kind kind, uint64_t
 void pipeline_packet(struct pipeline *p, const struct packet *pkt)
 {
     /* Expiry by packet time, the same moments for every worker: a marker at each new
-     * second, before the packet that starts it. */
-    uint64_t sec = pkt->ts_usec / USEC_PER_SEC;
+     * second of the ageing clock, before the packet that starts it. */
+    uint64_t age = flow_clock_advance(&p->clock, pkt->ts_usec);
+    uint64_t sec = age / USEC_PER_SEC;
     if (!p->seen_packet) {
         p->seen_packet = true;
         p->marker_sec = sec;
@@ -780,8 +786,7 @@ void pipeline_packet(struct pipeline *p, const struct packet *pkt)
         p->marker_sec = sec;
         pipeline_broadcast(p, ITEM_TIME, sec * USEC_PER_SEC);
     }
-    if (pkt->ts_usec > p->last_time_usec)
-        p->last_time_usec = pkt->ts_usec;
+    p->last_time_usec = age;
 
     uint64_t seq = ++p->seq;
     struct worker *w = p->workers[worker_of(p, pkt)];
@@ -792,7 +797,7 @@ void pipeline_packet(struct pipeline *p, const struct packet *pkt)
     item->size = need;
     item->kind = ITEM_PACKET;
     item->seq = seq;
-    item->time_usec = pkt->ts_usec;
+    item->time_usec = age;
     item->pkt = *pkt;
     item->pkt.seq = seq;
     item->pkt.l3 = NULL;
@@ -815,13 +820,13 @@ void pipeline_packet(struct pipeline *p, const struct packet *pkt)
 
 void pipeline_expire(struct pipeline *p, uint64_t now_usec)
 {
-    uint64_t sec = now_usec / USEC_PER_SEC;
+    uint64_t age = flow_clock_advance(&p->clock, now_usec);
+    uint64_t sec = age / USEC_PER_SEC;
     if (sec > p->marker_sec) {
         p->marker_sec = sec;
         p->seen_packet = true;
-        if (now_usec > p->last_time_usec)
-            p->last_time_usec = now_usec;
-        pipeline_broadcast(p, ITEM_TIME, now_usec);
+        p->last_time_usec = age;
+        pipeline_broadcast(p, ITEM_TIME, age);
     }
     pipeline_advance(p, p->seq);
 }
@@ -872,7 +877,10 @@ void pipeline_get_flow_stats(struct pipeline *p, struct flow_table_stats *stats)
         stats->evicted += one.evicted;
         stats->memory_bytes += one.memory_bytes;
         stats->skipped_fragments += one.skipped_fragments;
+        stats->clock_steps_back += one.clock_steps_back +
+                                   atomic_load_explicit(&w->clock.steps_back, memory_order_relaxed);
     }
+    stats->clock_steps_back += atomic_load_explicit(&p->clock.steps_back, memory_order_relaxed);
 }
 
 void pipeline_get_cpu(struct pipeline *p, struct pipeline_cpu *cpu)
