@@ -24,6 +24,8 @@
  */
 #include "pipeline.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +66,15 @@ struct item {
 /* Each side's fields sit on a cache line of their own, and what both only read (the buffer)
  * on another: a pointer beside the other side's index would be fetched anew from that
  * side's core after its every write. */
+/* Wakes a thread that sleeps for want of work (a futex eventcount, as in folly's and
+ * Linux's own): the sleeper counts itself in, looks once more for work, then sleeps unless
+ * the bell rang since it counted itself in. A ring costs a fence and a load while nobody
+ * sleeps, so it goes with every publication. */
+struct doorbell {
+    _Alignas(CACHE_LINE) _Atomic uint32_t rings; /* futex word */
+    _Atomic uint32_t sleepers;
+};
+
 struct byte_ring {
     _Alignas(CACHE_LINE) uint8_t *buf;           /* read-only once set */
     _Alignas(CACHE_LINE) _Atomic uint64_t head;  /* bytes ever written, published */
@@ -70,10 +82,12 @@ struct byte_ring {
     _Alignas(CACHE_LINE) uint64_t prod_head;     /* producer's private view */
     uint64_t prod_tail_seen;
     unsigned prod_unpublished;
+    struct doorbell *bell;                       /* rung at each publication */
     _Alignas(CACHE_LINE) uint64_t cons_tail;     /* consumer's private view */
     uint64_t cons_head_seen;
     unsigned cons_unpublished;
 };
+
 
 /* A record on its way to the consumer; flow is a copy, state the observer state it carries. */
 struct record_event {
@@ -97,6 +111,7 @@ struct event_ring {             /* laid out as struct byte_ring */
 struct worker {
     struct byte_ring in;
     struct event_ring out;
+    struct doorbell in_bell;        /* rung by the capture thread when it publishes input */
     _Alignas(CACHE_LINE) _Atomic uint64_t watermark; /* no record with seq <= this will come */
     _Alignas(CACHE_LINE) struct pipeline *pipeline;
     pthread_t thread;
@@ -130,6 +145,7 @@ struct pipeline {
     pthread_t consumer;
     bool consumer_started;
     _Atomic double consumer_cpu_at_exit;
+    struct doorbell consumer_bell;  /* rung by workers when they publish records or watermarks */
     _Atomic bool abort;
     /* Capture thread only, written per packet: kept off the lines the others read (the
      * struct is not allocated cache-aligned, so a line's worth of padding does it). */
@@ -180,6 +196,54 @@ struct backoff {
  * records fit in the rings (OUTPUT_RING_EVENTS a worker) at any rate a worker reaches. */
 #define BACKOFF_CONSUMER_FIRST (BACKOFF_YIELDS + 5)
 
+/* After this many rounds (~4 ms with nothing to do) a thread that waits for work sleeps on a
+ * doorbell instead, so that an idle sensor does not wake ~800 times a second per thread.
+ * The backoff before it keeps the bell's syscalls off the busy path. */
+#define BACKOFF_IDLE_ROUNDS (BACKOFF_YIELDS + 8)
+/* The longest an idle worker sleeps without a ring: a safety net, not a clock. */
+#define IDLE_SLEEP_MAX_MSEC 1000
+
+static bool backoff_idle(const struct backoff *b)
+{
+    return b->rounds >= BACKOFF_IDLE_ROUNDS;
+}
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *timeout)
+{
+    return syscall(SYS_futex, (uint32_t *)word, op, value, timeout, NULL, 0);
+}
+
+/* Producer side, after publishing with a release store. */
+static void doorbell_ring(struct doorbell *bell)
+{
+    /* Orders the publication before the look at sleepers; the sleeper's fence pairs with it,
+     * so either it sees the work or this sees it. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&bell->sleepers, memory_order_relaxed) == 0)
+        return;
+    atomic_fetch_add(&bell->rings, 1);
+    futex(&bell->rings, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+}
+
+/* Sleeper side, before its last look for work: returns the ticket for doorbell_sleep. */
+static uint32_t doorbell_prepare(struct doorbell *bell)
+{
+    atomic_fetch_add(&bell->sleepers, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load(&bell->rings);
+}
+
+/* Sleeps unless the bell rang since doorbell_prepare, at most timeout_msec; or, with
+ * sleep false (work was found), only counts the sleeper out. */
+static void doorbell_sleep(struct doorbell *bell, uint32_t ticket, bool sleep, uint64_t timeout_msec)
+{
+    if (sleep) {
+        struct timespec ts = { (time_t)(timeout_msec / 1000), (long)(timeout_msec % 1000) * 1000000L };
+        futex(&bell->rings, FUTEX_WAIT_PRIVATE, ticket, &ts);
+    }
+    atomic_fetch_sub(&bell->sleepers, 1);
+}
+
 /* Yields a few times, then sleeps 20 us doubling to ~1.3 ms: cheap while the other side is
  * about to move, and no spinning core while input is idle. */
 static void backoff_wait(struct backoff *b)
@@ -223,6 +287,7 @@ static void byte_ring_publish(struct byte_ring *r)
         return;
     atomic_store_explicit(&r->head, r->prod_head, memory_order_release);
     r->prod_unpublished = 0;
+    doorbell_ring(r->bell);
 }
 
 static void byte_ring_commit(struct byte_ring *r, uint32_t size)
@@ -315,7 +380,29 @@ static void event_ring_pop(struct event_ring *r)
 static void worker_publish(struct worker *w)
 {
     byte_ring_release_publish(&w->in);
+    /* The consumer waits for records and watermarks; records come with a watermark move. */
+    if (atomic_load_explicit(&w->watermark, memory_order_relaxed) == w->done_seq)
+        return;
     atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+    doorbell_ring(&w->pipeline->consumer_bell);
+}
+
+/* A worker's watermark set outside worker_publish (fanout ticks, the end). */
+static void worker_set_watermark(struct worker *w, uint64_t seq)
+{
+    atomic_store_explicit(&w->watermark, seq, memory_order_release);
+    doorbell_ring(&w->pipeline->consumer_bell);
+}
+
+/* Sleeps until the capture thread publishes input (or a second passed), unless some is
+ * there already. Returns true when it slept. */
+static bool worker_sleep(struct worker *w)
+{
+    uint32_t ticket = doorbell_prepare(&w->in_bell);
+    bool empty = atomic_load_explicit(&w->in.head, memory_order_acquire) == w->in.cons_tail &&
+                 !atomic_load_explicit(&w->pipeline->abort, memory_order_relaxed);
+    doorbell_sleep(&w->in_bell, ticket, empty, IDLE_SLEEP_MAX_MSEC);
+    return empty;
 }
 
 static void worker_snapshot_stats(struct worker *w)
@@ -386,6 +473,9 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
     event->reason = reason;
     event->final = final;
     event_ring_commit(&w->out);
+    /* Fanout: the consumer takes records as they come, not at watermark moves. */
+    if (p->fanout)
+        doorbell_ring(&p->consumer_bell);
 }
 
 /* Does what one input item asks. Returns true at the end of input. */
@@ -421,6 +511,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct pipeline *p = w->pipeline;
     struct backoff idle = { 0 };
+    bool woken = false;
     unsigned since_publish = 0;
     struct item *batch[WORKER_BATCH];
     uint64_t at[WORKER_BATCH];
@@ -432,10 +523,17 @@ static void *worker_main(void *arg)
             since_publish = 0;
             if (atomic_load_explicit(&p->abort, memory_order_relaxed))
                 break;
-            backoff_wait(&idle);
+            if (backoff_idle(&idle))
+                woken = worker_sleep(w);
+            else
+                backoff_wait(&idle);
             continue;
         }
-        idle.rounds = 0;
+        /* Work after a sleep may be a lone live tick: back to sleep soon after it, without
+         * the yields and short sleeps of a busy worker. Work found again after that is a
+         * stream of packets: wait as a busy worker does. */
+        idle.rounds = woken ? BACKOFF_IDLE_ROUNDS - 2 : 0;
+        woken = false;
         for (unsigned i = 0; i < n; i++) {
             if (batch[i]->kind == ITEM_PACKET) {
                 batch[i]->flow_hash = flow_table_hash(w->flows, &batch[i]->pkt);
@@ -459,7 +557,7 @@ static void *worker_main(void *arg)
     byte_ring_release_publish(&w->in);
     atomic_store(&w->cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
     /* Every record it will ever emit is in its ring. */
-    atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
+    worker_set_watermark(w, UINT64_MAX);
     return NULL;
 }
 
@@ -505,7 +603,7 @@ static void worker_capture_tick(void *user)
 {
     struct worker *w = user;
     worker_capture_marker(w, ITEM_TIME);
-    atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+    worker_set_watermark(w, w->done_seq);
     if (atomic_load_explicit(&w->pipeline->abort, memory_order_relaxed))
         capture_stop(w->capture);
 }
@@ -519,7 +617,7 @@ static void *worker_capture_main(void *arg)
     worker_capture_marker(w, ITEM_FLUSH);
     atomic_store(&w->capture_status, status);
     atomic_store(&w->cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
-    atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
+    worker_set_watermark(w, UINT64_MAX);
     return NULL;
 }
 
@@ -642,6 +740,30 @@ static enum merge_step consumer_step_unordered(struct pipeline *p)
     return all_done ? MERGE_DONE : MERGE_WAIT;
 }
 
+/* What the consumer waits for, in one number: it changes whenever a worker publishes a
+ * record or moves its watermark (both only grow). */
+static uint64_t consumer_progress(struct pipeline *p)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        sum += atomic_load_explicit(&w->watermark, memory_order_acquire);
+        sum += atomic_load_explicit(&w->out.head, memory_order_acquire);
+    }
+    return sum;
+}
+
+/* Sleeps until a worker publishes something new since progress was taken, or the next tick. */
+static void consumer_sleep(struct pipeline *p, uint64_t progress, uint64_t next_tick)
+{
+    uint64_t now = monotonic_msec();
+    uint64_t timeout = next_tick > now ? next_tick - now : 0;
+    uint32_t ticket = doorbell_prepare(&p->consumer_bell);
+    bool nothing = consumer_progress(p) == progress &&
+                   !atomic_load_explicit(&p->abort, memory_order_relaxed);
+    doorbell_sleep(&p->consumer_bell, ticket, nothing && timeout > 0, timeout);
+}
+
 static void *consumer_main(void *arg)
 {
     struct pipeline *p = arg;
@@ -649,6 +771,8 @@ static void *consumer_main(void *arg)
     uint64_t next_tick = monotonic_msec() + TICK_MSEC;
     unsigned since_clock = 0;
     for (;;) {
+        /* Taken before the step, so that what a worker publishes during it wakes us. */
+        uint64_t progress = backoff_idle(&idle) ? consumer_progress(p) : 0;
         enum merge_step step = p->fanout ? consumer_step_unordered(p) : consumer_step(p);
         if (step == MERGE_DONE)
             break;
@@ -669,7 +793,10 @@ static void *consumer_main(void *arg)
         if (step == MERGE_WAIT) {
             if (atomic_load_explicit(&p->abort, memory_order_relaxed))
                 break;
-            backoff_wait(&idle);
+            if (backoff_idle(&idle))
+                consumer_sleep(p, progress, next_tick);
+            else
+                backoff_wait(&idle);
         }
     }
     atomic_store(&p->consumer_cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
@@ -934,6 +1061,10 @@ void pipeline_free(struct pipeline *p)
     if (p == NULL)
         return;
     atomic_store(&p->abort, true);
+    for (unsigned i = 0; i < p->worker_count; i++)
+        if (p->workers[i] != NULL)
+            doorbell_ring(&p->workers[i]->in_bell);
+    doorbell_ring(&p->consumer_bell);
     pipeline_join(p);
     for (unsigned i = 0; i < p->worker_count; i++)
         worker_free(p->workers[i]);
@@ -965,6 +1096,7 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
     atomic_init(&w->capture_status, -1);
     w->pipeline = p;
     w->in.buf = p->fanout ? NULL : malloc(INPUT_RING_BYTES); /* fanout: no input ring */
+    w->in.bell = &w->in_bell;
     w->out.slot = calloc(OUTPUT_RING_EVENTS, sizeof(*w->out.slot));
     w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size);
     if ((w->in.buf == NULL && !p->fanout) || w->out.slot == NULL || w->out.state_buf == NULL) {
