@@ -157,6 +157,7 @@ run_once() {  # run_once NAME COMMAND-STRING
     rss=$(awk 'END { print $1 }' "$TMP/time")
     cpu=$(awk 'END { printf "%.2f", $3 + $4 }' "$TMP/time")
     printf ' %s' "$sec" >> "$TMP/$name.all"
+    echo "$cpu" >> "$TMP/$name.cpus"
     best=$(awk 'END { print $1 }' "$TMP/$name.best" 2> /dev/null)
     if [ -z "$best" ] || awk -v a="$sec" -v b="$best" 'BEGIN { exit !(a < b) }'; then
         echo "$sec $rss $cpu" > "$TMP/$name.best"
@@ -337,15 +338,20 @@ report_real() {
     fi
 }
 
+# The least CPU seconds of a job's runs: on a loaded machine the fastest wall-clock run is
+# not always the one that was charged the least.
+min_cpu() { sort -n "$TMP/$1.cpus" 2>/dev/null | head -n 1; }
+
 report_step() {
     echo "== Clock step back (issue 13): $STEP_FLOWS concurrent sessions, $STEP_PACKETS packets, exflow --threads 1"
     if result step_in; then in_sec=$BEST_SEC; in_cpu=$BEST_CPU; else in_sec=""; fi
     if result step_back && [ -n "$in_sec" ]; then
-        echo "  in order:                   $in_sec s wall, $in_cpu CPU s"
-        echo "  1-hour step back halfway:   $BEST_SEC s wall, $BEST_CPU CPU s"
-        r=$(ratio "$BEST_CPU" "$in_cpu")
+        in_min=$(min_cpu step_in); back_min=$(min_cpu step_back)
+        echo "  in order:                   fastest $in_sec s wall ($in_cpu CPU s); least CPU $in_min s"
+        echo "  1-hour step back halfway:   fastest $BEST_SEC s wall ($BEST_CPU CPU s); least CPU $back_min s"
+        r=$(ratio "$back_min" "$in_min")
         v=$(awk -v x="$r" 'BEGIN { print (x <= 1.2) ? "PASS " : "FAIL " }')
-        echo "  [$v] CPU s, step back / in order = ${r}x (target <= 1.2x); wall ${in_sec} -> $BEST_SEC s"
+        echo "  [$v] least CPU s, step back / in order = ${r}x (target <= 1.2x; before the fix: 94x at 100 k flows)"
         steps=$(grep -o 'clock_steps_back=[0-9]*' "$TMP/step_back.best-err" | tail -n 1)
         [ -z "$steps" ] || echo "  stats line: $steps"
     else
