@@ -112,69 +112,45 @@ void flow_table_config_defaults(struct flow_table_config *config)
 
 /* ---- keys and hashing ---- */
 
-static uint32_t rotl32(uint32_t x, int r)
+/* One 64-bit word into the hash: a multiply and a rotate (the round of xxHash64). */
+static uint64_t hash_round(uint64_t h, uint64_t word)
 {
-    return (x << r) | (x >> (32 - r));
+    h ^= word * 0xc2b2ae3d27d4eb4fULL;
+    h = (h << 31) | (h >> 33);
+    return h * 0x9e3779b97f4a7c15ULL;
 }
 
-/* MurmurHash3's block and finaliser steps, keyed by the per-run seed.
+/* Both directions of a connection hash the same: endpoints are ordered before hashing, by
+ * their words and port (any fixed order does). Five 64-bit rounds and a 64-bit finaliser
+ * (MurmurHash3's fmix64), keyed by the per-run seed: a third of the instructions of the
+ * 32-bit MurmurHash3 steps it replaces, which profiled at 4% of exflow's on real traffic.
  * THREAT: not a keyed PRF like SipHash; seed-independent collisions are harder to build
  * here than against an unseeded hash but not impossible. Chains stay correct, only slower. */
-static uint32_t hash_mix(uint32_t h, uint32_t k)
-{
-    k *= 0xcc9e2d51u;
-    k = rotl32(k, 15);
-    k *= 0x1b873593u;
-    h ^= k;
-    h = rotl32(h, 13);
-    return h * 5 + 0xe6546b64u;
-}
-
-static uint32_t hash_final(uint32_t h, uint32_t len)
-{
-    h ^= len;
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-}
-
-static uint32_t hash_endpoint(uint32_t h, const uint8_t *addr, uint16_t port)
-{
-    for (int i = 0; i < PACKET_ADDR_LEN; i += 4) {
-        uint32_t word;
-        memcpy(&word, addr + i, sizeof(word));
-        h = hash_mix(h, word);
-    }
-    return hash_mix(h, port);
-}
-
-/* Compares two endpoints; the smaller one goes first in the canonical key. */
-static int endpoint_compare(const uint8_t *addr_a, uint16_t port_a, const uint8_t *addr_b,
-                            uint16_t port_b)
-{
-    int c = memcmp(addr_a, addr_b, PACKET_ADDR_LEN);
-    if (c != 0)
-        return c;
-    return (int)port_a - (int)port_b;
-}
-
-/* Both directions of a connection hash the same: endpoints are ordered before hashing. */
 static uint32_t packet_hash(const struct flow_table *table, const struct packet *pkt)
 {
-    const uint8_t *addr_lo = pkt->src, *addr_hi = pkt->dst;
-    uint16_t port_lo = pkt->sport, port_hi = pkt->dport;
-    if (endpoint_compare(pkt->src, pkt->sport, pkt->dst, pkt->dport) > 0) {
-        addr_lo = pkt->dst, addr_hi = pkt->src;
-        port_lo = pkt->dport, port_hi = pkt->sport;
+    uint64_t src[2], dst[2];
+    memcpy(src, pkt->src, sizeof(src));
+    memcpy(dst, pkt->dst, sizeof(dst));
+    uint64_t lo0 = src[0], lo1 = src[1], hi0 = dst[0], hi1 = dst[1];
+    uint64_t ports = (uint64_t)pkt->sport << 16 | pkt->dport;
+    if (src[0] > dst[0] || (src[0] == dst[0] && (src[1] > dst[1] ||
+                                                   (src[1] == dst[1] && pkt->sport > pkt->dport)))) {
+        lo0 = dst[0], lo1 = dst[1], hi0 = src[0], hi1 = src[1];
+        ports = (uint64_t)pkt->dport << 16 | pkt->sport;
     }
-    uint32_t h = table->config.hash_seed;
-    h = hash_mix(h, (uint32_t)pkt->ip_version << 24 | (uint32_t)pkt->proto << 16 | pkt->vlan);
-    h = hash_endpoint(h, addr_lo, port_lo);
-    h = hash_endpoint(h, addr_hi, port_hi);
-    return hash_final(h, 2 * (PACKET_ADDR_LEN + 4) + 4);
+    uint64_t h = table->config.hash_seed * 0x9e3779b97f4a7c15ULL;
+    h = hash_round(h, lo0);
+    h = hash_round(h, lo1);
+    h = hash_round(h, hi0);
+    h = hash_round(h, hi1);
+    h = hash_round(h, ports << 32 | (uint64_t)pkt->ip_version << 24 |
+                          (uint64_t)pkt->proto << 16 | pkt->vlan);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 /* True when the packet belongs to the flow; *direction says which side sent it. */
