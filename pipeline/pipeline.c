@@ -63,9 +63,6 @@ struct item {
 #define ITEM_HEADER_SIZE ((sizeof(struct item) + 15) & ~(size_t)15)
 #define ITEM_ROUND(n) (((n) + ITEM_ALIGN - 1) & ~(size_t)(ITEM_ALIGN - 1))
 
-/* Each side's fields sit on a cache line of their own, and what both only read (the buffer)
- * on another: a pointer beside the other side's index would be fetched anew from that
- * side's core after its every write. */
 /* Wakes a thread that sleeps for want of work (a futex eventcount, as in folly's and
  * Linux's own): the sleeper counts itself in, looks once more for work, then sleeps unless
  * the bell rang since it counted itself in. A ring costs one atomic add while nobody
@@ -75,6 +72,9 @@ struct doorbell {
     _Atomic uint32_t sleepers;
 };
 
+/* Each side's fields sit on a cache line of their own, and what both only read (the buffer)
+ * on another: a pointer beside the other side's index would be fetched anew from that
+ * side's core after its every write. */
 struct byte_ring {
     _Alignas(CACHE_LINE) uint8_t *buf;           /* read-only once set */
     _Alignas(CACHE_LINE) _Atomic uint64_t head;  /* bytes ever written, published */
@@ -87,7 +87,6 @@ struct byte_ring {
     uint64_t cons_head_seen;
     unsigned cons_unpublished;
 };
-
 
 /* A record on its way to the consumer; flow is a copy, state the observer state it carries. */
 struct record_event {
