@@ -9,6 +9,7 @@
 #ifndef EXFLOW_FLOWS_H
 #define EXFLOW_FLOWS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,6 +99,10 @@ struct flow {
     uint16_t ndpi_packets;        /* private to flows/ */
     uint8_t tcp_fin_seen;         /* private to flows/: bit per direction: which sides sent a FIN
                                    * (survives interim resets) */
+    uint64_t age_ts_usec;         /* private to flows/: last packet time on the ageing clock
+                                   * (struct flow_clock); the age lists are sorted by it and
+                                   * timeouts count from it. Equals last_ts_usec while packet
+                                   * time only moves forward. */
 
     /* Cache lines 3-4. */
     struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
@@ -111,6 +116,23 @@ struct flow {
  * the process really holds. */
 #define FLOW_MALLOC_OVERHEAD 16
 #define FLOW_BYTES (sizeof(struct flow) + FLOW_MALLOC_OVERHEAD)
+
+/* The clock flows age by: packet time that never goes back, so that the age lists stay sorted
+ * with every insertion at their newest end. A step back of FLOW_CLOCK_STEP_USEC or more (an
+ * NTP step, a VM resume, captures given out of order) is counted, warned about once, and
+ * ageing goes on from the latest time, later packets shifted by the step; a smaller step
+ * back (packets reordered by a merge or a buffer) is clamped to the latest time. A step
+ * forward moves the clock forward: flows due by then time out. */
+#define FLOW_CLOCK_STEP_USEC 1000000ULL /* 1 s: more than reordering, less than a clock step */
+struct flow_clock {
+    uint64_t now_usec;      /* the latest ageing time handed out */
+    uint64_t offset_usec;   /* the steps back so far, added to packet time */
+    bool started;
+    _Atomic uint64_t steps_back; /* any thread may read it */
+};
+
+/* The ageing time of a packet (or tick) with this timestamp. Zero-initialise the clock. */
+uint64_t flow_clock_advance(struct flow_clock *clock, uint64_t ts_usec);
 
 /* Who hears about flows. All callbacks are optional. */
 struct flow_observer {
@@ -150,6 +172,7 @@ struct flow_table_stats {
     uint64_t evicted;          /* same as ended[FLOW_END_EVICTED], kept for the stats line */
     uint64_t memory_bytes;     /* current estimate */
     uint64_t skipped_fragments;
+    uint64_t clock_steps_back; /* steps back of packet time (struct flow_clock) */
 };
 
 struct flow_table;
@@ -173,7 +196,16 @@ void flow_table_process_hashed(struct flow_table *table, const struct packet *pk
 /* Expires flows by the given packet time (called on ticks when no packets arrive). */
 void flow_table_expire(struct flow_table *table, uint64_t now_usec);
 
-/* Packet time at which the flow times out as it stands (idle, or linger after a TCP close). */
+/* The same two with the ageing time given by the caller's own flow_clock, for a caller that
+ * spreads packets over several tables (pipeline/): each table then ages by the same clock,
+ * so that records do not depend on how flows were spread. Times must not go back; one that
+ * does is clamped to the table's latest. The table's own clock is then unused. */
+void flow_table_process_at(struct flow_table *table, const struct packet *pkt, uint32_t hash,
+                           uint64_t age_usec);
+void flow_table_expire_at(struct flow_table *table, uint64_t age_usec);
+
+/* Ageing time (struct flow_clock) at which the flow times out as it stands (idle, or linger
+ * after a TCP close). Packet time, while packet time has not stepped back. */
 uint64_t flow_table_deadline(const struct flow_table *table, const struct flow *flow);
 
 /* Ends every flow with FLOW_END_EOF (end of input, shutdown). */

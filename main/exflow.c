@@ -205,6 +205,7 @@ static void collect_stats(struct exflow *x, struct output_run_stats *rs, char *s
     rs->flows_created = fs.created;
     rs->flows_evicted = fs.evicted;
     rs->flow_memory_bytes = fs.memory_bytes;
+    rs->flow_clock_steps_back = fs.clock_steps_back;
     rs->records = ds.records;
     rs->alerts = ds.alerts;
     rs->suppressed = ds.suppressed;
@@ -228,6 +229,8 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             "exflow: stats(%s): packets=%llu bytes=%llu decoded=%llu%s read_errors=%llu"
             " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
             " flows_active=%llu flows_created=%llu flows_evicted=%llu flow_memory=%llu"
+            " clock_steps_back=%llu"
+            " clock_steps_back=%llu"
             " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
             " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
@@ -238,7 +241,8 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             (unsigned long long)rs->pcap_received, (unsigned long long)rs->pcap_dropped,
             (unsigned long long)rs->pcap_if_dropped, (unsigned long long)rs->flows_active,
             (unsigned long long)rs->flows_created, (unsigned long long)rs->flows_evicted,
-            (unsigned long long)rs->flow_memory_bytes, (unsigned long long)rs->records,
+            (unsigned long long)rs->flow_memory_bytes,
+            (unsigned long long)rs->flow_clock_steps_back, (unsigned long long)rs->records,
             (unsigned long long)rs->alerts, (unsigned long long)rs->suppressed,
             (unsigned long long)rs->allowlisted, (unsigned long long)os->flows_written,
             (unsigned long long)os->alerts_written, (unsigned long long)os->syslog_sent,

@@ -55,6 +55,7 @@ struct output_run_stats {
     uint64_t packets, bytes, decoded, skipped, read_errors;
     uint64_t pcap_received, pcap_dropped, pcap_if_dropped;
     uint64_t flows_active, flows_created, flows_evicted, flow_memory_bytes;
+    uint64_t flow_clock_steps_back;   /* packet time stepped back >= 1 s (flows/) */
     uint64_t records, alerts, suppressed, allowlisted;
     struct output_stats output;
     long max_rss_kib;

@@ -13,7 +13,7 @@
  * goes to one worker, a marker ("time is T", end of input) to all. A record is tagged with
  * (seq of the item that caused it, order1, order2): for a packet (only its worker can emit
  * for that seq) order2 counts the records it caused; for a marker, order1 is the flow's
- * deadline (or 2^63 + last packet time at end of input) and order2 its age_seq, the order in
+ * deadline (or 2^63 + its last ageing time at end of input) and order2 its age_seq, the order in
  * which one table holding every flow would have ended them. Each worker emits in tag order;
  * after finishing an item it publishes that seq as its watermark. The consumer hands on the
  * smallest head among the output rings once every worker with an empty ring has a watermark
@@ -25,6 +25,8 @@
  */
 #include "pipeline.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +64,15 @@ struct item {
 #define ITEM_HEADER_SIZE ((sizeof(struct item) + 15) & ~(size_t)15)
 #define ITEM_ROUND(n) (((n) + ITEM_ALIGN - 1) & ~(size_t)(ITEM_ALIGN - 1))
 
+/* Wakes a thread that sleeps for want of work (a futex eventcount, as in folly's and
+ * Linux's own): the sleeper counts itself in, looks once more for work, then sleeps unless
+ * the bell rang since it counted itself in. A ring costs one atomic add while nobody
+ * sleeps, so it goes with every publication. */
+struct doorbell {
+    _Alignas(CACHE_LINE) _Atomic uint32_t rings; /* futex word */
+    _Atomic uint32_t sleepers;
+};
+
 /* Each side's fields sit on a cache line of their own, and what both only read (the buffer)
  * on another: a pointer beside the other side's index would be fetched anew from that
  * side's core after its every write. */
@@ -71,6 +83,7 @@ struct byte_ring {
     _Alignas(CACHE_LINE) uint64_t prod_head;     /* producer's private view */
     uint64_t prod_tail_seen;
     unsigned prod_unpublished;
+    struct doorbell *bell;                       /* rung at each publication */
     _Alignas(CACHE_LINE) uint64_t cons_tail;     /* consumer's private view */
     uint64_t cons_head_seen;
     unsigned cons_unpublished;
@@ -98,6 +111,7 @@ struct event_ring {             /* laid out as struct byte_ring */
 struct worker {
     struct byte_ring in;
     struct event_ring out;
+    struct doorbell in_bell;        /* rung by the capture thread when it publishes input */
     _Alignas(CACHE_LINE) _Atomic uint64_t watermark; /* no record with seq <= this will come */
     _Alignas(CACHE_LINE) struct pipeline *pipeline;
     pthread_t thread;
@@ -110,6 +124,7 @@ struct worker {
     unsigned index;
     uint64_t packets_read;          /* fanout: packets from its capture, for their seq */
     struct item fanout_item;        /* fanout: what w->current points at */
+    struct flow_clock clock;        /* fanout: ageing time of its packets and ticks */
     _Atomic int capture_status;     /* fanout: -1 while running, then capture_run's status */
     struct capture_stats capture_stats; /* fanout: snapshot under stats_lock */
     const struct item *current;     /* the item being processed */
@@ -130,6 +145,7 @@ struct pipeline {
     pthread_t consumer;
     bool consumer_started;
     _Atomic double consumer_cpu_at_exit;
+    struct doorbell consumer_bell;  /* rung by workers when they publish records or watermarks */
     _Atomic bool abort;
     /* Capture thread only, written per packet: kept off the lines the others read (the
      * struct is not allocated cache-aligned, so a line's worth of padding does it). */
@@ -138,7 +154,10 @@ struct pipeline {
     uint64_t seq;                   /* last seq handed out */
     bool seen_packet;
     uint64_t marker_sec;            /* second of the last time marker */
-    uint64_t last_time_usec;        /* latest packet or marker time */
+    uint64_t last_time_usec;        /* latest ageing time of a packet or marker */
+    /* Packet time made monotonic, for every worker alike: one clock here, not one per
+     * table, so that a step back shifts every flow the same way whatever the worker count. */
+    struct flow_clock clock;
     bool finished;
 };
 
@@ -176,6 +195,54 @@ struct backoff {
  * (make soak: 150 -> 49-60 ns a packet with --fanout, 85 -> 35-43 without). 640 us of
  * records fit in the rings (OUTPUT_RING_EVENTS a worker) at any rate a worker reaches. */
 #define BACKOFF_CONSUMER_FIRST (BACKOFF_YIELDS + 5)
+
+/* After this many rounds (~4 ms with nothing to do) a thread that waits for work sleeps on a
+ * doorbell instead, so that an idle sensor does not wake ~800 times a second per thread.
+ * The backoff before it keeps the bell's syscalls off the busy path. */
+#define BACKOFF_IDLE_ROUNDS (BACKOFF_YIELDS + 8)
+/* The longest an idle worker sleeps without a ring: a safety net, not a clock. */
+#define IDLE_SLEEP_MAX_MSEC 1000
+
+static bool backoff_idle(const struct backoff *b)
+{
+    return b->rounds >= BACKOFF_IDLE_ROUNDS;
+}
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *timeout)
+{
+    return syscall(SYS_futex, (uint32_t *)word, op, value, timeout, NULL, 0);
+}
+
+/* Producer side, after publishing with a release store. */
+static void doorbell_ring(struct doorbell *bell)
+{
+    /* A read-modify-write, not a load: in the order of writes to sleepers it comes either
+     * after the sleeper's (and sees it) or before (and the sleeper's increment then
+     * acquires the publication, so its last look finds the work). No fence: ThreadSanitizer
+     * does not model them. */
+    if (atomic_fetch_add(&bell->sleepers, 0) == 0)
+        return;
+    atomic_fetch_add(&bell->rings, 1);
+    futex(&bell->rings, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+}
+
+/* Sleeper side, before its last look for work: returns the ticket for doorbell_sleep. */
+static uint32_t doorbell_prepare(struct doorbell *bell)
+{
+    atomic_fetch_add(&bell->sleepers, 1);
+    return atomic_load(&bell->rings);
+}
+
+/* Sleeps unless the bell rang since doorbell_prepare, at most timeout_msec; or, with
+ * sleep false (work was found), only counts the sleeper out. */
+static void doorbell_sleep(struct doorbell *bell, uint32_t ticket, bool sleep, uint64_t timeout_msec)
+{
+    if (sleep) {
+        struct timespec ts = { (time_t)(timeout_msec / 1000), (long)(timeout_msec % 1000) * 1000000L };
+        futex(&bell->rings, FUTEX_WAIT_PRIVATE, ticket, &ts);
+    }
+    atomic_fetch_sub(&bell->sleepers, 1);
+}
 
 /* Yields a few times, then sleeps 20 us doubling to ~1.3 ms: cheap while the other side is
  * about to move, and no spinning core while input is idle. */
@@ -220,6 +287,7 @@ static void byte_ring_publish(struct byte_ring *r)
         return;
     atomic_store_explicit(&r->head, r->prod_head, memory_order_release);
     r->prod_unpublished = 0;
+    doorbell_ring(r->bell);
 }
 
 static void byte_ring_commit(struct byte_ring *r, uint32_t size)
@@ -312,7 +380,29 @@ static void event_ring_pop(struct event_ring *r)
 static void worker_publish(struct worker *w)
 {
     byte_ring_release_publish(&w->in);
+    /* The consumer waits for records and watermarks; records come with a watermark move. */
+    if (atomic_load_explicit(&w->watermark, memory_order_relaxed) == w->done_seq)
+        return;
     atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+    doorbell_ring(&w->pipeline->consumer_bell);
+}
+
+/* A worker's watermark set outside worker_publish (fanout ticks, the end). */
+static void worker_set_watermark(struct worker *w, uint64_t seq)
+{
+    atomic_store_explicit(&w->watermark, seq, memory_order_release);
+    doorbell_ring(&w->pipeline->consumer_bell);
+}
+
+/* Sleeps until the capture thread publishes input (or a second passed), unless some is
+ * there already. Returns true when it slept. */
+static bool worker_sleep(struct worker *w)
+{
+    uint32_t ticket = doorbell_prepare(&w->in_bell);
+    bool empty = atomic_load_explicit(&w->in.head, memory_order_acquire) == w->in.cons_tail &&
+                 !atomic_load_explicit(&w->pipeline->abort, memory_order_relaxed);
+    doorbell_sleep(&w->in_bell, ticket, empty, IDLE_SLEEP_MAX_MSEC);
+    return empty;
 }
 
 static void worker_snapshot_stats(struct worker *w)
@@ -357,7 +447,7 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
         event->order1 = 0;
         event->order2 = w->records_for_item++;
     } else {
-        uint64_t key = reason == FLOW_END_EOF ? flow->last_ts_usec : flow_table_deadline(w->flows, flow);
+        uint64_t key = reason == FLOW_END_EOF ? flow->age_ts_usec : flow_table_deadline(w->flows, flow);
         if (key >= ORDER_EOF)
             key = ORDER_EOF - 1;
         event->order1 = reason == FLOW_END_EOF ? ORDER_EOF | key : key;
@@ -383,6 +473,9 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
     event->reason = reason;
     event->final = final;
     event_ring_commit(&w->out);
+    /* Fanout: the consumer takes records as they come, not at watermark moves. */
+    if (p->fanout)
+        doorbell_ring(&p->consumer_bell);
 }
 
 /* Does what one input item asks. Returns true at the end of input. */
@@ -392,14 +485,14 @@ static bool worker_do(struct worker *w, struct item *item)
     w->records_for_item = 0;
     switch ((enum item_kind)item->kind) {
     case ITEM_PACKET:
-        flow_table_process_hashed(w->flows, &item->pkt, item->flow_hash);
+        flow_table_process_at(w->flows, &item->pkt, item->flow_hash, item->time_usec);
         return false;
     case ITEM_TIME:
-        flow_table_expire(w->flows, item->time_usec);
+        flow_table_expire_at(w->flows, item->time_usec);
         worker_snapshot_stats(w);
         return false;
     case ITEM_FLUSH:
-        flow_table_expire(w->flows, item->time_usec);
+        flow_table_expire_at(w->flows, item->time_usec);
         flow_table_flush(w->flows);
         worker_snapshot_stats(w);
         return true;
@@ -418,6 +511,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct pipeline *p = w->pipeline;
     struct backoff idle = { 0 };
+    bool woken = false;
     unsigned since_publish = 0;
     struct item *batch[WORKER_BATCH];
     uint64_t at[WORKER_BATCH];
@@ -429,10 +523,17 @@ static void *worker_main(void *arg)
             since_publish = 0;
             if (atomic_load_explicit(&p->abort, memory_order_relaxed))
                 break;
-            backoff_wait(&idle);
+            if (backoff_idle(&idle))
+                woken = worker_sleep(w);
+            else
+                backoff_wait(&idle);
             continue;
         }
-        idle.rounds = 0;
+        /* Work after a sleep may be a lone live tick: back to sleep soon after it, without
+         * the yields and short sleeps of a busy worker. Work found again after that is a
+         * stream of packets: wait as a busy worker does. */
+        idle.rounds = woken ? BACKOFF_IDLE_ROUNDS - 2 : 0;
+        woken = false;
         for (unsigned i = 0; i < n; i++) {
             if (batch[i]->kind == ITEM_PACKET) {
                 batch[i]->flow_hash = flow_table_hash(w->flows, &batch[i]->pkt);
@@ -456,7 +557,7 @@ static void *worker_main(void *arg)
     byte_ring_release_publish(&w->in);
     atomic_store(&w->cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
     /* Every record it will ever emit is in its ring. */
-    atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
+    worker_set_watermark(w, UINT64_MAX);
     return NULL;
 }
 
@@ -481,6 +582,7 @@ static void worker_capture_packet(void *user, const struct packet *pkt)
     item->pkt = *pkt;
     /* Flow ids are packet numbers, unique across workers: this worker's count, interleaved. */
     item->seq = item->pkt.seq = w->packets_read++ * w->pipeline->worker_count + w->index + 1;
+    item->time_usec = flow_clock_advance(&w->clock, pkt->ts_usec);
     item->flow_hash = flow_table_hash(w->flows, &item->pkt);
     worker_do(w, item);
     w->done_seq = item->seq;
@@ -492,7 +594,7 @@ static void worker_capture_marker(struct worker *w, enum item_kind kind)
     struct item *item = &w->fanout_item;
     item->kind = kind;
     item->seq = w->done_seq;
-    item->time_usec = (uint64_t)time(NULL) * USEC_PER_SEC;
+    item->time_usec = flow_clock_advance(&w->clock, (uint64_t)time(NULL) * USEC_PER_SEC);
     worker_do(w, item);
     worker_snapshot_capture(w);
 }
@@ -501,7 +603,7 @@ static void worker_capture_tick(void *user)
 {
     struct worker *w = user;
     worker_capture_marker(w, ITEM_TIME);
-    atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+    worker_set_watermark(w, w->done_seq);
     if (atomic_load_explicit(&w->pipeline->abort, memory_order_relaxed))
         capture_stop(w->capture);
 }
@@ -515,7 +617,7 @@ static void *worker_capture_main(void *arg)
     worker_capture_marker(w, ITEM_FLUSH);
     atomic_store(&w->capture_status, status);
     atomic_store(&w->cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
-    atomic_store_explicit(&w->watermark, UINT64_MAX, memory_order_release);
+    worker_set_watermark(w, UINT64_MAX);
     return NULL;
 }
 
@@ -638,6 +740,30 @@ static enum merge_step consumer_step_unordered(struct pipeline *p)
     return all_done ? MERGE_DONE : MERGE_WAIT;
 }
 
+/* What the consumer waits for, in one number: it changes whenever a worker publishes a
+ * record or moves its watermark (both only grow). */
+static uint64_t consumer_progress(struct pipeline *p)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < p->worker_count; i++) {
+        struct worker *w = p->workers[i];
+        sum += atomic_load_explicit(&w->watermark, memory_order_acquire);
+        sum += atomic_load_explicit(&w->out.head, memory_order_acquire);
+    }
+    return sum;
+}
+
+/* Sleeps until a worker publishes something new since progress was taken, or the next tick. */
+static void consumer_sleep(struct pipeline *p, uint64_t progress, uint64_t next_tick)
+{
+    uint64_t now = monotonic_msec();
+    uint64_t timeout = next_tick > now ? next_tick - now : 0;
+    uint32_t ticket = doorbell_prepare(&p->consumer_bell);
+    bool nothing = consumer_progress(p) == progress &&
+                   !atomic_load_explicit(&p->abort, memory_order_relaxed);
+    doorbell_sleep(&p->consumer_bell, ticket, nothing && timeout > 0, timeout);
+}
+
 static void *consumer_main(void *arg)
 {
     struct pipeline *p = arg;
@@ -645,6 +771,8 @@ static void *consumer_main(void *arg)
     uint64_t next_tick = monotonic_msec() + TICK_MSEC;
     unsigned since_clock = 0;
     for (;;) {
+        /* Taken before the step, so that what a worker publishes during it wakes us. */
+        uint64_t progress = backoff_idle(&idle) ? consumer_progress(p) : 0;
         enum merge_step step = p->fanout ? consumer_step_unordered(p) : consumer_step(p);
         if (step == MERGE_DONE)
             break;
@@ -665,7 +793,10 @@ static void *consumer_main(void *arg)
         if (step == MERGE_WAIT) {
             if (atomic_load_explicit(&p->abort, memory_order_relaxed))
                 break;
-            backoff_wait(&idle);
+            if (backoff_idle(&idle))
+                consumer_sleep(p, progress, next_tick);
+            else
+                backoff_wait(&idle);
         }
     }
     atomic_store(&p->consumer_cpu_at_exit, cpu_seconds(CLOCK_THREAD_CPUTIME_ID));
@@ -772,8 +903,9 @@ static void pipeline_broadcast(struct pipeline *p, enum item_kind kind, uint64_t
 void pipeline_packet(struct pipeline *p, const struct packet *pkt)
 {
     /* Expiry by packet time, the same moments for every worker: a marker at each new
-     * second, before the packet that starts it. */
-    uint64_t sec = pkt->ts_usec / USEC_PER_SEC;
+     * second of the ageing clock, before the packet that starts it. */
+    uint64_t age = flow_clock_advance(&p->clock, pkt->ts_usec);
+    uint64_t sec = age / USEC_PER_SEC;
     if (!p->seen_packet) {
         p->seen_packet = true;
         p->marker_sec = sec;
@@ -781,8 +913,7 @@ void pipeline_packet(struct pipeline *p, const struct packet *pkt)
         p->marker_sec = sec;
         pipeline_broadcast(p, ITEM_TIME, sec * USEC_PER_SEC);
     }
-    if (pkt->ts_usec > p->last_time_usec)
-        p->last_time_usec = pkt->ts_usec;
+    p->last_time_usec = age;
 
     uint64_t seq = ++p->seq;
     struct worker *w = p->workers[worker_of(p, pkt)];
@@ -793,7 +924,7 @@ void pipeline_packet(struct pipeline *p, const struct packet *pkt)
     item->size = need;
     item->kind = ITEM_PACKET;
     item->seq = seq;
-    item->time_usec = pkt->ts_usec;
+    item->time_usec = age;
     item->pkt = *pkt;
     item->pkt.seq = seq;
     item->pkt.l3 = NULL;
@@ -816,13 +947,13 @@ void pipeline_packet(struct pipeline *p, const struct packet *pkt)
 
 void pipeline_expire(struct pipeline *p, uint64_t now_usec)
 {
-    uint64_t sec = now_usec / USEC_PER_SEC;
+    uint64_t age = flow_clock_advance(&p->clock, now_usec);
+    uint64_t sec = age / USEC_PER_SEC;
     if (sec > p->marker_sec) {
         p->marker_sec = sec;
         p->seen_packet = true;
-        if (now_usec > p->last_time_usec)
-            p->last_time_usec = now_usec;
-        pipeline_broadcast(p, ITEM_TIME, now_usec);
+        p->last_time_usec = age;
+        pipeline_broadcast(p, ITEM_TIME, age);
     }
     pipeline_advance(p, p->seq);
 }
@@ -873,7 +1004,10 @@ void pipeline_get_flow_stats(struct pipeline *p, struct flow_table_stats *stats)
         stats->evicted += one.evicted;
         stats->memory_bytes += one.memory_bytes;
         stats->skipped_fragments += one.skipped_fragments;
+        stats->clock_steps_back += one.clock_steps_back +
+                                   atomic_load_explicit(&w->clock.steps_back, memory_order_relaxed);
     }
+    stats->clock_steps_back += atomic_load_explicit(&p->clock.steps_back, memory_order_relaxed);
 }
 
 void pipeline_get_cpu(struct pipeline *p, struct pipeline_cpu *cpu)
@@ -927,6 +1061,10 @@ void pipeline_free(struct pipeline *p)
     if (p == NULL)
         return;
     atomic_store(&p->abort, true);
+    for (unsigned i = 0; i < p->worker_count; i++)
+        if (p->workers[i] != NULL)
+            doorbell_ring(&p->workers[i]->in_bell);
+    doorbell_ring(&p->consumer_bell);
     pipeline_join(p);
     for (unsigned i = 0; i < p->worker_count; i++)
         worker_free(p->workers[i]);
@@ -958,6 +1096,7 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
     atomic_init(&w->capture_status, -1);
     w->pipeline = p;
     w->in.buf = p->fanout ? NULL : malloc(INPUT_RING_BYTES); /* fanout: no input ring */
+    w->in.bell = &w->in_bell;
     w->out.slot = calloc(OUTPUT_RING_EVENTS, sizeof(*w->out.slot));
     w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size);
     if ((w->in.buf == NULL && !p->fanout) || w->out.slot == NULL || w->out.state_buf == NULL) {

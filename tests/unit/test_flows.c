@@ -752,28 +752,111 @@ UNIT_TEST(records_do_not_depend_on_hash_seed)
     }
 }
 
-UNIT_TEST(packet_time_going_backwards)
+/* Packets reordered by less than a clock step (a merge of two interfaces) are filed at the
+ * latest time seen, while the record keeps their own times. */
+UNIT_TEST(reordered_packets_are_clamped)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    config.idle_timeout_other_usec = 60 * SEC;
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    udp(table, 1, 1000, 2, 53, T0 + 10 * SEC, 10);
+    udp(table, 3, 1000, 4, 53, T0 + 10 * SEC + 500000, 10);
+    udp(table, 2, 53, 1, 1000, T0 + 10 * SEC + 200000, 10); /* 0.3 s late */
+    CHECK_EQ_U(stats_of(table).active, 2);
+    CHECK_EQ_U(stats_of(table).clock_steps_back, 0);
+    /* Flow 1 ages from 10.5 s, the latest time when its late packet came. */
+    flow_table_expire(table, T0 + 70 * SEC + 500000 - 1);
+    CHECK_EQ_U(rec.count, 0);
+    flow_table_expire(table, T0 + 70 * SEC + 500000);
+    CHECK_EQ_U(rec.count, 2);
+    CHECK_EQ_U(rec.records[0].id, 2); /* filed first at 10.5 s */
+    CHECK_EQ_U(rec.records[1].id, 1);
+    CHECK_EQ_U(rec.records[1].reason, FLOW_END_IDLE);
+    CHECK_EQ_U(rec.records[1].last_ts_usec, T0 + 10 * SEC + 200000);
+    CHECK_EQ_U(rec.records[1].dir[FLOW_DIR_RESP].first_ts_usec, T0 + 10 * SEC + 200000);
+    flow_table_free(table);
+}
+
+/* A step back (NTP, VM resume, files given out of order) is counted and flows keep ageing:
+ * the ones from before the step time out by the time elapsed since, not an hour later. */
+UNIT_TEST(clock_step_back_ages_on)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    config.idle_timeout_other_usec = 60 * SEC;
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    const uint64_t back = T0 + 200 * SEC - 3600 * SEC; /* 200 s, one hour earlier */
+    udp(table, 1, 1000, 2, 53, T0 + 100 * SEC, 10);
+    udp(table, 3, 1000, 4, 53, T0 + 200 * SEC, 10);
+    udp(table, 5, 1000, 6, 53, back, 10);
+    CHECK_EQ_U(stats_of(table).clock_steps_back, 1);
+    udp(table, 6, 53, 5, 1000, back + 30 * SEC, 10);
+    /* 60 s after the step, by packet time: flows 1 and 2 are due, 3 (last seen 30 s after
+     * the step) is not. Oldest first. */
+    flow_table_expire(table, back + 60 * SEC);
+    CHECK_EQ_U(rec.count, 2);
+    CHECK_EQ_U(rec.records[0].id, 1);
+    CHECK_EQ_U(rec.records[1].id, 2);
+    CHECK_EQ_U(rec.records[1].reason, FLOW_END_IDLE);
+    flow_table_expire(table, back + 90 * SEC - 1);
+    CHECK_EQ_U(rec.count, 2);
+    flow_table_expire(table, back + 90 * SEC);
+    CHECK_EQ_U(rec.count, 3);
+    CHECK_EQ_U(rec.records[2].id, 3);
+    CHECK_EQ_U(rec.records[2].reason, FLOW_END_IDLE);
+    /* Records keep packet time. */
+    CHECK_EQ_U(rec.records[2].start_ts_usec, back);
+    CHECK_EQ_U(rec.records[2].last_ts_usec, back + 30 * SEC);
+    CHECK_EQ_U(stats_of(table).clock_steps_back, 1);
+    flow_table_free(table);
+}
+
+/* A step forward moves the ageing clock: flows due by the new time end on the next packet. */
+UNIT_TEST(clock_step_forward_expires_due_flows)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    config.idle_timeout_other_usec = 60 * SEC;
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    udp(table, 1, 1000, 2, 53, T0, 10);
+    udp(table, 3, 1000, 4, 53, T0 + SEC, 10);
+    udp(table, 5, 1000, 6, 53, T0 + 7200 * SEC, 10);
+    CHECK_EQ_U(rec.count, 2);
+    CHECK_EQ_U(rec.records[0].id, 1);
+    CHECK_EQ_U(rec.records[1].id, 2);
+    CHECK_EQ_U(rec.records[1].reason, FLOW_END_IDLE);
+    CHECK_EQ_U(stats_of(table).active, 1);
+    CHECK_EQ_U(stats_of(table).clock_steps_back, 0);
+    flow_table_free(table);
+}
+
+/* A step back of an hour on every other new flow (capture files concatenated out of order),
+ * the walk through the whole age list that each cost before: the lists stay sorted, so flows
+ * end in the order the ageing clock filed them. */
+UNIT_TEST(clock_steps_keep_age_order)
 {
     struct recorder rec;
     struct flow_table_config config = config_plain();
     struct flow_table *table = table_new(&rec, &config);
     if (table == NULL)
         return;
-    udp(table, 1, 1000, 2, 53, T0 + 10 * SEC, 10);
-    udp(table, 3, 1000, 4, 53, T0 + 20 * SEC, 10);
-    udp(table, 2, 53, 1, 1000, T0 + 5 * SEC, 10);  /* from a slower interface of a merge */
-    CHECK_EQ_U(stats_of(table).active, 2);
-    udp(table, 1, 1000, 2, 53, T0 + 15 * SEC, 10);  /* between the two flows' last packets */
-    udp(table, 5, 1000, 6, 53, T0 + 12 * SEC, 10);  /* a new flow, older than both */
+    for (unsigned i = 0; i < 100; i++) {
+        uint64_t ts = T0 + i * SEC - (i + 1) / 2 * 3600 * SEC;
+        udp(table, (uint8_t)(1 + i), 1000, 200, 53, ts, 10);
+    }
+    CHECK_EQ_U(stats_of(table).clock_steps_back, 50);
+    CHECK_EQ_U(stats_of(table).active, 100);
     flow_table_flush(table);
-    /* Oldest first by last packet time, whatever order the packets came in. */
-    CHECK_EQ_U(rec.count, 3);
-    CHECK_EQ_U(rec.records[0].id, 3);
-    CHECK_EQ_U(rec.records[1].id, 1);
-    CHECK_EQ_U(rec.records[1].last_ts_usec, T0 + 15 * SEC);
-    CHECK_EQ_U(rec.records[1].dir[FLOW_DIR_RESP].first_ts_usec, T0 + 5 * SEC);
-    CHECK_EQ_U(rec.records[1].dir[FLOW_DIR_RESP].last_ts_usec, T0 + 5 * SEC);
-    CHECK_EQ_U(rec.records[2].id, 2);
+    CHECK_EQ_U(rec.count, 100);
+    for (int i = 0; i < rec.count; i++)
+        CHECK_EQ_U(rec.records[i].id, i + 1);
     flow_table_free(table);
 }
 
@@ -1169,7 +1252,8 @@ UNIT_MAIN("flows",
           UNIT_CASE(free_without_flush),
           UNIT_CASE(expiry_is_bounded_per_packet_but_exact),
           UNIT_CASE(records_do_not_depend_on_hash_seed),
-          UNIT_CASE(packet_time_going_backwards),
+          UNIT_CASE(reordered_packets_are_clamped), UNIT_CASE(clock_step_back_ages_on),
+          UNIT_CASE(clock_step_forward_expires_due_flows), UNIT_CASE(clock_steps_keep_age_order),
           UNIT_CASE(later_fragment_without_ports_is_skipped),
           UNIT_CASE(names),
           UNIT_CASE(bundled_protocols_file_loads),
