@@ -230,7 +230,6 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
             " flows_active=%llu flows_created=%llu flows_evicted=%llu flow_memory=%llu"
             " clock_steps_back=%llu"
-            " clock_steps_back=%llu"
             " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
             " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
