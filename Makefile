@@ -50,6 +50,7 @@ install: $(EXFLOW)
 	install -D -m 755 $(EXFLOW) $(DESTDIR)$(PREFIX)/bin/exflow
 	install -D -m 644 flows/protocols.txt $(DESTDIR)$(PREFIX)/share/exflow/protocols.txt
 	install -D -m 644 detect/allowlist.example $(DESTDIR)$(PREFIX)/share/exflow/allowlist.example
+	install -D -m 644 detect/dns-heavy-users.txt $(DESTDIR)$(PREFIX)/share/exflow/dns-heavy-users.txt
 
 $(EXFLOW): $(BUILD)/main/exflow.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

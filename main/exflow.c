@@ -130,6 +130,9 @@ static void usage(FILE *out)
 "      --state-file FILE          persist first-seen destinations across restarts\n"
 "      --reset-state              start fresh if the state file is corrupt\n"
 "      --allowlist FILE           allowlist rules (reloaded on SIGHUP)\n"
+"      --dns-heavy-users FILE     registered domains whose long DNS names never alert\n"
+"                                 (default: the bundled dns-heavy-users.txt)\n"
+"      --mail-servers CIDRS       internal hosts allowed to send SMTP out (others alert)\n"
 "      --learn DURATION           learn only, no alerts, for this much packet time\n"
 "      --min-upload BYTES         bytes out before an upload counts (default %d)\n"
 "      --pcr-threshold X          upload-heavy above this PCR (default %.2f)\n"
@@ -246,17 +249,16 @@ static bool readable_path(char *out, size_t out_len, const char *dir, const char
     return n > 0 && (size_t)n < out_len && access(out, R_OK) == 0;
 }
 
-/* The bundled protocols file, from where the binary is: built (build/<variant>/exflow, the
- * file in the source tree) or installed (PREFIX/bin/exflow, PREFIX/share/exflow/), then
- * the usual places. */
-static const char *default_protocols_file(void)
+/* A bundled data file, from where the binary is: built (build/<variant>/exflow, TREE_PATH
+ * in the source tree) or installed (PREFIX/bin/exflow, PREFIX/share/exflow/NAME), then the
+ * usual places. found: PATH_MAX bytes. */
+static const char *default_data_file(const char *tree_path, const char *name, char *found)
 {
-    static const char *const candidates[] = {
-        "flows/protocols.txt",
-        "/usr/local/share/exflow/protocols.txt",
-        "/usr/share/exflow/protocols.txt",
-    };
-    static char found[PATH_MAX];
+    char share[128], local[160], system[160];
+    snprintf(share, sizeof(share), "share/exflow/%s", name);
+    snprintf(local, sizeof(local), "/usr/local/share/exflow/%s", name);
+    snprintf(system, sizeof(system), "/usr/share/exflow/%s", name);
+    const char *const candidates[] = { tree_path, local, system };
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
     char *slash = NULL;
@@ -268,16 +270,28 @@ static const char *default_protocols_file(void)
      * TREE/build/<variant>/exflow is TREE two up. */
     for (int up = 0; slash != NULL && up < 3; up++) {
         *slash = '\0';
-        if (up == 1 && readable_path(found, sizeof(found), self, "share/exflow/protocols.txt"))
+        if (up == 1 && readable_path(found, PATH_MAX, self, share))
             return found;
-        if (up == 2 && readable_path(found, sizeof(found), self, "flows/protocols.txt"))
+        if (up == 2 && readable_path(found, PATH_MAX, self, tree_path))
             return found;
         slash = strrchr(self, '/');
     }
     for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-        if (access(candidates[i], R_OK) == 0)
-            return candidates[i];
+        if (access(candidates[i], R_OK) == 0 && snprintf(found, PATH_MAX, "%s", candidates[i]) > 0)
+            return found;
     return NULL;
+}
+
+static const char *default_protocols_file(void)
+{
+    static char found[PATH_MAX];
+    return default_data_file("flows/protocols.txt", "protocols.txt", found);
+}
+
+static const char *default_dns_heavy_users_file(void)
+{
+    static char found[PATH_MAX];
+    return default_data_file("detect/dns-heavy-users.txt", "dns-heavy-users.txt", found);
 }
 
 enum long_only_option {
@@ -287,7 +301,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_DNS_HEAVY_USERS, OPT_MAIL_SERVERS,
 };
 
 static const struct option long_options[] = {
@@ -307,6 +321,8 @@ static const struct option long_options[] = {
     { "no-dpi", no_argument, NULL, OPT_NO_DPI },
     { "threads", required_argument, NULL, OPT_THREADS },
     { "fanout", no_argument, NULL, OPT_FANOUT },
+    { "dns-heavy-users", required_argument, NULL, OPT_DNS_HEAVY_USERS },
+    { "mail-servers", required_argument, NULL, OPT_MAIL_SERVERS },
     { "home-net", required_argument, NULL, OPT_HOME_NET },
     { "state-file", required_argument, NULL, OPT_STATE_FILE },
     { "reset-state", no_argument, NULL, OPT_RESET_STATE },
@@ -421,6 +437,8 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_STATE_FILE: o->detect.state_file = optarg; break;
         case OPT_RESET_STATE: o->detect.state_reset_if_corrupt = true; break;
         case OPT_ALLOWLIST: o->detect.allowlist_file = optarg; break;
+        case OPT_DNS_HEAVY_USERS: o->detect.dns_heavy_users_file = optarg; break;
+        case OPT_MAIL_SERVERS: o->detect.mail_servers = optarg; break;
         case OPT_LEARN:
             if (!parse_duration(optarg, &seconds))
                 USAGE_ERROR("--learn: '%s' is not a duration (e.g. 30m, 6h, 2d)", optarg);
@@ -530,6 +548,13 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         USAGE_ERROR("--flag-country and --flag-asn need --geoip-city or --geoip-asn");
     o->capture.files = o->files;
     o->capture.file_count = o->file_count;
+    if (o->detect.dns_heavy_users_file == NULL) {
+        o->detect.dns_heavy_users_file = default_dns_heavy_users_file();
+        if (o->detect.dns_heavy_users_file == NULL)
+            LOG_WARN("bundled dns-heavy-users.txt not found (PREFIX/share/exflow/ beside the "
+                     "binary, its source tree, /usr/local/share/exflow/, /usr/share/exflow/): "
+                     "CDN and anti-virus long names may alert; give --dns-heavy-users FILE");
+    }
     if (o->no_dpi)
         o->flows.ndpi_enabled = false;
     else if (o->flows.custom_protocols_file == NULL) {
