@@ -243,11 +243,13 @@ double dns_tunnel_score(const struct dns_domain_evidence *w, double *unique_out,
     if (unique < DNS_TUNNEL_MIN_UNIQUE || w->name_bytes < DNS_TUNNEL_MIN_NAME_BYTES ||
         mean_len < DNS_TUNNEL_MIN_MEAN_LEN || entropy < DNS_TUNNEL_MIN_ENTROPY)
         return 0.0;
-    double score = 0.7;
+    /* In hundredths, so that the sums land exactly on the severity steps (0.7 + 0.1 is
+     * not 0.8 in binary floating point). */
+    int points = 70;
     if (w->name_bytes >= DNS_TUNNEL_HIGH_NAME_BYTES)
-        score += 0.1;
+        points += 10;
     /* TXT/NULL/CNAME answers are how the tunnel's other half comes back. */
     if (w->odd_types * 2 >= w->queries)
-        score += 0.1;
-    return score;
+        points += 10;
+    return points / 100.0;
 }
