@@ -602,11 +602,9 @@ static void detector_deliver_covert(struct detector *d, struct alert *alert, uin
 /* Small uploads with strong evidence: an FTP upload from a host that had not used FTP to
  * the outside before (after learning, within the new-destination window), to a server it
  * never used. Credential stealers send a few hundred bytes this way. */
-static bool detector_small_ftp_upload(const struct detector *d, const struct host *host,
-                                      uint64_t ftp_first_before, bool pair_new, uint64_t now,
-                                      uint64_t learn_end)
+static bool detector_small_ftp_upload(const struct detector *d, uint64_t ftp_first_before,
+                                      bool pair_new, uint64_t now, uint64_t learn_end)
 {
-    (void)host;
     if (!pair_new)
         return false;
     if (ftp_first_before == 0)
@@ -818,7 +816,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
                        (pair_first == 0 || now - pair_first <= cfg->new_destination_usec);
     bool small_ftp = (evidence & EVIDENCE_FTP_STOR) && conn_out > 0 &&
                      conn_pcr >= cfg->pcr_threshold &&
-                     detector_small_ftp_upload(d, host, ftp_first_before, pair_is_new, now, learn_end);
+                     detector_small_ftp_upload(d, ftp_first_before, pair_is_new, now, learn_end);
     bool small = f.bytes_out < cfg->min_upload_bytes || f.pcr < cfg->pcr_threshold;
     if (small && !covert_found && !small_ftp)
         goto done; /* not upload-heavy enough to be a finding: downloads, pings, polling */
