@@ -2,7 +2,7 @@
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
 #   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc
-PKGS    := libpcap libndpi libmaxminddb jansson inih nettle
+PKGS    := libpcap libndpi libmaxminddb jansson inih nettle libpsl
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wundef -Wvla -Werror
 OPT     ?= -O2 -g
@@ -53,6 +53,7 @@ install: $(EXFLOW) $(BUILD)/exflow.8
 	install -D -m 644 $(BUILD)/exflow.8 $(DESTDIR)$(PREFIX)/share/man/man8/exflow.8
 	install -D -m 644 flows/protocols.txt $(DESTDIR)$(PREFIX)/share/exflow/protocols.txt
 	install -D -m 644 detect/allowlist.example $(DESTDIR)$(PREFIX)/share/exflow/allowlist.example
+	install -D -m 644 detect/dns-heavy-users.txt $(DESTDIR)$(PREFIX)/share/exflow/dns-heavy-users.txt
 
 $(EXFLOW): $(MAIN_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

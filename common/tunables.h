@@ -54,6 +54,34 @@
 #define DETECT_EVIDENCE_MIN_BYTES   (64 * 1024) /* bytes out (PCR above threshold) before a parallel
                                                  * stream or an SSH session counts as an upload */
 
+/* detect/ covert channels (docs/covert-channels.md) */
+#define DNS_WINDOW                  3600  /* seconds: DNS evidence per (client, domain) adds up over
+                                         * this window and the one before it (sliding, 1-2 h) */
+#define DNS_TUNNEL_MIN_UNIQUE       60    /* distinct query names under one domain: a tunnel needs a
+                                         * new name per chunk; a site's hosts are a handful */
+#define DNS_TUNNEL_MIN_NAME_BYTES   4096  /* bytes carried in subdomain parts: ~4 KB is already
+                                         * a password file or a few hundred credentials */
+#define DNS_TUNNEL_MIN_MEAN_LEN     20    /* mean subdomain length in bytes: encoded chunks fill
+                                         * labels, host names are short */
+#define DNS_TUNNEL_MIN_ENTROPY      2.5   /* mean bits/byte of the subdomain parts: base32/64 chunks
+                                         * score 4-5, but a tunnel's short idle polls pull the
+                                         * mean down (a public iodine capture: 2.7); "www" is 0 */
+#define DNS_LONG_NAME_LEN           40    /* subdomain bytes from which a name counts as long */
+#define DNS_TUNNEL_HIGH_NAME_BYTES  (64 * 1024) /* name bytes that make a DNS tunnel high severity */
+#define DNS_MAX_SERIES              65536 /* (client, domain) windows kept; least recently used evicted */
+#define ICMP_TUNNEL_MIN_BYTES       8192  /* echo payload bytes (either way) before a flow is judged */
+#define ICMP_TUNNEL_MAX_PATTERN_SHARE 0.5 /* above this share of fixed-pattern echoes it is a ping */
+#define SMTP_MIN_TLS_BYTES          2048  /* client bytes after STARTTLS that mean a message went */
+#define SMTP_ATTACHMENT_MIN_SCORE   0.72  /* score of SMTP with an attachment or >= 16 kB from a
+                                         * workstation: medium */
+#define SMTP_MIN_SCORE              0.65  /* any other message from a workstation: low */
+#define SMTP_BIG_MESSAGE_BYTES      (16 * 1024)
+#define SMALL_FTP_STOR_MIN_SCORE    0.7   /* first FTP use of a host, STOR to a new public server,
+                                         * below --min-upload: medium (credential stealers send a
+                                         * few hundred bytes) */
+#define ICMP_TUNNEL_MIN_SCORE       0.75  /* echo payloads that are not a ping: medium */
+#define MAIL_SERVERS_MAX            4096  /* learned internal mail servers kept */
+
 #define DETECT_FLAGGED_GEO_BONUS    0.15  /* score added when the destination's country or ASN
                                          * is flagged: enough to lift a schedule to an alert,
                                          * not enough to alert on volume alone */

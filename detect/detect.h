@@ -25,7 +25,11 @@
 #define EVIDENCE_NEW_DESTINATION (1u << 5)  /* destination first seen recently */
 #define EVIDENCE_PERIODIC        (1u << 6)  /* regular schedule */
 #define EVIDENCE_VOLUME_ANOMALY  (1u << 7)  /* far above the host's baseline */
-#define EVIDENCE_COUNT 8
+#define EVIDENCE_DNS_TUNNEL      (1u << 8)  /* many long random names under one domain */
+#define EVIDENCE_ICMP_TUNNEL     (1u << 9)  /* echo payloads that are not a ping's pattern */
+#define EVIDENCE_SMTP_EXFIL      (1u << 10) /* SMTP message from a host that is no mail server */
+#define EVIDENCE_SMALL_UPLOAD    (1u << 11) /* below --min-upload, on rare protocol evidence */
+#define EVIDENCE_COUNT 12
 const char *detect_evidence_name(unsigned bit_index);
 
 enum alert_severity { SEVERITY_LOW = 0, SEVERITY_MEDIUM, SEVERITY_HIGH, SEVERITY_CRITICAL };
@@ -98,6 +102,8 @@ struct detect_config {
      * THREAT: a data channel to a third address (FXP, a separate data server) loses its
      * FTP evidence; it is still scored as an upload of its own. */
     bool ftp_same_hosts_only;
+    const char *dns_heavy_users_file;/* registered domains whose long names never alert */
+    const char *mail_servers;        /* comma-separated CIDRs allowed to send SMTP out */
 };
 
 void detect_config_defaults(struct detect_config *config);

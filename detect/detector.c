@@ -7,6 +7,7 @@
  * most one alert per series until the severity rises or the suppression window passes.
  */
 #include "detect_internal.h"
+#include "covert.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ struct host {
     struct host_baseline baseline;
     struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
     uint32_t pcr_samples;
+    uint64_t ftp_first_usec;        /* first FTP use to an outside server; 0: never */
 };
 
 /* Transfers at least this big (both ways) teach the host's typical PCR; EWMA weight. */
@@ -57,7 +59,7 @@ struct host {
 #define HOST_PCR_ALPHA 0.05
 #define HOST_PCR_MIN_SAMPLES 10
 
-enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA };
+enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA, FLOW_KIND_COVERT };
 
 /* flow->observer_state: only for flows with parsed protocol state (HTTP, FTP). */
 struct flow_state {
@@ -75,6 +77,7 @@ struct flow_state {
             enum ftp_command command;
             char dest_name[FLOW_NAME_LEN];
         } ftp_data;
+        struct covert_flow covert;      /* DNS, ICMP, SMTP: covert.h */
     } u;
 };
 
@@ -91,6 +94,7 @@ struct detector {
     struct table series;
     struct table hosts;
     struct ftp_expectations ftp;
+    struct covert *covert;
     struct beacon_params beacon_params;
     uint64_t learn_start_usec;      /* 0 until the first record (or from the state file) */
     uint64_t last_save_usec;
@@ -103,6 +107,7 @@ struct detector {
 static const char *const evidence_names[EVIDENCE_COUNT] = {
     "ftp_stor", "http_upload", "ssh_upload", "cloud_storage",
     "parallel_streams", "new_destination", "periodic", "volume_anomaly",
+    "dns_tunnel", "icmp_tunnel", "smtp_exfil", "small_upload",
 };
 
 /* JSON name of one EVIDENCE_* bit, by bit index. */
@@ -241,6 +246,17 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
         snprintf(err, err_len, "detector: out of memory");
         goto fail;
     }
+    struct covert_config covert_config = {
+        .dns_heavy_users_file = config->dns_heavy_users_file,
+        .mail_servers = config->mail_servers,
+        .home_net = d->home_net,
+        .suppress_usec = config->suppress_usec,
+    };
+    d->covert = covert_new(&covert_config, err, err_len);
+    if (d->covert == NULL)
+        goto fail;
+    d->config.dns_heavy_users_file = NULL;  /* not owned: read into the covert module */
+    d->config.mail_servers = NULL;
     if (d->state_file) {
         d->state_lock_fd = destinations_lock(d->state_file, err, err_len);
         if (d->state_lock_fd < 0)
@@ -288,6 +304,7 @@ fail:
     allowlist_free(d->allowlist);
     allowlist_free(d->flagged_geo);
     destinations_free(d->destinations);
+    covert_free(d->covert);
     if (d->state_lock_fd >= 0)
         close(d->state_lock_fd);
     if (d->series.buckets)
@@ -404,6 +421,15 @@ static struct flow_state *detector_classify(struct detector *d, struct flow *flo
             return state;
         }
     }
+    /* DNS, ICMP and SMTP flows are decided by their first packet (covert.h). */
+    if (packets == 1 && covert_flow_wanted(flow, pkt)) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_COVERT;
+        covert_flow_init(&state->u.covert, flow);
+        return state;
+    }
     if (flow->proto != 6 || pkt->payload_len == 0)
         return NULL;
     /* The first payload of either side of a flow to port 21, or labelled FTP by nDPI. */
@@ -466,6 +492,9 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
                       &ctx);
         break;
     }
+    case FLOW_KIND_COVERT:
+        covert_on_packet(detector->covert, &state->u.covert, flow, pkt, direction);
+        break;
     default:
         break;
     }
@@ -560,6 +589,40 @@ static bool name_is_address(const char *name)
     return name[0] == '\0' || geo_addr_parse(name, addr) != 0;
 }
 
+/* A covert-channel alert (covert.h) goes out like any other: not while learning, not when
+ * allowlisted; it gets its id here. */
+static void detector_deliver_covert(struct detector *d, struct alert *alert, uint64_t learn_end)
+{
+    if (alert->ts_usec < learn_end)
+        return;
+    struct allow_query query = {
+        .ip_version = alert->ip_version, .src_addr = alert->src_addr, .dest_addr = alert->dest_addr,
+        .dest_name = alert->dest_name, .app_protocol = alert->app_protocol,
+        .master_protocol = alert->app_protocol, .dest_port = alert->dest_port, .dest_geo = NULL,
+    };
+    if (allowlist_match(d->allowlist, &query, NULL)) {
+        d->stats.allowlisted++;
+        return;
+    }
+    alert->id = ++d->next_alert_id;
+    d->stats.alerts++;
+    if (d->on_alert)
+        d->on_alert(d->user, alert);
+}
+
+/* Small uploads with strong evidence: an FTP upload from a host that had not used FTP to
+ * the outside before (after learning, within the new-destination window), to a server it
+ * never used. Credential stealers send a few hundred bytes this way. */
+static bool detector_small_ftp_upload(const struct detector *d, uint64_t ftp_first_before,
+                                      bool pair_new, uint64_t now, uint64_t learn_end)
+{
+    if (!pair_new)
+        return false;
+    if (ftp_first_before == 0)
+        return true;
+    return ftp_first_before >= learn_end && now - ftp_first_before <= d->config.new_destination_usec;
+}
+
 /* Per flow record: update baselines, first-seen and the series, then score one finding. */
 void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
                         bool final)
@@ -581,6 +644,14 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     uint64_t learn_end = cfg->learn_usec ? d->learn_start_usec + cfg->learn_usec : 0;
 
     detector_prepare_record(d, flow);
+
+    /* DNS tunnels are scored by the queried domain whichever resolver was asked, so before
+     * the roles; SMTP teaches which internal hosts are mail servers. */
+    const struct covert_flow *covert_state =
+        state && state->kind == FLOW_KIND_COVERT ? &state->u.covert : NULL;
+    struct alert covert_alert;
+    if (covert_on_record(d->covert, flow, covert_state, &covert_alert))
+        detector_deliver_covert(d, &covert_alert, learn_end);
 
     struct flow_roles roles;
     if (!detector_roles(d, flow, state, &roles))
@@ -612,6 +683,10 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     struct host *host = host_get(d, src_text);
     double host_pcr = 0.0;
     bool host_pcr_known = false;
+    bool ftp_flow = state && (state->kind == FLOW_KIND_FTP_DATA || state->kind == FLOW_KIND_FTP_CONTROL);
+    uint64_t ftp_first_before = host ? host->ftp_first_usec : 0;
+    if (host && ftp_flow && (host->ftp_first_usec == 0 || start < host->ftp_first_usec))
+        host->ftp_first_usec = start;
     if (host) {
         baseline_add(&host->baseline, now, out);
         host_pcr_known = host->pcr_samples >= HOST_PCR_MIN_SAMPLES;
@@ -745,8 +820,21 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
         f.first_ts_usec = conn ? conn->start_usec : start;
     }
     f.pcr = stats_pcr(f.bytes_out, f.bytes_in);
-    if (f.bytes_out < cfg->min_upload_bytes || f.pcr < cfg->pcr_threshold)
+    /* Rare protocol evidence makes even a small upload a finding (covert.h). */
+    struct covert_finding covert;
+    bool covert_found = covert_evidence(d->covert, flow, covert_state, roles.src_dir, &covert);
+    bool pair_is_new = (pair_first == 0 || pair_first >= learn_end) &&
+                       (pair_first == 0 || now - pair_first <= cfg->new_destination_usec);
+    bool small_ftp = (evidence & EVIDENCE_FTP_STOR) && conn_out > 0 &&
+                     conn_pcr >= cfg->pcr_threshold &&
+                     detector_small_ftp_upload(d, ftp_first_before, pair_is_new, now, learn_end);
+    bool small = f.bytes_out < cfg->min_upload_bytes || f.pcr < cfg->pcr_threshold;
+    if (small && !covert_found && !small_ftp)
         goto done; /* not upload-heavy enough to be a finding: downloads, pings, polling */
+    if (covert_found)
+        evidence |= covert.evidence;
+    if (small && (covert_found || small_ftp))
+        evidence |= EVIDENCE_SMALL_UPLOAD;
 
     f.periodic = periodic_upload;
     f.c2_like = c2_like;
@@ -785,6 +873,10 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     f.evidence = evidence;
 
     double score = score_finding(&f, cfg, NULL);
+    if (covert_found && score < covert.min_score)
+        score = covert.min_score;
+    if (small_ftp && score < SMALL_FTP_STOR_MIN_SCORE)
+        score = SMALL_FTP_STOR_MIN_SCORE;
     struct geo_info dest_geo;
     memset(&dest_geo, 0, sizeof(dest_geo));
     if (cfg->geo)
@@ -851,6 +943,21 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     alert.flow_id = flow->id;
     score_techniques(&f, &alert);
     score_reason(&f, src_text, dest_name, alert.reason, sizeof(alert.reason));
+    if (covert_found) {
+        for (int i = 0; i < ALERT_MAX_TECHNIQUES && covert.techniques[i]; i++) {
+            bool have = false;
+            for (int j = 0; j < alert.technique_count; j++)
+                have = have || strcmp(alert.techniques[j], covert.techniques[i]) == 0;
+            if (!have && alert.technique_count < ALERT_MAX_TECHNIQUES)
+                alert.techniques[alert.technique_count++] = covert.techniques[i];
+        }
+        size_t used = strlen(alert.reason);
+        snprintf(alert.reason + used, sizeof(alert.reason) - used, "%s", covert.reason);
+    } else if (small_ftp) {
+        size_t used = strlen(alert.reason);
+        snprintf(alert.reason + used, sizeof(alert.reason) - used,
+                 "; first FTP upload of this host, to a server it never used");
+    }
     if (flagged_geo) {
         size_t used = strlen(alert.reason);
         if (dest_geo.asn != 0)
@@ -923,6 +1030,7 @@ void detector_free(struct detector *detector)
     allowlist_free(detector->allowlist);
     allowlist_free(detector->flagged_geo);
     destinations_free(detector->destinations);
+    covert_free(detector->covert);
     if (detector->state_lock_fd >= 0)
         close(detector->state_lock_fd);   /* releases the state lock */
     table_destroy(&detector->series, series_free_entry);

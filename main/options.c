@@ -111,6 +111,11 @@ const struct option_spec option_table[] = {
       "destinations in these countries score higher", 0, NULL },
     { "flag-asn", 0, "N,...", OPTION_STRING, FIELD(detect.flag_asns), 0, 0,
       "destinations in these AS numbers score higher", 0, NULL },
+    { "dns-heavy-users", 0, "FILE", OPTION_STRING, FIELD(detect.dns_heavy_users_file), 0, 0,
+      "registered domains whose long DNS names never alert (default: the bundled "
+      "dns-heavy-users.txt)", 0, NULL },
+    { "mail-servers", 0, "CIDRS", OPTION_STRING, FIELD(detect.mail_servers), 0, 0,
+      "internal hosts allowed to send SMTP out (others alert)", 0, NULL },
     SECTION("Output"),
     { "write", 'w', "FILE", OPTION_STRING, FIELD(output.json_path), 0, 0,
       "JSON lines to FILE ('-' = stdout)", 0, NULL },
@@ -689,17 +694,16 @@ static bool readable_path(char *out, size_t out_len, const char *dir, const char
     return n > 0 && (size_t)n < out_len && access(out, R_OK) == 0;
 }
 
-/* The bundled protocols file, from where the binary is: built (build/<variant>/exflow, the
- * file in the source tree) or installed (PREFIX/bin/exflow, PREFIX/share/exflow/), then
- * the usual places. */
-static const char *default_protocols_file(void)
+/* A bundled data file, from where the binary is: built (build/<variant>/exflow, TREE_PATH
+ * in the source tree) or installed (PREFIX/bin/exflow, PREFIX/share/exflow/NAME), then the
+ * usual places. found: PATH_MAX bytes. */
+static const char *default_data_file(const char *tree_path, const char *name, char *found)
 {
-    static const char *const candidates[] = {
-        "flows/protocols.txt",
-        "/usr/local/share/exflow/protocols.txt",
-        "/usr/share/exflow/protocols.txt",
-    };
-    static char found[PATH_MAX];
+    char share[128], local[160], system[160];
+    snprintf(share, sizeof(share), "share/exflow/%s", name);
+    snprintf(local, sizeof(local), "/usr/local/share/exflow/%s", name);
+    snprintf(system, sizeof(system), "/usr/share/exflow/%s", name);
+    const char *const candidates[] = { tree_path, local, system };
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
     char *slash = NULL;
@@ -711,16 +715,28 @@ static const char *default_protocols_file(void)
      * TREE/build/<variant>/exflow is TREE two up. */
     for (int up = 0; slash != NULL && up < 3; up++) {
         *slash = '\0';
-        if (up == 1 && readable_path(found, sizeof(found), self, "share/exflow/protocols.txt"))
+        if (up == 1 && readable_path(found, PATH_MAX, self, share))
             return found;
-        if (up == 2 && readable_path(found, sizeof(found), self, "flows/protocols.txt"))
+        if (up == 2 && readable_path(found, PATH_MAX, self, tree_path))
             return found;
         slash = strrchr(self, '/');
     }
     for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
-        if (access(candidates[i], R_OK) == 0)
-            return candidates[i];
+        if (access(candidates[i], R_OK) == 0 && snprintf(found, PATH_MAX, "%s", candidates[i]) > 0)
+            return found;
     return NULL;
+}
+
+static const char *default_protocols_file(void)
+{
+    static char found[PATH_MAX];
+    return default_data_file("flows/protocols.txt", "protocols.txt", found);
+}
+
+static const char *default_dns_heavy_users_file(void)
+{
+    static char found[PATH_MAX];
+    return default_data_file("detect/dns-heavy-users.txt", "dns-heavy-users.txt", found);
 }
 
 static bool options_check(struct options *o)
@@ -748,6 +764,13 @@ static bool options_check(struct options *o)
             LOG_WARN("bundled protocols.txt not found (PREFIX/share/exflow/ beside the "
                      "binary, its source tree, ./flows/, /usr/local/share/exflow/, "
                      "/usr/share/exflow/): nDPI's own labels only; give --protocols FILE");
+    }
+    if (o->detect.dns_heavy_users_file == NULL) {
+        o->detect.dns_heavy_users_file = default_dns_heavy_users_file();
+        if (o->detect.dns_heavy_users_file == NULL)
+            LOG_WARN("bundled dns-heavy-users.txt not found (PREFIX/share/exflow/ beside the "
+                     "binary, its source tree, /usr/local/share/exflow/, /usr/share/exflow/): "
+                     "CDN and anti-virus long names may alert; give --dns-heavy-users FILE");
     }
     return true;
 }

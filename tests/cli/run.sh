@@ -55,6 +55,10 @@ expect bad-home-net 2 "not-a-cidr" -- -r pcaps/golden/ftp.pcap --home-net not-a-
 expect missing-geoip 2 "nope\.mmdb" -- -r pcaps/golden/ftp.pcap --geoip-city "$tmp/nope.mmdb"
 expect broken-geoip 2 "MaxMind DB" -- -r pcaps/golden/ftp.pcap --geoip-city pcaps/golden/ftp.pcap
 expect missing-allowlist 2 "nope\.txt" -- -r pcaps/golden/ftp.pcap --allowlist "$tmp/nope.txt"
+expect missing-dns-heavy-users 2 "nope\.txt" -- -r pcaps/golden/ftp.pcap --dns-heavy-users "$tmp/nope.txt"
+printf 'ok.example\nbad domain!\n' >"$tmp/bad-heavy.txt"
+expect bad-dns-heavy-users 2 "bad-heavy\.txt:2" -- -r pcaps/golden/ftp.pcap --dns-heavy-users "$tmp/bad-heavy.txt"
+expect bad-mail-servers 2 "--mail-servers" -- -r pcaps/golden/ftp.pcap --mail-servers not-a-cidr
 expect bad-second-file 2 "text\.pcap" -- -r pcaps/golden/ssh.pcap "$tmp/text.pcap"
 expect stdin-twice 2 "stdin" -- -r - -r -
 
@@ -121,6 +125,23 @@ then
 else
     echo "FAIL geo-flag-and-allowlist"; failed=$((failed + 1))
 fi
+# Covert channels: the iodine tunnel alerts unless its domain is in the heavy-user list;
+# the stealer's mail alerts unless its host is a listed mail server.
+covert() {  # covert NAME PCAP WANT ARGS...: WANT alerts
+    name=$1 pcap=$2 want=$3; shift 3
+    n=$("$EXFLOW" -q --no-flows -r "pcaps/scenarios/$pcap.pcap" "$@" 2>"$tmp/covert.err" | grep -c '"event_type":"alert"')
+    if [ "$n" -eq "$want" ] && ! grep -q -E 'Sanitizer|runtime error' "$tmp/covert.err"; then
+        echo "ok   $name"; passed=$((passed + 1))
+    else
+        echo "FAIL $name: $n alerts, wanted $want"; head -n 5 "$tmp/covert.err"; failed=$((failed + 1))
+    fi
+}
+printf '# test\ntunnel-relay.net\n' >"$tmp/heavy.txt"
+covert dns-tunnel-alerts dns_iodine 1
+covert dns-heavy-user-quiet dns_iodine 0 --dns-heavy-users "$tmp/heavy.txt"
+covert smtp-workstation-alerts smtp_stealer 1
+covert smtp-listed-mail-server-quiet smtp_stealer 0 --mail-servers 10.20.1.64/32,10.0.0.25
+
 # A binary copied away from its tree says it cannot find the bundled protocols file (and
 # labels without it) instead of losing the services only that file names without a word.
 mkdir -p "$tmp/elsewhere"

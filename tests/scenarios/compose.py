@@ -121,6 +121,27 @@ SCENARIOS = [
          net=HTTP, sched=every(D0 + 8 * 3600, 300, 144, 10), alerts=(1, 14), dest="telemetry.cdn-metrics.io",
          techniques="T1020,T1029", evidence="periodic", app="HTTP",
          desc="slow drip: HTTP POST of 7-10 KB every 5 min (+-10 s) for 12 h (144 uploads, 1.2 MB in all)"),
+    # Covert channels and small uploads: captured by capture-covert.sh and rewritten by
+    # compose-covert.sh (two namespaces and a veth pair: a tunnel needs two hosts), so here
+    # only in the manifest ("pcap" names the finished capture).
+    dict(name="dns_iodine", kind="positive", pcap="dns_iodine", client="10.20.1.60",
+         sched=[("at", D0 + 12 * 3600)], alerts=(1, 1), dest="tunnel-relay.net",
+         techniques="T1048.003,T1071.004", evidence="dns_tunnel", app="DNS",
+         desc="iodine DNS tunnel (NULL queries, long encoded names under t.tunnel-relay.net) through the "
+              "internal resolver 10.0.0.53, carrying a 40 KB file"),
+    dict(name="icmp_ptunnel", kind="positive", pcap="icmp_ptunnel", client="10.20.1.62",
+         sched=[("at", D0 + 13 * 3600)], alerts=(1, 1), dest="45.33.20.10",
+         techniques="T1095", evidence="icmp_tunnel",
+         desc="ptunnel-ng ICMP echo tunnel to a public proxy, carrying a 40 KB file over TCP inside it"),
+    dict(name="smtp_stealer", kind="positive", pcap="smtp_stealer", client="10.20.1.64",
+         sched=[("at", D0 + 14 * 3600 + 300)], alerts=(1, 1), dest="45.33.20.12",
+         techniques="T1048.003,T1071.003", evidence="smtp_exfil,small_upload",
+         desc="AgentTesla-style stealer mail from a workstation (python smtplib to aiosmtpd): 1.7 kB with "
+              "passwords.txt attached, to an outside server"),
+    dict(name="ftp_small_stor", kind="positive", pcap="ftp_small_stor", client="10.20.1.66",
+         sched=[("at", D0 + 14 * 3600 + 1800)], alerts=(1, 1), dest="45.33.20.15",
+         techniques="T1048*", evidence="ftp_stor,small_upload", app="FTP",
+         desc="AgentTesla-style FTP upload: lftp STOR of 533 bytes to pyftpdlib, a host's first FTP use"),
     # ----------------------------------------------------------------- benign
     dict(name="big_download", kind="benign", raw="big_download", client="10.20.1.44", server="151.80.40.10",
          net=HTTP, sched=every(D0 + 9 * 3600 + 1800, 0, 1), alerts=(0, 0), dest="dl.linux-mirror.org",
@@ -278,6 +299,19 @@ SCENARIOS = [
          server="80.158.10.21", net=UDP2, sched=every(D0 + 11 * 3600, 0, 1), stretch=1, alerts=(0, 0),
          dest="80.158.10.21",
          desc="a video call: balanced UDP, 30 datagrams/s of 1100 B each way for 2 min (4 MB up)"),
+    dict(name="dns_lookups", kind="benign", pcap="dns_lookups", client="10.20.1.61",
+         sched=[("at", D0 + 9 * 3600)], alerts=(0, 0), dest="-",
+         desc="getent lookups of 50 ordinary names (CDN, anti-virus and DNS blocklist long names among them) "
+              "through the internal resolver"),
+    dict(name="icmp_ping", kind="benign", pcap="icmp_ping", client="10.20.1.63",
+         sched=[("at", D0 + 10 * 3600)], alerts=(0, 0), dest="45.33.20.11",
+         desc="iputils ping: 20 echoes of the default size and 20 of 1000 bytes (an MTU check), 40 kB"),
+    dict(name="smtp_relay", kind="benign", pcap="smtp_relay", client="10.20.1.65",
+         sched=[("at", D0 + 15 * 3600)], alerts=(0, 0), dest="-",
+         desc="the mail server 10.20.1.65 accepts a mail from outside, then relays one out (smtplib, aiosmtpd)"),
+    dict(name="ftp_download", kind="benign", pcap="ftp_download", client="10.20.1.67",
+         sched=[("at", D0 + 11 * 3600)], alerts=(0, 0), dest="45.33.20.16",
+         desc="lftp get of a 1 MB release archive from a public FTP server (a host's first FTP use, inbound)"),
 ]
 
 
