@@ -649,7 +649,8 @@ static void print_stats(struct exflow *x, const char *when)
             " flows_active=%llu flows_created=%llu flows_evicted=%llu flow_memory=%llu"
             " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
-            " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
+            " syslog_spooled=%llu syslog_dropped=%llu syslog_corrupt=%llu write_errors=%llu"
+            " max_rss_kib=%ld"
             " cpu_capture_s=%.2f cpu_workers_s=%.2f cpu_busiest_worker_s=%.2f"
             " cpu_consumer_s=%.2f\n",
             when, (unsigned long long)cs.frames, (unsigned long long)cs.bytes,
@@ -662,7 +663,8 @@ static void print_stats(struct exflow *x, const char *when)
             (unsigned long long)ds.allowlisted, (unsigned long long)os.flows_written,
             (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,
             (unsigned long long)os.syslog_retried, (unsigned long long)os.syslog_spooled,
-            (unsigned long long)os.syslog_dropped, (unsigned long long)os.write_errors,
+            (unsigned long long)os.syslog_dropped, (unsigned long long)os.syslog_corrupt,
+            (unsigned long long)os.write_errors,
             ru.ru_maxrss, cpu.capture, cpu.workers, cpu.busiest_worker, cpu.consumer);
 }
 

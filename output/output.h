@@ -34,10 +34,11 @@ void output_config_defaults(struct output_config *config);
 struct output_stats {
     uint64_t flows_written;
     uint64_t alerts_written;
-    uint64_t syslog_sent;
-    uint64_t syslog_retried;
-    uint64_t syslog_spooled;
-    uint64_t syslog_dropped;
+    uint64_t syslog_sent;        /* UDP: handed to the kernel; TCP: acknowledged by the collector */
+    uint64_t syslog_retried;     /* TCP: written to a connection lost before acknowledging it */
+    uint64_t syslog_spooled;     /* waited in the spool instead of going out at once */
+    uint64_t syslog_dropped;     /* never to be sent: spool full or unwritable, too large */
+    uint64_t syslog_corrupt;     /* spool frames skipped for a failed CRC32C check */
     uint64_t write_errors;
 };
 

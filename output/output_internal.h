@@ -87,34 +87,64 @@ bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], c
 size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_len);
 
 /*
- * spool.c: the TCP sink's queue on disk. The file holds RFC 6587 frames exactly as they go on
- * the wire, after a 16-byte header (magic + generation). A separate offset file holds
- * "GENERATION OFFSET": everything before OFFSET was acknowledged by the collector.
+ * spool.c: the TCP sink's queue on disk. The file holds records (a CRC32C and an RFC 6587
+ * frame as it goes on the wire) after a 16-byte header (magic + generation). A separate
+ * offset file holds "GENERATION OFFSET": everything before OFFSET was delivered.
+ * Offsets are logical file offsets (records, checksums included); "wire" bytes are the
+ * frames alone, as the collector receives them.
  */
+#define SPOOL_CRC_LEN   4u
+#define SPOOL_MAX_FRAME 65536u                           /* a longer length prefix is damage */
+#define SPOOL_MAX_RECORD (SPOOL_CRC_LEN + SPOOL_MAX_FRAME) /* read buffers hold at least this */
+
 struct spool {
     int fd;
     int lock_fd;
     char *path;
     char *offset_path;
     uint64_t generation;
-    uint64_t base;             /* logical offset of the first frame byte in the current file */
-    uint64_t size;             /* file size: where the next frame goes */
-    uint64_t delivered;        /* acknowledged up to here (a frame boundary) */
+    uint64_t base;             /* logical offset of the first record byte in the current file */
+    uint64_t size;             /* file size: where the next record goes */
+    uint64_t delivered;        /* delivered up to here (a record boundary) */
     uint64_t saved_delivered;  /* what the offset file says */
     uint64_t max_bytes;        /* bound on undelivered bytes */
-    /* Ends of the frames after `delivered`, in order: boundaries for replay and counting. */
+    uint64_t corrupt_frames;   /* frames skipped for a bad checksum, this run */
+    bool offset_write_failed;  /* the offset file could not be written; said once */
+    /* Ends of the records after `delivered`, in order, and whether each failed its checksum:
+     * boundaries for replay and counting. */
     uint64_t *frame_ends;
+    uint8_t *frame_corrupt;
     size_t frame_head, frame_count, frame_capacity;
 };
 
+enum spool_append_result {
+    SPOOL_APPEND_OK,
+    SPOOL_APPEND_FULL,         /* undelivered bytes would pass max_bytes */
+    SPOOL_APPEND_ERROR,        /* the write failed (errno: ENOSPC on a full filesystem) */
+};
+
+uint32_t spool_crc32c(const void *data, size_t len);
 /* Opens (creating dir and files) and loads what an earlier run left: frames after the saved
- * offset are pending. A torn last frame (crash mid-write) is cut off. */
+ * offset are pending. A torn last record (crash mid-write) is cut off. */
 bool spool_open(struct spool *spool, const char *dir, uint64_t max_bytes, char *err, size_t err_len);
-/* Appends one frame; false when it would push the undelivered bytes past max_bytes. */
-bool spool_append(struct spool *spool, const char *frame, size_t len);
-/* Reads up to len bytes from offset; returns bytes read (0 at end), -1 on error. */
+/* Appends one frame with its checksum. */
+enum spool_append_result spool_append(struct spool *spool, const char *frame, size_t len);
+/* Raw file bytes from a logical offset; returns bytes read (0 at end), -1 on error. */
 long spool_read(struct spool *spool, uint64_t offset, char *buf, size_t len);
-/* Frames from `delivered` on are acknowledged up to byte `acked` (rounded down to a frame). */
+/* The wire bytes of the whole pending frames from `offset` (a record boundary) that fit in
+ * cap (>= SPOOL_MAX_RECORD), checksums verified: a damaged frame is skipped, counted in
+ * corrupt_frames and logged. *next: the offset after the last record looked at. Returns the
+ * bytes put in buf, -1 on a read error. */
+long spool_read_frames(struct spool *spool, uint64_t offset, char *buf, size_t cap,
+                       uint64_t *next);
+/* The collector has the first wire_bytes of the frames after `delivered`: marks the whole
+ * ones (and damaged ones among them, which have no wire bytes) delivered, never past limit.
+ * *wire_used: the wire bytes of the frames marked. Returns how many good frames it marked. */
+size_t spool_ack_wire(struct spool *spool, uint64_t wire_bytes, uint64_t limit,
+                      uint64_t *wire_used);
+/* How many good frames the first wire_bytes after `delivered` reach into, in part or whole. */
+size_t spool_frames_touched(const struct spool *spool, uint64_t wire_bytes);
+/* Frames before `acked` (a logical offset) are delivered. */
 void spool_mark_delivered(struct spool *spool, uint64_t acked);
 /* Writes the offset file if it changed (atomically), and starts a fresh file once everything
  * was delivered, so the spool does not grow for ever. */

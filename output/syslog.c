@@ -6,9 +6,12 @@
  * by output_tick, and what the socket will not take now waits in the spool.
  *
  * Delivery over TCP: every frame is appended to the spool first, then written to the socket
- * from there. A frame counts as delivered only once the collector's TCP stack acknowledged
- * all of its bytes (SIOCOUTQ: bytes written but not yet acknowledged). When the connection
- * dies, everything after the last acknowledged frame is sent again on the next connection.
+ * from there. A frame counts as delivered (syslog_sent) only once the collector's TCP stack
+ * acknowledged all of its bytes (SIOCOUTQ: bytes written but not yet acknowledged), and only
+ * then leaves the spool. When the connection dies, everything after the last acknowledged
+ * frame is sent again on the next connection. XXX: what the collector's kernel acknowledged
+ * but its program never read (a collector that crashes or resets with a full receive buffer)
+ * is lost, and plain TCP cannot tell: at most one receive window of alerts. RELP closes it.
  */
 #include "output_internal.h"
 
@@ -29,7 +32,7 @@
 #include "../common/tunables.h"
 
 #define SYSLOG_CONNECT_TIMEOUT_MS 10000 /* a SYN into a black hole: give up and back off */
-#define SYSLOG_SEND_CHUNK 65536         /* bytes read from the spool per send() */
+#define SYSLOG_SEND_BUFFER (2 * SPOOL_MAX_RECORD) /* frames read from the spool per batch */
 
 /* ---- RFC 5424 formatting ---- */
 
@@ -348,11 +351,15 @@ struct syslog_sink {
     uint64_t next_attempt_ms;
     uint32_t backoff_ms;
     bool outage_logged;                /* one warning per outage, one notice when it ends */
-    uint64_t send_position;            /* next byte of the spool to write to the socket */
-    uint64_t counted_position;         /* frames up to here were counted as sent/retried */
-    uint64_t high_water;               /* furthest byte ever written in this run */
+    uint64_t send_position;            /* spool offset after the frames read into out */
+    uint64_t wire_unconfirmed;         /* bytes written on this connection, of frames after
+                                        * spool.delivered: not yet acknowledged as a whole */
+    uint64_t corrupt_seen;             /* spool.corrupt_frames already in the stats */
+    size_t out_len, out_sent;          /* frames read from the spool, and how much went out */
+    char out[SYSLOG_SEND_BUFFER];
     uint64_t last_checkpoint_ms;
     bool spool_full_warned;
+    bool spool_error_warned;           /* a failed spool write (full disk), said once */
     struct spool spool;
 };
 
@@ -422,14 +429,27 @@ static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size
     return true;
 }
 
-/* Bytes the collector's TCP stack acknowledged are delivered; so are the frames they end. */
+/* Frames whose bytes the collector's TCP stack acknowledged are delivered: they leave the
+ * spool and count as sent. */
 static void tcp_update_acked(struct syslog_sink *sink)
 {
     int unacked = 0;
-    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0)
+    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0 || unacked < 0 ||
+        (uint64_t)unacked > sink->wire_unconfirmed)
         return;
-    uint64_t acked = sink->send_position - (uint64_t)unacked;
-    spool_mark_delivered(&sink->spool, acked);
+    uint64_t used = 0;
+    sink->base.stats->syslog_sent += spool_ack_wire(&sink->spool,
+                                                    sink->wire_unconfirmed - (uint64_t)unacked,
+                                                    sink->send_position, &used);
+    sink->wire_unconfirmed -= used;
+}
+
+/* The next connection starts again from the first frame not acknowledged. */
+static void tcp_rewind(struct syslog_sink *sink)
+{
+    sink->send_position = sink->spool.delivered;
+    sink->wire_unconfirmed = 0;
+    sink->out_len = sink->out_sent = 0;
 }
 
 static void tcp_schedule_retry(struct syslog_sink *sink, uint64_t now)
@@ -446,6 +466,9 @@ static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
     uint64_t now = monotonic_ms();
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
+    /* Written to this connection, not acknowledged: they go out again on the next one. */
+    sink->base.stats->syslog_retried += spool_frames_touched(&sink->spool,
+                                                             sink->wire_unconfirmed);
     if (sink->fd >= 0)
         close(sink->fd);
     sink->fd = -1;
@@ -454,7 +477,7 @@ static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
         LOG_WARN("syslog collector %s: %s; alerts wait in the spool %s and are sent when it is "
                  "back", sink->target, why, sink->spool.path);
     }
-    sink->send_position = sink->counted_position = sink->spool.delivered;
+    tcp_rewind(sink);
     tcp_schedule_retry(sink, now);
 }
 
@@ -462,7 +485,7 @@ static void tcp_connected(struct syslog_sink *sink)
 {
     sink->state = SYSLOG_CONNECTED;
     sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
-    sink->send_position = sink->counted_position = sink->spool.delivered;
+    tcp_rewind(sink);
     if (sink->outage_logged) {
         sink->outage_logged = false;
         LOG_INFO("syslog collector %s is back; sending %zu spooled alerts", sink->target,
@@ -531,50 +554,36 @@ static bool tcp_peer_alive(struct syslog_sink *sink)
     return true;
 }
 
-/* Counts the frames that the last writes completed: first sends are "sent", frames this
- * run had written before (to a connection that then died) are "retried". */
-static void tcp_count_frames(struct syslog_sink *sink)
+/* Refills the out buffer with the next frames of the spool; false when none are left. */
+static bool tcp_fill(struct syslog_sink *sink)
 {
-    const struct spool *spool = &sink->spool;
-    /* Binary search for the first frame not yet counted: a replay of a large spool calls
-     * this once per chunk sent. */
-    size_t low = 0, high = spool->frame_count;
-    while (low < high) {
-        size_t mid = (low + high) / 2;
-        if (spool->frame_ends[spool->frame_head + mid] <= sink->counted_position)
-            low = mid + 1;
-        else
-            high = mid;
+    uint64_t next = sink->send_position;
+    long n = spool_read_frames(&sink->spool, sink->send_position, sink->out, sizeof(sink->out),
+                               &next);
+    sink->base.stats->syslog_corrupt += sink->spool.corrupt_frames - sink->corrupt_seen;
+    sink->corrupt_seen = sink->spool.corrupt_frames;
+    if (n < 0) {
+        LOG_WARN("syslog spool %s: read failed: %s", sink->spool.path, strerror(errno));
+        return false;
     }
-    for (size_t i = low; i < spool->frame_count; i++) {
-        uint64_t end = spool->frame_ends[spool->frame_head + i];
-        if (end > sink->send_position)
-            break;
-        if (end <= sink->high_water)
-            sink->base.stats->syslog_retried++;
-        else
-            sink->base.stats->syslog_sent++;
-        sink->counted_position = end;
-    }
-    if (sink->send_position > sink->high_water)
-        sink->high_water = sink->send_position;
+    sink->send_position = next;
+    sink->out_len = (size_t)n;
+    sink->out_sent = 0;
+    return n > 0;
 }
 
 /* Writes as much of the spool as the socket takes now. Partial writes resume where they
- * stopped: the stream is the spool file byte for byte. */
+ * stopped: the stream is the spool's frames, checksums taken off, byte for byte. */
 static void tcp_pump(struct syslog_sink *sink)
 {
     if (sink->state != SYSLOG_CONNECTED || !tcp_peer_alive(sink))
         return;
-    char buf[SYSLOG_SEND_CHUNK];
-    while (sink->send_position < sink->spool.size) {
-        long n = spool_read(&sink->spool, sink->send_position, buf, sizeof(buf));
-        if (n <= 0) {
-            LOG_WARN("syslog spool %s: read failed: %s", sink->spool.path, strerror(errno));
+    for (;;) {
+        if (sink->out_sent == sink->out_len && !tcp_fill(sink))
             break;
-        }
         /* MSG_NOSIGNAL: a dead collector is an EPIPE here, not a SIGPIPE for the process. */
-        ssize_t written = send(sink->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t written = send(sink->fd, sink->out + sink->out_sent,
+                               sink->out_len - sink->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (written < 0) {
             if (errno == EINTR)
                 continue;
@@ -582,11 +591,11 @@ static void tcp_pump(struct syslog_sink *sink)
                 tcp_connection_lost(sink, strerror(errno));
             break;
         }
-        sink->send_position += (uint64_t)written;
-        if (written < n)
+        sink->out_sent += (size_t)written;
+        sink->wire_unconfirmed += (uint64_t)written;
+        if (sink->out_sent < sink->out_len)
             break; /* the socket buffer is full: the rest goes on the next tick */
     }
-    tcp_count_frames(sink);
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
 }
@@ -678,7 +687,19 @@ static void syslog_write_event(struct sink *base, const struct event *event)
 
     char frame[SYSLOG_MAX_MESSAGE + 64];
     size_t frame_len = syslog_frame(frame, sizeof(frame), message, len);
-    if (!spool_append(&sink->spool, frame, frame_len)) {
+    enum spool_append_result appended = spool_append(&sink->spool, frame, frame_len);
+    if (appended == SPOOL_APPEND_ERROR) {
+        stats->syslog_dropped++;
+        if (!sink->spool_error_warned) {
+            sink->spool_error_warned = true;
+            LOG_WARN("syslog spool %s: cannot write: %s (filesystem full?): new alerts are "
+                     "DROPPED from syslog (still in the JSON output) until it can; spooled "
+                     "alerts are still delivered", sink->spool.path, strerror(errno));
+        }
+        return;
+    }
+    sink->spool_error_warned = false;
+    if (appended == SPOOL_APPEND_FULL) {
         stats->syslog_dropped++;
         if (!sink->spool_full_warned) {
             sink->spool_full_warned = true;
@@ -690,8 +711,8 @@ static void syslog_write_event(struct sink *base, const struct event *event)
         return;
     }
     tcp_pump(sink);
-    if (sink->send_position < sink->spool.size)
-        stats->syslog_spooled++;
+    if (sink->send_position < sink->spool.size || sink->out_sent < sink->out_len)
+        stats->syslog_spooled++; /* it waits in the spool for the socket or the collector */
 }
 
 static struct sink *syslog_open(const struct output_config *config, struct output_stats *stats,
@@ -734,7 +755,7 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
                                                      : DEFAULT_SPOOL_MAX_BYTES;
         if (!spool_open(&sink->spool, dir, max_bytes, err, err_len))
             goto fail;
-        sink->send_position = sink->counted_position = sink->spool.delivered;
+        tcp_rewind(sink);
         sink->last_checkpoint_ms = monotonic_ms();
         tcp_start_connect(sink); /* finishes in output_tick; never waited for here */
     } else {

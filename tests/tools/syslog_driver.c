@@ -8,7 +8,7 @@
  *
  * Alerts get ids first-id .. first-id+count-1. After the last one it keeps ticking for
  * linger-ms (reconnects, replay), then output_close flushes what it can. The counters, taken
- * before that close, go to stderr as "sent=N retried=N spooled=N dropped=N".
+ * before that close, go to stderr as "sent=N retried=N spooled=N dropped=N corrupt=N".
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -126,9 +126,10 @@ int main(int argc, char **argv)
     /* Counters before close: what the flush at exit delivers is not in them. */
     struct output_stats stats;
     output_get_stats(output, &stats);
-    fprintf(stderr, "sent=%llu retried=%llu spooled=%llu dropped=%llu\n",
+    fprintf(stderr, "sent=%llu retried=%llu spooled=%llu dropped=%llu corrupt=%llu\n",
             (unsigned long long)stats.syslog_sent, (unsigned long long)stats.syslog_retried,
-            (unsigned long long)stats.syslog_spooled, (unsigned long long)stats.syslog_dropped);
+            (unsigned long long)stats.syslog_spooled, (unsigned long long)stats.syslog_dropped,
+            (unsigned long long)stats.syslog_corrupt);
     output_close(output);
     return 0;
 }

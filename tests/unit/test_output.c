@@ -314,10 +314,25 @@ static void remove_dir(const char *dir)
     CHECK(system(command) == 0);
 }
 
-static void read_frame(struct spool *spool, uint64_t offset, size_t len, char *out)
+/* The wire bytes of every pending frame, as the sink would send them, into out (a string). */
+static void read_pending(struct spool *spool, char *out, size_t cap)
 {
-    CHECK_EQ_U(spool_read(spool, offset, out, len), len);
-    out[len] = '\0';
+    static char buf[SPOOL_MAX_RECORD];
+    uint64_t next = 0;
+    long n = spool_read_frames(spool, spool->delivered, buf, sizeof(buf), &next);
+    CHECK(n >= 0 && (size_t)n < cap);
+    CHECK_EQ_U(next, spool->size);
+    n = n < 0 || (size_t)n >= cap ? 0 : n;
+    memcpy(out, buf, (size_t)n);
+    out[n] = '\0';
+}
+
+UNIT_TEST(test_spool_crc32c)
+{
+    /* RFC 3720 B.4 and the usual check value of CRC-32C. */
+    CHECK_EQ_U(spool_crc32c("123456789", 9), 0xE3069283u);
+    uint8_t zeros[32] = { 0 };
+    CHECK_EQ_U(spool_crc32c(zeros, sizeof(zeros)), 0x8A9136AAu);
 }
 
 UNIT_TEST(test_spool_replay_order)
@@ -326,15 +341,19 @@ UNIT_TEST(test_spool_replay_order)
     char err[512];
     struct spool spool;
     CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
-    CHECK(spool_append(&spool, "5 first", 7));
-    CHECK(spool_append(&spool, "6 second", 8));
-    CHECK(spool_append(&spool, "5 third", 7));
+    CHECK(spool_append(&spool, "5 first", 7) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "6 second", 8) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "5 third", 7) == SPOOL_APPEND_OK);
     CHECK_EQ_U(spool_pending_frames(&spool), 3);
-    CHECK_EQ_U(spool_pending_bytes(&spool), 22);
-    /* Half of the second frame acknowledged: only the first is delivered. */
-    spool_mark_delivered(&spool, 11);
-    CHECK_EQ_U(spool.delivered, 7);
+    CHECK_EQ_U(spool_pending_bytes(&spool), 22 + 3 * SPOOL_CRC_LEN);
+    /* Half of the second frame's wire bytes acknowledged: only the first is delivered. */
+    uint64_t used = 0;
+    CHECK_EQ_U(spool_ack_wire(&spool, 11, spool.size, &used), 1);
+    CHECK_EQ_U(used, 7);
+    CHECK_EQ_U(spool.delivered, 7 + SPOOL_CRC_LEN);
     CHECK_EQ_U(spool_pending_frames(&spool), 2);
+    CHECK_EQ_U(spool_frames_touched(&spool, 4), 1);
+    CHECK_EQ_U(spool_frames_touched(&spool, 9), 2);
     CHECK(spool_checkpoint(&spool));
 
     /* A second exflow may not use the same spool. */
@@ -343,38 +362,35 @@ UNIT_TEST(test_spool_replay_order)
     CHECK(strstr(err, "in use") != NULL);
     spool_close(&spool);
 
-    /* Reopen: the undelivered frames come back, in order. */
+    /* Reopen: the undelivered frames come back, in order, without their checksums. */
     CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
     CHECK_EQ_U(spool_pending_frames(&spool), 2);
     char text[64];
-    read_frame(&spool, spool.delivered, 8, text);
-    CHECK_STR(text, "6 second");
-    read_frame(&spool, spool.delivered + 8, 7, text);
-    CHECK_STR(text, "5 third");
-    CHECK(spool_append(&spool, "6 fourth", 8));
+    read_pending(&spool, text, sizeof(text));
+    CHECK_STR(text, "6 second5 third");
+    CHECK(spool_append(&spool, "6 fourth", 8) == SPOOL_APPEND_OK);
     /* Everything delivered: the checkpoint starts a fresh, empty file. */
     spool_mark_delivered(&spool, spool.size);
     CHECK_EQ_U(spool_pending_frames(&spool), 0);
     CHECK(spool_checkpoint(&spool));
-    CHECK(spool_append(&spool, "5 fifth", 7));
-    uint64_t fifth = spool.delivered;
-    read_frame(&spool, fifth, 7, text);
+    CHECK(spool_append(&spool, "5 fifth", 7) == SPOOL_APPEND_OK);
+    read_pending(&spool, text, sizeof(text));
     CHECK_STR(text, "5 fifth");
     spool_close(&spool);
 
-    /* A torn frame at the end (a crash mid-write) is cut; the whole ones stay. */
+    /* A torn record at the end (a crash mid-write) is cut; the whole ones stay. */
     char path[512];
     snprintf(path, sizeof(path), "%s/exflow-syslog.spool", dir);
     int fd = open(path, O_WRONLY | O_APPEND);
     CHECK(fd >= 0);
-    CHECK(write(fd, "9 sixt", 6) == 6);
+    CHECK(write(fd, "\1\2\3\0049 sixt", 10) == 10);
     close(fd);
     CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
     CHECK_EQ_U(spool_pending_frames(&spool), 1);
-    read_frame(&spool, spool.delivered, 7, text);
+    read_pending(&spool, text, sizeof(text));
     CHECK_STR(text, "5 fifth");
     struct stat st;
-    CHECK(stat(path, &st) == 0 && st.st_size == 16 + 7);
+    CHECK(stat(path, &st) == 0 && st.st_size == 16 + SPOOL_CRC_LEN + 7);
     spool_close(&spool);
 
     /* Not a spool: refused, not overwritten. */
@@ -387,6 +403,54 @@ UNIT_TEST(test_spool_replay_order)
     free(dir);
 }
 
+UNIT_TEST(test_spool_corrupt_frame_skipped)
+{
+    /* A flipped byte inside the second of three frames: that frame is never sent, it is
+     * counted, and the frames around it still go out and count as delivered. */
+    char *dir = make_temp_dir();
+    char err[512], path[512], text[64];
+    struct spool spool;
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK(spool_append(&spool, "5 first", 7) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "6 second", 8) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "5 third", 7) == SPOOL_APPEND_OK);
+    spool_close(&spool);
+    snprintf(path, sizeof(path), "%s/exflow-syslog.spool", dir);
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0);
+    /* header 16, record 1 is 11 bytes, record 2's frame starts 4 bytes in: 's' of "second" */
+    CHECK(pwrite(fd, "S", 1, 16 + 11 + 4 + 2) == 1);
+    close(fd);
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 3);
+    read_pending(&spool, text, sizeof(text));
+    CHECK_STR(text, "5 first5 third");
+    CHECK_EQ_U(spool.corrupt_frames, 1);
+    /* Reading again does not count it twice. */
+    read_pending(&spool, text, sizeof(text));
+    CHECK_EQ_U(spool.corrupt_frames, 1);
+    /* The 14 wire bytes acknowledged: both good frames delivered, the bad one dropped. */
+    uint64_t used = 0;
+    CHECK_EQ_U(spool_ack_wire(&spool, 14, spool.size, &used), 2);
+    CHECK_EQ_U(used, 14);
+    CHECK_EQ_U(spool_pending_frames(&spool), 0);
+    spool_close(&spool);
+
+    /* A spool of an older exflow (no checksums) is kept aside, and a new one started. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(write(fd, "EXFSPOOL\0\0\0\0\0\0\0\0015 first", 23) == 23);
+    close(fd);
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 0);
+    spool_close(&spool);
+    char aside[600];
+    snprintf(aside, sizeof(aside), "%s.v1", path);
+    struct stat st;
+    CHECK(stat(aside, &st) == 0 && st.st_size == 23);
+    remove_dir(dir);
+    free(dir);
+}
+
 UNIT_TEST(test_spool_bad_offset_resends)
 {
     /* An offset file that does not fit the spool (edited, or from a crash between compaction
@@ -395,9 +459,9 @@ UNIT_TEST(test_spool_bad_offset_resends)
     char err[512], path[512];
     struct spool spool;
     CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
-    CHECK(spool_append(&spool, "5 first", 7));
-    CHECK(spool_append(&spool, "6 second", 8));
-    spool_mark_delivered(&spool, 7);
+    CHECK(spool_append(&spool, "5 first", 7) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "6 second", 8) == SPOOL_APPEND_OK);
+    spool_mark_delivered(&spool, 11);
     CHECK(spool_checkpoint(&spool));
     uint64_t generation = spool.generation;
     spool_close(&spool);
@@ -417,14 +481,14 @@ UNIT_TEST(test_spool_bad_offset_resends)
     }
     /* The right generation and a frame boundary: honoured. */
     FILE *f = fopen(path, "w");
-    fprintf(f, "%llu 7\n", (unsigned long long)generation);
+    fprintf(f, "%llu 11\n", (unsigned long long)generation);
     fclose(f);
     CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
     CHECK_EQ_U(spool_pending_frames(&spool), 1);
     /* Another generation (the spool was compacted after this offset was written): ignored. */
     spool_close(&spool);
     f = fopen(path, "w");
-    fprintf(f, "%llu 7\n", (unsigned long long)generation - 1);
+    fprintf(f, "%llu 11\n", (unsigned long long)generation - 1);
     fclose(f);
     CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
     CHECK_EQ_U(spool_pending_frames(&spool), 2);
@@ -438,13 +502,13 @@ UNIT_TEST(test_spool_full)
     char *dir = make_temp_dir();
     char err[512];
     struct spool spool;
-    CHECK(spool_open(&spool, dir, 20, err, sizeof(err)));
-    CHECK(spool_append(&spool, "5 first", 7));
-    CHECK(spool_append(&spool, "6 second", 8));
-    CHECK(!spool_append(&spool, "5 third", 7)); /* 22 > 20 */
+    CHECK(spool_open(&spool, dir, 28, err, sizeof(err)));
+    CHECK(spool_append(&spool, "5 first", 7) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "6 second", 8) == SPOOL_APPEND_OK);
+    CHECK(spool_append(&spool, "5 third", 7) == SPOOL_APPEND_FULL); /* 34 > 28 */
     CHECK_EQ_U(spool_pending_frames(&spool), 2);
-    spool_mark_delivered(&spool, 7);
-    CHECK(spool_append(&spool, "5 third", 7));  /* room again */
+    spool_mark_delivered(&spool, 11);
+    CHECK(spool_append(&spool, "5 third", 7) == SPOOL_APPEND_OK);  /* room again */
     spool_close(&spool);
 
     /* Bad directory: a clear error naming the option. */
@@ -754,7 +818,9 @@ UNIT_MAIN("output",
           UNIT_CASE(test_syslog_format),
           UNIT_CASE(test_syslog_alert_sd_and_cef),
           UNIT_CASE(test_frame),
+          UNIT_CASE(test_spool_crc32c),
           UNIT_CASE(test_spool_replay_order),
+          UNIT_CASE(test_spool_corrupt_frame_skipped),
           UNIT_CASE(test_spool_bad_offset_resends),
           UNIT_CASE(test_spool_full),
           UNIT_CASE(test_tcp_delivery_across_outage),
