@@ -329,7 +329,12 @@ size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_l
 
 /* ---- the sink ---- */
 
-enum syslog_state { SYSLOG_DISCONNECTED, SYSLOG_CONNECTING, SYSLOG_CONNECTED };
+enum syslog_state {
+    SYSLOG_DISCONNECTED,
+    SYSLOG_RESOLVING,     /* the host name is looked up again before each connection */
+    SYSLOG_CONNECTING,
+    SYSLOG_CONNECTED,
+};
 
 struct syslog_sink {
     struct sink base;
@@ -341,6 +346,12 @@ struct syslog_sink {
     char hostname[256];
     long procid;
     char target[300];                  /* "tcp://host:port", for messages */
+    char host[256], port[16];
+    /* getaddrinfo_a: a DNS lookup of the collector may take seconds, and must not stall the
+     * thread that writes alerts. The request lives here until it is finished or cancelled. */
+    struct gaicb resolve_request;
+    struct gaicb *resolve_list[1];
+    struct addrinfo resolve_hints;
     struct sockaddr_storage address;
     socklen_t address_len;
     int fd;
@@ -377,7 +388,7 @@ static uint64_t wall_usec(void)
     return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Parses udp://HOST:PORT or tcp://HOST:PORT (HOST may be [IPv6]) and resolves it once. */
+/* Parses udp://HOST:PORT or tcp://HOST:PORT (HOST may be [IPv6]). */
 static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size_t err_len)
 {
     const char *rest;
@@ -415,17 +426,25 @@ static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size
         return false;
     }
     snprintf(port, sizeof(port), "%ld", number);
+    snprintf(sink->host, sizeof(sink->host), "%s", host);
+    snprintf(sink->port, sizeof(sink->port), "%s", port);
+    snprintf(sink->target, sizeof(sink->target), "%s", url);
+    return true;
+}
+
+/* Resolves the collector now (set-up only: it may block); why: the reason it failed. */
+static bool resolve_now(struct syslog_sink *sink, char *why, size_t why_len)
+{
     struct addrinfo hints = { .ai_socktype = sink->tcp ? SOCK_STREAM : SOCK_DGRAM };
     struct addrinfo *result = NULL;
-    int status = getaddrinfo(host, port, &hints, &result);
+    int status = getaddrinfo(sink->host, sink->port, &hints, &result);
     if (status != 0) {
-        snprintf(err, err_len, "--syslog %s: cannot resolve %s: %s", url, host, gai_strerror(status));
+        snprintf(why, why_len, "cannot resolve %s: %s", sink->host, gai_strerror(status));
         return false;
     }
     memcpy(&sink->address, result->ai_addr, result->ai_addrlen);
     sink->address_len = result->ai_addrlen;
     freeaddrinfo(result);
-    snprintf(sink->target, sizeof(sink->target), "%s", url);
     return true;
 }
 
@@ -491,6 +510,64 @@ static void tcp_connected(struct syslog_sink *sink)
         LOG_INFO("syslog collector %s is back; sending %zu spooled alerts", sink->target,
                  spool_pending_frames(&sink->spool));
     }
+}
+
+static void tcp_start_connect(struct syslog_sink *sink);
+
+/* Looks the collector's name up again, without waiting: a collector that moved (DNS
+ * fail-over, a new address) is found on the next reconnect, as rsyslog's omfwd does. */
+static void tcp_start_resolve(struct syslog_sink *sink)
+{
+    memset(&sink->resolve_request, 0, sizeof(sink->resolve_request));
+    sink->resolve_hints = (struct addrinfo){ .ai_socktype = SOCK_STREAM };
+    sink->resolve_request.ar_name = sink->host;
+    sink->resolve_request.ar_service = sink->port;
+    sink->resolve_request.ar_request = &sink->resolve_hints;
+    sink->resolve_list[0] = &sink->resolve_request;
+    int status = getaddrinfo_a(GAI_NOWAIT, sink->resolve_list, 1, NULL);
+    if (status != 0) {
+        tcp_connection_lost(sink, gai_strerror(status));
+        return;
+    }
+    sink->state = SYSLOG_RESOLVING;
+}
+
+/* Connects once the lookup is done; a name that does not resolve is retried with back-off,
+ * the alerts waiting in the spool meanwhile. */
+static void tcp_check_resolve(struct syslog_sink *sink)
+{
+    int status = gai_error(&sink->resolve_request);
+    if (status == EAI_INPROGRESS)
+        return;
+    struct addrinfo *result = sink->resolve_request.ar_result;
+    sink->resolve_request.ar_result = NULL;
+    if (status != 0 || result == NULL) {
+        char why[512];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", sink->host,
+                 gai_strerror(status != 0 ? status : EAI_NONAME));
+        if (result != NULL)
+            freeaddrinfo(result);
+        tcp_connection_lost(sink, why);
+        return;
+    }
+    memcpy(&sink->address, result->ai_addr, result->ai_addrlen);
+    sink->address_len = result->ai_addrlen;
+    freeaddrinfo(result);
+    tcp_start_connect(sink);
+}
+
+/* A lookup still running owns resolve_request: cancel it, or wait for it, before the sink
+ * goes away. */
+static void tcp_stop_resolve(struct syslog_sink *sink)
+{
+    if (sink->state != SYSLOG_RESOLVING)
+        return;
+    if (gai_cancel(&sink->resolve_request) == EAI_NOTCANCELED)
+        gai_suspend((const struct gaicb *const *)sink->resolve_list, 1, NULL);
+    if (gai_error(&sink->resolve_request) == 0 && sink->resolve_request.ar_result != NULL)
+        freeaddrinfo(sink->resolve_request.ar_result);
+    sink->resolve_request.ar_result = NULL;
+    sink->state = SYSLOG_DISCONNECTED;
 }
 
 static void tcp_start_connect(struct syslog_sink *sink)
@@ -604,7 +681,9 @@ static void tcp_pump(struct syslog_sink *sink)
 static void tcp_step(struct syslog_sink *sink, uint64_t now)
 {
     if (sink->state == SYSLOG_DISCONNECTED && now >= sink->next_attempt_ms)
-        tcp_start_connect(sink);
+        tcp_start_resolve(sink);
+    if (sink->state == SYSLOG_RESOLVING)
+        tcp_check_resolve(sink);
     if (sink->state == SYSLOG_CONNECTING)
         tcp_check_connect(sink);
     tcp_pump(sink);
@@ -757,8 +836,24 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
             goto fail;
         tcp_rewind(sink);
         sink->last_checkpoint_ms = monotonic_ms();
-        tcp_start_connect(sink); /* finishes in output_tick; never waited for here */
+        /* A name that does not resolve at start is fatal unless the operator chose a spool:
+         * then alerts wait there and the name is tried again with back-off. */
+        char why[512];
+        if (resolve_now(sink, why, sizeof(why))) {
+            tcp_start_connect(sink); /* finishes in output_tick; never waited for here */
+        } else if (config->spool_dir != NULL) {
+            tcp_connection_lost(sink, why);
+        } else {
+            snprintf(err, err_len, "--syslog %s: %s (with --spool-dir, alerts would wait in "
+                     "the spool while the name is retried)", sink->target, why);
+            goto fail;
+        }
     } else {
+        char why[512];
+        if (!resolve_now(sink, why, sizeof(why))) {
+            snprintf(err, err_len, "--syslog %s: %s", sink->target, why);
+            goto fail;
+        }
         sink->fd = socket(sink->address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         /* connect() on UDP only fixes the peer, so errors (ICMP unreachable) reach send(). */
         if (sink->fd < 0 ||
@@ -783,6 +878,7 @@ static void syslog_close(struct sink *base)
 {
     struct syslog_sink *sink = (struct syslog_sink *)base;
     if (sink->tcp) {
+        tcp_stop_resolve(sink);
         uint64_t deadline = monotonic_ms() + SYSLOG_CLOSE_FLUSH_MS;
         /* One prompt attempt at shutdown whatever the back-off says, then the back-off. */
         if (sink->state == SYSLOG_DISCONNECTED && spool_pending_frames(&sink->spool) > 0)
@@ -796,6 +892,7 @@ static void syslog_close(struct sink *base)
             struct pollfd pfd = { .fd = -1 };
             poll(&pfd, 0, 10);
         }
+        tcp_stop_resolve(sink);
         if (sink->state == SYSLOG_CONNECTED)
             tcp_update_acked(sink);
         size_t left = spool_pending_frames(&sink->spool);

@@ -197,6 +197,33 @@ else
     verdict $t "FAIL: no warning or wrong counters"
 fi
 
+# --- Fault: a collector that accepts, never reads, then resets (a crash with a full receive
+# buffer). Plain TCP cannot save what that collector's kernel acknowledged; syslog_sent must
+# not claim more than that, and every other alert must reach the next collector, once. ---
+t=silent_reset
+collector_setup $t
+python3 "$here/silent_collector.py" "$tmp/$t/silent.port" "$tmp/$t/silent.result" 2 &
+silent=$!
+for _ in $(seq 1 50); do [ -s "$tmp/$t/silent.port" ] && break; sleep 0.1; done
+drive $t --syslog "tcp://127.0.0.1:$(cat "$tmp/$t/silent.port")" --spool-dir "$tmp/$t/spool" \
+    --first-id 1 --count 200 --linger-ms 3500
+wait "$silent"
+sent=$(sed -n 's/.*sent=\([0-9]*\) .*/\1/p' "$tmp/$t/driver.err" | head -n 1)
+read -r held held_frames <"$tmp/$t/silent.result" || held_frames=""
+collector_start $t
+drive $t --syslog "$(url tcp $t)" --spool-dir "$tmp/$t/spool" --count 0 --linger-ms 2500
+wait_lines $t $((200 - ${sent:-0}))
+result=$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" $((${sent:-0} + 1)) 200 json)
+if [ -z "$sent" ] || [ -z "$held_frames" ]; then
+    result="FAIL: no counters from the driver or no result from the silent collector"
+elif [ "$sent" -gt "$held_frames" ]; then
+    result="FAIL: syslog_sent=$sent but the collector's kernel held only $held_frames frames"
+elif [ "$held_frames" -eq 0 ] || [ "$sent" -eq 0 ]; then
+    result="FAIL: nothing was acknowledged before the reset ($held bytes held): no test"
+fi
+verdict $t "${result/ok: /ok: sent=$sent of $held_frames frames lost in the reset collector, then }"
+collector_stop $t
+
 # --- exflow itself on a pcap that alerts (skipped until one does). ---
 t=exflow_pcap
 if [ -x "$EXFLOW" ]; then

@@ -689,6 +689,44 @@ UNIT_TEST(test_output_spool_full_counts_dropped)
     free(dir);
 }
 
+UNIT_TEST(test_tcp_unresolvable_host)
+{
+    /* RFC 6761: .invalid never resolves. Without a chosen spool that is a set-up error... */
+    char err[512];
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = NULL;
+    config.syslog_url = "tcp://exflow-collector.invalid:6514";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "cannot resolve exflow-collector.invalid") != NULL);
+    CHECK(strstr(err, "--spool-dir") != NULL);
+
+    /* ...with --spool-dir, alerts wait in the spool and the name is tried again later. */
+    char *dir = make_temp_dir();
+    config.spool_dir = dir;
+    struct output *output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    if (output != NULL) {
+        struct alert alert;
+        make_alert(&alert);
+        output_alert(output, &alert);
+        output_tick(output);
+        struct output_stats stats;
+        output_get_stats(output, &stats);
+        CHECK_EQ_U(stats.syslog_spooled, 1);
+        CHECK_EQ_U(stats.syslog_sent, 0);
+        CHECK_EQ_U(stats.syslog_dropped, 0);
+        output_close(output);
+    }
+    /* The alert is still there for the run that can reach the collector. */
+    struct spool spool;
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK_EQ_U(spool_pending_frames(&spool), 1);
+    spool_close(&spool);
+    remove_dir(dir);
+    free(dir);
+}
+
 UNIT_TEST(test_output_open_errors)
 {
     char err[512];
@@ -825,6 +863,7 @@ UNIT_MAIN("output",
           UNIT_CASE(test_spool_full),
           UNIT_CASE(test_tcp_delivery_across_outage),
           UNIT_CASE(test_output_spool_full_counts_dropped),
+          UNIT_CASE(test_tcp_unresolvable_host),
           UNIT_CASE(test_output_open_errors),
           UNIT_CASE(test_udp_datagrams),
           UNIT_CASE(test_json_sink_rotation))
