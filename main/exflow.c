@@ -145,7 +145,10 @@ static void usage(FILE *out)
 "  -w, --write FILE               JSON lines to FILE (default stdout)\n"
 "      --rotate-bytes BYTES       rotate the JSON file past this size\n"
 "      --no-flows                 alerts only, no flow records\n"
-"      --syslog URL               udp://HOST:PORT or tcp://HOST:PORT (RFC 5424)\n"
+"      --syslog URL               udp://, tcp:// or tls://HOST:PORT (RFC 5424, 5425)\n"
+"      --syslog-ca FILE           CA certificates for tls:// (default: system store)\n"
+"      --syslog-cert FILE         client certificate for tls:// (mutual TLS)\n"
+"      --syslog-key FILE          its private key\n"
 "      --syslog-format json|cef   syslog message body (default json)\n"
 "      --syslog-facility N        syslog facility 0-23 (default 13, log audit)\n"
 "      --syslog-severities L,M,H,C syslog severities for low..critical (default 5,4,3,2)\n"
@@ -285,7 +288,8 @@ enum long_only_option {
     OPT_PROTOCOLS, OPT_NO_DPI, OPT_HOME_NET, OPT_STATE_FILE, OPT_RESET_STATE, OPT_ALLOWLIST,
     OPT_LEARN, OPT_MIN_UPLOAD, OPT_PCR_THRESHOLD, OPT_BEACON_MIN_CONNS, OPT_ALERT_THRESHOLD,
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
-    OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
+    OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX,
+    OPT_SYSLOG_CA, OPT_SYSLOG_CERT, OPT_SYSLOG_KEY, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
     OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
 };
@@ -329,6 +333,9 @@ static const struct option long_options[] = {
     { "syslog-facility", required_argument, NULL, OPT_SYSLOG_FACILITY },
     { "syslog-severities", required_argument, NULL, OPT_SYSLOG_SEVERITIES },
     { "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
+    { "syslog-ca", required_argument, NULL, OPT_SYSLOG_CA },
+    { "syslog-cert", required_argument, NULL, OPT_SYSLOG_CERT },
+    { "syslog-key", required_argument, NULL, OPT_SYSLOG_KEY },
     { "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX },
     { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
     { "pidfile", required_argument, NULL, OPT_PIDFILE },
@@ -473,6 +480,9 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             break;
         case OPT_SYSLOG_SEVERITIES: o->output.syslog_severities = optarg; break;
         case OPT_SPOOL_DIR: o->output.spool_dir = optarg; break;
+        case OPT_SYSLOG_CA: o->output.syslog_ca = optarg; break;
+        case OPT_SYSLOG_CERT: o->output.syslog_cert = optarg; break;
+        case OPT_SYSLOG_KEY: o->output.syslog_key = optarg; break;
         case OPT_SPOOL_MAX:
             if (!parse_size(optarg, &bytes))
                 USAGE_ERROR("--spool-max-bytes: '%s' is not a size", optarg);

@@ -19,7 +19,10 @@ struct output_config {
     const char *json_path;       /* "-" = stdout; NULL = no JSON lines sink */
     uint64_t json_rotate_bytes;  /* rotate the file past this size; 0 = never */
     bool write_flows;            /* flow records to the JSON sink (alerts always) */
-    const char *syslog_url;      /* udp://host:port or tcp://host:port; NULL = none */
+    const char *syslog_url;      /* udp://, tcp:// or tls://host:port; NULL = none */
+    const char *syslog_ca;       /* tls://: PEM CA file; NULL = the system trust store */
+    const char *syslog_cert;     /* tls://: PEM client certificate (mutual TLS); NULL = none */
+    const char *syslog_key;      /* tls://: its PEM private key */
     const char *syslog_format;   /* "json" (default) or "cef" */
     int syslog_facility;         /* 0..23, default 13 (log audit) */
     const char *syslog_severities; /* "L,M,H,C": syslog severities 0-7 for exflow's low, medium,

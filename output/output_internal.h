@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "output.h"
 
@@ -85,6 +86,27 @@ bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], c
                              size_t err_len);
 /* RFC 6587 3.4.1 octet counting: "LEN SP MSG". Returns the frame length, 0 if it won't fit. */
 size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_len);
+
+/* syslog_tls.c: RFC 5425 for the TCP sink; credentials once, one session per connection. */
+struct syslog_tls;
+#define SYSLOG_TLS_AGAIN  (-1)  /* the socket is full: call again with the same data */
+#define SYSLOG_TLS_FAILED (-2)  /* the session is dead: why says what happened */
+/* NULL and a message naming the option when a certificate file or the trust store fails. */
+struct syslog_tls *syslog_tls_new(const struct output_config *config, const char *host,
+                                  char *err, size_t err_len);
+/* A new session over a connected socket; the handshake follows. */
+bool syslog_tls_start(struct syslog_tls *tls, int fd, char *why, size_t why_len);
+/* 1: done and verified; 0: call again when the socket is ready; -1: failed, why says why. */
+int syslog_tls_handshake(struct syslog_tls *tls, char *why, size_t why_len);
+/* Plaintext bytes taken (>= 0), SYSLOG_TLS_AGAIN or SYSLOG_TLS_FAILED. */
+ssize_t syslog_tls_send(struct syslog_tls *tls, const void *data, size_t len, char *why,
+                        size_t why_len);
+/* Consumes what the collector sent; false when it closed or the session broke. */
+bool syslog_tls_drain(struct syslog_tls *tls, char *why, size_t why_len);
+/* Bytes of TLS records this session wrote into the socket. */
+uint64_t syslog_tls_pushed(const struct syslog_tls *tls);
+void syslog_tls_end(struct syslog_tls *tls);    /* the session only */
+void syslog_tls_free(struct syslog_tls *tls);   /* NULL is fine */
 
 /*
  * spool.c: the TCP sink's queue on disk. The file holds records (a CRC32C and an RFC 6587

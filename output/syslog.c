@@ -333,13 +333,22 @@ enum syslog_state {
     SYSLOG_DISCONNECTED,
     SYSLOG_RESOLVING,     /* the host name is looked up again before each connection */
     SYSLOG_CONNECTING,
+    SYSLOG_HANDSHAKING,   /* tls:// only: nothing is written before the certificate verified */
     SYSLOG_CONNECTED,
 };
+
+#define SYSLOG_TLS_MARKS 256 /* TLS records in flight whose ends are remembered */
+/* XXX: a collector refuses a client (no client certificate where one is required, or one it
+ * does not accept) only after the client's side of the handshake is over, in TLS 1.3 and
+ * with rsyslog in 1.2 too. Alerts written at once would be acknowledged by its kernel and
+ * then thrown away. Waiting this long after the handshake lets the refusal arrive first. */
+#define SYSLOG_TLS_SETTLE_MS 300
 
 struct syslog_sink {
     struct sink base;
     const struct output_config *config;
     bool tcp;
+    bool use_tls;                      /* tls://: TCP with RFC 5425 */
     bool cef;
     int facility;
     int severity_map[SEVERITY_CRITICAL + 1]; /* syslog severity per alert severity */
@@ -363,8 +372,16 @@ struct syslog_sink {
     uint32_t backoff_ms;
     bool outage_logged;                /* one warning per outage, one notice when it ends */
     uint64_t send_position;            /* spool offset after the frames read into out */
-    uint64_t wire_unconfirmed;         /* bytes written on this connection, of frames after
-                                        * spool.delivered: not yet acknowledged as a whole */
+    uint64_t written;                  /* frame bytes written on this connection */
+    uint64_t attributed;               /* of which frames already marked delivered */
+    /* tls://: where each TLS record ended in the socket, and the frame bytes it carried up to
+     * then, so acknowledged socket bytes map back to frames. A ring; when full, the newest
+     * mark moves forward, which can only delay a frame's confirmation, never advance it. */
+    struct { uint64_t socket_end, written; } marks[SYSLOG_TLS_MARKS];
+    size_t mark_head, mark_count;
+    uint64_t tls_confirmed;            /* frame bytes the collector acknowledged */
+    uint64_t tls_settle_until_ms;      /* nothing written before: see SYSLOG_TLS_SETTLE_MS */
+    struct syslog_tls *tls;            /* tls:// only */
     uint64_t corrupt_seen;             /* spool.corrupt_frames already in the stats */
     size_t out_len, out_sent;          /* frames read from the spool, and how much went out */
     char out[SYSLOG_SEND_BUFFER];
@@ -388,7 +405,7 @@ static uint64_t wall_usec(void)
     return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Parses udp://HOST:PORT or tcp://HOST:PORT (HOST may be [IPv6]). */
+/* Parses udp://, tcp:// or tls://HOST:PORT (HOST may be [IPv6]). */
 static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size_t err_len)
 {
     const char *rest;
@@ -396,8 +413,11 @@ static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size
         sink->tcp = false;
     } else if (strncmp(url, "tcp://", 6) == 0) {
         sink->tcp = true;
+    } else if (strncmp(url, "tls://", 6) == 0) {
+        sink->tcp = sink->use_tls = true;
     } else {
-        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT or tcp://HOST:PORT", url);
+        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT, tcp://HOST:PORT or "
+                 "tls://HOST:PORT", url);
         return false;
     }
     rest = url + 6;
@@ -450,24 +470,59 @@ static bool resolve_now(struct syslog_sink *sink, char *why, size_t why_len)
 
 /* Frames whose bytes the collector's TCP stack acknowledged are delivered: they leave the
  * spool and count as sent. */
+/* Frame bytes of this connection the collector's TCP stack acknowledged, given the
+ * socket's unacknowledged byte count. */
+static uint64_t tcp_confirmed_bytes(struct syslog_sink *sink, uint64_t unacked)
+{
+    if (sink->tls == NULL)
+        return unacked <= sink->written ? sink->written - unacked : 0;
+    uint64_t pushed = syslog_tls_pushed(sink->tls);
+    uint64_t socket_acked = unacked <= pushed ? pushed - unacked : 0;
+    while (sink->mark_count > 0 && sink->marks[sink->mark_head].socket_end <= socket_acked) {
+        sink->tls_confirmed = sink->marks[sink->mark_head].written;
+        sink->mark_head = (sink->mark_head + 1) % SYSLOG_TLS_MARKS;
+        sink->mark_count--;
+    }
+    return sink->tls_confirmed;
+}
+
+/* After a TLS write: the frame bytes written so far are all inside records now in the
+ * socket, up to its current end. */
+static void tls_mark(struct syslog_sink *sink)
+{
+    size_t at;
+    if (sink->mark_count == SYSLOG_TLS_MARKS) {
+        at = (sink->mark_head + sink->mark_count - 1) % SYSLOG_TLS_MARKS;
+    } else {
+        at = (sink->mark_head + sink->mark_count) % SYSLOG_TLS_MARKS;
+        sink->mark_count++;
+    }
+    sink->marks[at].socket_end = syslog_tls_pushed(sink->tls);
+    sink->marks[at].written = sink->written;
+}
+
+/* Frames whose bytes the collector's TCP stack acknowledged are delivered: they leave the
+ * spool and count as sent. */
 static void tcp_update_acked(struct syslog_sink *sink)
 {
     int unacked = 0;
-    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0 || unacked < 0 ||
-        (uint64_t)unacked > sink->wire_unconfirmed)
+    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0 || unacked < 0)
+        return;
+    uint64_t confirmed = tcp_confirmed_bytes(sink, (uint64_t)unacked);
+    if (confirmed <= sink->attributed)
         return;
     uint64_t used = 0;
-    sink->base.stats->syslog_sent += spool_ack_wire(&sink->spool,
-                                                    sink->wire_unconfirmed - (uint64_t)unacked,
+    sink->base.stats->syslog_sent += spool_ack_wire(&sink->spool, confirmed - sink->attributed,
                                                     sink->send_position, &used);
-    sink->wire_unconfirmed -= used;
+    sink->attributed += used;
 }
 
 /* The next connection starts again from the first frame not acknowledged. */
 static void tcp_rewind(struct syslog_sink *sink)
 {
     sink->send_position = sink->spool.delivered;
-    sink->wire_unconfirmed = 0;
+    sink->written = sink->attributed = sink->tls_confirmed = 0;
+    sink->mark_head = sink->mark_count = 0;
     sink->out_len = sink->out_sent = 0;
 }
 
@@ -483,11 +538,20 @@ static void tcp_schedule_retry(struct syslog_sink *sink, uint64_t now)
 static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
 {
     uint64_t now = monotonic_ms();
+    char explained[768];
+    if (sink->tls != NULL && sink->state == SYSLOG_CONNECTED && now < sink->tls_settle_until_ms) {
+        snprintf(explained, sizeof(explained), "%s right after the TLS handshake: the "
+                 "collector refused this client (does it require a client certificate it "
+                 "trusts? see --syslog-cert)", why);
+        why = explained;
+    }
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
     /* Written to this connection, not acknowledged: they go out again on the next one. */
     sink->base.stats->syslog_retried += spool_frames_touched(&sink->spool,
-                                                             sink->wire_unconfirmed);
+                                                             sink->written - sink->attributed);
+    if (sink->tls != NULL)
+        syslog_tls_end(sink->tls);
     if (sink->fd >= 0)
         close(sink->fd);
     sink->fd = -1;
@@ -502,6 +566,16 @@ static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
 
 static void tcp_connected(struct syslog_sink *sink)
 {
+    if (sink->tls != NULL && sink->state != SYSLOG_HANDSHAKING) {
+        char why[512];
+        if (!syslog_tls_start(sink->tls, sink->fd, why, sizeof(why))) {
+            tcp_connection_lost(sink, why);
+            return;
+        }
+        sink->state = SYSLOG_HANDSHAKING;
+        sink->state_since_ms = monotonic_ms();
+        return;
+    }
     sink->state = SYSLOG_CONNECTED;
     sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
     tcp_rewind(sink);
@@ -607,6 +681,22 @@ static void tcp_check_connect(struct syslog_sink *sink)
         tcp_connected(sink);
 }
 
+/* Goes on with the TLS handshake without waiting; the connection counts only once the
+ * collector's certificate verified. */
+static void tls_check_handshake(struct syslog_sink *sink)
+{
+    char why[1024];
+    int done = syslog_tls_handshake(sink->tls, why, sizeof(why));
+    if (done > 0) {
+        sink->tls_settle_until_ms = monotonic_ms() + SYSLOG_TLS_SETTLE_MS;
+        tcp_connected(sink);
+    }
+    else if (done < 0)
+        tcp_connection_lost(sink, why);
+    else if (monotonic_ms() - sink->state_since_ms > SYSLOG_CONNECT_TIMEOUT_MS)
+        tcp_connection_lost(sink, "TLS handshake timed out");
+}
+
 /* A collector never sends to us: readable means it closed (EOF) or reset the connection.
  * Checked before each write, so a clean stop is noticed before more frames go into a
  * socket that only answers with RST. */
@@ -621,6 +711,15 @@ static bool tcp_peer_alive(struct syslog_sink *sink)
         getsockopt(sink->fd, SOL_SOCKET, SO_ERROR, &error, &error_len);
         tcp_connection_lost(sink, error ? strerror(error) : "connection closed by the collector");
         return false;
+    }
+    if (sink->tls != NULL) {
+        /* TLS records (a session ticket, an alert) must go through the session. */
+        char why[512];
+        if (!syslog_tls_drain(sink->tls, why, sizeof(why))) {
+            tcp_connection_lost(sink, why);
+            return false;
+        }
+        return true;
     }
     char discard[512];
     ssize_t n = recv(sink->fd, discard, sizeof(discard), MSG_DONTWAIT);
@@ -649,27 +748,49 @@ static bool tcp_fill(struct syslog_sink *sink)
     return n > 0;
 }
 
+/* One write to the collector, in clear or through TLS: bytes taken, or -1 when the socket
+ * is full or the connection was lost (then handled here). */
+static ssize_t tcp_send(struct syslog_sink *sink, const char *data, size_t len)
+{
+    if (sink->tls != NULL) {
+        char why[512];
+        ssize_t n = syslog_tls_send(sink->tls, data, len, why, sizeof(why));
+        if (n == SYSLOG_TLS_FAILED)
+            tcp_connection_lost(sink, why);
+        return n < 0 ? -1 : n;
+    }
+    for (;;) {
+        /* MSG_NOSIGNAL: a dead collector is an EPIPE here, not a SIGPIPE for the process. */
+        ssize_t n = send(sink->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            tcp_connection_lost(sink, strerror(errno));
+        return -1;
+    }
+}
+
 /* Writes as much of the spool as the socket takes now. Partial writes resume where they
  * stopped: the stream is the spool's frames, checksums taken off, byte for byte. */
 static void tcp_pump(struct syslog_sink *sink)
 {
     if (sink->state != SYSLOG_CONNECTED || !tcp_peer_alive(sink))
         return;
+    if (sink->tls != NULL && monotonic_ms() < sink->tls_settle_until_ms)
+        return;
     for (;;) {
         if (sink->out_sent == sink->out_len && !tcp_fill(sink))
             break;
-        /* MSG_NOSIGNAL: a dead collector is an EPIPE here, not a SIGPIPE for the process. */
-        ssize_t written = send(sink->fd, sink->out + sink->out_sent,
-                               sink->out_len - sink->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (written < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                tcp_connection_lost(sink, strerror(errno));
+        ssize_t written = tcp_send(sink, sink->out + sink->out_sent,
+                                   sink->out_len - sink->out_sent);
+        if (written < 0)
             break;
-        }
         sink->out_sent += (size_t)written;
-        sink->wire_unconfirmed += (uint64_t)written;
+        sink->written += (uint64_t)written;
+        if (sink->tls != NULL)
+            tls_mark(sink);
         if (sink->out_sent < sink->out_len)
             break; /* the socket buffer is full: the rest goes on the next tick */
     }
@@ -686,6 +807,8 @@ static void tcp_step(struct syslog_sink *sink, uint64_t now)
         tcp_check_resolve(sink);
     if (sink->state == SYSLOG_CONNECTING)
         tcp_check_connect(sink);
+    if (sink->state == SYSLOG_HANDSHAKING)
+        tls_check_handshake(sink);
     tcp_pump(sink);
     if (sink->spool_full_warned && spool_pending_bytes(&sink->spool) < sink->spool.max_bytes / 2)
         sink->spool_full_warned = false;
@@ -832,6 +955,15 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
         const char *dir = config->spool_dir ? config->spool_dir : DEFAULT_SPOOL_DIR;
         uint64_t max_bytes = config->spool_max_bytes ? config->spool_max_bytes
                                                      : DEFAULT_SPOOL_MAX_BYTES;
+        if (sink->use_tls) {
+            sink->tls = syslog_tls_new(config, sink->host, err, err_len);
+            if (sink->tls == NULL)
+                goto fail;
+        } else if (config->syslog_ca || config->syslog_cert || config->syslog_key) {
+            snprintf(err, err_len, "--syslog-ca, --syslog-cert and --syslog-key need a "
+                     "tls:// --syslog URL (%s would send in clear)", sink->target);
+            goto fail;
+        }
         if (!spool_open(&sink->spool, dir, max_bytes, err, err_len))
             goto fail;
         tcp_rewind(sink);
@@ -867,6 +999,7 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
 fail:
     if (sink->fd >= 0)
         close(sink->fd);
+    syslog_tls_free(sink->tls);
     spool_close(&sink->spool);
     free(sink);
     return NULL;
@@ -908,6 +1041,7 @@ static void syslog_close(struct sink *base)
         spool_checkpoint(&sink->spool);
         spool_close(&sink->spool);
     }
+    syslog_tls_free(sink->tls);
     if (sink->fd >= 0)
         close(sink->fd);
     free(sink);
