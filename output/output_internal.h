@@ -87,6 +87,26 @@ bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], c
 /* RFC 6587 3.4.1 octet counting: "LEN SP MSG". Returns the frame length, 0 if it won't fit. */
 size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_len);
 
+/* relp.c: RELP frames for the TCP sink (relp://). */
+#define RELP_MAX_DATA 131072u   /* a longer reply is a broken collector */
+struct relp_frame {
+    uint32_t txnr;
+    char command[33];
+    const char *data;           /* into the parsed buffer */
+    size_t data_len;
+};
+enum relp_parse { RELP_NEED_MORE, RELP_FRAME, RELP_BAD };
+/* One frame; 0 when it does not fit in cap. */
+size_t relp_encode(char *buf, size_t cap, uint32_t txnr, const char *command, const char *data,
+                   size_t data_len);
+/* The session offer, transaction 1. */
+size_t relp_encode_open(char *buf, size_t cap);
+/* The first frame of buf; *consumed: its length when RELP_FRAME. */
+enum relp_parse relp_parse(const char *buf, size_t len, struct relp_frame *frame,
+                           size_t *consumed);
+/* The status of an "rsp" frame (200 = OK); -1 for anything else. */
+int relp_response_code(const struct relp_frame *frame);
+
 /* syslog_tls.c: RFC 5425 for the TCP sink; credentials once, one session per connection. */
 struct syslog_tls;
 #define SYSLOG_TLS_AGAIN  (-1)  /* the socket is full: call again with the same data */
@@ -154,11 +174,11 @@ enum spool_append_result spool_append(struct spool *spool, const char *frame, si
 /* Raw file bytes from a logical offset; returns bytes read (0 at end), -1 on error. */
 long spool_read(struct spool *spool, uint64_t offset, char *buf, size_t len);
 /* The wire bytes of the whole pending frames from `offset` (a record boundary) that fit in
- * cap (>= SPOOL_MAX_RECORD), checksums verified: a damaged frame is skipped, counted in
+ * cap (>= SPOOL_MAX_RECORD), at most max_frames good ones (0: no limit), checksums verified: a damaged frame is skipped, counted in
  * corrupt_frames and logged. *next: the offset after the last record looked at. Returns the
  * bytes put in buf, -1 on a read error. */
 long spool_read_frames(struct spool *spool, uint64_t offset, char *buf, size_t cap,
-                       uint64_t *next);
+                       size_t max_frames, uint64_t *next);
 /* The collector has the first wire_bytes of the frames after `delivered`: marks the whole
  * ones (and damaged ones among them, which have no wire bytes) delivered, never past limit.
  * *wire_used: the wire bytes of the frames marked. Returns how many good frames it marked. */

@@ -471,15 +471,15 @@ static size_t frame_index_at(const struct spool *spool, uint64_t offset)
 }
 
 long spool_read_frames(struct spool *spool, uint64_t offset, char *buf, size_t cap,
-                       uint64_t *next)
+                       size_t max_frames, uint64_t *next)
 {
-    size_t len = 0;
+    size_t len = 0, frames = 0;
     *next = offset;
     for (size_t i = frame_index_at(spool, offset); i < spool->frame_count; i++) {
         uint64_t start = frame_start(spool, i), end = spool->frame_ends[spool->frame_head + i];
         size_t record_len = (size_t)(end - start);
         if (!spool->frame_corrupt[spool->frame_head + i]) {
-            if (len + record_len > cap)
+            if (len + record_len > cap || (max_frames > 0 && frames == max_frames))
                 break;
             /* The record lands at buf+len; its frame then moves over the checksum. */
             if (!pread_all(spool->fd, buf + len, record_len, file_position(spool, start)))
@@ -489,6 +489,7 @@ long spool_read_frames(struct spool *spool, uint64_t offset, char *buf, size_t c
             if (spool_crc32c(buf + len + SPOOL_CRC_LEN, frame_len) == stored) {
                 memmove(buf + len, buf + len + SPOOL_CRC_LEN, frame_len);
                 len += frame_len;
+                frames++;
             } else {
                 frame_mark_corrupt(spool, i);
             }

@@ -334,6 +334,7 @@ enum syslog_state {
     SYSLOG_RESOLVING,     /* the host name is looked up again before each connection */
     SYSLOG_CONNECTING,
     SYSLOG_HANDSHAKING,   /* tls:// only: nothing is written before the certificate verified */
+    SYSLOG_RELP_OPENING,  /* relp:// only: the session offer waits for the collector's 200 */
     SYSLOG_CONNECTED,
 };
 
@@ -343,12 +344,16 @@ enum syslog_state {
  * with rsyslog in 1.2 too. Alerts written at once would be acknowledged by its kernel and
  * then thrown away. Waiting this long after the handshake lets the refusal arrive first. */
 #define SYSLOG_TLS_SETTLE_MS 300
+#define RELP_WINDOW 128            /* messages sent and not yet acknowledged, as librelp's */
+#define RELP_IN_BUFFER 8192        /* the collector's replies are short */
+#define RELP_TXNR_MAX 999999999u   /* transaction numbers wrap to 1 after this */
 
 struct syslog_sink {
     struct sink base;
     const struct output_config *config;
     bool tcp;
     bool use_tls;                      /* tls://: TCP with RFC 5425 */
+    bool relp;                         /* relp://: TCP with application acknowledgements */
     bool cef;
     int facility;
     int severity_map[SEVERITY_CRITICAL + 1]; /* syslog severity per alert severity */
@@ -382,6 +387,15 @@ struct syslog_sink {
     uint64_t tls_confirmed;            /* frame bytes the collector acknowledged */
     uint64_t tls_settle_until_ms;      /* nothing written before: see SYSLOG_TLS_SETTLE_MS */
     struct syslog_tls *tls;            /* tls:// only */
+    /* relp:// only: the frame (wire) length of each message sent and not yet acknowledged,
+     * oldest first, and the transaction number of the oldest. */
+    uint32_t relp_wire[RELP_WINDOW];
+    size_t relp_head, relp_count;
+    uint32_t relp_oldest_txnr, relp_next_txnr;
+    uint64_t relp_confirmed;           /* wire bytes of the acknowledged messages */
+    size_t relp_in_len;
+    char relp_in[RELP_IN_BUFFER];      /* replies not yet parsed */
+    char relp_scratch[SPOOL_MAX_RECORD]; /* frames read from the spool, before RELP framing */
     uint64_t corrupt_seen;             /* spool.corrupt_frames already in the stats */
     size_t out_len, out_sent;          /* frames read from the spool, and how much went out */
     char out[SYSLOG_SEND_BUFFER];
@@ -415,12 +429,14 @@ static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size
         sink->tcp = true;
     } else if (strncmp(url, "tls://", 6) == 0) {
         sink->tcp = sink->use_tls = true;
+    } else if (strncmp(url, "relp://", 7) == 0) {
+        sink->tcp = sink->relp = true;
     } else {
-        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT, tcp://HOST:PORT or "
-                 "tls://HOST:PORT", url);
+        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT, tcp://HOST:PORT, "
+                 "tls://HOST:PORT or relp://HOST:PORT", url);
         return false;
     }
-    rest = url + 6;
+    rest = strstr(url, "://") + 3;
     char host[256], port[16];
     const char *colon;
     if (rest[0] == '[') {
@@ -474,6 +490,8 @@ static bool resolve_now(struct syslog_sink *sink, char *why, size_t why_len)
  * socket's unacknowledged byte count. */
 static uint64_t tcp_confirmed_bytes(struct syslog_sink *sink, uint64_t unacked)
 {
+    if (sink->relp)
+        return sink->relp_confirmed; /* the collector's own "rsp 200", not its kernel's */
     if (sink->tls == NULL)
         return unacked <= sink->written ? sink->written - unacked : 0;
     uint64_t pushed = syslog_tls_pushed(sink->tls);
@@ -506,7 +524,7 @@ static void tls_mark(struct syslog_sink *sink)
 static void tcp_update_acked(struct syslog_sink *sink)
 {
     int unacked = 0;
-    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0 || unacked < 0)
+    if (sink->fd < 0 || (!sink->relp && (ioctl(sink->fd, SIOCOUTQ, &unacked) != 0 || unacked < 0)))
         return;
     uint64_t confirmed = tcp_confirmed_bytes(sink, (uint64_t)unacked);
     if (confirmed <= sink->attributed)
@@ -524,6 +542,9 @@ static void tcp_rewind(struct syslog_sink *sink)
     sink->written = sink->attributed = sink->tls_confirmed = 0;
     sink->mark_head = sink->mark_count = 0;
     sink->out_len = sink->out_sent = 0;
+    sink->relp_head = sink->relp_count = 0;
+    sink->relp_oldest_txnr = sink->relp_next_txnr = 2; /* 1 is the session offer */
+    sink->relp_confirmed = 0;
 }
 
 static void tcp_schedule_retry(struct syslog_sink *sink, uint64_t now)
@@ -548,8 +569,9 @@ static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
     /* Written to this connection, not acknowledged: they go out again on the next one. */
-    sink->base.stats->syslog_retried += spool_frames_touched(&sink->spool,
-                                                             sink->written - sink->attributed);
+    sink->base.stats->syslog_retried += sink->relp ? sink->relp_count
+                                        : spool_frames_touched(&sink->spool,
+                                                               sink->written - sink->attributed);
     if (sink->tls != NULL)
         syslog_tls_end(sink->tls);
     if (sink->fd >= 0)
@@ -566,6 +588,20 @@ static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
 
 static void tcp_connected(struct syslog_sink *sink)
 {
+    if (sink->relp && sink->state != SYSLOG_RELP_OPENING) {
+        /* The offer is the first bytes of a fresh connection: the socket takes it whole. */
+        char offer[256];
+        size_t len = relp_encode_open(offer, sizeof(offer));
+        tcp_rewind(sink);
+        sink->relp_in_len = 0;
+        if (send(sink->fd, offer, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
+            tcp_connection_lost(sink, "cannot send the RELP session offer");
+            return;
+        }
+        sink->state = SYSLOG_RELP_OPENING;
+        sink->state_since_ms = monotonic_ms();
+        return;
+    }
     if (sink->tls != NULL && sink->state != SYSLOG_HANDSHAKING) {
         char why[512];
         if (!syslog_tls_start(sink->tls, sink->fd, why, sizeof(why))) {
@@ -697,11 +733,101 @@ static void tls_check_handshake(struct syslog_sink *sink)
         tcp_connection_lost(sink, "TLS handshake timed out");
 }
 
+/* One reply of the collector: "rsp" to the offer or to the oldest message in flight, or
+ * "serverclose". False when the session is over (then handled here). */
+static bool relp_handle(struct syslog_sink *sink, const struct relp_frame *frame)
+{
+    char why[256];
+    int code = relp_response_code(frame);
+    int shown = frame->data_len > 120 ? 120 : (int)frame->data_len;
+    if (strcmp(frame->command, "serverclose") == 0) {
+        tcp_connection_lost(sink, "the collector closed the RELP session");
+        return false;
+    }
+    if (sink->state == SYSLOG_RELP_OPENING && frame->txnr == 1) {
+        if (code == 200) {
+            tcp_connected(sink);
+            return true;
+        }
+        snprintf(why, sizeof(why), "the collector refused the RELP session: %.*s", shown,
+                 frame->data);
+    } else if (sink->state == SYSLOG_CONNECTED && sink->relp_count > 0 &&
+               frame->txnr == sink->relp_oldest_txnr) {
+        if (code == 200) {
+            sink->relp_confirmed += sink->relp_wire[sink->relp_head];
+            sink->relp_head = (sink->relp_head + 1) % RELP_WINDOW;
+            sink->relp_count--;
+            sink->relp_oldest_txnr = sink->relp_oldest_txnr == RELP_TXNR_MAX
+                                     ? 1 : sink->relp_oldest_txnr + 1;
+            return true;
+        }
+        snprintf(why, sizeof(why), "the collector refused message %u: %.*s", frame->txnr,
+                 shown, frame->data);
+    } else {
+        snprintf(why, sizeof(why), "unexpected RELP reply %u %s", frame->txnr, frame->command);
+    }
+    tcp_connection_lost(sink, why);
+    return false;
+}
+
+/* Reads and handles what the collector sent, without waiting. False when the session is
+ * over (then handled here). */
+static bool relp_read(struct syslog_sink *sink)
+{
+    for (;;) {
+        ssize_t n = recv(sink->fd, sink->relp_in + sink->relp_in_len,
+                         sizeof(sink->relp_in) - sink->relp_in_len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            tcp_connection_lost(sink, n == 0 ? "connection closed by the collector"
+                                             : strerror(errno));
+            return false;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0)
+            sink->relp_in_len += (size_t)n;
+        size_t used = 0;
+        for (;;) {
+            struct relp_frame frame;
+            size_t consumed = 0;
+            enum relp_parse result = relp_parse(sink->relp_in + used, sink->relp_in_len - used,
+                                                &frame, &consumed);
+            if (result == RELP_NEED_MORE)
+                break;
+            if (result == RELP_BAD) {
+                tcp_connection_lost(sink, "the collector sent something that is not RELP");
+                return false;
+            }
+            used += consumed;
+            if (!relp_handle(sink, &frame))
+                return false;
+        }
+        memmove(sink->relp_in, sink->relp_in + used, sink->relp_in_len - used);
+        sink->relp_in_len -= used;
+        if (sink->relp_in_len == sizeof(sink->relp_in)) {
+            tcp_connection_lost(sink, "a RELP reply longer than any collector sends");
+            return false;
+        }
+        if (n < 0)
+            return true;
+    }
+}
+
+/* Waits for the collector's answer to the session offer, up to the connect time-out. */
+static void relp_check_open(struct syslog_sink *sink)
+{
+    if (relp_read(sink) && sink->state == SYSLOG_RELP_OPENING &&
+        monotonic_ms() - sink->state_since_ms > SYSLOG_CONNECT_TIMEOUT_MS)
+        tcp_connection_lost(sink, "no answer to the RELP session offer");
+}
+
 /* A collector never sends to us: readable means it closed (EOF) or reset the connection.
  * Checked before each write, so a clean stop is noticed before more frames go into a
  * socket that only answers with RST. */
 static bool tcp_peer_alive(struct syslog_sink *sink)
 {
+    if (sink->relp)
+        return relp_read(sink); /* a RELP collector does send: its acknowledgements */
     struct pollfd pfd = { .fd = sink->fd, .events = POLLIN | POLLRDHUP };
     if (poll(&pfd, 1, 0) <= 0)
         return true;
@@ -731,11 +857,41 @@ static bool tcp_peer_alive(struct syslog_sink *sink)
 }
 
 /* Refills the out buffer with the next frames of the spool; false when none are left. */
+/* RFC 6587 frames ("LEN SP MSG", as spooled) to RELP "TXNR syslog LEN MSG LF" in out; each
+ * message's frame length goes into the window for the acknowledgement. */
+static size_t relp_frame_batch(struct syslog_sink *sink, const char *frames, size_t len)
+{
+    size_t out_len = 0;
+    for (size_t at = 0; at < len;) {
+        char *space = memchr(frames + at, ' ', len - at);
+        size_t message_len = strtoul(frames + at, NULL, 10); /* checked by the spool's CRC */
+        size_t prefix = space ? (size_t)(space - (frames + at)) + 1 : len;
+        if (space == NULL || at + prefix + message_len > len)
+            break; /* cannot happen: the spool returns whole frames */
+        size_t n = relp_encode(sink->out + out_len, sizeof(sink->out) - out_len,
+                               sink->relp_next_txnr, "syslog", frames + at + prefix, message_len);
+        if (n == 0)
+            break; /* cannot happen: out holds a spool batch and RELP_WINDOW headers */
+        out_len += n;
+        sink->relp_wire[(sink->relp_head + sink->relp_count) % RELP_WINDOW] =
+            (uint32_t)(prefix + message_len);
+        sink->relp_count++;
+        sink->relp_next_txnr = sink->relp_next_txnr == RELP_TXNR_MAX ? 1
+                                                                      : sink->relp_next_txnr + 1;
+        at += prefix + message_len;
+    }
+    return out_len;
+}
+
 static bool tcp_fill(struct syslog_sink *sink)
 {
     uint64_t next = sink->send_position;
-    long n = spool_read_frames(&sink->spool, sink->send_position, sink->out, sizeof(sink->out),
-                               &next);
+    if (sink->relp && sink->relp_count == RELP_WINDOW)
+        return false; /* the window is full: wait for acknowledgements */
+    char *into = sink->relp ? sink->relp_scratch : sink->out;
+    size_t cap = sink->relp ? sizeof(sink->relp_scratch) : sizeof(sink->out);
+    long n = spool_read_frames(&sink->spool, sink->send_position, into, cap,
+                               sink->relp ? RELP_WINDOW - sink->relp_count : 0, &next);
     sink->base.stats->syslog_corrupt += sink->spool.corrupt_frames - sink->corrupt_seen;
     sink->corrupt_seen = sink->spool.corrupt_frames;
     if (n < 0) {
@@ -743,9 +899,9 @@ static bool tcp_fill(struct syslog_sink *sink)
         return false;
     }
     sink->send_position = next;
-    sink->out_len = (size_t)n;
+    sink->out_len = sink->relp ? relp_frame_batch(sink, into, (size_t)n) : (size_t)n;
     sink->out_sent = 0;
-    return n > 0;
+    return sink->out_len > 0;
 }
 
 /* One write to the collector, in clear or through TLS: bytes taken, or -1 when the socket
@@ -809,6 +965,8 @@ static void tcp_step(struct syslog_sink *sink, uint64_t now)
         tcp_check_connect(sink);
     if (sink->state == SYSLOG_HANDSHAKING)
         tls_check_handshake(sink);
+    if (sink->state == SYSLOG_RELP_OPENING)
+        relp_check_open(sink);
     tcp_pump(sink);
     if (sink->spool_full_warned && spool_pending_bytes(&sink->spool) < sink->spool.max_bytes / 2)
         sink->spool_full_warned = false;

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t pending = spool_pending_bytes(&spool);
     for (uint64_t at = spool.delivered; at < spool.size;) {
         uint64_t next = at;
-        long n = spool_read_frames(&spool, at, buf, sizeof(buf), &next);
+        long n = spool_read_frames(&spool, at, buf, sizeof(buf), 0, &next);
         if (n < 0 || next <= at)
             abort();
         for (long used = 0; used < n;) {
@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Reading again finds the same damage and counts it once. */
     uint64_t corrupt = spool.corrupt_frames;
     uint64_t ignored;
-    if (spool_read_frames(&spool, spool.delivered, buf, sizeof(buf), &ignored) < 0 ||
+    if (spool_read_frames(&spool, spool.delivered, buf, sizeof(buf), 0, &ignored) < 0 ||
         spool.corrupt_frames != corrupt)
         abort();
     uint64_t previous = spool.delivered;

@@ -49,8 +49,17 @@ collector_setup() {
     mkdir -p "$dir/work"
     port=$(free_port)
     echo "$port" >"$dir/port"
-    tls_global="" tcp_module='module(load="imtcp")'
+    tls_global="" tcp_module='module(load="imtcp")' relp_input=""
     case "${2:-}" in
+    relp)
+        # Direct queue: rsyslog writes a message before it acknowledges it, so what it
+        # acknowledged survives a kill -9.
+        tls_global=""
+        tcp_module="module(load=\"imtcp\")
+module(load=\"imrelp\")
+main_queue(queue.type=\"direct\")"
+        relp_input="input(type=\"imrelp\" address=\"127.0.0.1\" port=\"$port\" ruleset=\"in\")"
+        ;;
     tls|mtls)
         tls_global="defaultNetstreamDriver=\"gtls\" defaultNetstreamDriverCAFile=\"$tmp/pki/ca.pem\"
        defaultNetstreamDriverCertFile=\"$tmp/pki/server.pem\"
@@ -72,6 +81,7 @@ ruleset(name="in") {
 }
 input(type="imtcp" address="127.0.0.1" port="$port" ruleset="in")
 input(type="imudp" address="127.0.0.1" port="$port" ruleset="in")
+$relp_input
 EOF
 }
 
@@ -327,6 +337,35 @@ else
     verdict $t "$result"
     collector_stop $t
 fi
+
+# --- RELP: the collector is killed (-9) mid-stream and restarted. Each alert leaves the
+# spool only on the collector's "rsp 200"; what was in flight is sent again: at-least-once,
+# none lost. ---
+t=relp_collector_killed
+collector_setup $t relp
+# imrelp listens on the RELP port only; imtcp's port is another free one.
+sed -i "s/input(type=\"imtcp\" address=\"127.0.0.1\" port=\"[0-9]*\"/input(type=\"imtcp\" address=\"127.0.0.1\" port=\"$(free_port)\"/" "$tmp/$t/rsyslog.conf"
+collector_start $t
+drive $t --syslog "$(url relp $t)" --spool-dir "$tmp/$t/spool" --first-id 1 --count 150 \
+    --interval-ms 10 --linger-ms 7000 &
+driver=$!
+sleep 0.8
+kill -9 "$(cat "$tmp/$t/rsyslog.pid.shell")"
+wait "$(cat "$tmp/$t/rsyslog.pid.shell")" 2>/dev/null
+rm -f "$tmp/$t/rsyslog.pid"
+before=$(cat "$tmp/$t/raw.log" 2>/dev/null | wc -l)
+sleep 1
+collector_start $t
+wait "$driver"
+wait_lines $t 150
+result=$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 1 150 json --at-least-once)
+if [ "${result#ok}" != "$result" ] && { [ "$before" -eq 0 ] || [ "$before" -ge 150 ]; }; then
+    result="FAIL: the kill did not land mid-stream ($before of 150 before it)"
+elif [ "${result#ok}" != "$result" ] && [ "$(counter $t sent)" != 150 ]; then
+    result="FAIL: sent=$(counter $t sent) after everything was acknowledged, expected 150"
+fi
+verdict $t "${result/ok: /ok: killed after $before, }"
+collector_stop $t
 
 # --- exflow itself on a pcap that alerts (skipped until one does). ---
 t=exflow_pcap

@@ -319,7 +319,7 @@ static void read_pending(struct spool *spool, char *out, size_t cap)
 {
     static char buf[SPOOL_MAX_RECORD];
     uint64_t next = 0;
-    long n = spool_read_frames(spool, spool->delivered, buf, sizeof(buf), &next);
+    long n = spool_read_frames(spool, spool->delivered, buf, sizeof(buf), 0, &next);
     CHECK(n >= 0 && (size_t)n < cap);
     CHECK_EQ_U(next, spool->size);
     n = n < 0 || (size_t)n >= cap ? 0 : n;
