@@ -367,6 +367,20 @@ fi
 verdict $t "${result/ok: /ok: killed after $before, }"
 collector_stop $t
 
+# --- RELP across an exflow restart: alerts spooled while the collector is down are sent
+# by the next run, once each. ---
+t=relp_sender_restart
+collector_setup $t relp
+sed -i "s/input(type=\"imtcp\" address=\"127.0.0.1\" port=\"[0-9]*\"/input(type=\"imtcp\" address=\"127.0.0.1\" port=\"$(free_port)\"/" "$tmp/$t/rsyslog.conf"
+drive $t --syslog "$(url relp $t)" --spool-dir "$tmp/$t/spool" --first-id 301 --count 10
+collector_start $t
+drive $t --syslog "$(url relp $t)" --spool-dir "$tmp/$t/spool" --first-id 311 --count 5 \
+    --linger-ms 1500
+drive $t --syslog "$(url relp $t)" --spool-dir "$tmp/$t/spool" --count 0 --linger-ms 800
+wait_lines $t 15
+verdict $t "$(python3 "$check" "$tmp/$t/raw.log" "$tmp/$t/parsed.log" 301 315 json)"
+collector_stop $t
+
 # --- exflow itself on a pcap that alerts (skipped until one does). ---
 t=exflow_pcap
 if [ -x "$EXFLOW" ]; then

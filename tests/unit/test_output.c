@@ -689,6 +689,43 @@ UNIT_TEST(test_output_spool_full_counts_dropped)
     free(dir);
 }
 
+UNIT_TEST(test_relp_frames)
+{
+    char buf[256];
+    size_t n = relp_encode(buf, sizeof(buf), 7, "syslog", "<13>1 x", 7);
+    CHECK_EQ_U(n, 19);
+    CHECK(memcmp(buf, "7 syslog 7 <13>1 x\n", 19) == 0);
+    CHECK_EQ_U(relp_encode(buf, 10, 7, "syslog", "<13>1 x", 7), 0); /* does not fit */
+    n = relp_encode_open(buf, sizeof(buf));
+    CHECK(n > 0 && strncmp(buf, "1 open ", 7) == 0 && buf[n - 1] == '\n');
+    CHECK(memmem(buf, n, "commands=syslog", 15) != NULL);
+
+    /* Replies: whole, in pieces, two in one read, and broken ones. */
+    struct relp_frame frame;
+    size_t used = 0;
+    const char *ok = "2 rsp 6 200 OK\n3 rsp 6 200 OK\n";
+    CHECK(relp_parse(ok, strlen(ok), &frame, &used) == RELP_FRAME);
+    CHECK_EQ_U(frame.txnr, 2);
+    CHECK_STR(frame.command, "rsp");
+    CHECK_EQ_U(used, 15);
+    CHECK_EQ_U(relp_response_code(&frame), 200);
+    CHECK(relp_parse(ok + used, strlen(ok) - used, &frame, &used) == RELP_FRAME);
+    CHECK_EQ_U(frame.txnr, 3);
+    for (size_t cut = 0; cut < 15; cut++)
+        CHECK(relp_parse(ok, cut, &frame, &used) == RELP_NEED_MORE);
+    CHECK(relp_parse("0 serverclose 0\n", 16, &frame, &used) == RELP_FRAME);
+    CHECK_STR(frame.command, "serverclose");
+    CHECK_EQ_U(frame.data_len, 0);
+    CHECK_EQ_U(relp_response_code(&frame), -1);
+    CHECK(relp_parse("2 rsp 6 500 no\n", 15, &frame, &used) == RELP_FRAME);
+    CHECK_EQ_U(relp_response_code(&frame), 500);
+    static const char *const bad[] = { "x rsp 0\n", "2 rsp 6 200 OKX", "2  rsp 0\n",
+                                       "1234567890 rsp 0\n", "2 rsp 999999999 \n",
+                                       "2 rsp 0X", "2 r$p 0\n" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(relp_parse(bad[i], strlen(bad[i]), &frame, &used) == RELP_BAD);
+}
+
 UNIT_TEST(test_tcp_unresolvable_host)
 {
     /* RFC 6761: .invalid never resolves. Without a chosen spool that is a set-up error... */
@@ -863,6 +900,7 @@ UNIT_MAIN("output",
           UNIT_CASE(test_spool_full),
           UNIT_CASE(test_tcp_delivery_across_outage),
           UNIT_CASE(test_output_spool_full_counts_dropped),
+          UNIT_CASE(test_relp_frames),
           UNIT_CASE(test_tcp_unresolvable_host),
           UNIT_CASE(test_output_open_errors),
           UNIT_CASE(test_udp_datagrams),
