@@ -1,7 +1,7 @@
 /*
  * output/: writes flow records and alerts as JSON events to one or several sinks: JSON lines
- * to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting) with an
- * on-disk spool so no alert is lost while the SIEM is down. The JSON of every event starts
+ * to stdout or a file, and syslog RFC 5424 over UDP, TCP (RFC 6587 octet counting), TLS
+ * (RFC 5425) or RELP, with an on-disk spool so no alert is lost while the SIEM is down. The JSON of every event starts
  * with the same head (timestamp, event_type, ids), built in one place.
  */
 #ifndef EXFLOW_OUTPUT_H

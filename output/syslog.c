@@ -1,6 +1,8 @@
 /*
  * output/syslog.c: alerts to a SIEM as RFC 5424 syslog messages, over UDP (one datagram
- * each, best effort) or TCP (RFC 6587 octet counting, with the on-disk spool of spool.c).
+ * each, best effort) or TCP (RFC 6587 octet counting, with the on-disk spool of spool.c), the
+ * latter in clear, inside TLS (syslog_tls.c) or as RELP commands (relp.c) that the collector
+ * acknowledges one by one. docs/siem.md says what each guarantees.
  *
  * Nothing here may block packet processing: sockets are non-blocking, connect() is finished
  * by output_tick, and what the socket will not take now waits in the spool.
@@ -1108,6 +1110,11 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
     if (gethostname(sink->hostname, sizeof(sink->hostname) - 1) != 0)
         sink->hostname[0] = '\0';
     sink->procid = (long)getpid();
+    if (!sink->use_tls && (config->syslog_ca || config->syslog_cert || config->syslog_key)) {
+        snprintf(err, err_len, "--syslog-ca, --syslog-cert and --syslog-key need a tls:// "
+                 "--syslog URL (%s would send in clear)", sink->target);
+        goto fail;
+    }
 
     if (sink->tcp) {
         const char *dir = config->spool_dir ? config->spool_dir : DEFAULT_SPOOL_DIR;
@@ -1117,10 +1124,6 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
             sink->tls = syslog_tls_new(config, sink->host, err, err_len);
             if (sink->tls == NULL)
                 goto fail;
-        } else if (config->syslog_ca || config->syslog_cert || config->syslog_key) {
-            snprintf(err, err_len, "--syslog-ca, --syslog-cert and --syslog-key need a "
-                     "tls:// --syslog URL (%s would send in clear)", sink->target);
-            goto fail;
         }
         if (!spool_open(&sink->spool, dir, max_bytes, err, err_len))
             goto fail;

@@ -782,6 +782,31 @@ UNIT_TEST(test_output_open_errors)
         output_close(output);
         CHECK(strstr(err, "--syslog") != NULL);
     }
+    /* TLS options: only with tls://, and a file that is not a certificate names the option. */
+    char *dir = make_temp_dir();
+    config.spool_dir = dir;
+    config.syslog_url = "tcp://127.0.0.1:514";
+    config.syslog_ca = "/etc/hostname";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "need a tls://") != NULL);
+    config.syslog_url = "udp://127.0.0.1:514";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "need a tls://") != NULL);
+    config.syslog_url = "tls://127.0.0.1:6514";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "--syslog-ca /etc/hostname: cannot load") != NULL);
+    config.syslog_ca = "/nonexistent/ca.pem";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "--syslog-ca /nonexistent/ca.pem") != NULL);
+    config.syslog_ca = NULL;
+    config.syslog_cert = "/nonexistent/cert.pem";
+    CHECK(output_open(&config, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "--syslog-key go together") != NULL);
+    config.syslog_cert = NULL;
+    config.spool_dir = NULL;
+    remove_dir(dir);
+    free(dir);
+
     config.syslog_url = "udp://127.0.0.1:514";
     config.syslog_format = "xml";
     CHECK(output_open(&config, err, sizeof(err)) == NULL);
