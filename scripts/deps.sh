@@ -8,7 +8,7 @@ packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev
 libgnutls28-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
-tcpdump iproute2 procps rsyslog-gnutls gnutls-bin"
+tcpdump iproute2 procps rsyslog-gnutls rsyslog-relp gnutls-bin"
 fi
 
 missing=""
