@@ -668,14 +668,20 @@ static void tcp_check_resolve(struct syslog_sink *sink)
     tcp_start_connect(sink);
 }
 
-/* A lookup still running owns resolve_request: cancel it, or wait for it, before the sink
- * goes away. */
+/* A lookup still running owns resolve_request: it must finish (or be cancelled) before the
+ * sink goes away. Waited for, up to the shutdown flush time, rather than cancelled at once:
+ * glibc leaks its notification record when a request is cancelled. */
 static void tcp_stop_resolve(struct syslog_sink *sink)
 {
     if (sink->state != SYSLOG_RESOLVING)
         return;
-    if (gai_cancel(&sink->resolve_request) == EAI_NOTCANCELED)
-        gai_suspend((const struct gaicb *const *)sink->resolve_list, 1, NULL);
+    const struct gaicb *const *list = (const struct gaicb *const *)sink->resolve_list;
+    struct timespec limit = { .tv_sec = SYSLOG_CLOSE_FLUSH_MS / 1000 };
+    if (gai_error(&sink->resolve_request) == EAI_INPROGRESS)
+        gai_suspend(list, 1, &limit);
+    if (gai_error(&sink->resolve_request) == EAI_INPROGRESS &&
+        gai_cancel(&sink->resolve_request) == EAI_NOTCANCELED)
+        gai_suspend(list, 1, NULL);
     if (gai_error(&sink->resolve_request) == 0 && sink->resolve_request.ar_result != NULL)
         freeaddrinfo(sink->resolve_request.ar_result);
     sink->resolve_request.ar_result = NULL;
