@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -764,6 +766,81 @@ UNIT_TEST(test_tcp_unresolvable_host)
     free(dir);
 }
 
+/* A filesystem that refuses to grow the spool (full disk; here a file size limit, which
+ * fails writes the same way without needing a small filesystem). */
+static void limit_file_size(rlim_t bytes)
+{
+    struct rlimit limit;
+    CHECK(getrlimit(RLIMIT_FSIZE, &limit) == 0);
+    limit.rlim_cur = bytes;
+    CHECK(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+}
+
+UNIT_TEST(test_spool_unwritable)
+{
+    signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead of killing the process */
+    char *dir = make_temp_dir();
+    char err[512];
+    uint16_t port = 0;
+    int listener = listen_loopback(&port); /* bound, then closed: nobody listens there */
+    close(listener);
+    char url[64];
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", port);
+    struct output_config config;
+    output_config_defaults(&config);
+    config.json_path = NULL;
+    config.syslog_url = url;
+    config.spool_dir = dir;
+    struct output *output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    if (output == NULL)
+        return;
+    struct alert alert;
+    make_alert(&alert);
+    limit_file_size(2500); /* room for two alerts of ~1 KB after the header */
+    for (int i = 1; i <= 5; i++) {
+        alert.id = (uint64_t)i;
+        output_alert(output, &alert);
+    }
+    struct output_stats stats;
+    output_get_stats(output, &stats);
+    CHECK_EQ_U(stats.syslog_spooled, 2);
+    CHECK_EQ_U(stats.syslog_dropped, 3);
+    limit_file_size(RLIM_INFINITY);
+    output_close(output);
+
+    /* The two that fit are whole: the torn third was cut, and a new run delivers them. */
+    listener = listen_loopback(&port);
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", port);
+    output = output_open(&config, err, sizeof(err));
+    CHECK(output != NULL);
+    int connection = -1, ids[8];
+    CHECK_EQ_U(collect(output, listener, &connection, 2, ids), 2);
+    CHECK(ids[0] == 1 && ids[1] == 2);
+
+    /* An offset file that cannot be written: the checkpoint fails, is flagged (said once),
+     * and recovers when the file can be written again. */
+    struct spool spool;
+    output_close(output);
+    CHECK(spool_open(&spool, dir, 1 << 20, err, sizeof(err)));
+    CHECK(spool_append(&spool, "5 first", 7) == SPOOL_APPEND_OK);
+    spool_mark_delivered(&spool, spool.size);
+    limit_file_size(1);
+    CHECK(!spool_checkpoint(&spool));
+    CHECK(spool.offset_write_failed);
+    CHECK(spool_append(&spool, "6 second", 8) == SPOOL_APPEND_ERROR);
+    limit_file_size(RLIM_INFINITY);
+    CHECK(spool_checkpoint(&spool));
+    CHECK(!spool.offset_write_failed);
+    spool_close(&spool);
+    if (connection >= 0)
+        close(connection);
+    close(listener);
+    signal(SIGXFSZ, SIG_DFL);
+    remove_dir(dir);
+    free(dir);
+}
+
 UNIT_TEST(test_output_open_errors)
 {
     char err[512];
@@ -927,6 +1004,7 @@ UNIT_MAIN("output",
           UNIT_CASE(test_output_spool_full_counts_dropped),
           UNIT_CASE(test_relp_frames),
           UNIT_CASE(test_tcp_unresolvable_host),
+          UNIT_CASE(test_spool_unwritable),
           UNIT_CASE(test_output_open_errors),
           UNIT_CASE(test_udp_datagrams),
           UNIT_CASE(test_json_sink_rotation))
