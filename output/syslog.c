@@ -23,6 +23,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -363,11 +364,15 @@ struct syslog_sink {
     long procid;
     char target[300];                  /* "tcp://host:port", for messages */
     char host[256], port[16];
-    /* getaddrinfo_a: a DNS lookup of the collector may take seconds, and must not stall the
-     * thread that writes alerts. The request lives here until it is finished or cancelled. */
-    struct gaicb resolve_request;
-    struct gaicb *resolve_list[1];
-    struct addrinfo resolve_hints;
+    /* A DNS lookup of the collector may take seconds and must not stall the thread that
+     * writes alerts: it runs on a thread of its own, which writes only the fields below,
+     * under resolve_lock, and is joined before the next lookup or the sink's end. */
+    pthread_t resolve_thread;
+    pthread_mutex_t resolve_lock;
+    bool resolve_done;                 /* under resolve_lock */
+    int resolve_status;                /* under resolve_lock: getaddrinfo's */
+    struct sockaddr_storage resolved;  /* under resolve_lock */
+    socklen_t resolved_len;            /* under resolve_lock */
     struct sockaddr_storage address;
     socklen_t address_len;
     int fd;
@@ -628,17 +633,31 @@ static void tcp_start_connect(struct syslog_sink *sink);
 
 /* Looks the collector's name up again, without waiting: a collector that moved (DNS
  * fail-over, a new address) is found on the next reconnect, as rsyslog's omfwd does. */
+static void *resolve_main(void *context)
+{
+    struct syslog_sink *sink = context;
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    struct addrinfo *result = NULL;
+    int status = getaddrinfo(sink->host, sink->port, &hints, &result);
+    pthread_mutex_lock(&sink->resolve_lock);
+    sink->resolve_status = status != 0 ? status : result == NULL ? EAI_NONAME : 0;
+    if (status == 0 && result != NULL) {
+        memcpy(&sink->resolved, result->ai_addr, result->ai_addrlen);
+        sink->resolved_len = result->ai_addrlen;
+    }
+    sink->resolve_done = true;
+    pthread_mutex_unlock(&sink->resolve_lock);
+    if (result != NULL)
+        freeaddrinfo(result);
+    return NULL;
+}
+
 static void tcp_start_resolve(struct syslog_sink *sink)
 {
-    memset(&sink->resolve_request, 0, sizeof(sink->resolve_request));
-    sink->resolve_hints = (struct addrinfo){ .ai_socktype = SOCK_STREAM };
-    sink->resolve_request.ar_name = sink->host;
-    sink->resolve_request.ar_service = sink->port;
-    sink->resolve_request.ar_request = &sink->resolve_hints;
-    sink->resolve_list[0] = &sink->resolve_request;
-    int status = getaddrinfo_a(GAI_NOWAIT, sink->resolve_list, 1, NULL);
-    if (status != 0) {
-        tcp_connection_lost(sink, gai_strerror(status));
+    sink->resolve_done = false;
+    int rc = pthread_create(&sink->resolve_thread, NULL, resolve_main, sink);
+    if (rc != 0) {
+        tcp_connection_lost(sink, strerror(rc));
         return;
     }
     sink->state = SYSLOG_RESOLVING;
@@ -648,43 +667,34 @@ static void tcp_start_resolve(struct syslog_sink *sink)
  * the alerts waiting in the spool meanwhile. */
 static void tcp_check_resolve(struct syslog_sink *sink)
 {
-    int status = gai_error(&sink->resolve_request);
-    if (status == EAI_INPROGRESS)
+    pthread_mutex_lock(&sink->resolve_lock);
+    bool done = sink->resolve_done;
+    int status = sink->resolve_status;
+    if (done && status == 0) {
+        memcpy(&sink->address, &sink->resolved, sizeof(sink->address));
+        sink->address_len = sink->resolved_len;
+    }
+    pthread_mutex_unlock(&sink->resolve_lock);
+    if (!done)
         return;
-    struct addrinfo *result = sink->resolve_request.ar_result;
-    sink->resolve_request.ar_result = NULL;
-    if (status != 0 || result == NULL) {
+    pthread_join(sink->resolve_thread, NULL);
+    sink->state = SYSLOG_DISCONNECTED;
+    if (status != 0) {
         char why[512];
-        snprintf(why, sizeof(why), "cannot resolve %s: %s", sink->host,
-                 gai_strerror(status != 0 ? status : EAI_NONAME));
-        if (result != NULL)
-            freeaddrinfo(result);
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", sink->host, gai_strerror(status));
         tcp_connection_lost(sink, why);
         return;
     }
-    memcpy(&sink->address, result->ai_addr, result->ai_addrlen);
-    sink->address_len = result->ai_addrlen;
-    freeaddrinfo(result);
     tcp_start_connect(sink);
 }
 
-/* A lookup still running owns resolve_request: it must finish (or be cancelled) before the
- * sink goes away. Waited for, up to the shutdown flush time, rather than cancelled at once:
- * glibc leaks its notification record when a request is cancelled. */
+/* A lookup still running writes into the sink: it is waited for (at most the resolver's
+ * own time-out) before the sink goes away. */
 static void tcp_stop_resolve(struct syslog_sink *sink)
 {
     if (sink->state != SYSLOG_RESOLVING)
         return;
-    const struct gaicb *const *list = (const struct gaicb *const *)sink->resolve_list;
-    struct timespec limit = { .tv_sec = SYSLOG_CLOSE_FLUSH_MS / 1000 };
-    if (gai_error(&sink->resolve_request) == EAI_INPROGRESS)
-        gai_suspend(list, 1, &limit);
-    if (gai_error(&sink->resolve_request) == EAI_INPROGRESS &&
-        gai_cancel(&sink->resolve_request) == EAI_NOTCANCELED)
-        gai_suspend(list, 1, NULL);
-    if (gai_error(&sink->resolve_request) == 0 && sink->resolve_request.ar_result != NULL)
-        freeaddrinfo(sink->resolve_request.ar_result);
-    sink->resolve_request.ar_result = NULL;
+    pthread_join(sink->resolve_thread, NULL);
     sink->state = SYSLOG_DISCONNECTED;
 }
 
@@ -1096,6 +1106,7 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
     sink->config = config;
     sink->fd = -1;
     sink->spool.fd = sink->spool.lock_fd = -1;
+    pthread_mutex_init(&sink->resolve_lock, NULL);
     sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
     sink->facility = config->syslog_facility;
     if (sink->facility < 0 || sink->facility > 23) {
@@ -1168,6 +1179,7 @@ fail:
         close(sink->fd);
     syslog_tls_free(sink->tls);
     spool_close(&sink->spool);
+    pthread_mutex_destroy(&sink->resolve_lock);
     free(sink);
     return NULL;
 }
@@ -1211,6 +1223,7 @@ static void syslog_close(struct sink *base)
     syslog_tls_free(sink->tls);
     if (sink->fd >= 0)
         close(sink->fd);
+    pthread_mutex_destroy(&sink->resolve_lock);
     free(sink);
 }
 
