@@ -965,8 +965,10 @@ static void tcp_pump(struct syslog_sink *sink)
         sink->written += (uint64_t)written;
         if (sink->tls != NULL)
             tls_mark(sink);
-        if (sink->out_sent < sink->out_len)
-            break; /* the socket buffer is full: the rest goes on the next tick */
+        /* In clear, a short write means the socket buffer is full: the rest goes on the next
+         * tick. TLS takes one record (16 KiB) a call: it says when the socket is full. */
+        if (sink->out_sent < sink->out_len && sink->tls == NULL)
+            break;
     }
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
