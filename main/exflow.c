@@ -145,7 +145,7 @@ static void usage(FILE *out)
 "  -w, --write FILE               JSON lines to FILE (default stdout)\n"
 "      --rotate-bytes BYTES       rotate the JSON file past this size\n"
 "      --no-flows                 alerts only, no flow records\n"
-"      --syslog URL               udp://, tcp:// or tls://HOST:PORT (RFC 5424, 5425)\n"
+"      --syslog URL               udp://, tcp://, tls:// or relp://HOST:PORT (RFC 5424)\n"
 "      --syslog-ca FILE           CA certificates for tls:// (default: system store)\n"
 "      --syslog-cert FILE         client certificate for tls:// (mutual TLS)\n"
 "      --syslog-key FILE          its private key\n"
