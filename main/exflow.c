@@ -232,7 +232,8 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             " clock_steps_back=%llu"
             " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
-            " syslog_spooled=%llu syslog_dropped=%llu write_errors=%llu max_rss_kib=%ld"
+            " syslog_spooled=%llu syslog_dropped=%llu syslog_corrupt=%llu write_errors=%llu"
+            " max_rss_kib=%ld"
             " cpu_capture_s=%.2f cpu_workers_s=%.2f cpu_busiest_worker_s=%.2f"
             " cpu_consumer_s=%.2f\n",
             when, (unsigned long long)rs->packets, (unsigned long long)rs->bytes,
@@ -246,7 +247,8 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             (unsigned long long)rs->allowlisted, (unsigned long long)os->flows_written,
             (unsigned long long)os->alerts_written, (unsigned long long)os->syslog_sent,
             (unsigned long long)os->syslog_retried, (unsigned long long)os->syslog_spooled,
-            (unsigned long long)os->syslog_dropped, (unsigned long long)os->write_errors,
+            (unsigned long long)os->syslog_dropped, (unsigned long long)os->syslog_corrupt,
+            (unsigned long long)os->write_errors,
             rs->max_rss_kib, rs->cpu_capture_sec, rs->cpu_workers_sec,
             rs->cpu_busiest_worker_sec, rs->cpu_consumer_sec);
 }

@@ -448,6 +448,7 @@ char *output_stats_json(const struct event_identity *identity, uint64_t seq,
     set_uint(output, "syslog_retried", os->syslog_retried);
     set_uint(output, "syslog_spooled", os->syslog_spooled);
     set_uint(output, "syslog_dropped", os->syslog_dropped);
+    set_uint(output, "syslog_corrupt", os->syslog_corrupt);
     set_uint(output, "syslog_queue_frames", os->syslog_queue_frames);
     set_uint(output, "syslog_spool_bytes", os->syslog_spool_bytes);
     set_uint(output, "write_errors", os->write_errors);

@@ -92,6 +92,8 @@ static void write_all_metrics(struct metrics_writer *w, const struct output_run_
     counter(w, "syslog_spooled_total", "Alerts written to the spool.", o->syslog_spooled);
     counter(w, "syslog_dropped_total", "Alerts lost: spool full or message too large.",
             o->syslog_dropped);
+    counter(w, "syslog_corrupt_total", "Spooled alerts whose checksum failed: skipped, never sent.",
+            o->syslog_corrupt);
     gauge(w, "syslog_queue_alerts", "Alerts waiting for the syslog collector.",
           (double)o->syslog_queue_frames);
     gauge(w, "syslog_spool_bytes", "Bytes of undelivered alerts in the spool.",

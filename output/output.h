@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/: writes flow records, alerts and stats as JSON events to one or several sinks: JSON
- * lines to stdout or a file, and syslog RFC 5424 over UDP or TCP (RFC 6587 octet counting)
- * with an on-disk spool so no alert is lost while the SIEM is down. The JSON of every event
- * starts with the same head (timestamp, event_type, schema_version, sensor, event_id), built
- * in one place; docs/schema/exflow-events.schema.json is its contract.
+ * lines to stdout or a file, and syslog RFC 5424 over UDP, TCP (RFC 6587 octet counting), TLS
+ * (RFC 5425) or RELP, with an on-disk spool so no alert is lost while the SIEM is down. The
+ * JSON of every event starts with the same head (timestamp, event_type, schema_version,
+ * sensor, event_id), built in one place; docs/schema/exflow-events.schema.json is its contract.
  */
 #ifndef EXFLOW_OUTPUT_H
 #define EXFLOW_OUTPUT_H
@@ -21,7 +21,10 @@ struct output_config {
     const char *json_path;       /* "-" = stdout; NULL = no JSON lines sink */
     uint64_t json_rotate_bytes;  /* rotate the file past this size; 0 = never */
     bool write_flows;            /* flow records to the JSON sink (alerts always) */
-    const char *syslog_url;      /* udp://host:port or tcp://host:port; NULL = none */
+    const char *syslog_url;      /* udp://, tcp:// or tls://host:port; NULL = none */
+    const char *syslog_ca;       /* tls://: PEM CA file; NULL = the system trust store */
+    const char *syslog_cert;     /* tls://: PEM client certificate (mutual TLS); NULL = none */
+    const char *syslog_key;      /* tls://: its PEM private key */
     const char *syslog_format;   /* "json" (default) or "cef" */
     int syslog_facility;         /* 0..23, default 13 (log audit) */
     const char *syslog_severities; /* "L,M,H,C": syslog severities 0-7 for exflow's low, medium,
@@ -38,10 +41,11 @@ void output_config_defaults(struct output_config *config);
 struct output_stats {
     uint64_t flows_written;
     uint64_t alerts_written;
-    uint64_t syslog_sent;
-    uint64_t syslog_retried;
-    uint64_t syslog_spooled;
-    uint64_t syslog_dropped;
+    uint64_t syslog_sent;        /* UDP: handed to the kernel; TCP: acknowledged by the collector */
+    uint64_t syslog_retried;     /* TCP: written to a connection lost before acknowledging it */
+    uint64_t syslog_spooled;     /* waited in the spool instead of going out at once */
+    uint64_t syslog_dropped;     /* never to be sent: spool full or unwritable, too large */
+    uint64_t syslog_corrupt;     /* spool frames skipped for a failed CRC32C check */
     uint64_t write_errors;
     uint64_t stats_written;
     uint64_t syslog_queue_frames; /* gauge: alerts waiting for the collector (TCP spool) */

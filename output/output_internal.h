@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "output.h"
 
@@ -131,35 +132,106 @@ bool syslog_parse_severities(const char *text, int map[SEVERITY_CRITICAL + 1], c
 /* RFC 6587 3.4.1 octet counting: "LEN SP MSG". Returns the frame length, 0 if it won't fit. */
 size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_len);
 
+/* relp.c: RELP frames for the TCP sink (relp://). */
+#define RELP_MAX_DATA 131072u   /* a longer reply is a broken collector */
+struct relp_frame {
+    uint32_t txnr;
+    char command[33];
+    const char *data;           /* into the parsed buffer */
+    size_t data_len;
+};
+enum relp_parse { RELP_NEED_MORE, RELP_FRAME, RELP_BAD };
+/* One frame; 0 when it does not fit in cap. */
+size_t relp_encode(char *buf, size_t cap, uint32_t txnr, const char *command, const char *data,
+                   size_t data_len);
+/* The session offer, transaction 1. */
+size_t relp_encode_open(char *buf, size_t cap);
+/* The first frame of buf; *consumed: its length when RELP_FRAME. */
+enum relp_parse relp_parse(const char *buf, size_t len, struct relp_frame *frame,
+                           size_t *consumed);
+/* The status of an "rsp" frame (200 = OK); -1 for anything else. */
+int relp_response_code(const struct relp_frame *frame);
+
+/* syslog_tls.c: RFC 5425 for the TCP sink; credentials once, one session per connection. */
+struct syslog_tls;
+#define SYSLOG_TLS_AGAIN  (-1)  /* the socket is full: call again with the same data */
+#define SYSLOG_TLS_FAILED (-2)  /* the session is dead: why says what happened */
+/* NULL and a message naming the option when a certificate file or the trust store fails. */
+struct syslog_tls *syslog_tls_new(const struct output_config *config, const char *host,
+                                  char *err, size_t err_len);
+/* A new session over a connected socket; the handshake follows. */
+bool syslog_tls_start(struct syslog_tls *tls, int fd, char *why, size_t why_len);
+/* 1: done and verified; 0: call again when the socket is ready; -1: failed, why says why. */
+int syslog_tls_handshake(struct syslog_tls *tls, char *why, size_t why_len);
+/* Plaintext bytes taken (>= 0), SYSLOG_TLS_AGAIN or SYSLOG_TLS_FAILED. */
+ssize_t syslog_tls_send(struct syslog_tls *tls, const void *data, size_t len, char *why,
+                        size_t why_len);
+/* Consumes what the collector sent; false when it closed or the session broke. */
+bool syslog_tls_drain(struct syslog_tls *tls, char *why, size_t why_len);
+/* Bytes of TLS records this session wrote into the socket. */
+uint64_t syslog_tls_pushed(const struct syslog_tls *tls);
+void syslog_tls_end(struct syslog_tls *tls);    /* the session only */
+void syslog_tls_free(struct syslog_tls *tls);   /* NULL is fine */
+
 /*
- * spool.c: the TCP sink's queue on disk. The file holds RFC 6587 frames exactly as they go on
- * the wire, after a 16-byte header (magic + generation). A separate offset file holds
- * "GENERATION OFFSET": everything before OFFSET was acknowledged by the collector.
+ * spool.c: the TCP sink's queue on disk. The file holds records (a CRC32C and an RFC 6587
+ * frame as it goes on the wire) after a 16-byte header (magic + generation). A separate
+ * offset file holds "GENERATION OFFSET": everything before OFFSET was delivered.
+ * Offsets are logical file offsets (records, checksums included); "wire" bytes are the
+ * frames alone, as the collector receives them.
  */
+#define SPOOL_CRC_LEN   4u
+#define SPOOL_MAX_FRAME 65536u                           /* a longer length prefix is damage */
+#define SPOOL_MAX_RECORD (SPOOL_CRC_LEN + SPOOL_MAX_FRAME) /* read buffers hold at least this */
+
 struct spool {
     int fd;
     int lock_fd;
     char *path;
     char *offset_path;
     uint64_t generation;
-    uint64_t base;             /* logical offset of the first frame byte in the current file */
-    uint64_t size;             /* file size: where the next frame goes */
-    uint64_t delivered;        /* acknowledged up to here (a frame boundary) */
+    uint64_t base;             /* logical offset of the first record byte in the current file */
+    uint64_t size;             /* file size: where the next record goes */
+    uint64_t delivered;        /* delivered up to here (a record boundary) */
     uint64_t saved_delivered;  /* what the offset file says */
     uint64_t max_bytes;        /* bound on undelivered bytes */
-    /* Ends of the frames after `delivered`, in order: boundaries for replay and counting. */
+    uint64_t corrupt_frames;   /* frames skipped for a bad checksum, this run */
+    bool offset_write_failed;  /* the offset file could not be written; said once */
+    /* Ends of the records after `delivered`, in order, and whether each failed its checksum:
+     * boundaries for replay and counting. */
     uint64_t *frame_ends;
+    uint8_t *frame_corrupt;
     size_t frame_head, frame_count, frame_capacity;
 };
 
+enum spool_append_result {
+    SPOOL_APPEND_OK,
+    SPOOL_APPEND_FULL,         /* undelivered bytes would pass max_bytes */
+    SPOOL_APPEND_ERROR,        /* the write failed (errno: ENOSPC on a full filesystem) */
+};
+
+uint32_t spool_crc32c(const void *data, size_t len);
 /* Opens (creating dir and files) and loads what an earlier run left: frames after the saved
- * offset are pending. A torn last frame (crash mid-write) is cut off. */
+ * offset are pending. A torn last record (crash mid-write) is cut off. */
 bool spool_open(struct spool *spool, const char *dir, uint64_t max_bytes, char *err, size_t err_len);
-/* Appends one frame; false when it would push the undelivered bytes past max_bytes. */
-bool spool_append(struct spool *spool, const char *frame, size_t len);
-/* Reads up to len bytes from offset; returns bytes read (0 at end), -1 on error. */
+/* Appends one frame with its checksum. */
+enum spool_append_result spool_append(struct spool *spool, const char *frame, size_t len);
+/* Raw file bytes from a logical offset; returns bytes read (0 at end), -1 on error. */
 long spool_read(struct spool *spool, uint64_t offset, char *buf, size_t len);
-/* Frames from `delivered` on are acknowledged up to byte `acked` (rounded down to a frame). */
+/* The wire bytes of the whole pending frames from `offset` (a record boundary) that fit in
+ * cap (>= SPOOL_MAX_RECORD), at most max_frames good ones (0: no limit), checksums verified: a damaged frame is skipped, counted in
+ * corrupt_frames and logged. *next: the offset after the last record looked at. Returns the
+ * bytes put in buf, -1 on a read error. */
+long spool_read_frames(struct spool *spool, uint64_t offset, char *buf, size_t cap,
+                       size_t max_frames, uint64_t *next);
+/* The collector has the first wire_bytes of the frames after `delivered`: marks the whole
+ * ones (and damaged ones among them, which have no wire bytes) delivered, never past limit.
+ * *wire_used: the wire bytes of the frames marked. Returns how many good frames it marked. */
+size_t spool_ack_wire(struct spool *spool, uint64_t wire_bytes, uint64_t limit,
+                      uint64_t *wire_used);
+/* How many good frames the first wire_bytes after `delivered` reach into, in part or whole. */
+size_t spool_frames_touched(const struct spool *spool, uint64_t wire_bytes);
+/* Frames before `acked` (a logical offset) are delivered. */
 void spool_mark_delivered(struct spool *spool, uint64_t acked);
 /* Writes the offset file if it changed (atomically), and starts a fresh file once everything
  * was delivered, so the spool does not grow for ever. */

@@ -3,8 +3,12 @@
  * output/spool.c: the TCP syslog sink's queue on disk, so that alerts outlive a collector
  * outage and an exflow restart.
  *
- * The spool file is a 16-byte header ("EXFSPOOL" + 64-bit generation) followed by RFC 6587
- * frames exactly as they go on the wire, appended in order. The offset file holds
+ * The spool file is a 16-byte header ("EXFSPOL2" + 64-bit generation) followed by records,
+ * appended in order: a 4-byte CRC32C (big-endian, over the frame) and one RFC 6587 frame
+ * exactly as it goes on the wire. A frame whose checksum does not match (a bad disk sector,
+ * a stray write) is skipped, counted and logged; it is never sent. A length prefix that was
+ * itself damaged cannot be resynchronised: the records from there on are cut off and logged,
+ * like a tail torn by a crash. The offset file holds
  * "GENERATION DELIVERED": the first DELIVERED bytes after the header were acknowledged by the
  * collector. When everything is delivered (or the delivered prefix grows large) the pending
  * tail is copied into a new file with the next generation, renamed over the old one, and then
@@ -19,20 +23,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/safe_file.h"
 
-#define SPOOL_MAGIC "EXFSPOOL"
+#define SPOOL_MAGIC "EXFSPOL2"
+#define SPOOL_MAGIC_V1 "EXFSPOOL"       /* frames without checksums, before CRC32C records */
 #define SPOOL_HEADER_LEN 16u
-#define SPOOL_MAX_FRAME (1024u * 1024u) /* a larger length prefix is corruption */
+#define SPOOL_CORRUPT_LOG_MAX 10        /* corrupt frames logged one by one, then only counted */
 #define SPOOL_COMPACT_DELIVERED (1024u * 1024u) /* delivered bytes worth a compaction */
 
 static char *path_join(const char *dir, const char *name)
@@ -75,6 +82,42 @@ static bool pread_all(int fd, void *data, size_t len, off_t offset)
     return true;
 }
 
+/* CRC32C (Castagnoli, reflected polynomial 0x82F63B78), as iSCSI and ext4 use it: better at
+ * the burst errors of storage than the zlib CRC32. A table built on first use. */
+static uint32_t crc32c_table[256];
+
+static void crc32c_table_build(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t crc = i;
+        for (int bit = 0; bit < 8; bit++)
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+        crc32c_table[i] = crc;
+    }
+}
+
+uint32_t spool_crc32c(const void *data, size_t len)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc32c_table_build);
+    const uint8_t *p = data;
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < len; i++)
+        crc = (crc >> 8) ^ crc32c_table[(crc ^ p[i]) & 0xFFu];
+    return crc ^ 0xFFFFFFFFu;
+}
+
+static void crc_encode(uint8_t out[SPOOL_CRC_LEN], uint32_t crc)
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(crc >> (24 - 8 * i));
+}
+
+static uint32_t crc_decode(const uint8_t in[SPOOL_CRC_LEN])
+{
+    return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+}
+
 static void header_encode(uint8_t header[SPOOL_HEADER_LEN], uint64_t generation)
 {
     memcpy(header, SPOOL_MAGIC, 8);
@@ -88,25 +131,53 @@ static off_t file_position(const struct spool *spool, uint64_t logical)
     return (off_t)(logical - spool->base + SPOOL_HEADER_LEN);
 }
 
-static bool frames_push(struct spool *spool, uint64_t end)
+static bool frames_push(struct spool *spool, uint64_t end, bool corrupt)
 {
     if (spool->frame_head + spool->frame_count == spool->frame_capacity) {
         if (spool->frame_head > 0) {
             /* Reuse the room that delivered frames left at the front. */
             memmove(spool->frame_ends, spool->frame_ends + spool->frame_head,
                     spool->frame_count * sizeof(uint64_t));
+            memmove(spool->frame_corrupt, spool->frame_corrupt + spool->frame_head,
+                    spool->frame_count);
             spool->frame_head = 0;
         } else {
             size_t capacity = spool->frame_capacity ? spool->frame_capacity * 2 : 256;
-            uint64_t *grown = realloc(spool->frame_ends, capacity * sizeof(uint64_t));
-            if (grown == NULL)
+            uint64_t *ends = realloc(spool->frame_ends, capacity * sizeof(uint64_t));
+            if (ends == NULL)
                 return false;
-            spool->frame_ends = grown;
+            spool->frame_ends = ends;
+            uint8_t *corrupt_flags = realloc(spool->frame_corrupt, capacity);
+            if (corrupt_flags == NULL)
+                return false;
+            spool->frame_corrupt = corrupt_flags;
             spool->frame_capacity = capacity;
         }
     }
-    spool->frame_ends[spool->frame_head + spool->frame_count++] = end;
+    spool->frame_ends[spool->frame_head + spool->frame_count] = end;
+    spool->frame_corrupt[spool->frame_head + spool->frame_count] = corrupt;
+    spool->frame_count++;
     return true;
+}
+
+/* Logical start of pending frame i (0 = the first after `delivered`). */
+static uint64_t frame_start(const struct spool *spool, size_t i)
+{
+    return i == 0 ? spool->delivered : spool->frame_ends[spool->frame_head + i - 1];
+}
+
+/* A damaged frame: counted always, logged for the first few so a disk gone bad cannot
+ * flood the log. */
+static void frame_mark_corrupt(struct spool *spool, size_t i)
+{
+    spool->frame_corrupt[spool->frame_head + i] = 1;
+    spool->corrupt_frames++;
+    if (spool->corrupt_frames <= SPOOL_CORRUPT_LOG_MAX)
+        LOG_WARN("syslog spool %s: the frame at byte %" PRIu64 " fails its CRC32C check "
+                 "(damaged on disk); it is skipped, not sent%s", spool->path,
+                 (uint64_t)file_position(spool, frame_start(spool, i)),
+                 spool->corrupt_frames == SPOOL_CORRUPT_LOG_MAX ? " (further ones are only "
+                 "counted: syslog_corrupt in the stats)" : "");
 }
 
 /* Reads "GENERATION DELIVERED" from the offset file; false when absent or unreadable. */
@@ -146,12 +217,13 @@ static size_t frame_prefix(const char *buf, size_t len, uint64_t *message_len)
     return i + 1;
 }
 
-/* Walks the frames of the file, records those after `delivered`, and cuts a torn or corrupt
- * tail. Returns false on a read error. */
+/* Walks the records of the file, keeps those after `delivered` as pending, and cuts a torn
+ * or unparsable tail. Checksums are verified when a frame is read to be sent, not here: a
+ * large spool then costs no extra read at start. Returns false on a read error. */
 static bool spool_scan(struct spool *spool, uint64_t file_size)
 {
     uint64_t position = SPOOL_HEADER_LEN;
-    char prefix[16];
+    char prefix[SPOOL_CRC_LEN + 16];
     bool delivered_on_boundary = spool->delivered == 0;
     while (position < file_size) {
         size_t want = file_size - position < sizeof(prefix) ? (size_t)(file_size - position)
@@ -159,19 +231,23 @@ static bool spool_scan(struct spool *spool, uint64_t file_size)
         if (!pread_all(spool->fd, prefix, want, (off_t)position))
             return false;
         uint64_t message_len = 0;
-        size_t prefix_len = frame_prefix(prefix, want, &message_len);
-        if (prefix_len == 0 || position + prefix_len + message_len > file_size)
+        size_t prefix_len = want > SPOOL_CRC_LEN
+                            ? frame_prefix(prefix + SPOOL_CRC_LEN, want - SPOOL_CRC_LEN,
+                                           &message_len) : 0;
+        uint64_t record_len = SPOOL_CRC_LEN + prefix_len + message_len;
+        if (prefix_len == 0 || position + record_len > file_size)
             break;
-        uint64_t end = position + prefix_len + message_len - SPOOL_HEADER_LEN; /* logical */
+        uint64_t end = position + record_len - SPOOL_HEADER_LEN; /* logical */
         if (end == spool->delivered)
             delivered_on_boundary = true;
-        if (end > spool->delivered && !frames_push(spool, end))
+        if (end > spool->delivered && !frames_push(spool, end, false))
             return false;
-        position += prefix_len + message_len;
+        position += record_len;
     }
     if (position < file_size) {
         LOG_WARN("syslog spool %s: %" PRIu64 " bytes at its end are not whole frames (a write "
-                 "cut short by a crash?); they are discarded", spool->path, file_size - position);
+                 "cut short by a crash, or a damaged length); they are discarded", spool->path,
+                 file_size - position);
         if (ftruncate(spool->fd, (off_t)position) != 0)
             return false;
     }
@@ -194,6 +270,37 @@ static bool spool_init_file(struct spool *spool)
     header_encode(header, spool->generation);
     return ftruncate(spool->fd, 0) == 0 && pwrite(spool->fd, header, sizeof(header), 0) ==
            (ssize_t)sizeof(header);
+}
+
+/* A spool written before frames had checksums: moved aside whole for the operator (its
+ * frames are plain RFC 6587 and can be sent by hand) and a fresh spool is started, rather
+ * than sending frames that nothing can verify. */
+static bool spool_retire_v1(struct spool *spool, char *err, size_t err_len)
+{
+    size_t len = strlen(spool->path) + 4;
+    char *aside = malloc(len);
+    if (aside == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return false;
+    }
+    snprintf(aside, len, "%s.v1", spool->path);
+    /* RENAME_NOREPLACE: an .v1 left by an earlier upgrade is never overwritten. */
+    bool ok = renameat2(AT_FDCWD, spool->path, AT_FDCWD, aside, RENAME_NOREPLACE) == 0;
+    if (ok) {
+        close(spool->fd);
+        spool->fd = open(spool->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        ok = spool->fd >= 0;
+    }
+    if (!ok)
+        snprintf(err, err_len, "%s is a spool of an older exflow (no frame checksums) and "
+                 "cannot be moved to %s: %s; move it away by hand", spool->path, aside,
+                 strerror(errno));
+    else
+        LOG_WARN("syslog spool %s is from an older exflow (no frame checksums): kept as %s "
+                 "(plain RFC 6587 frames after a 16-byte header) and a new spool started",
+                 spool->path, aside);
+    free(aside);
+    return ok;
 }
 
 bool spool_open(struct spool *spool, const char *dir, uint64_t max_bytes, char *err, size_t err_len)
@@ -241,7 +348,24 @@ bool spool_open(struct spool *spool, const char *dir, uint64_t max_bytes, char *
     uint64_t saved_generation = 0, saved_delivered = 0;
     bool have_offset = offset_file_read(spool->offset_path, &saved_generation, &saved_delivered);
     uint8_t header[SPOOL_HEADER_LEN];
-    if ((uint64_t)st.st_size < SPOOL_HEADER_LEN) {
+    bool fresh = (uint64_t)st.st_size < SPOOL_HEADER_LEN;
+    if (!fresh) {
+        if (!pread_all(spool->fd, header, sizeof(header), 0)) {
+            snprintf(err, err_len, "cannot read the syslog spool %s: %s", spool->path,
+                     strerror(errno));
+            goto fail;
+        }
+        if (memcmp(header, SPOOL_MAGIC_V1, 8) == 0) {
+            if (!spool_retire_v1(spool, err, err_len))
+                goto fail;
+            fresh = true;
+        } else if (memcmp(header, SPOOL_MAGIC, 8) != 0) {
+            snprintf(err, err_len, "%s is not an exflow syslog spool; move it away or choose "
+                     "another --spool-dir", spool->path);
+            goto fail;
+        }
+    }
+    if (fresh) {
         /* New, or created by a run that died before writing the header. A generation above
          * the offset file's keeps an old offset from applying to this file. */
         spool->generation = (have_offset ? saved_generation : (uint64_t)time(NULL)) + 1;
@@ -252,11 +376,6 @@ bool spool_open(struct spool *spool, const char *dir, uint64_t max_bytes, char *
         }
         st.st_size = SPOOL_HEADER_LEN;
     } else {
-        if (!pread_all(spool->fd, header, sizeof(header), 0) || memcmp(header, SPOOL_MAGIC, 8) != 0) {
-            snprintf(err, err_len, "%s is not an exflow syslog spool; move it away or choose "
-                     "another --spool-dir", spool->path);
-            goto fail;
-        }
         for (int i = 0; i < 8; i++)
             spool->generation = (spool->generation << 8) | header[8 + i];
     }
@@ -280,23 +399,32 @@ fail:
     return false;
 }
 
-bool spool_append(struct spool *spool, const char *frame, size_t len)
+enum spool_append_result spool_append(struct spool *spool, const char *frame, size_t len)
 {
-    if (spool_pending_bytes(spool) + len > spool->max_bytes)
-        return false;
-    uint64_t end = spool->size + len;
-    if (!frames_push(spool, end))
-        return false;
-    ssize_t written = pwrite(spool->fd, frame, len, file_position(spool, spool->size));
-    if (written != (ssize_t)len) {
-        /* A short write (disk full) leaves a torn frame: cut it so the next append is clean. */
+    if (spool_pending_bytes(spool) + SPOOL_CRC_LEN + len > spool->max_bytes)
+        return SPOOL_APPEND_FULL;
+    if (len > SPOOL_MAX_FRAME)
+        return SPOOL_APPEND_FULL; /* cannot happen: the sink's frames are far smaller */
+    uint64_t end = spool->size + SPOOL_CRC_LEN + len;
+    if (!frames_push(spool, end, false)) {
+        errno = ENOMEM;
+        return SPOOL_APPEND_ERROR;
+    }
+    uint8_t crc[SPOOL_CRC_LEN];
+    crc_encode(crc, spool_crc32c(frame, len));
+    struct iovec parts[2] = { { crc, sizeof(crc) }, { (void *)frame, len } };
+    ssize_t written = pwritev(spool->fd, parts, 2, file_position(spool, spool->size));
+    if (written != (ssize_t)(SPOOL_CRC_LEN + len)) {
+        /* A short write (disk full) leaves a torn record: cut it so the next append is clean. */
+        int saved = written < 0 ? errno : ENOSPC;
         if (ftruncate(spool->fd, file_position(spool, spool->size)) != 0)
             LOG_WARN("syslog spool %s: cannot cut a torn frame: %s", spool->path, strerror(errno));
         spool->frame_count--;
-        return false;
+        errno = saved;
+        return SPOOL_APPEND_ERROR;
     }
     spool->size = end;
-    return true;
+    return SPOOL_APPEND_OK;
 }
 
 long spool_read(struct spool *spool, uint64_t offset, char *buf, size_t len)
@@ -311,6 +439,85 @@ long spool_read(struct spool *spool, uint64_t offset, char *buf, size_t len)
             continue;
         return (long)n;
     }
+}
+
+/* Index of the pending frame that starts at `offset`; frame_count when none does. */
+static size_t frame_index_at(const struct spool *spool, uint64_t offset)
+{
+    if (offset == spool->delivered)
+        return 0;
+    size_t low = 0, high = spool->frame_count;
+    while (low < high) {
+        size_t mid = (low + high) / 2;
+        if (spool->frame_ends[spool->frame_head + mid] < offset)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    if (low < spool->frame_count && spool->frame_ends[spool->frame_head + low] == offset)
+        return low + 1;
+    return spool->frame_count;
+}
+
+long spool_read_frames(struct spool *spool, uint64_t offset, char *buf, size_t cap,
+                       size_t max_frames, uint64_t *next)
+{
+    size_t len = 0, frames = 0;
+    *next = offset;
+    for (size_t i = frame_index_at(spool, offset); i < spool->frame_count; i++) {
+        uint64_t start = frame_start(spool, i), end = spool->frame_ends[spool->frame_head + i];
+        size_t record_len = (size_t)(end - start);
+        if (!spool->frame_corrupt[spool->frame_head + i]) {
+            if (len + record_len > cap || (max_frames > 0 && frames == max_frames))
+                break;
+            /* The record lands at buf+len; its frame then moves over the checksum. */
+            if (!pread_all(spool->fd, buf + len, record_len, file_position(spool, start)))
+                return len > 0 ? (long)len : -1;
+            uint32_t stored = crc_decode((const uint8_t *)buf + len);
+            size_t frame_len = record_len - SPOOL_CRC_LEN;
+            if (spool_crc32c(buf + len + SPOOL_CRC_LEN, frame_len) == stored) {
+                memmove(buf + len, buf + len + SPOOL_CRC_LEN, frame_len);
+                len += frame_len;
+                frames++;
+            } else {
+                frame_mark_corrupt(spool, i);
+            }
+        }
+        *next = end;
+    }
+    return (long)len;
+}
+
+size_t spool_ack_wire(struct spool *spool, uint64_t wire_bytes, uint64_t limit,
+                      uint64_t *wire_used)
+{
+    size_t frames = 0;
+    *wire_used = 0;
+    while (spool->frame_count > 0) {
+        uint64_t end = spool->frame_ends[spool->frame_head];
+        bool corrupt = spool->frame_corrupt[spool->frame_head];
+        uint64_t wire_len = corrupt ? 0 : end - spool->delivered - SPOOL_CRC_LEN;
+        if (end > limit || *wire_used + wire_len > wire_bytes)
+            break;
+        *wire_used += wire_len;
+        frames += !corrupt;
+        spool_mark_delivered(spool, end);
+    }
+    return frames;
+}
+
+size_t spool_frames_touched(const struct spool *spool, uint64_t wire_bytes)
+{
+    size_t frames = 0;
+    uint64_t used = 0;
+    for (size_t i = 0; i < spool->frame_count && used < wire_bytes; i++) {
+        size_t at = spool->frame_head + i;
+        if (spool->frame_corrupt[at])
+            continue;
+        used += spool->frame_ends[at] - frame_start(spool, i) - SPOOL_CRC_LEN;
+        frames++;
+    }
+    return frames;
 }
 
 void spool_mark_delivered(struct spool *spool, uint64_t acked)
@@ -378,9 +585,18 @@ bool spool_checkpoint(struct spool *spool)
     if (delivered_in_file == spool->saved_delivered)
         return true;
     if (!offset_file_write(spool, delivered_in_file)) {
-        LOG_WARN("syslog spool: cannot write %s: %s", spool->offset_path, strerror(errno));
+        /* Delivery goes on from memory; only a restart would resend. Said once per episode
+         * (a full disk fails every second), and again when it is over. */
+        if (!spool->offset_write_failed)
+            LOG_WARN("syslog spool: cannot write %s: %s (filesystem full?); delivery goes on, "
+                     "but if exflow restarts before this is fixed the collector receives again "
+                     "the alerts delivered since", spool->offset_path, strerror(errno));
+        spool->offset_write_failed = true;
         return false;
     }
+    if (spool->offset_write_failed)
+        LOG_INFO("syslog spool: %s is written again", spool->offset_path);
+    spool->offset_write_failed = false;
     spool->saved_delivered = delivered_in_file;
     return true;
 }
@@ -404,6 +620,7 @@ void spool_close(struct spool *spool)
     free(spool->path);
     free(spool->offset_path);
     free(spool->frame_ends);
+    free(spool->frame_corrupt);
     memset(spool, 0, sizeof(*spool));
     spool->fd = spool->lock_fd = -1;
 }

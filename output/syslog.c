@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * output/syslog.c: alerts to a SIEM as RFC 5424 syslog messages, over UDP (one datagram
- * each, best effort) or TCP (RFC 6587 octet counting, with the on-disk spool of spool.c).
+ * each, best effort) or TCP (RFC 6587 octet counting, with the on-disk spool of spool.c), the
+ * latter in clear, inside TLS (syslog_tls.c) or as RELP commands (relp.c) that the collector
+ * acknowledges one by one. docs/siem.md says what each guarantees.
  *
  * Nothing here may block packet processing: sockets are non-blocking, connect() is finished
  * by output_tick, and what the socket will not take now waits in the spool.
  *
  * Delivery over TCP: every frame is appended to the spool first, then written to the socket
- * from there. A frame counts as delivered only once the collector's TCP stack acknowledged
- * all of its bytes (SIOCOUTQ: bytes written but not yet acknowledged). When the connection
- * dies, everything after the last acknowledged frame is sent again on the next connection.
+ * from there. A frame counts as delivered (syslog_sent) only once the collector's TCP stack
+ * acknowledged all of its bytes (SIOCOUTQ: bytes written but not yet acknowledged), and only
+ * then leaves the spool. When the connection dies, everything after the last acknowledged
+ * frame is sent again on the next connection. XXX: what the collector's kernel acknowledged
+ * but its program never read (a collector that crashes or resets with a full receive buffer)
+ * is lost, and plain TCP cannot tell: at most one receive window of alerts. RELP closes it.
  */
 #include "output_internal.h"
 
@@ -19,6 +24,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -30,7 +36,7 @@
 #include "../common/tunables.h"
 
 #define SYSLOG_CONNECT_TIMEOUT_MS 10000 /* a SYN into a black hole: give up and back off */
-#define SYSLOG_SEND_CHUNK 65536         /* bytes read from the spool per send() */
+#define SYSLOG_SEND_BUFFER (2 * SPOOL_MAX_RECORD) /* frames read from the spool per batch */
 
 /* ---- RFC 5424 formatting ---- */
 
@@ -377,18 +383,47 @@ size_t syslog_frame(char *buf, size_t cap, const char *message, size_t message_l
 
 /* ---- the sink ---- */
 
-enum syslog_state { SYSLOG_DISCONNECTED, SYSLOG_CONNECTING, SYSLOG_CONNECTED };
+enum syslog_state {
+    SYSLOG_DISCONNECTED,
+    SYSLOG_RESOLVING,     /* the host name is looked up again before each connection */
+    SYSLOG_CONNECTING,
+    SYSLOG_HANDSHAKING,   /* tls:// only: nothing is written before the certificate verified */
+    SYSLOG_RELP_OPENING,  /* relp:// only: the session offer waits for the collector's 200 */
+    SYSLOG_CONNECTED,
+};
+
+#define SYSLOG_TLS_MARKS 256 /* TLS records in flight whose ends are remembered */
+/* XXX: a collector refuses a client (no client certificate where one is required, or one it
+ * does not accept) only after the client's side of the handshake is over, in TLS 1.3 and
+ * with rsyslog in 1.2 too. Alerts written at once would be acknowledged by its kernel and
+ * then thrown away. Waiting this long after the handshake lets the refusal arrive first. */
+#define SYSLOG_TLS_SETTLE_MS 300
+#define RELP_WINDOW 128            /* messages sent and not yet acknowledged, as librelp's */
+#define RELP_IN_BUFFER 8192        /* the collector's replies are short */
+#define RELP_TXNR_MAX 999999999u   /* transaction numbers wrap to 1 after this */
 
 struct syslog_sink {
     struct sink base;
     const struct output_config *config;
     bool tcp;
+    bool use_tls;                      /* tls://: TCP with RFC 5425 */
+    bool relp;                         /* relp://: TCP with application acknowledgements */
     bool cef;
     int facility;
     int severity_map[SEVERITY_CRITICAL + 1]; /* syslog severity per alert severity */
     char hostname[256];
     long procid;
     char target[300];                  /* "tcp://host:port", for messages */
+    char host[256], port[16];
+    /* A DNS lookup of the collector may take seconds and must not stall the thread that
+     * writes alerts: it runs on a thread of its own, which writes only the fields below,
+     * under resolve_lock, and is joined before the next lookup or the sink's end. */
+    pthread_t resolve_thread;
+    pthread_mutex_t resolve_lock;
+    bool resolve_done;                 /* under resolve_lock */
+    int resolve_status;                /* under resolve_lock: getaddrinfo's */
+    struct sockaddr_storage resolved;  /* under resolve_lock */
+    socklen_t resolved_len;            /* under resolve_lock */
     struct sockaddr_storage address;
     socklen_t address_len;
     int fd;
@@ -399,11 +434,32 @@ struct syslog_sink {
     uint64_t next_attempt_ms;
     uint32_t backoff_ms;
     bool outage_logged;                /* one warning per outage, one notice when it ends */
-    uint64_t send_position;            /* next byte of the spool to write to the socket */
-    uint64_t counted_position;         /* frames up to here were counted as sent/retried */
-    uint64_t high_water;               /* furthest byte ever written in this run */
+    uint64_t send_position;            /* spool offset after the frames read into out */
+    uint64_t written;                  /* frame bytes written on this connection */
+    uint64_t attributed;               /* of which frames already marked delivered */
+    /* tls://: where each TLS record ended in the socket, and the frame bytes it carried up to
+     * then, so acknowledged socket bytes map back to frames. A ring; when full, the newest
+     * mark moves forward, which can only delay a frame's confirmation, never advance it. */
+    struct { uint64_t socket_end, written; } marks[SYSLOG_TLS_MARKS];
+    size_t mark_head, mark_count;
+    uint64_t tls_confirmed;            /* frame bytes the collector acknowledged */
+    uint64_t tls_settle_until_ms;      /* nothing written before: see SYSLOG_TLS_SETTLE_MS */
+    struct syslog_tls *tls;            /* tls:// only */
+    /* relp:// only: the frame (wire) length of each message sent and not yet acknowledged,
+     * oldest first, and the transaction number of the oldest. */
+    uint32_t relp_wire[RELP_WINDOW];
+    size_t relp_head, relp_count;
+    uint32_t relp_oldest_txnr, relp_next_txnr;
+    uint64_t relp_confirmed;           /* wire bytes of the acknowledged messages */
+    size_t relp_in_len;
+    char relp_in[RELP_IN_BUFFER];      /* replies not yet parsed */
+    char relp_scratch[SPOOL_MAX_RECORD]; /* frames read from the spool, before RELP framing */
+    uint64_t corrupt_seen;             /* spool.corrupt_frames already in the stats */
+    size_t out_len, out_sent;          /* frames read from the spool, and how much went out */
+    char out[SYSLOG_SEND_BUFFER];
     uint64_t last_checkpoint_ms;
     bool spool_full_warned;
+    bool spool_error_warned;           /* a failed spool write (full disk), said once */
     struct spool spool;
 };
 
@@ -421,7 +477,7 @@ static uint64_t wall_usec(void)
     return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Parses udp://HOST:PORT or tcp://HOST:PORT (HOST may be [IPv6]) and resolves it once. */
+/* Parses udp://, tcp:// or tls://HOST:PORT (HOST may be [IPv6]). */
 static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size_t err_len)
 {
     const char *rest;
@@ -429,11 +485,16 @@ static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size
         sink->tcp = false;
     } else if (strncmp(url, "tcp://", 6) == 0) {
         sink->tcp = true;
+    } else if (strncmp(url, "tls://", 6) == 0) {
+        sink->tcp = sink->use_tls = true;
+    } else if (strncmp(url, "relp://", 7) == 0) {
+        sink->tcp = sink->relp = true;
     } else {
-        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT or tcp://HOST:PORT", url);
+        snprintf(err, err_len, "--syslog %s: give udp://HOST:PORT, tcp://HOST:PORT, "
+                 "tls://HOST:PORT or relp://HOST:PORT", url);
         return false;
     }
-    rest = url + 6;
+    rest = strstr(url, "://") + 3;
     char host[256], port[16];
     const char *colon;
     if (rest[0] == '[') {
@@ -459,28 +520,89 @@ static bool parse_url(struct syslog_sink *sink, const char *url, char *err, size
         return false;
     }
     snprintf(port, sizeof(port), "%ld", number);
+    snprintf(sink->host, sizeof(sink->host), "%s", host);
+    snprintf(sink->port, sizeof(sink->port), "%s", port);
+    snprintf(sink->target, sizeof(sink->target), "%s", url);
+    return true;
+}
+
+/* Resolves the collector now (set-up only: it may block); why: the reason it failed. */
+static bool resolve_now(struct syslog_sink *sink, char *why, size_t why_len)
+{
     struct addrinfo hints = { .ai_socktype = sink->tcp ? SOCK_STREAM : SOCK_DGRAM };
     struct addrinfo *result = NULL;
-    int status = getaddrinfo(host, port, &hints, &result);
+    int status = getaddrinfo(sink->host, sink->port, &hints, &result);
     if (status != 0) {
-        snprintf(err, err_len, "--syslog %s: cannot resolve %s: %s", url, host, gai_strerror(status));
+        snprintf(why, why_len, "cannot resolve %s: %s", sink->host, gai_strerror(status));
         return false;
     }
     memcpy(&sink->address, result->ai_addr, result->ai_addrlen);
     sink->address_len = result->ai_addrlen;
     freeaddrinfo(result);
-    snprintf(sink->target, sizeof(sink->target), "%s", url);
     return true;
 }
 
-/* Bytes the collector's TCP stack acknowledged are delivered; so are the frames they end. */
+/* Frames whose bytes the collector's TCP stack acknowledged are delivered: they leave the
+ * spool and count as sent. */
+/* Frame bytes of this connection the collector's TCP stack acknowledged, given the
+ * socket's unacknowledged byte count. */
+static uint64_t tcp_confirmed_bytes(struct syslog_sink *sink, uint64_t unacked)
+{
+    if (sink->relp)
+        return sink->relp_confirmed; /* the collector's own "rsp 200", not its kernel's */
+    if (sink->tls == NULL)
+        return unacked <= sink->written ? sink->written - unacked : 0;
+    uint64_t pushed = syslog_tls_pushed(sink->tls);
+    uint64_t socket_acked = unacked <= pushed ? pushed - unacked : 0;
+    while (sink->mark_count > 0 && sink->marks[sink->mark_head].socket_end <= socket_acked) {
+        sink->tls_confirmed = sink->marks[sink->mark_head].written;
+        sink->mark_head = (sink->mark_head + 1) % SYSLOG_TLS_MARKS;
+        sink->mark_count--;
+    }
+    return sink->tls_confirmed;
+}
+
+/* After a TLS write: the frame bytes written so far are all inside records now in the
+ * socket, up to its current end. */
+static void tls_mark(struct syslog_sink *sink)
+{
+    size_t at;
+    if (sink->mark_count == SYSLOG_TLS_MARKS) {
+        at = (sink->mark_head + sink->mark_count - 1) % SYSLOG_TLS_MARKS;
+    } else {
+        at = (sink->mark_head + sink->mark_count) % SYSLOG_TLS_MARKS;
+        sink->mark_count++;
+    }
+    sink->marks[at].socket_end = syslog_tls_pushed(sink->tls);
+    sink->marks[at].written = sink->written;
+}
+
+/* Frames whose bytes the collector's TCP stack acknowledged are delivered: they leave the
+ * spool and count as sent. */
 static void tcp_update_acked(struct syslog_sink *sink)
 {
     int unacked = 0;
-    if (sink->fd < 0 || ioctl(sink->fd, SIOCOUTQ, &unacked) != 0)
+    if (sink->fd < 0 || (!sink->relp && (ioctl(sink->fd, SIOCOUTQ, &unacked) != 0 || unacked < 0)))
         return;
-    uint64_t acked = sink->send_position - (uint64_t)unacked;
-    spool_mark_delivered(&sink->spool, acked);
+    uint64_t confirmed = tcp_confirmed_bytes(sink, (uint64_t)unacked);
+    if (confirmed <= sink->attributed)
+        return;
+    uint64_t used = 0;
+    sink->base.stats->syslog_sent += spool_ack_wire(&sink->spool, confirmed - sink->attributed,
+                                                    sink->send_position, &used);
+    sink->attributed += used;
+}
+
+/* The next connection starts again from the first frame not acknowledged. */
+static void tcp_rewind(struct syslog_sink *sink)
+{
+    sink->send_position = sink->spool.delivered;
+    sink->written = sink->attributed = sink->tls_confirmed = 0;
+    sink->mark_head = sink->mark_count = 0;
+    sink->out_len = sink->out_sent = 0;
+    sink->relp_head = sink->relp_count = 0;
+    sink->relp_oldest_txnr = sink->relp_next_txnr = 2; /* 1 is the session offer */
+    sink->relp_confirmed = 0;
 }
 
 static void tcp_schedule_retry(struct syslog_sink *sink, uint64_t now)
@@ -495,8 +617,21 @@ static void tcp_schedule_retry(struct syslog_sink *sink, uint64_t now)
 static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
 {
     uint64_t now = monotonic_ms();
+    char explained[768];
+    if (sink->tls != NULL && sink->state == SYSLOG_CONNECTED && now < sink->tls_settle_until_ms) {
+        snprintf(explained, sizeof(explained), "%s right after the TLS handshake: the "
+                 "collector refused this client (does it require a client certificate it "
+                 "trusts? see --syslog-cert)", why);
+        why = explained;
+    }
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
+    /* Written to this connection, not acknowledged: they go out again on the next one. */
+    sink->base.stats->syslog_retried += sink->relp ? sink->relp_count
+                                        : spool_frames_touched(&sink->spool,
+                                                               sink->written - sink->attributed);
+    if (sink->tls != NULL)
+        syslog_tls_end(sink->tls);
     if (sink->fd >= 0)
         close(sink->fd);
     sink->fd = -1;
@@ -505,20 +640,113 @@ static void tcp_connection_lost(struct syslog_sink *sink, const char *why)
         LOG_WARN("syslog collector %s: %s; alerts wait in the spool %s and are sent when it is "
                  "back", sink->target, why, sink->spool.path);
     }
-    sink->send_position = sink->counted_position = sink->spool.delivered;
+    tcp_rewind(sink);
     tcp_schedule_retry(sink, now);
 }
 
 static void tcp_connected(struct syslog_sink *sink)
 {
+    if (sink->relp && sink->state != SYSLOG_RELP_OPENING) {
+        /* The offer is the first bytes of a fresh connection: the socket takes it whole. */
+        char offer[256];
+        size_t len = relp_encode_open(offer, sizeof(offer));
+        tcp_rewind(sink);
+        sink->relp_in_len = 0;
+        if (send(sink->fd, offer, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
+            tcp_connection_lost(sink, "cannot send the RELP session offer");
+            return;
+        }
+        sink->state = SYSLOG_RELP_OPENING;
+        sink->state_since_ms = monotonic_ms();
+        return;
+    }
+    if (sink->tls != NULL && sink->state != SYSLOG_HANDSHAKING) {
+        char why[512];
+        if (!syslog_tls_start(sink->tls, sink->fd, why, sizeof(why))) {
+            tcp_connection_lost(sink, why);
+            return;
+        }
+        sink->state = SYSLOG_HANDSHAKING;
+        sink->state_since_ms = monotonic_ms();
+        return;
+    }
     sink->state = SYSLOG_CONNECTED;
     sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
-    sink->send_position = sink->counted_position = sink->spool.delivered;
+    tcp_rewind(sink);
     if (sink->outage_logged) {
         sink->outage_logged = false;
         LOG_INFO("syslog collector %s is back; sending %zu spooled alerts", sink->target,
                  spool_pending_frames(&sink->spool));
     }
+}
+
+static void tcp_start_connect(struct syslog_sink *sink);
+
+/* Looks the collector's name up again, without waiting: a collector that moved (DNS
+ * fail-over, a new address) is found on the next reconnect, as rsyslog's omfwd does. */
+static void *resolve_main(void *context)
+{
+    struct syslog_sink *sink = context;
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    struct addrinfo *result = NULL;
+    int status = getaddrinfo(sink->host, sink->port, &hints, &result);
+    pthread_mutex_lock(&sink->resolve_lock);
+    sink->resolve_status = status != 0 ? status : result == NULL ? EAI_NONAME : 0;
+    if (status == 0 && result != NULL) {
+        memcpy(&sink->resolved, result->ai_addr, result->ai_addrlen);
+        sink->resolved_len = result->ai_addrlen;
+    }
+    sink->resolve_done = true;
+    pthread_mutex_unlock(&sink->resolve_lock);
+    if (result != NULL)
+        freeaddrinfo(result);
+    return NULL;
+}
+
+static void tcp_start_resolve(struct syslog_sink *sink)
+{
+    sink->resolve_done = false;
+    int rc = pthread_create(&sink->resolve_thread, NULL, resolve_main, sink);
+    if (rc != 0) {
+        tcp_connection_lost(sink, strerror(rc));
+        return;
+    }
+    sink->state = SYSLOG_RESOLVING;
+}
+
+/* Connects once the lookup is done; a name that does not resolve is retried with back-off,
+ * the alerts waiting in the spool meanwhile. */
+static void tcp_check_resolve(struct syslog_sink *sink)
+{
+    pthread_mutex_lock(&sink->resolve_lock);
+    bool done = sink->resolve_done;
+    int status = sink->resolve_status;
+    if (done && status == 0) {
+        memcpy(&sink->address, &sink->resolved, sizeof(sink->address));
+        sink->address_len = sink->resolved_len;
+    }
+    pthread_mutex_unlock(&sink->resolve_lock);
+    if (!done)
+        return;
+    pthread_join(sink->resolve_thread, NULL);
+    sink->state = SYSLOG_DISCONNECTED;
+    if (status != 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", sink->host, gai_strerror(status));
+        tcp_connection_lost(sink, why);
+        return;
+    }
+    tcp_start_connect(sink);
+}
+
+/* A lookup still running writes into the sink: it is waited for (at most the resolver's
+ * own time-out) before the sink goes away. */
+static void tcp_stop_resolve(struct syslog_sink *sink)
+{
+    if (sink->state != SYSLOG_RESOLVING)
+        return;
+    pthread_join(sink->resolve_thread, NULL);
+    sink->state = SYSLOG_DISCONNECTED;
 }
 
 static void tcp_start_connect(struct syslog_sink *sink)
@@ -558,11 +786,117 @@ static void tcp_check_connect(struct syslog_sink *sink)
         tcp_connected(sink);
 }
 
+/* Goes on with the TLS handshake without waiting; the connection counts only once the
+ * collector's certificate verified. */
+static void tls_check_handshake(struct syslog_sink *sink)
+{
+    char why[1024];
+    int done = syslog_tls_handshake(sink->tls, why, sizeof(why));
+    if (done > 0) {
+        sink->tls_settle_until_ms = monotonic_ms() + SYSLOG_TLS_SETTLE_MS;
+        tcp_connected(sink);
+    }
+    else if (done < 0)
+        tcp_connection_lost(sink, why);
+    else if (monotonic_ms() - sink->state_since_ms > SYSLOG_CONNECT_TIMEOUT_MS)
+        tcp_connection_lost(sink, "TLS handshake timed out");
+}
+
+/* One reply of the collector: "rsp" to the offer or to the oldest message in flight, or
+ * "serverclose". False when the session is over (then handled here). */
+static bool relp_handle(struct syslog_sink *sink, const struct relp_frame *frame)
+{
+    char why[256];
+    int code = relp_response_code(frame);
+    int shown = frame->data_len > 120 ? 120 : (int)frame->data_len;
+    if (strcmp(frame->command, "serverclose") == 0) {
+        tcp_connection_lost(sink, "the collector closed the RELP session");
+        return false;
+    }
+    if (sink->state == SYSLOG_RELP_OPENING && frame->txnr == 1) {
+        if (code == 200) {
+            tcp_connected(sink);
+            return true;
+        }
+        snprintf(why, sizeof(why), "the collector refused the RELP session: %.*s", shown,
+                 frame->data);
+    } else if (sink->state == SYSLOG_CONNECTED && sink->relp_count > 0 &&
+               frame->txnr == sink->relp_oldest_txnr) {
+        if (code == 200) {
+            sink->relp_confirmed += sink->relp_wire[sink->relp_head];
+            sink->relp_head = (sink->relp_head + 1) % RELP_WINDOW;
+            sink->relp_count--;
+            sink->relp_oldest_txnr = sink->relp_oldest_txnr == RELP_TXNR_MAX
+                                     ? 1 : sink->relp_oldest_txnr + 1;
+            return true;
+        }
+        snprintf(why, sizeof(why), "the collector refused message %u: %.*s", frame->txnr,
+                 shown, frame->data);
+    } else {
+        snprintf(why, sizeof(why), "unexpected RELP reply %u %s", frame->txnr, frame->command);
+    }
+    tcp_connection_lost(sink, why);
+    return false;
+}
+
+/* Reads and handles what the collector sent, without waiting. False when the session is
+ * over (then handled here). */
+static bool relp_read(struct syslog_sink *sink)
+{
+    for (;;) {
+        ssize_t n = recv(sink->fd, sink->relp_in + sink->relp_in_len,
+                         sizeof(sink->relp_in) - sink->relp_in_len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            tcp_connection_lost(sink, n == 0 ? "connection closed by the collector"
+                                             : strerror(errno));
+            return false;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0)
+            sink->relp_in_len += (size_t)n;
+        size_t used = 0;
+        for (;;) {
+            struct relp_frame frame;
+            size_t consumed = 0;
+            enum relp_parse result = relp_parse(sink->relp_in + used, sink->relp_in_len - used,
+                                                &frame, &consumed);
+            if (result == RELP_NEED_MORE)
+                break;
+            if (result == RELP_BAD) {
+                tcp_connection_lost(sink, "the collector sent something that is not RELP");
+                return false;
+            }
+            used += consumed;
+            if (!relp_handle(sink, &frame))
+                return false;
+        }
+        memmove(sink->relp_in, sink->relp_in + used, sink->relp_in_len - used);
+        sink->relp_in_len -= used;
+        if (sink->relp_in_len == sizeof(sink->relp_in)) {
+            tcp_connection_lost(sink, "a RELP reply longer than any collector sends");
+            return false;
+        }
+        if (n < 0)
+            return true;
+    }
+}
+
+/* Waits for the collector's answer to the session offer, up to the connect time-out. */
+static void relp_check_open(struct syslog_sink *sink)
+{
+    if (relp_read(sink) && sink->state == SYSLOG_RELP_OPENING &&
+        monotonic_ms() - sink->state_since_ms > SYSLOG_CONNECT_TIMEOUT_MS)
+        tcp_connection_lost(sink, "no answer to the RELP session offer");
+}
+
 /* A collector never sends to us: readable means it closed (EOF) or reset the connection.
  * Checked before each write, so a clean stop is noticed before more frames go into a
  * socket that only answers with RST. */
 static bool tcp_peer_alive(struct syslog_sink *sink)
 {
+    if (sink->relp)
+        return relp_read(sink); /* a RELP collector does send: its acknowledgements */
     struct pollfd pfd = { .fd = sink->fd, .events = POLLIN | POLLRDHUP };
     if (poll(&pfd, 1, 0) <= 0)
         return true;
@@ -573,6 +907,15 @@ static bool tcp_peer_alive(struct syslog_sink *sink)
         tcp_connection_lost(sink, error ? strerror(error) : "connection closed by the collector");
         return false;
     }
+    if (sink->tls != NULL) {
+        /* TLS records (a session ticket, an alert) must go through the session. */
+        char why[512];
+        if (!syslog_tls_drain(sink->tls, why, sizeof(why))) {
+            tcp_connection_lost(sink, why);
+            return false;
+        }
+        return true;
+    }
     char discard[512];
     ssize_t n = recv(sink->fd, discard, sizeof(discard), MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -582,62 +925,102 @@ static bool tcp_peer_alive(struct syslog_sink *sink)
     return true;
 }
 
-/* Counts the frames that the last writes completed: first sends are "sent", frames this
- * run had written before (to a connection that then died) are "retried". */
-static void tcp_count_frames(struct syslog_sink *sink)
+/* Refills the out buffer with the next frames of the spool; false when none are left. */
+/* RFC 6587 frames ("LEN SP MSG", as spooled) to RELP "TXNR syslog LEN MSG LF" in out; each
+ * message's frame length goes into the window for the acknowledgement. */
+static size_t relp_frame_batch(struct syslog_sink *sink, const char *frames, size_t len)
 {
-    const struct spool *spool = &sink->spool;
-    /* Binary search for the first frame not yet counted: a replay of a large spool calls
-     * this once per chunk sent. */
-    size_t low = 0, high = spool->frame_count;
-    while (low < high) {
-        size_t mid = (low + high) / 2;
-        if (spool->frame_ends[spool->frame_head + mid] <= sink->counted_position)
-            low = mid + 1;
-        else
-            high = mid;
+    size_t out_len = 0;
+    for (size_t at = 0; at < len;) {
+        char *space = memchr(frames + at, ' ', len - at);
+        size_t message_len = strtoul(frames + at, NULL, 10); /* checked by the spool's CRC */
+        size_t prefix = space ? (size_t)(space - (frames + at)) + 1 : len;
+        if (space == NULL || at + prefix + message_len > len)
+            break; /* cannot happen: the spool returns whole frames */
+        size_t n = relp_encode(sink->out + out_len, sizeof(sink->out) - out_len,
+                               sink->relp_next_txnr, "syslog", frames + at + prefix, message_len);
+        if (n == 0)
+            break; /* cannot happen: out holds a spool batch and RELP_WINDOW headers */
+        out_len += n;
+        sink->relp_wire[(sink->relp_head + sink->relp_count) % RELP_WINDOW] =
+            (uint32_t)(prefix + message_len);
+        sink->relp_count++;
+        sink->relp_next_txnr = sink->relp_next_txnr == RELP_TXNR_MAX ? 1
+                                                                      : sink->relp_next_txnr + 1;
+        at += prefix + message_len;
     }
-    for (size_t i = low; i < spool->frame_count; i++) {
-        uint64_t end = spool->frame_ends[spool->frame_head + i];
-        if (end > sink->send_position)
-            break;
-        if (end <= sink->high_water)
-            sink->base.stats->syslog_retried++;
-        else
-            sink->base.stats->syslog_sent++;
-        sink->counted_position = end;
+    return out_len;
+}
+
+static bool tcp_fill(struct syslog_sink *sink)
+{
+    uint64_t next = sink->send_position;
+    if (sink->relp && sink->relp_count == RELP_WINDOW)
+        return false; /* the window is full: wait for acknowledgements */
+    char *into = sink->relp ? sink->relp_scratch : sink->out;
+    size_t cap = sink->relp ? sizeof(sink->relp_scratch) : sizeof(sink->out);
+    long n = spool_read_frames(&sink->spool, sink->send_position, into, cap,
+                               sink->relp ? RELP_WINDOW - sink->relp_count : 0, &next);
+    sink->base.stats->syslog_corrupt += sink->spool.corrupt_frames - sink->corrupt_seen;
+    sink->corrupt_seen = sink->spool.corrupt_frames;
+    if (n < 0) {
+        LOG_WARN("syslog spool %s: read failed: %s", sink->spool.path, strerror(errno));
+        return false;
     }
-    if (sink->send_position > sink->high_water)
-        sink->high_water = sink->send_position;
+    sink->send_position = next;
+    sink->out_len = sink->relp ? relp_frame_batch(sink, into, (size_t)n) : (size_t)n;
+    sink->out_sent = 0;
+    return sink->out_len > 0;
+}
+
+/* One write to the collector, in clear or through TLS: bytes taken, or -1 when the socket
+ * is full or the connection was lost (then handled here). */
+static ssize_t tcp_send(struct syslog_sink *sink, const char *data, size_t len)
+{
+    if (sink->tls != NULL) {
+        char why[512];
+        ssize_t n = syslog_tls_send(sink->tls, data, len, why, sizeof(why));
+        if (n == SYSLOG_TLS_FAILED)
+            tcp_connection_lost(sink, why);
+        return n < 0 ? -1 : n;
+    }
+    for (;;) {
+        /* MSG_NOSIGNAL: a dead collector is an EPIPE here, not a SIGPIPE for the process. */
+        ssize_t n = send(sink->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            tcp_connection_lost(sink, strerror(errno));
+        return -1;
+    }
 }
 
 /* Writes as much of the spool as the socket takes now. Partial writes resume where they
- * stopped: the stream is the spool file byte for byte. */
+ * stopped: the stream is the spool's frames, checksums taken off, byte for byte. */
 static void tcp_pump(struct syslog_sink *sink)
 {
     if (sink->state != SYSLOG_CONNECTED || !tcp_peer_alive(sink))
         return;
-    char buf[SYSLOG_SEND_CHUNK];
-    while (sink->send_position < sink->spool.size) {
-        long n = spool_read(&sink->spool, sink->send_position, buf, sizeof(buf));
-        if (n <= 0) {
-            LOG_WARN("syslog spool %s: read failed: %s", sink->spool.path, strerror(errno));
+    if (sink->tls != NULL && monotonic_ms() < sink->tls_settle_until_ms)
+        return;
+    for (;;) {
+        if (sink->out_sent == sink->out_len && !tcp_fill(sink))
             break;
-        }
-        /* MSG_NOSIGNAL: a dead collector is an EPIPE here, not a SIGPIPE for the process. */
-        ssize_t written = send(sink->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (written < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                tcp_connection_lost(sink, strerror(errno));
+        ssize_t written = tcp_send(sink, sink->out + sink->out_sent,
+                                   sink->out_len - sink->out_sent);
+        if (written < 0)
             break;
-        }
-        sink->send_position += (uint64_t)written;
-        if (written < n)
-            break; /* the socket buffer is full: the rest goes on the next tick */
+        sink->out_sent += (size_t)written;
+        sink->written += (uint64_t)written;
+        if (sink->tls != NULL)
+            tls_mark(sink);
+        /* In clear, a short write means the socket buffer is full: the rest goes on the next
+         * tick. TLS takes one record (16 KiB) a call: it says when the socket is full. */
+        if (sink->out_sent < sink->out_len && sink->tls == NULL)
+            break;
     }
-    tcp_count_frames(sink);
     if (sink->state == SYSLOG_CONNECTED)
         tcp_update_acked(sink);
 }
@@ -646,9 +1029,15 @@ static void tcp_pump(struct syslog_sink *sink)
 static void tcp_step(struct syslog_sink *sink, uint64_t now)
 {
     if (sink->state == SYSLOG_DISCONNECTED && now >= sink->next_attempt_ms)
-        tcp_start_connect(sink);
+        tcp_start_resolve(sink);
+    if (sink->state == SYSLOG_RESOLVING)
+        tcp_check_resolve(sink);
     if (sink->state == SYSLOG_CONNECTING)
         tcp_check_connect(sink);
+    if (sink->state == SYSLOG_HANDSHAKING)
+        tls_check_handshake(sink);
+    if (sink->state == SYSLOG_RELP_OPENING)
+        relp_check_open(sink);
     tcp_pump(sink);
     if (sink->spool_full_warned && spool_pending_bytes(&sink->spool) < sink->spool.max_bytes / 2)
         sink->spool_full_warned = false;
@@ -732,7 +1121,19 @@ static void syslog_write_event(struct sink *base, const struct event *event)
 
     char frame[SYSLOG_MAX_MESSAGE + 64];
     size_t frame_len = syslog_frame(frame, sizeof(frame), message, len);
-    if (!spool_append(&sink->spool, frame, frame_len)) {
+    enum spool_append_result appended = spool_append(&sink->spool, frame, frame_len);
+    if (appended == SPOOL_APPEND_ERROR) {
+        stats->syslog_dropped++;
+        if (!sink->spool_error_warned) {
+            sink->spool_error_warned = true;
+            LOG_WARN("syslog spool %s: cannot write: %s (filesystem full?): new alerts are "
+                     "DROPPED from syslog (still in the JSON output) until it can; spooled "
+                     "alerts are still delivered", sink->spool.path, strerror(errno));
+        }
+        return;
+    }
+    sink->spool_error_warned = false;
+    if (appended == SPOOL_APPEND_FULL) {
         stats->syslog_dropped++;
         if (!sink->spool_full_warned) {
             sink->spool_full_warned = true;
@@ -744,8 +1145,8 @@ static void syslog_write_event(struct sink *base, const struct event *event)
         return;
     }
     tcp_pump(sink);
-    if (sink->send_position < sink->spool.size)
-        stats->syslog_spooled++;
+    if (sink->send_position < sink->spool.size || sink->out_sent < sink->out_len)
+        stats->syslog_spooled++; /* it waits in the spool for the socket or the collector */
 }
 
 static struct sink *syslog_open(const struct output_config *config, struct output_stats *stats,
@@ -761,6 +1162,7 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
     sink->config = config;
     sink->fd = -1;
     sink->spool.fd = sink->spool.lock_fd = -1;
+    pthread_mutex_init(&sink->resolve_lock, NULL);
     sink->backoff_ms = SYSLOG_BACKOFF_MIN_MS;
     sink->facility = config->syslog_facility;
     if (sink->facility < 0 || sink->facility > 23) {
@@ -781,17 +1183,43 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
     if (gethostname(sink->hostname, sizeof(sink->hostname) - 1) != 0)
         sink->hostname[0] = '\0';
     sink->procid = (long)getpid();
+    if (!sink->use_tls && (config->syslog_ca || config->syslog_cert || config->syslog_key)) {
+        snprintf(err, err_len, "--syslog-ca, --syslog-cert and --syslog-key need a tls:// "
+                 "--syslog URL (%s would send in clear)", sink->target);
+        goto fail;
+    }
 
     if (sink->tcp) {
         const char *dir = config->spool_dir ? config->spool_dir : DEFAULT_SPOOL_DIR;
         uint64_t max_bytes = config->spool_max_bytes ? config->spool_max_bytes
                                                      : DEFAULT_SPOOL_MAX_BYTES;
+        if (sink->use_tls) {
+            sink->tls = syslog_tls_new(config, sink->host, err, err_len);
+            if (sink->tls == NULL)
+                goto fail;
+        }
         if (!spool_open(&sink->spool, dir, max_bytes, err, err_len))
             goto fail;
-        sink->send_position = sink->counted_position = sink->spool.delivered;
+        tcp_rewind(sink);
         sink->last_checkpoint_ms = monotonic_ms();
-        tcp_start_connect(sink); /* finishes in output_tick; never waited for here */
+        /* A name that does not resolve at start is fatal unless the operator chose a spool:
+         * then alerts wait there and the name is tried again with back-off. */
+        char why[512];
+        if (resolve_now(sink, why, sizeof(why))) {
+            tcp_start_connect(sink); /* finishes in output_tick; never waited for here */
+        } else if (config->spool_dir != NULL) {
+            tcp_connection_lost(sink, why);
+        } else {
+            snprintf(err, err_len, "--syslog %s: %s (with --spool-dir, alerts would wait in "
+                     "the spool while the name is retried)", sink->target, why);
+            goto fail;
+        }
     } else {
+        char why[512];
+        if (!resolve_now(sink, why, sizeof(why))) {
+            snprintf(err, err_len, "--syslog %s: %s", sink->target, why);
+            goto fail;
+        }
         sink->fd = socket(sink->address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         /* connect() on UDP only fixes the peer, so errors (ICMP unreachable) reach send(). */
         if (sink->fd < 0 ||
@@ -805,7 +1233,9 @@ static struct sink *syslog_open(const struct output_config *config, struct outpu
 fail:
     if (sink->fd >= 0)
         close(sink->fd);
+    syslog_tls_free(sink->tls);
     spool_close(&sink->spool);
+    pthread_mutex_destroy(&sink->resolve_lock);
     free(sink);
     return NULL;
 }
@@ -816,6 +1246,7 @@ static void syslog_close(struct sink *base)
 {
     struct syslog_sink *sink = (struct syslog_sink *)base;
     if (sink->tcp) {
+        tcp_stop_resolve(sink);
         uint64_t deadline = monotonic_ms() + SYSLOG_CLOSE_FLUSH_MS;
         /* One prompt attempt at shutdown whatever the back-off says, then the back-off. */
         if (sink->state == SYSLOG_DISCONNECTED && spool_pending_frames(&sink->spool) > 0)
@@ -829,6 +1260,7 @@ static void syslog_close(struct sink *base)
             struct pollfd pfd = { .fd = -1 };
             poll(&pfd, 0, 10);
         }
+        tcp_stop_resolve(sink);
         if (sink->state == SYSLOG_CONNECTED)
             tcp_update_acked(sink);
         size_t left = spool_pending_frames(&sink->spool);
@@ -844,8 +1276,10 @@ static void syslog_close(struct sink *base)
         spool_checkpoint(&sink->spool);
         spool_close(&sink->spool);
     }
+    syslog_tls_free(sink->tls);
     if (sink->fd >= 0)
         close(sink->fd);
+    pthread_mutex_destroy(&sink->resolve_lock);
     free(sink);
 }
 

@@ -7,10 +7,10 @@
 set -eu
 
 packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev \
-nettle-dev libpsl-dev publicsuffix"
+nettle-dev libpsl-dev publicsuffix libgnutls28-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
-tcpdump iproute2 procps \
+tcpdump iproute2 procps rsyslog-gnutls rsyslog-relp gnutls-bin \
 git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate \
 python3-jsonschema python3-prometheus-client"
 fi

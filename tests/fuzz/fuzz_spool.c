@@ -3,8 +3,9 @@
  * libFuzzer harness for the TCP syslog spool an earlier run left on disk (output/spool.c):
  * the spool file and its offset file are read at start, like the state file. The first
  * input byte is the length of the offset file's text (0: no offset file), that text
- * follows, the rest is the spool file. What spool_open accepts must be readable to its end;
- * after a frame is appended, half the pending frames acknowledged and a checkpoint written,
+ * follows, the rest is the spool file. What spool_open accepts must be readable to its end,
+ * with checksums verified (a damaged frame is skipped and counted, never returned); after a
+ * frame is appended, half the pending frames acknowledged and a checkpoint written,
  * a reopen must find exactly the frames that are still pending.
  *
  *   run by tests/fuzz/run.sh; build: make -f tests/fuzz/fuzz.mk build/fuzz/fuzz_spool
@@ -47,15 +48,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    /* Every pending byte can be read, and the pending frames tile it. */
-    static char buf[65536];
+    /* Every pending frame can be read; what comes back is whole RFC 6587 frames only. */
+    static char buf[SPOOL_MAX_RECORD];
     uint64_t pending = spool_pending_bytes(&spool);
     for (uint64_t at = spool.delivered; at < spool.size;) {
-        long n = spool_read(&spool, at, buf, sizeof(buf));
-        if (n <= 0)
+        uint64_t next = at;
+        long n = spool_read_frames(&spool, at, buf, sizeof(buf), 0, &next);
+        if (n < 0 || next <= at)
             abort();
-        at += (uint64_t)n;
+        for (long used = 0; used < n;) {
+            char *end;
+            unsigned long frame_len = strtoul(buf + used, &end, 10);
+            if (end == buf + used || *end != ' ' || (end - buf) + 1 + (long)frame_len > n)
+                abort();
+            used = (end - buf) + 1 + (long)frame_len;
+        }
+        at = next;
     }
+    /* Reading again finds the same damage and counts it once. */
+    uint64_t corrupt = spool.corrupt_frames;
+    uint64_t ignored;
+    if (spool_read_frames(&spool, spool.delivered, buf, sizeof(buf), 0, &ignored) < 0 ||
+        spool.corrupt_frames != corrupt)
+        abort();
     uint64_t previous = spool.delivered;
     for (size_t i = 0; i < spool.frame_count; i++) {
         uint64_t end = spool.frame_ends[spool.frame_head + i];
@@ -69,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
 
     /* A restart keeps exactly what was not acknowledged. */
-    if (!spool_append(&spool, "11 <13>1 - - -", 14))
+    if (spool_append(&spool, "11 <13>1 - - -", 14) != SPOOL_APPEND_OK)
         abort();
     size_t frames = spool_pending_frames(&spool);
     uint64_t acked = spool.frame_ends[spool.frame_head + frames / 2];

@@ -254,7 +254,7 @@ for i in range(20): s.sendto(b"x" * 100, ("127.0.0.1", 9))'
     missing=""
     for field in packets bytes decoded read_errors pcap_received pcap_dropped pcap_if_dropped \
                  flows_active flows_created flows_evicted flow_memory records alerts suppressed \
-                 allowlisted flows_written alerts_written syslog_sent syslog_spooled syslog_dropped \
+                 allowlisted flows_written alerts_written syslog_sent syslog_spooled syslog_dropped syslog_corrupt \
                  write_errors max_rss_kib; do
         printf '%s\n' "$line" | grep -q " $field=[0-9]" || missing="$missing $field"
     done

@@ -6,10 +6,11 @@
  *
  *   syslog_driver --syslog URL [--format json|cef] [--spool-dir DIR] [--spool-max-bytes N]
  *                 [--first-id N] [--count N] [--interval-ms N] [--linger-ms N] [-w FILE]
+ *                 [--ca FILE] [--cert FILE] [--key FILE]          (tls://: as --syslog-ca ...)
  *
  * Alerts get ids first-id .. first-id+count-1. After the last one it keeps ticking for
  * linger-ms (reconnects, replay), then output_close flushes what it can. The counters, taken
- * before that close, go to stderr as "sent=N retried=N spooled=N dropped=N".
+ * before that close, go to stderr as "sent=N retried=N spooled=N dropped=N corrupt=N".
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -90,6 +91,9 @@ int main(int argc, char **argv)
         { "count", required_argument, NULL, 'n' },
         { "interval-ms", required_argument, NULL, 't' },
         { "linger-ms", required_argument, NULL, 'l' },
+        { "ca", required_argument, NULL, 'C' },
+        { "cert", required_argument, NULL, 'E' },
+        { "key", required_argument, NULL, 'K' },
         { NULL, 0, NULL, 0 },
     };
     int option;
@@ -104,6 +108,9 @@ int main(int argc, char **argv)
         case 't': interval_ms = strtoull(optarg, NULL, 10); break;
         case 'l': linger_ms = strtoull(optarg, NULL, 10); break;
         case 'w': config.json_path = optarg; break;
+        case 'C': config.syslog_ca = optarg; break;
+        case 'E': config.syslog_cert = optarg; break;
+        case 'K': config.syslog_key = optarg; break;
         default:
             fprintf(stderr, "usage: see the comment at the top of tests/tools/syslog_driver.c\n");
             return 2;
@@ -127,9 +134,10 @@ int main(int argc, char **argv)
     /* Counters before close: what the flush at exit delivers is not in them. */
     struct output_stats stats;
     output_get_stats(output, &stats);
-    fprintf(stderr, "sent=%llu retried=%llu spooled=%llu dropped=%llu\n",
+    fprintf(stderr, "sent=%llu retried=%llu spooled=%llu dropped=%llu corrupt=%llu\n",
             (unsigned long long)stats.syslog_sent, (unsigned long long)stats.syslog_retried,
-            (unsigned long long)stats.syslog_spooled, (unsigned long long)stats.syslog_dropped);
+            (unsigned long long)stats.syslog_spooled, (unsigned long long)stats.syslog_dropped,
+            (unsigned long long)stats.syslog_corrupt);
     output_close(output);
     return 0;
 }
