@@ -27,6 +27,7 @@
 #include "../geo/geo.h"
 #include "../output/output.h"
 #include "../pipeline/pipeline.h"
+#include "../report/report.h"
 
 /* Exit codes, documented in README.md. */
 #define EXIT_OK      0
@@ -48,6 +49,8 @@ struct options {
     unsigned threads;           /* pipeline workers */
     bool fanout;                /* live: a capture per worker (--fanout) */
     bool no_dpi;
+    const char *report_path;    /* --report: the HTML investigation report; NULL = none */
+    bool summary;               /* --summary: the end-of-run summary even off a terminal */
 };
 
 /* Everything one run owns; the signal handlers only touch the flags. The capture (main)
@@ -62,6 +65,7 @@ struct exflow {
     struct detector *detector;
     struct output *output;
     struct geo *geo;
+    struct report *report;          /* --report, --summary or a terminal: fed every event */
     time_t next_stats_wall;
     bool live;
     atomic_bool reload_pending;     /* SIGHUP seen: the consumer reloads on its next tick */
@@ -102,6 +106,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "Usage: exflow -r FILE... | -i IFACE [options]\n"
+"       exflow report EVENTS.jsonl... [--report FILE.html]\n"
 "Catches automated data exfiltration: periodic, upload-heavy transfers to new public\n"
 "destinations. Writes JSON lines (flows and alerts) and optionally syslog.\n"
 "\n"
@@ -151,6 +156,9 @@ static void usage(FILE *out)
 "      --syslog-severities L,M,H,C syslog severities for low..critical (default 5,4,3,2)\n"
 "      --spool-dir DIR            where undelivered syslog alerts wait\n"
 "      --spool-max-bytes BYTES    spool size cap\n"
+"      --report FILE.html         write a self-contained HTML investigation report\n"
+"      --summary                  end-of-run summary on stderr (default: when stderr is\n"
+"                                 a terminal)\n"
 "Operation:\n"
 "      --stats-interval SEC       stats line period when live (default %d, 0 = off)\n"
 "      --pidfile FILE             write the process id to FILE\n"
@@ -287,7 +295,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_REPORT, OPT_SUMMARY,
 };
 
 static const struct option long_options[] = {
@@ -331,6 +339,8 @@ static const struct option long_options[] = {
     { "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
     { "spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX },
     { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+    { "report", required_argument, NULL, OPT_REPORT },
+    { "summary", no_argument, NULL, OPT_SUMMARY },
     { "pidfile", required_argument, NULL, OPT_PIDFILE },
     { "user", required_argument, NULL, OPT_USER },
     { "verbose", no_argument, NULL, 'v' },
@@ -484,6 +494,8 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             o->stats_interval_sec = (unsigned)number;
             break;
         case OPT_PIDFILE: o->pidfile = optarg; break;
+        case OPT_REPORT: o->report_path = optarg; break;
+        case OPT_SUMMARY: o->summary = true; break;
         case OPT_USER: o->user = optarg; break;
         case 'v': if (log_threshold < LOG_LEVEL_DEBUG) log_threshold++; break;
         case 'q': log_threshold = LOG_LEVEL_ERROR; break;
@@ -542,6 +554,104 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
                      "/usr/share/exflow/): nDPI's own labels only; give --protocols FILE");
     }
     return true;
+}
+
+/* Consumer thread (output/ calls it for each event): the report keeps what it shows. */
+static void on_report_event(void *user, const char *json, size_t len)
+{
+    report_add_event(user, json, len);
+}
+
+/* What the run skipped or dropped, named as in the stats line, for the summary. */
+static void report_add_run_counters(struct exflow *x)
+{
+    struct capture_stats cs;
+    struct flow_table_stats fs;
+    if (x->capture != NULL)
+        capture_get_stats(x->capture, &cs);
+    else
+        pipeline_get_capture_stats(x->pipeline, &cs);
+    pipeline_get_flow_stats(x->pipeline, &fs);
+    for (int r = 1; r < DECODE_REASON_COUNT; r++) {
+        char name[64];
+        snprintf(name, sizeof(name), "skipped_%s", decode_reason_name((enum decode_reason)r));
+        report_add_counter(x->report, name, cs.skipped[r]);
+    }
+    report_add_counter(x->report, "read_errors", cs.read_errors);
+    report_add_counter(x->report, "pcap_dropped", cs.pcap_dropped);
+    report_add_counter(x->report, "pcap_if_dropped", cs.pcap_if_dropped);
+    report_add_counter(x->report, "flows_evicted", fs.evicted);
+    report_add_counter(x->report, "suppressed", x->detect_stats.suppressed);
+    report_add_counter(x->report, "allowlisted", x->detect_stats.allowlisted);
+    report_add_counter(x->report, "syslog_dropped", x->output_stats.syslog_dropped);
+    report_add_counter(x->report, "write_errors", x->output_stats.write_errors);
+}
+
+/* End of run: the HTML report and the summary. False when the report could not be written. */
+static bool finish_report(struct exflow *x)
+{
+    report_add_run_counters(x);
+    bool ok = true;
+    char err[512];
+    if (x->options->report_path != NULL &&
+        !report_write_html(x->report, x->options->report_path, err, sizeof(err))) {
+        LOG_ERROR("--report: %s", err);
+        ok = false;
+    }
+    if (x->options->summary || (isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO))
+        report_write_summary(x->report, stderr);
+    return ok;
+}
+
+/* `exflow report EVENTS.jsonl... [--report FILE.html]`: the summary (stdout) and the HTML
+ * report again from saved events, without the pcaps. */
+static int report_command(int argc, char **argv)
+{
+    const char *html = NULL;
+    int status = EXIT_USAGE;
+    char err[512];
+    struct report *report = report_new();
+    if (report == NULL) {
+        LOG_ERROR("out of memory");
+        return EXIT_RUNTIME;
+    }
+    int files = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--report") == 0 || strcmp(argv[i], "-o") == 0) {
+            if (++i == argc) {
+                LOG_ERROR("%s needs a file name", argv[i - 1]);
+                goto done;
+            }
+            html = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            LOG_ERROR("report: unknown option '%s' (usage: exflow report EVENTS.jsonl... "
+                      "[--report FILE.html])", argv[i]);
+            goto done;
+        } else if (!report_read_file(report, argv[i], err, sizeof(err))) {
+            LOG_ERROR("%s", err);
+            goto done;
+        } else {
+            files++;
+        }
+    }
+    if (files == 0) {
+        LOG_ERROR("report: nothing to read (usage: exflow report EVENTS.jsonl... "
+                  "[--report FILE.html])");
+        goto done;
+    }
+    if (report_bad_lines(report) > 0)
+        LOG_WARN("report: %llu lines were not JSON events and were skipped",
+                 (unsigned long long)report_bad_lines(report));
+    status = EXIT_RUNTIME;
+    if (html != NULL && !report_write_html(report, html, err, sizeof(err))) {
+        LOG_ERROR("--report: %s", err);
+        goto done;
+    }
+    report_write_summary(report, stdout);
+    status = EXIT_OK;
+done:
+    report_free(report);
+    return status;
 }
 
 /* Consumer thread, records in the pipeline's merged order. The flow record goes out before
@@ -785,6 +895,10 @@ int main(int argc, char **argv)
     atomic_init(&x.reload_pending, false);
     pthread_mutex_init(&x.stats_lock, NULL);
 
+    if (argc > 1 && strcmp(argv[1], "report") == 0) {
+        pthread_mutex_destroy(&x.stats_lock);
+        return report_command(argc - 1, argv + 1);
+    }
     if (!parse_options(argc, argv, &options, &exit_now))
         goto done;
     if (exit_now) {
@@ -844,6 +958,16 @@ int main(int argc, char **argv)
     if (options.user != NULL && !drop_privileges(options.user))
         goto done;
 
+    if (options.report_path != NULL || options.summary ||
+        (isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO)) {
+        x.report = report_new();
+        if (x.report == NULL) {
+            LOG_ERROR("out of memory");
+            goto done;
+        }
+        options.output.on_event = on_report_event;
+        options.output.on_event_user = x.report;
+    }
     x.output = output_open(&options.output, err, sizeof(err));
     if (x.output == NULL) {
         LOG_ERROR("%s", err);
@@ -887,6 +1011,8 @@ int main(int argc, char **argv)
     fflush(stdout);   /* records before the summary when both go to a terminal */
     if (log_threshold >= LOG_LEVEL_INFO)
         print_stats(&x, stop_requested ? "interrupted" : "final");
+    if (x.report != NULL && !finish_report(&x))
+        status = EXIT_RUNTIME;
 
 done:
     if (x.pipeline != NULL)
@@ -912,6 +1038,7 @@ done:
     /* After --user the directory may no longer let us remove it: say so, do not fail. */
     if (pidfile_written && unlink(options.pidfile) != 0 && errno != ENOENT)
         LOG_WARN("--pidfile %s: not removed: %s", options.pidfile, strerror(errno));
+    report_free(x.report);
     free(options.files);
     pthread_mutex_destroy(&x.stats_lock);
     return status;

@@ -27,6 +27,11 @@ struct output_config {
     const char *spool_dir;       /* TCP syslog spool; NULL = default under the state dir */
     uint64_t spool_max_bytes;
     struct geo *geo;             /* may be NULL: no geo fields in flow records */
+    /* Also hands every event's JSON to this observer (the investigation report), flow
+     * records included even when no sink writes them; NULL = none. Called on the thread
+     * that writes events. */
+    void (*on_event)(void *user, const char *json, size_t len);
+    void *on_event_user;
 };
 
 void output_config_defaults(struct output_config *config);
