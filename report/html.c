@@ -287,6 +287,35 @@ static void html_geo(FILE *out, const json_t *geo)
     fputs("</td></tr>\n", out);
 }
 
+/* The series' distinct server names (SNI, Host) or HTTP URLs, the first few, as the network
+ * sent them: alerts carry a sanitised name, the analyst may need the raw one. */
+static void html_series_strings(FILE *out, const struct report *report,
+                                const struct report_alert *alert, bool urls)
+{
+    uint32_t seen[REPORT_MAX_URLS];
+    size_t count = 0;
+    for (size_t i = 0; i < report->flow_count && count < REPORT_MAX_URLS; i++) {
+        const struct report_flow *flow = &report->flows[i];
+        uint32_t id = urls ? flow->url : flow->name;
+        if (id == 0 || !report_flow_in_series(flow, alert))
+            continue;
+        bool known = false;
+        for (size_t j = 0; j < count && !known; j++)
+            known = seen[j] == id;
+        if (!known)
+            seen[count++] = id;
+    }
+    if (count == 0)
+        return;
+    fprintf(out, "<tr><th>%s</th><td>", urls ? "URLs" : "server names");
+    for (size_t i = 0; i < count; i++) {
+        fprintf(out, "<code class=\"%s\">", urls ? "url" : "server-name");
+        html_text(out, strtab_get(&report->strings, seen[i]));
+        fputs("</code><br>", out);
+    }
+    fputs("</td></tr>\n", out);
+}
+
 static void html_card(FILE *out, const struct report *report, size_t index)
 {
     const struct report_alert *alert = &report->alerts[index];
@@ -316,6 +345,8 @@ static void html_card(FILE *out, const struct report *report, size_t index)
     html_row(out, "protocol", report_json_string(event, "app_protocol"));
     html_row(out, "first seen", report_json_string(event, "first_seen"));
     html_geo(out, json_object_get(event, "geo"));
+    html_series_strings(out, report, alert, false);
+    html_series_strings(out, report, alert, true);
     fputs("</table>\n", out);
     const char *key;
     const json_t *value;
