@@ -51,6 +51,7 @@ struct options {
     bool no_dpi;
     const char *report_path;    /* --report: the HTML investigation report; NULL = none */
     bool summary;               /* --summary: the end-of-run summary even off a terminal */
+    bool progress;              /* --progress: the replay progress even off a terminal */
 };
 
 /* Everything one run owns; the signal handlers only touch the flags. The capture (main)
@@ -66,6 +67,9 @@ struct exflow {
     struct output *output;
     struct geo *geo;
     struct report *report;          /* --report, --summary or a terminal: fed every event */
+    bool progress;                  /* offline, stderr a terminal or --progress */
+    bool progress_tty;              /* redraw one line in place */
+    struct timespec progress_start;
     time_t next_stats_wall;
     bool live;
     atomic_bool reload_pending;     /* SIGHUP seen: the consumer reloads on its next tick */
@@ -159,6 +163,8 @@ static void usage(FILE *out)
 "      --report FILE.html         write a self-contained HTML investigation report\n"
 "      --summary                  end-of-run summary on stderr (default: when stderr is\n"
 "                                 a terminal)\n"
+"      --progress                 replay progress on stderr (default: when stderr is a\n"
+"                                 terminal)\n"
 "Operation:\n"
 "      --stats-interval SEC       stats line period when live (default %d, 0 = off)\n"
 "      --pidfile FILE             write the process id to FILE\n"
@@ -296,6 +302,7 @@ enum long_only_option {
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
     OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_REPORT, OPT_SUMMARY,
+    OPT_PROGRESS,
 };
 
 static const struct option long_options[] = {
@@ -341,6 +348,7 @@ static const struct option long_options[] = {
     { "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
     { "report", required_argument, NULL, OPT_REPORT },
     { "summary", no_argument, NULL, OPT_SUMMARY },
+    { "progress", no_argument, NULL, OPT_PROGRESS },
     { "pidfile", required_argument, NULL, OPT_PIDFILE },
     { "user", required_argument, NULL, OPT_USER },
     { "verbose", no_argument, NULL, 'v' },
@@ -496,6 +504,7 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_PIDFILE: o->pidfile = optarg; break;
         case OPT_REPORT: o->report_path = optarg; break;
         case OPT_SUMMARY: o->summary = true; break;
+        case OPT_PROGRESS: o->progress = true; break;
         case OPT_USER: o->user = optarg; break;
         case 'v': if (log_threshold < LOG_LEVEL_DEBUG) log_threshold++; break;
         case 'q': log_threshold = LOG_LEVEL_ERROR; break;
@@ -776,6 +785,57 @@ static void print_stats(struct exflow *x, const char *when)
             ru.ru_maxrss, cpu.capture, cpu.workers, cpu.busiest_worker, cpu.consumer);
 }
 
+/* "1.2 GB", "512 B": sizes in the progress line. */
+static const char *format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+    double value = (double)bytes;
+    int unit = 0;
+    for (; value >= 1000 && unit < 4; unit++)
+        value /= 1000;
+    snprintf(buf, len, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+    return buf;
+}
+
+/* Capture thread, offline: where the replay stands, on stderr (stdout carries the JSON). On
+ * a terminal one line redrawn in place and ended by the final call; with --progress
+ * elsewhere, one line per update. */
+static void draw_progress(struct exflow *x, bool final)
+{
+    struct capture_progress p;
+    struct capture_stats cs;
+    struct timespec now;
+    capture_get_progress(x->capture, &p);
+    capture_get_stats(x->capture, &cs);
+    pthread_mutex_lock(&x->stats_lock);
+    uint64_t alerts = x->detect_stats.alerts;
+    pthread_mutex_unlock(&x->stats_lock);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double elapsed = (double)(now.tv_sec - x->progress_start.tv_sec) +
+                     (double)(now.tv_nsec - x->progress_start.tv_nsec) / 1e9;
+    char read[32], total[32], eta[32] = "-";
+    if (final)
+        snprintf(eta, sizeof(eta), "done in %.1fs", elapsed);
+    else if (p.bytes_total > 0 && p.bytes_read > 0 && p.bytes_read < p.bytes_total)
+        snprintf(eta, sizeof(eta), "ETA %.0fs",
+                 elapsed * (double)(p.bytes_total - p.bytes_read) / (double)p.bytes_read);
+    double percent = p.bytes_total > 0 ? 100.0 * (double)p.bytes_read / (double)p.bytes_total : 0;
+    fprintf(stderr, "%sexflow: file %d/%d, %s of %s (%.0f%%), %.0f packets/s, %s, alerts %llu%s",
+            x->progress_tty ? "\r\033[K" : "", p.files_done, p.file_count,
+            format_size(p.bytes_read, read, sizeof(read)),
+            format_size(p.bytes_total, total, sizeof(total)), percent,
+            elapsed > 0 ? (double)cs.frames / elapsed : 0.0, eta, (unsigned long long)alerts,
+            x->progress_tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+static void on_progress(void *user)
+{
+    struct exflow *x = user;
+    if (x->progress)
+        draw_progress(x, false);
+}
+
 static void on_packet(void *user, const struct packet *pkt)
 {
     struct exflow *x = user;
@@ -802,9 +862,10 @@ static void on_tick(void *user)
 {
     struct exflow *x = user;
     time_t now = time(NULL);
-    if (!x->live)
+    if (!x->live) {
         pipeline_sync(x->pipeline);
-    else
+        on_progress(x);   /* between files: the count of files done moved */
+    } else
         pipeline_expire(x->pipeline, (uint64_t)now * USEC_PER_SEC);
     housekeeping(x, now);
 }
@@ -996,7 +1057,10 @@ int main(int argc, char **argv)
     if (options.fanout) {
         capture_status = supervise_fanout(&x);
     } else {
-        struct capture_callbacks callbacks = { on_packet, on_tick, &x };
+        struct capture_callbacks callbacks = { on_packet, on_tick, &x, on_progress };
+        x.progress_tty = !x.live && isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO;
+        x.progress = !x.live && (options.progress || x.progress_tty);
+        clock_gettime(CLOCK_MONOTONIC, &x.progress_start);
         capture_status = capture_run(x.capture, &callbacks);
     }
     status = EXIT_OK;
@@ -1008,6 +1072,8 @@ int main(int argc, char **argv)
 
     pipeline_finish(x.pipeline);   /* every flow ends, every record is out, threads joined */
     snapshot_stats(&x);
+    if (x.progress)
+        draw_progress(&x, true);
     fflush(stdout);   /* records before the summary when both go to a terminal */
     if (log_threshold >= LOG_LEVEL_INFO)
         print_stats(&x, stop_requested ? "interrupted" : "final");

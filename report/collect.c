@@ -181,10 +181,12 @@ static void report_add_flow(struct report *report, const json_t *event)
         .src = strtab_intern(&report->strings, report_json_string(event, "src_ip")),
         .dest = strtab_intern(&report->strings, report_json_string(event, "dest_ip")),
         .name = strtab_intern(&report->strings, report_json_string(event, "server_name")),
+        .url = strtab_intern(&report->strings, report_json_string(event, "http_url")),
         .port = (uint16_t)json_uint(event, "dest_port"),
         .remote_public = strcmp(report_json_string(event, "remote_ip_class"), "private") != 0,
     };
-    if (flow.src == UINT32_MAX || flow.dest == UINT32_MAX || flow.name == UINT32_MAX) {
+    if (flow.src == UINT32_MAX || flow.dest == UINT32_MAX || flow.name == UINT32_MAX ||
+        flow.url == UINT32_MAX) {
         report->flows_not_charted++;
         return;
     }

@@ -12,6 +12,7 @@
 #define REPORT_TOP_HOSTS      10      /* internal hosts in the upload table */
 #define REPORT_TOP_DESTS      3       /* destinations listed per host */
 #define REPORT_TOP_NEW_DESTS  20
+#define REPORT_MAX_URLS       5       /* distinct URLs listed per alert card */
 #define REPORT_MAX_GRID_LINES 400     /* learned-period grid lines drawn per timeline */
 
 /* Interned strings: flow records repeat the same addresses and names thousands of times. */
@@ -26,6 +27,7 @@ struct report_flow {
     uint64_t start_usec;
     uint64_t bytes_out, bytes_in;
     uint32_t src, dest, name;   /* strtab ids; name 0 = none (id 0 is "") */
+    uint32_t url;               /* strtab id of the HTTP URL; 0 = none */
     uint16_t port;
     bool remote_public;         /* the far end is outside the home networks */
 };

@@ -109,7 +109,33 @@ rc=$?
 [ "$rc" -eq 2 ] && grep -q 'no-such.jsonl' "$tmp/missing.err" && ok "report: missing file" || \
     fail "report: missing file exit $rc"
 
-# 5. In a real browser (default variant: Chromium takes seconds a page). Chromium's headless
+# 5. Progress on a terminal: a multi-file replay under a pseudo-terminal shows a line that is
+# redrawn in place (carriage return, erase line) and ends with a final "done" line, plus the
+# summary; the JSON on stdout is the same as without a terminal, whose stderr has neither.
+three="-r pcaps/scenarios/baseline.pcap -r pcaps/demo/exfil.pcap -r pcaps/golden/ftp.pcap"
+# shellcheck disable=SC2086
+python3 tests/report/pty_run.py "$tmp/tty.err" "$tmp/tty.out" "$EXFLOW" $three --no-flows
+rc=$?
+if clean_run pty-run "$tmp/tty.err" "$rc"; then
+    redraws=$(tr '\r' '\n' <"$tmp/tty.err" | grep -c -a 'exflow: file [0-9]/3')
+    if [ "$redraws" -ge 3 ] && grep -q -a 'file 3/3, .* (100%), .*done in' "$tmp/tty.err" &&
+       [ "$(grep -c -a "$(printf '\r')" "$tmp/tty.err")" -ge 1 ]; then
+        ok "progress line redrawn on a terminal ($redraws updates)"
+    else
+        fail "progress on a terminal"; tr '\r' '\n' <"$tmp/tty.err" | head -n 8
+    fi
+    grep -q -a '^Alerts by severity' "$tmp/tty.err" && ok "summary on a terminal" || \
+        fail "summary on a terminal"
+fi
+# shellcheck disable=SC2086
+"$EXFLOW" $three --no-flows >"$tmp/notty.out" 2>"$tmp/notty.err"
+if cmp -s "$tmp/tty.out" "$tmp/notty.out" && ! grep -q -E 'exflow: file|Alerts by severity' "$tmp/notty.err"; then
+    ok "no terminal: no progress, no summary, same JSON"
+else
+    fail "no terminal: output differs"; head -n 3 "$tmp/notty.err"
+fi
+
+# 6. In a real browser (default variant: Chromium takes seconds a page). Chromium's headless
 # mode dumps the DOM through script, so with script switched off in Blink it may return
 # nothing; the report's own Content-Security-Policy (default-src 'none') then is what forbids
 # script, and a canary page with that policy proves Chromium enforces it.
