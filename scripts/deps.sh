@@ -7,7 +7,7 @@ set -eu
 packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
-tcpdump iproute2 procps"
+tcpdump iproute2 procps chromium"
 fi
 
 missing=""

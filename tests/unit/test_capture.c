@@ -571,8 +571,8 @@ UNIT_TEST(test_fanout_by_address_pair)
         }
     }
     struct fanout_seen seen[2] = { { .capture = one }, { .capture = two } };
-    struct capture_callbacks callbacks[2] = { { fanout_on_packet, fanout_on_tick, &seen[0] },
-                                              { fanout_on_packet, fanout_on_tick, &seen[1] } };
+    struct capture_callbacks callbacks[2] = { { fanout_on_packet, fanout_on_tick, &seen[0], NULL },
+                                              { fanout_on_packet, fanout_on_tick, &seen[1], NULL } };
     CHECK_EQ_U(capture_run(one, &callbacks[0]), 0);
     CHECK_EQ_U(capture_run(two, &callbacks[1]), 0);
     unsigned used[2] = { 0, 0 };
