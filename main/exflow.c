@@ -52,6 +52,7 @@ struct options {
     const char *report_path;    /* --report: the HTML investigation report; NULL = none */
     bool summary;               /* --summary: the end-of-run summary even off a terminal */
     bool progress;              /* --progress: the replay progress even off a terminal */
+    bool summary_event;         /* --summary-event: a `summary` event ends the JSON output */
 };
 
 /* Everything one run owns; the signal handlers only touch the flags. The capture (main)
@@ -165,6 +166,7 @@ static void usage(FILE *out)
 "                                 a terminal)\n"
 "      --progress                 replay progress on stderr (default: when stderr is a\n"
 "                                 terminal)\n"
+"      --summary-event            end the JSON output with a 'summary' event\n"
 "Operation:\n"
 "      --stats-interval SEC       stats line period when live (default %d, 0 = off)\n"
 "      --pidfile FILE             write the process id to FILE\n"
@@ -302,7 +304,7 @@ enum long_only_option {
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
     OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_REPORT, OPT_SUMMARY,
-    OPT_PROGRESS,
+    OPT_PROGRESS, OPT_SUMMARY_EVENT,
 };
 
 static const struct option long_options[] = {
@@ -349,6 +351,7 @@ static const struct option long_options[] = {
     { "report", required_argument, NULL, OPT_REPORT },
     { "summary", no_argument, NULL, OPT_SUMMARY },
     { "progress", no_argument, NULL, OPT_PROGRESS },
+    { "summary-event", no_argument, NULL, OPT_SUMMARY_EVENT },
     { "pidfile", required_argument, NULL, OPT_PIDFILE },
     { "user", required_argument, NULL, OPT_USER },
     { "verbose", no_argument, NULL, 'v' },
@@ -505,6 +508,7 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
         case OPT_REPORT: o->report_path = optarg; break;
         case OPT_SUMMARY: o->summary = true; break;
         case OPT_PROGRESS: o->progress = true; break;
+        case OPT_SUMMARY_EVENT: o->summary_event = true; break;
         case OPT_USER: o->user = optarg; break;
         case 'v': if (log_threshold < LOG_LEVEL_DEBUG) log_threshold++; break;
         case 'q': log_threshold = LOG_LEVEL_ERROR; break;
@@ -609,6 +613,14 @@ static bool finish_report(struct exflow *x)
     }
     if (x->options->summary || (isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO))
         report_write_summary(x->report, stderr);
+    if (x->options->summary_event) {
+        char *json = report_summary_json(x->report);
+        if (json != NULL)
+            output_summary(x->output, json);
+        else
+            LOG_ERROR("--summary-event: out of memory");
+        free(json);
+    }
     return ok;
 }
 
@@ -1019,7 +1031,7 @@ int main(int argc, char **argv)
     if (options.user != NULL && !drop_privileges(options.user))
         goto done;
 
-    if (options.report_path != NULL || options.summary ||
+    if (options.report_path != NULL || options.summary || options.summary_event ||
         (isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO)) {
         x.report = report_new();
         if (x.report == NULL) {

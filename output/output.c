@@ -150,6 +150,13 @@ void output_alert(struct output *output, const struct alert *alert)
     free(json);
 }
 
+void output_summary(struct output *output, const char *json)
+{
+    struct event event = { .type = EVENT_SUMMARY, .json = json, .json_len = strlen(json) };
+    for (int i = 0; i < output->sink_count; i++)
+        output->sinks[i]->ops->write_event(output->sinks[i], &event);
+}
+
 void output_tick(struct output *output)
 {
     for (int i = 0; i < output->sink_count; i++)

@@ -56,6 +56,9 @@ struct output *output_open(const struct output_config *config, char *err, size_t
 void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason,
                  char *json);
 void output_alert(struct output *output, const struct alert *alert);
+/* Writes an end-of-run `summary` event (JSON object text, no newline, built by report/) to
+ * the JSON lines sink; syslog sinks carry alerts only. */
+void output_summary(struct output *output, const char *json);
 
 /* Flow records are encoded where they are made, on the worker threads: the JSON is the
  * costliest per-record work and output_flow runs on one thread for all of them. An encoder

@@ -17,7 +17,7 @@
 #define SYSLOG_SD_ID              "exflow@32473" /* RFC 5424 7.2.2: name@PEN; 32473 is the
                                                     documentation PEN of RFC 5612 */
 
-enum event_type { EVENT_FLOW, EVENT_ALERT };
+enum event_type { EVENT_FLOW, EVENT_ALERT, EVENT_SUMMARY };
 
 /* One event as every sink sees it: the JSON text is built once, the structs are there for
  * sinks that need fields of their own (syslog's structured data and CEF). */

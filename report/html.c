@@ -105,7 +105,7 @@ static void html_hosts_table(FILE *out, const struct report *report, const struc
     }
     fputs("<table class=\"hosts\"><tr><th>host</th><th class=\"n\">bytes out</th>"
           "<th class=\"n\">ratio</th><th class=\"n\">conns</th><th>first / last seen</th>"
-          "<th>top destinations</th><th>upload by hour</th></tr>\n", out);
+          "<th>top destinations</th><th>alert evidence</th><th>upload by hour</th></tr>\n", out);
     for (size_t i = 0; i < s->host_count; i++) {
         const struct report_host *h = &s->hosts[i];
         char bytes[32], first[32], last[32];
@@ -123,6 +123,9 @@ static void html_hosts_table(FILE *out, const struct report *report, const struc
             fprintf(out, "</code> %s<br>", report_format_bytes(h->top[d].bytes_out, bytes,
                                                                sizeof(bytes)));
         }
+        char evidence[512];
+        fputs("</td><td>", out);
+        html_text(out, report_host_evidence(report, h->src, evidence, sizeof(evidence)));
         fputs("</td><td>", out);
         html_hourly_chart(out, h);
         fputs("</td></tr>\n", out);

@@ -32,6 +32,8 @@ size_t report_alert_count(const struct report *report);
 
 /* The summary as aligned plain-text tables. */
 void report_write_summary(const struct report *report, FILE *out);
+/* The summary as one `summary` JSON event (compact, no newline; malloc'ed), NULL out of memory. */
+char *report_summary_json(const struct report *report);
 /* The HTML report into path, created with O_NOFOLLOW (an existing regular file is replaced).
  * False and a message in err on failure. */
 bool report_write_html(const struct report *report, const char *path, char *err, size_t err_len);

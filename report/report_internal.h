@@ -88,6 +88,8 @@ uint32_t strtab_find(const struct strtab *table, const char *text);
 
 /* summary.c */
 bool report_summarize(const struct report *report, struct report_summary *summary);
+/* The evidence of the host's alerts, each name once, joined with ", ". */
+const char *report_host_evidence(const struct report *report, uint32_t src, char *buf, size_t len);
 /* "1.2 MB", "512 B" */
 const char *report_format_bytes(uint64_t bytes, char *buf, size_t len);
 /* "2026-03-09 11:05:07" (UTC); "-" for 0. */

@@ -5,6 +5,7 @@
  */
 #include "report_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -291,4 +292,106 @@ void report_write_summary(const struct report *report, FILE *out)
                 (unsigned long long)report->flows_not_charted);
     if (!complete)
         fprintf(out, "  (out of memory: host tables incomplete)\n");
+}
+
+const char *report_host_evidence(const struct report *report, uint32_t src, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < report->alert_count; i++) {
+        if (report->alerts[i].src != src)
+            continue;
+        size_t k;
+        const json_t *item;
+        json_array_foreach(json_object_get(report->alerts[i].event, "evidence"), k, item) {
+            const char *text = json_string_value(item);
+            if (text == NULL)
+                continue;
+            /* whole-word check: "periodic" must not match inside another name */
+            bool known = false;
+            for (const char *at = strstr(buf, text); at != NULL && !known; at = strstr(at + 1, text))
+                known = (at == buf || at[-1] == ' ') &&
+                        (at[strlen(text)] == ',' || at[strlen(text)] == '\0');
+            if (known)
+                continue;
+            int n = snprintf(buf + used, len - used, "%s%s", used > 0 ? ", " : "", text);
+            if (n < 0 || (size_t)n >= len - used)
+                return buf;
+            used += (size_t)n;
+        }
+    }
+    return buf;
+}
+
+/* "2026-03-09T11:05:07.564583Z", as output/ writes event times. */
+static const char *format_iso_time(uint64_t usec, char *buf, size_t len)
+{
+    time_t seconds = (time_t)(usec / 1000000);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%06uZ", (unsigned)(usec % 1000000));
+    return buf;
+}
+
+/* The summary as one JSON event for a SIEM: the same numbers as the text tables. */
+static json_t *summary_hosts_json(const struct report *report, const struct report_summary *s)
+{
+    json_t *hosts = json_array();
+    for (size_t i = 0; i < s->host_count && hosts != NULL; i++) {
+        const struct report_host *h = &s->hosts[i];
+        char first[40], last[40], evidence[512];
+        json_t *dests = json_array();
+        for (int d = 0; d < REPORT_TOP_DESTS && h->top[d].bytes_out > 0; d++)
+            json_array_append_new(dests, json_pack("{s:s,s:I}", "dest",
+                strtab_get(&report->strings, h->top[d].dest), "bytes_out",
+                (json_int_t)h->top[d].bytes_out));
+        json_t *evidence_list = json_array();
+        report_host_evidence(report, h->src, evidence, sizeof(evidence));
+        for (char *word = strtok(evidence, ", "); word != NULL; word = strtok(NULL, ", "))
+            json_array_append_new(evidence_list, json_string(word));
+        json_array_append_new(hosts, json_pack("{s:s,s:I,s:I,s:f,s:I,s:s,s:s,s:o,s:o}",
+            "src_ip", strtab_get(&report->strings, h->src),
+            "bytes_out", (json_int_t)h->bytes_out, "bytes_in", (json_int_t)h->bytes_in,
+            "upload_ratio", round(1000.0 * (double)h->bytes_out /
+                                  (double)(h->bytes_out + h->bytes_in + 1)) / 1000.0,
+            "connections", (json_int_t)h->connections,
+            "first_seen", format_iso_time(h->first_usec, first, sizeof(first)),
+            "last_seen", format_iso_time(h->last_usec, last, sizeof(last)),
+            "evidence", evidence_list, "top_destinations", dests));
+    }
+    return hosts;
+}
+
+char *report_summary_json(const struct report *report)
+{
+    struct report_summary s;
+    if (!report_summarize(report, &s))
+        return NULL;
+    char when[40];
+    format_iso_time(report->last_usec, when, sizeof(when));
+    json_t *severity = json_object();
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(severity, report_severity_names[i], json_integer((json_int_t)s.by_severity[i]));
+    json_t *new_dests = json_array();
+    for (size_t i = 0; i < s.new_dest_count; i++) {
+        const json_t *alert = report->alerts[s.new_dests[i]].event;
+        json_array_append_new(new_dests, json_pack("{s:s,s:s,s:s,s:s}",
+            "dest_name", report_json_string(alert, "dest_name"),
+            "dest_ip", report_json_string(alert, "dest_ip"),
+            "first_seen", report_json_string(alert, "first_seen"),
+            "src_ip", report_json_string(alert, "src_ip")));
+    }
+    json_t *skipped = json_object();
+    for (size_t i = 0; i < report->counter_count; i++)
+        json_object_set_new(skipped, report->counters[i].name,
+                            json_integer((json_int_t)report->counters[i].value));
+    json_t *event = json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:o,s:o}", "timestamp", when,
+        "event_type", "summary", "alerts", (json_int_t)report->alert_count,
+        "flow_records", (json_int_t)report->flow_count, "alerts_by_severity", severity,
+        "top_hosts", summary_hosts_json(report, &s), "new_destinations", new_dests,
+        "skipped", skipped);
+    char *text = event != NULL ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(event);
+    return text;
 }

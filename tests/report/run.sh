@@ -94,6 +94,25 @@ else
     fail "saved events re-render the live report"; diff "$tmp/live.s" "$tmp/again.s" | head
 fi
 
+# The summary as a JSON event ends the JSON output, and the report reader skips it.
+# shellcheck disable=SC2086
+"$EXFLOW" -r pcaps/scenarios/baseline.pcap pcaps/demo/exfil.pcap --no-flows --learn 3d \
+    --summary-event >"$tmp/sum.jsonl" 2>/dev/null
+if tail -n 1 "$tmp/sum.jsonl" | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.read())
+assert e["event_type"] == "summary" and e["alerts"] == 3 and e["alerts_by_severity"]["high"] == 3, e
+hosts = [h["src_ip"] for h in e["top_hosts"]]
+assert {"10.20.1.37", "10.20.1.38", "10.20.1.32"} <= set(hosts[:3]), hosts
+assert "periodic" in e["top_hosts"][0]["evidence"], e["top_hosts"][0]
+assert sorted(d["dest_name"] for d in e["new_destinations"]) == \
+    ["89.160.20.112", "files.quickshare-drop.net", "mega.nz"], e["new_destinations"]
+' && "$EXFLOW" report "$tmp/sum.jsonl" 2>&1 | grep -q '^exflow summary: 3 alerts'; then
+    ok "--summary-event"
+else
+    fail "--summary-event"; tail -n 1 "$tmp/sum.jsonl" | head -c 600
+fi
+
 # 4. Bad input to `exflow report`: junk lines are counted and skipped; a missing file is usage.
 { echo 'not json'; echo '{"event_type":"alert","severity":"high","reason":"<b>x</b>"}'; \
   printf '\377\376{}\n'; echo '[1,2]'; } >"$tmp/junk.jsonl"
