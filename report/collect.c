@@ -165,7 +165,9 @@ static void report_add_flow(struct report *report, const json_t *event)
 {
     if (report->flow_count == report->flow_capacity) {
         size_t capacity = report->flow_capacity == 0 ? 1024 : report->flow_capacity * 2;
-        struct report_flow *flows = capacity > REPORT_MAX_FLOWS ? NULL :
+        if (capacity > REPORT_MAX_FLOWS)
+            capacity = REPORT_MAX_FLOWS;
+        struct report_flow *flows = capacity <= report->flow_capacity ? NULL :
             realloc(report->flows, capacity * sizeof(*flows));
         if (flows == NULL) {
             report->flows_not_charted++;

@@ -6,7 +6,7 @@
 
 #include "report.h"
 
-#define REPORT_MAX_FLOWS      4000000 /* flow records kept for charts (~40 B each); past it
+#define REPORT_MAX_FLOWS      4000000 /* flow records kept for charts (48 B each); past it
                                        * they are counted in flows_not_charted */
 #define REPORT_MAX_COUNTERS   64
 #define REPORT_TOP_HOSTS      10      /* internal hosts in the upload table */

@@ -128,6 +128,17 @@ rc=$?
 [ "$rc" -eq 2 ] && grep -q 'no-such.jsonl' "$tmp/missing.err" && ok "report: missing file" || \
     fail "report: missing file exit $rc"
 
+# A report that cannot be written (a directory, a symlink) fails the run with status 1 and
+# names the file; the JSON is still written.
+mkdir "$tmp/adir"; ln -s "$tmp/elsewhere.html" "$tmp/link.html"
+for target in adir link.html; do
+    "$EXFLOW" -r pcaps/golden/ftp.pcap --report "$tmp/$target" >"$tmp/t.jsonl" 2>"$tmp/t.err"
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep -q -e "--report: .*$target" "$tmp/t.err" && [ -s "$tmp/t.jsonl" ] &&
+       [ ! -e "$tmp/elsewhere.html" ]; then ok "unwritable --report $target"
+    else fail "unwritable --report $target: exit $rc"; cat "$tmp/t.err"; fi
+done
+
 # 5. Progress on a terminal: a multi-file replay under a pseudo-terminal shows a line that is
 # redrawn in place (carriage return, erase line) and ends with a final "done" line, plus the
 # summary; the JSON on stdout is the same as without a terminal, whose stderr has neither.
