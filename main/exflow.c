@@ -600,6 +600,13 @@ static void report_add_run_counters(struct exflow *x)
     report_add_counter(x->report, "write_errors", x->output_stats.write_errors);
 }
 
+/* An offline replay on a terminal ends with the summary unasked. A live sensor does not: the
+ * report would hold every flow record of a run that may last months. */
+static bool summary_on_terminal(const struct exflow *x)
+{
+    return !x->live && isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO;
+}
+
 /* End of run: the HTML report and the summary. False when the report could not be written. */
 static bool finish_report(struct exflow *x)
 {
@@ -611,7 +618,7 @@ static bool finish_report(struct exflow *x)
         LOG_ERROR("--report: %s", err);
         ok = false;
     }
-    if (x->options->summary || (isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO))
+    if (x->options->summary || summary_on_terminal(x))
         report_write_summary(x->report, stderr);
     if (x->options->summary_event) {
         char *json = report_summary_json(x->report);
@@ -1032,7 +1039,7 @@ int main(int argc, char **argv)
         goto done;
 
     if (options.report_path != NULL || options.summary || options.summary_event ||
-        (isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO)) {
+        summary_on_terminal(&x)) {
         x.report = report_new();
         if (x.report == NULL) {
             LOG_ERROR("out of memory");

@@ -2,7 +2,8 @@
 # The investigation output: the HTML report (--report) of a hostile capture, the demo and the
 # scenario corpus, checked as a DOM for one card per alert, one timeline per card, no script
 # and network text shown as text; `exflow report` re-rendering saved events; --summary.
-# The default variant also opens the reports in headless Chromium (DOM dump + screenshot).
+# The default variant also opens the reports in headless Chromium (DOM dump + screenshot);
+# REPORT_SKIP_BROWSER=1 leaves that part out for a quick run by hand.
 set -u
 : "${EXFLOW:=./exflow}" "${BUILD:=build/default}"
 export TZ=UTC LC_ALL=C
