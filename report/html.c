@@ -197,7 +197,8 @@ static void timeline_grid(FILE *out, const json_t *alert, uint64_t first, uint64
 }
 
 /* Each connection of the series as a bar at its start, as high as its upload; the alert's
- * moment as a red line. */
+ * moment as a red line. XXX: each card scans every flow record (alerts x flows); fine for
+ * thousands of alerts over millions of records, an index by series would be needed beyond. */
 static void html_timeline(FILE *out, const struct report *report, const struct report_alert *alert)
 {
     uint64_t t0 = alert->ts_usec, t1 = alert->ts_usec, max = 1;
