@@ -45,6 +45,8 @@ struct capture {
     char **files;             /* offline inputs, read in order; "-" is stdin */
     int file_count;
     int file_index;           /* index of the file in pcap, or of the next one to open */
+    uint64_t *file_sizes;     /* offline: each file's size, 0 when unknown (progress only) */
+    uint64_t bytes_done;      /* sizes of the files read to their end */
     char *bpf_filter;         /* NULL: everything */
     pcap_t *pcap;             /* the open input, NULL between files */
     char *file_buffer;        /* stdio buffer of the open file; stdin uses a static one */
@@ -55,6 +57,7 @@ struct capture {
     struct capture_stats stats;
     const struct capture_callbacks *callbacks; /* set during capture_run */
     uint64_t last_tick_msec;
+    uint64_t last_progress_msec;
     int fanout_group;         /* the AF_PACKET fanout group's id, -1 for none */
 };
 
@@ -419,6 +422,15 @@ struct capture *capture_open(const struct capture_config *config, char *err, siz
         }
         pcap_close(probe);
     }
+    capture->file_sizes = calloc((size_t)config->file_count, sizeof(*capture->file_sizes));
+    if (capture->file_sizes == NULL)
+        goto out_of_memory;
+    for (int i = 0; i < config->file_count; i++) {
+        struct stat st;
+        if (strcmp(capture->files[i], "-") != 0 && stat(capture->files[i], &st) == 0 &&
+            S_ISREG(st.st_mode))
+            capture->file_sizes[i] = (uint64_t)st.st_size;
+    }
     if (!capture_open_file(capture, 0, err, err_len))
         goto fail;
     return capture;
@@ -499,6 +511,27 @@ static bool capture_read_file(struct capture *capture)
                      pcap_geterr(capture->pcap));
             return false;
         }
+        if (capture->callbacks->progress != NULL &&
+            monotonic_msec() - capture->last_progress_msec >= CAPTURE_TICK_MSEC) {
+            capture->last_progress_msec = monotonic_msec();
+            capture->callbacks->progress(capture->callbacks->user);
+        }
+    }
+}
+
+void capture_get_progress(const struct capture *capture, struct capture_progress *progress)
+{
+    memset(progress, 0, sizeof(*progress));
+    progress->file_count = capture->file_count;
+    progress->files_done = capture->file_index;
+    progress->bytes_read = capture->bytes_done;
+    for (int i = 0; i < capture->file_count && capture->file_sizes != NULL; i++)
+        progress->bytes_total += capture->file_sizes[i];
+    if (capture->pcap != NULL && capture->file_sizes != NULL &&
+        capture->file_sizes[capture->file_index] > 0) {
+        off_t at = ftello(pcap_file(capture->pcap));
+        if (at > 0)
+            progress->bytes_read += (uint64_t)at;
     }
 }
 
@@ -513,6 +546,8 @@ static int capture_run_offline(struct capture *capture)
                 LOG_WARN("%s; going on with the next file", err);
                 capture->stats.read_errors++;
                 capture->status = 1;
+                capture->bytes_done += capture->file_sizes[index];
+                capture->file_index = index + 1;
                 continue;
             }
         }
@@ -521,6 +556,8 @@ static int capture_run_offline(struct capture *capture)
             capture->status = 1;
         }
         capture_close_input(capture);
+        capture->bytes_done += capture->file_sizes[index];
+        capture->file_index = index + 1;
         capture_tick(capture);
     }
     return capture->status;
@@ -657,6 +694,7 @@ void capture_close(struct capture *capture)
         for (int i = 0; i < capture->file_count; i++)
             free(capture->files[i]);
         free(capture->files);
+        free(capture->file_sizes);
     }
     free(capture->interface);
     free(capture->bpf_filter);

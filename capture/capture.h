@@ -99,6 +99,19 @@ struct capture_callbacks {
      * caller can print stats and expire flows when no packets arrive. */
     void (*tick)(void *user);
     void *user;
+    /* Optional: about once a second of wall time while an offline file is read, for a
+     * progress display only (nothing else may depend on it: it does not run on short
+     * files, so output must not change with it). */
+    void (*progress)(void *user);
+};
+
+/* Where an offline replay stands. Sizes of stdin and of files that are not regular are
+ * unknown (bytes_total then counts only the others). */
+struct capture_progress {
+    int files_done;
+    int file_count;
+    uint64_t bytes_read;           /* of the files, as stored (compressed or not) */
+    uint64_t bytes_total;
 };
 
 struct capture;
@@ -122,6 +135,9 @@ void capture_stats_add(struct capture_stats *sum, const struct capture_stats *on
 
 /* The id of the AF_PACKET fanout group the capture started or joined, -1 for none. */
 int capture_fanout_group(const struct capture *capture);
+
+/* Offline only; the capture thread's view (call it from the callbacks or after the run). */
+void capture_get_progress(const struct capture *capture, struct capture_progress *progress);
 
 /* The DLT of the input being read (for messages and tests). */
 int capture_linktype(const struct capture *capture);

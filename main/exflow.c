@@ -29,6 +29,7 @@
 #include "../geo/geo.h"
 #include "../output/output.h"
 #include "../pipeline/pipeline.h"
+#include "../report/report.h"
 
 #include "options.h"
 
@@ -44,6 +45,10 @@ struct exflow {
     struct detector *detector;
     struct output *output;
     struct geo *geo;
+    struct report *report;          /* --report, --summary or a terminal: fed every event */
+    bool progress;                  /* offline, stderr a terminal or --progress */
+    bool progress_tty;              /* redraw one line in place */
+    struct timespec progress_start;
     time_t next_stats_wall;
     time_t start_wall;
     bool live;
@@ -84,6 +89,120 @@ static void on_reload_signal(int signo)
     (void)signo;
     reload_requested = 1;
 }
+
+/* Consumer thread (output/ calls it for each event): the report keeps what it shows. */
+static void on_report_event(void *user, const char *json, size_t len)
+{
+    report_add_event(user, json, len);
+}
+
+/* What the run skipped or dropped, named as in the stats line, for the summary. */
+static void report_add_run_counters(struct exflow *x)
+{
+    struct capture_stats cs;
+    struct flow_table_stats fs;
+    if (x->capture != NULL)
+        capture_get_stats(x->capture, &cs);
+    else
+        pipeline_get_capture_stats(x->pipeline, &cs);
+    pipeline_get_flow_stats(x->pipeline, &fs);
+    for (int r = 1; r < DECODE_REASON_COUNT; r++) {
+        char name[64];
+        snprintf(name, sizeof(name), "skipped_%s", decode_reason_name((enum decode_reason)r));
+        report_add_counter(x->report, name, cs.skipped[r]);
+    }
+    report_add_counter(x->report, "read_errors", cs.read_errors);
+    report_add_counter(x->report, "pcap_dropped", cs.pcap_dropped);
+    report_add_counter(x->report, "pcap_if_dropped", cs.pcap_if_dropped);
+    report_add_counter(x->report, "flows_evicted", fs.evicted);
+    report_add_counter(x->report, "suppressed", x->detect_stats.suppressed);
+    report_add_counter(x->report, "allowlisted", x->detect_stats.allowlisted);
+    report_add_counter(x->report, "syslog_dropped", x->output_stats.syslog_dropped);
+    report_add_counter(x->report, "write_errors", x->output_stats.write_errors);
+}
+
+/* An offline replay on a terminal ends with the summary unasked. A live sensor does not: the
+ * report would hold every flow record of a run that may last months. */
+static bool summary_on_terminal(const struct exflow *x)
+{
+    return !x->live && isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO;
+}
+
+/* End of run: the HTML report and the summary. False when the report could not be written. */
+static bool finish_report(struct exflow *x)
+{
+    report_add_run_counters(x);
+    bool ok = true;
+    char err[512];
+    if (x->options->report_path != NULL &&
+        !report_write_html(x->report, x->options->report_path, err, sizeof(err))) {
+        LOG_ERROR("--report: %s", err);
+        ok = false;
+    }
+    if (x->options->summary || summary_on_terminal(x))
+        report_write_summary(x->report, stderr);
+    if (x->options->summary_event) {
+        char *json = report_summary_json(x->report);
+        if (json != NULL)
+            output_summary(x->output, json);
+        else
+            LOG_ERROR("--summary-event: out of memory");
+        free(json);
+    }
+    return ok;
+}
+
+/* `exflow report EVENTS.jsonl... [--report FILE.html]`: the summary (stdout) and the HTML
+ * report again from saved events, without the pcaps. */
+static int report_command(int argc, char **argv)
+{
+    const char *html = NULL;
+    int status = EXIT_USAGE;
+    char err[512];
+    struct report *report = report_new();
+    if (report == NULL) {
+        LOG_ERROR("out of memory");
+        return EXIT_RUNTIME;
+    }
+    int files = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--report") == 0 || strcmp(argv[i], "-o") == 0) {
+            if (++i == argc) {
+                LOG_ERROR("%s needs a file name", argv[i - 1]);
+                goto done;
+            }
+            html = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            LOG_ERROR("report: unknown option '%s' (usage: exflow report EVENTS.jsonl... "
+                      "[--report FILE.html])", argv[i]);
+            goto done;
+        } else if (!report_read_file(report, argv[i], err, sizeof(err))) {
+            LOG_ERROR("%s", err);
+            goto done;
+        } else {
+            files++;
+        }
+    }
+    if (files == 0) {
+        LOG_ERROR("report: nothing to read (usage: exflow report EVENTS.jsonl... "
+                  "[--report FILE.html])");
+        goto done;
+    }
+    if (report_bad_lines(report) > 0)
+        LOG_WARN("report: %llu lines were not JSON events and were skipped",
+                 (unsigned long long)report_bad_lines(report));
+    status = EXIT_RUNTIME;
+    if (html != NULL && !report_write_html(report, html, err, sizeof(err))) {
+        LOG_ERROR("--report: %s", err);
+        goto done;
+    }
+    report_write_summary(report, stdout);
+    status = EXIT_OK;
+done:
+    report_free(report);
+    return status;
+}
+
 
 /* Consumer thread, records in the pipeline's merged order. The flow record goes out before
  * any alert it raises, so a reader meets the flow first. */
@@ -294,6 +413,57 @@ static void publish_final_stats(struct exflow *x, const char *when)
     }
 }
 
+/* "1.2 GB", "512 B": sizes in the progress line. */
+static const char *format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+    double value = (double)bytes;
+    int unit = 0;
+    for (; value >= 1000 && unit < 4; unit++)
+        value /= 1000;
+    snprintf(buf, len, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+    return buf;
+}
+
+/* Capture thread, offline: where the replay stands, on stderr (stdout carries the JSON). On
+ * a terminal one line redrawn in place and ended by the final call; with --progress
+ * elsewhere, one line per update. */
+static void draw_progress(struct exflow *x, bool final)
+{
+    struct capture_progress p;
+    struct capture_stats cs;
+    struct timespec now;
+    capture_get_progress(x->capture, &p);
+    capture_get_stats(x->capture, &cs);
+    pthread_mutex_lock(&x->stats_lock);
+    uint64_t alerts = x->detect_stats.alerts;
+    pthread_mutex_unlock(&x->stats_lock);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double elapsed = (double)(now.tv_sec - x->progress_start.tv_sec) +
+                     (double)(now.tv_nsec - x->progress_start.tv_nsec) / 1e9;
+    char read[32], total[32], eta[32] = "-";
+    if (final)
+        snprintf(eta, sizeof(eta), "done in %.1fs", elapsed);
+    else if (p.bytes_total > 0 && p.bytes_read > 0 && p.bytes_read < p.bytes_total)
+        snprintf(eta, sizeof(eta), "ETA %.0fs",
+                 elapsed * (double)(p.bytes_total - p.bytes_read) / (double)p.bytes_read);
+    double percent = p.bytes_total > 0 ? 100.0 * (double)p.bytes_read / (double)p.bytes_total : 0;
+    fprintf(stderr, "%sexflow: file %d/%d, %s of %s (%.0f%%), %.0f packets/s, %s, alerts %llu%s",
+            x->progress_tty ? "\r\033[K" : "", p.files_done, p.file_count,
+            format_size(p.bytes_read, read, sizeof(read)),
+            format_size(p.bytes_total, total, sizeof(total)), percent,
+            elapsed > 0 ? (double)cs.frames / elapsed : 0.0, eta, (unsigned long long)alerts,
+            x->progress_tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+static void on_progress(void *user)
+{
+    struct exflow *x = user;
+    if (x->progress)
+        draw_progress(x, false);
+}
+
 static void on_packet(void *user, const struct packet *pkt)
 {
     struct exflow *x = user;
@@ -320,9 +490,10 @@ static void on_tick(void *user)
 {
     struct exflow *x = user;
     time_t now = time(NULL);
-    if (!x->live)
+    if (!x->live) {
         pipeline_sync(x->pipeline);
-    else
+        on_progress(x);   /* between files: the count of files done moved */
+    } else
         pipeline_expire(x->pipeline, (uint64_t)now * USEC_PER_SEC);
     housekeeping(x, now);
 }
@@ -461,6 +632,10 @@ int main(int argc, char **argv)
     atomic_init(&x.reload_pending, false);
     pthread_mutex_init(&x.stats_lock, NULL);
 
+    if (argc > 1 && strcmp(argv[1], "report") == 0) {
+        pthread_mutex_destroy(&x.stats_lock);
+        return report_command(argc - 1, argv + 1);
+    }
     if (!options_parse(argc, argv, &options))
         goto done;
     if (options.action != OPTIONS_RUN) {
@@ -521,6 +696,16 @@ int main(int argc, char **argv)
     if (options.user != NULL && !drop_privileges(options.user))
         goto done;
 
+    if (options.report_path != NULL || options.summary || options.summary_event ||
+        summary_on_terminal(&x)) {
+        x.report = report_new();
+        if (x.report == NULL) {
+            LOG_ERROR("out of memory");
+            goto done;
+        }
+        options.output.on_event = on_report_event;
+        options.output.on_event_user = x.report;
+    }
     x.output = output_open(&options.output, err, sizeof(err));
     if (x.output == NULL) {
         LOG_ERROR("%s", err);
@@ -550,7 +735,10 @@ int main(int argc, char **argv)
     if (options.fanout) {
         capture_status = supervise_fanout(&x);
     } else {
-        struct capture_callbacks callbacks = { on_packet, on_tick, &x };
+        struct capture_callbacks callbacks = { on_packet, on_tick, &x, on_progress };
+        x.progress_tty = !x.live && isatty(STDERR_FILENO) && log_threshold >= LOG_LEVEL_INFO;
+        x.progress = !x.live && (options.progress || x.progress_tty);
+        clock_gettime(CLOCK_MONOTONIC, &x.progress_start);
         capture_status = capture_run(x.capture, &callbacks);
     }
     status = EXIT_OK;
@@ -562,8 +750,12 @@ int main(int argc, char **argv)
 
     pipeline_finish(x.pipeline);   /* every flow ends, every record is out, threads joined */
     snapshot_stats(&x);
+    if (x.progress)
+        draw_progress(&x, true);
     publish_final_stats(&x, stop_requested ? "interrupted" : "final");
     fflush(stdout);
+    if (x.report != NULL && !finish_report(&x))
+        status = EXIT_RUNTIME;
 
 done:
     if (x.pipeline != NULL)
@@ -589,6 +781,7 @@ done:
     /* After --user the directory may no longer let us remove it: say so, do not fail. */
     if (pidfile_written && unlink(options.pidfile) != 0 && errno != ENOENT)
         LOG_WARN("--pidfile %s: not removed: %s", options.pidfile, strerror(errno));
+    report_free(x.report);
     options_free(&options);
     pthread_mutex_destroy(&x.stats_lock);
     return status;

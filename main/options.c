@@ -146,6 +146,17 @@ const struct option_spec option_table[] = {
     { "run-id", 0, "UUID", OPTION_STRING, FIELD(output.run_id), 0, 0,
       "make event ids from this run id (default: random), to replay a capture to the same ids",
       0, NULL },
+    SECTION("Investigation"),
+    { "report", 0, "FILE.html", OPTION_STRING, FIELD(report_path), 0, 0,
+      "write a self-contained HTML investigation report at the end of the run "
+      "(`exflow report EVENTS.jsonl... --report FILE.html` re-renders it from saved events)",
+      0, NULL },
+    { "summary", 0, NULL, OPTION_SET, FIELD(summary), 0, 0,
+      "end-of-run summary on stderr (default: when stderr is a terminal, offline)", 0, NULL },
+    { "progress", 0, NULL, OPTION_SET, FIELD(progress), 0, 0,
+      "replay progress on stderr (default: when stderr is a terminal, offline)", 0, NULL },
+    { "summary-event", 0, NULL, OPTION_SET, FIELD(summary_event), 0, 0,
+      "end the JSON output with a 'summary' event", 0, NULL },
     SECTION("Operation"),
     { "config", 'c', "FILE", OPTION_CUSTOM, NOFIELD, 0, 0,
       "read options from FILE first (key = value, keys are the long option names); "

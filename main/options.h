@@ -47,6 +47,10 @@ struct options {
     const char *config_file;    /* --config: read before the command line, again on SIGHUP */
     unsigned stats_interval_sec;
     const char *metrics_file;   /* --metrics-file: Prometheus textfile; NULL = none */
+    const char *report_path;    /* --report: the HTML investigation report; NULL = none */
+    bool summary;               /* --summary: the end-of-run summary even off a terminal */
+    bool progress;              /* --progress: the replay progress even off a terminal */
+    bool summary_event;         /* --summary-event: a `summary` event ends the JSON output */
     unsigned threads;           /* pipeline workers */
     bool fanout;                /* live: a capture per worker (--fanout) */
     bool no_dpi;

@@ -62,6 +62,8 @@ fail:
 
 static void output_dispatch(struct output *output, const struct event *event)
 {
+    if (output->config.on_event != NULL)
+        output->config.on_event(output->config.on_event_user, event->json, event->json_len);
     for (int i = 0; i < output->sink_count; i++)
         output->sinks[i]->ops->write_event(output->sinks[i], event);
 }
@@ -71,10 +73,16 @@ static bool output_writes_flows(const struct output *output)
     return output->config.write_flows && output->json_sink;
 }
 
+/* Flow records are encoded when a sink writes them or the event observer wants them. */
+static bool output_encodes_flows(const struct output *output)
+{
+    return output_writes_flows(output) || output->config.on_event != NULL;
+}
+
 void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason,
                  char *json)
 {
-    if (!output_writes_flows(output)) {
+    if (!output_encodes_flows(output)) {
         free(json);
         return;
     }
@@ -84,10 +92,14 @@ void output_flow(struct output *output, const struct flow *flow, enum flow_end_r
         output->stats.write_errors++;
         return;
     }
-    struct event event = { .type = EVENT_FLOW, .flow = flow, .identity = &output->identity,
-                           .json = json, .json_len = strlen(json) };
-    output_dispatch(output, &event);
-    output->stats.flows_written++;
+    if (output_writes_flows(output)) {
+        struct event event = { .type = EVENT_FLOW, .flow = flow, .identity = &output->identity,
+                               .json = json, .json_len = strlen(json) };
+        output_dispatch(output, &event);
+        output->stats.flows_written++;
+    } else {
+        output->config.on_event(output->config.on_event_user, json, strlen(json));
+    }
     free(json);
 }
 
@@ -98,7 +110,7 @@ struct flow_encoder {
 
 struct flow_encoder *output_flow_encoder_new(const struct output *output)
 {
-    if (!output_writes_flows(output))
+    if (!output_encodes_flows(output))
         return NULL;
     struct flow_encoder *encoder = calloc(1, sizeof(*encoder));
     if (encoder == NULL)
@@ -165,6 +177,14 @@ void output_stats_event(struct output *output, const struct output_run_stats *st
 const char *output_sensor_name(const struct output *output)
 {
     return output->identity.sensor;
+}
+
+void output_summary(struct output *output, const char *json)
+{
+    struct event event = { .type = EVENT_SUMMARY, .identity = &output->identity, .json = json,
+                           .json_len = strlen(json) };
+    for (int i = 0; i < output->sink_count; i++)
+        output->sinks[i]->ops->write_event(output->sinks[i], &event);
 }
 
 void output_tick(struct output *output)

@@ -34,6 +34,11 @@ struct output_config {
     struct geo *geo;             /* may be NULL: no geo fields in flow records */
     const char *sensor_name;     /* "sensor" of every event; NULL = the host name */
     const char *run_id;          /* UUID under which event ids are made; NULL = random */
+    /* Also hands every event's JSON to this observer (the investigation report), flow
+     * records included even when no sink writes them; NULL = none. Called on the thread
+     * that writes events. */
+    void (*on_event)(void *user, const char *json, size_t len);
+    void *on_event_user;
 };
 
 void output_config_defaults(struct output_config *config);
@@ -76,6 +81,9 @@ struct output *output_open(const struct output_config *config, char *err, size_t
 void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason,
                  char *json);
 void output_alert(struct output *output, const struct alert *alert);
+/* Writes an end-of-run `summary` event (JSON object text, no newline, built by report/) to
+ * the JSON lines sink; syslog sinks carry alerts only. */
+void output_summary(struct output *output, const char *json);
 
 /* Flow records are encoded where they are made, on the worker threads: the JSON is the
  * costliest per-record work and output_flow runs on one thread for all of them. An encoder

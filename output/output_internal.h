@@ -19,7 +19,7 @@
 #define SYSLOG_SD_ID              "exflow@32473" /* RFC 5424 7.2.2: name@PEN; 32473 is the
                                                     documentation PEN of RFC 5612 */
 
-enum event_type { EVENT_FLOW, EVENT_ALERT, EVENT_STATS };
+enum event_type { EVENT_FLOW, EVENT_ALERT, EVENT_STATS, EVENT_SUMMARY };
 
 /* The version of the event schema (docs/schema/exflow-events.schema.json): MAJOR.MINOR, the
  * minor part grows when fields are added, the major part when one changes or goes. */

@@ -611,7 +611,7 @@ static void worker_capture_tick(void *user)
 static void *worker_capture_main(void *arg)
 {
     struct worker *w = arg;
-    struct capture_callbacks callbacks = { worker_capture_packet, worker_capture_tick, w };
+    struct capture_callbacks callbacks = { worker_capture_packet, worker_capture_tick, w, NULL };
     int status = capture_run(w->capture, &callbacks);
     /* Stopped or failed: every flow of this worker ends now, as at the end of a file. */
     worker_capture_marker(w, ITEM_FLUSH);

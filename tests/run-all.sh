@@ -42,6 +42,7 @@ run_part scenarios ./tests/scenarios/run.sh
 run_part public ./tests/scenarios/public.sh
 run_part cli ./tests/cli/run.sh
 run_part options ./tests/cli/options.sh
+run_part report ./tests/report/run.sh
 run_part syslog ./tests/syslog/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part security ./tests/security/run.sh

@@ -71,7 +71,7 @@ static int read_files(const char *const *files, int count, const char *filter,
         return -1;
     }
     seen->capture = capture;
-    struct capture_callbacks callbacks = { on_packet, on_tick, seen };
+    struct capture_callbacks callbacks = { on_packet, on_tick, seen, NULL };
     int status = capture_run(capture, &callbacks);
     capture_get_stats(capture, stats);
     capture_close(capture);
@@ -350,7 +350,7 @@ UNIT_TEST(test_stop)
     if (capture == NULL)
         return;
     struct seen seen = { .stop_after = 3, .capture = capture };
-    struct capture_callbacks callbacks = { on_packet, on_tick, &seen };
+    struct capture_callbacks callbacks = { on_packet, on_tick, &seen, NULL };
     CHECK_EQ_U(capture_run(capture, &callbacks), 0);
     struct capture_stats stats;
     capture_get_stats(capture, &stats);
@@ -391,7 +391,7 @@ UNIT_TEST(test_live)
     struct sigaction action = { .sa_handler = on_alarm };
     sigaction(SIGALRM, &action, NULL);
     struct seen seen = { .stop_after_ticks = 10, .capture = capture };
-    struct capture_callbacks callbacks = { on_packet, on_tick, &seen };
+    struct capture_callbacks callbacks = { on_packet, on_tick, &seen, NULL };
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     alarm(3);
@@ -468,7 +468,7 @@ static void check_live_delivery(bool immediate, bool stop_when_sent)
     struct delivery d = { .capture = capture, .sock = socket(AF_INET, SOCK_DGRAM, 0),
                           .stop_when_sent = stop_when_sent };
     CHECK(d.sock >= 0);
-    struct capture_callbacks callbacks = { delivery_on_packet, delivery_on_tick, &d };
+    struct capture_callbacks callbacks = { delivery_on_packet, delivery_on_tick, &d, NULL };
     CHECK_EQ_U(capture_run(capture, &callbacks), 0);
     if (d.sock >= 0)
         close(d.sock);
@@ -572,8 +572,8 @@ UNIT_TEST(test_fanout_by_address_pair)
         }
     }
     struct fanout_seen seen[2] = { { .capture = one }, { .capture = two } };
-    struct capture_callbacks callbacks[2] = { { fanout_on_packet, fanout_on_tick, &seen[0] },
-                                              { fanout_on_packet, fanout_on_tick, &seen[1] } };
+    struct capture_callbacks callbacks[2] = { { fanout_on_packet, fanout_on_tick, &seen[0], NULL },
+                                              { fanout_on_packet, fanout_on_tick, &seen[1], NULL } };
     CHECK_EQ_U(capture_run(one, &callbacks[0]), 0);
     CHECK_EQ_U(capture_run(two, &callbacks[1]), 0);
     unsigned used[2] = { 0, 0 };
