@@ -299,6 +299,46 @@ void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t le
 /* Client bytes the capture cut (payload_wire_len - payload_len): body if inside one. */
 void http_parser_skip(struct http_parser *parser, uint64_t len);
 
+/* ---- evidence.c: per-packet protocol evidence (runs where the packets are) ---------- */
+
+enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA };
+
+/* flow->observer_state: only for flows with parsed protocol state (HTTP, FTP). */
+struct flow_state {
+    uint8_t kind;
+    union {
+        struct http_parser http;
+        struct {
+            struct ftp_line line[2];    /* by enum flow_direction */
+            uint32_t budget[2];
+        } ftp_control;
+        struct {
+            int slot;
+            uint32_t generation;
+            bool active;                /* server opened it: the client is the responder */
+            enum ftp_command command;
+            char dest_name[FLOW_NAME_LEN];
+        } ftp_data;
+    } u;
+};
+
+/* What the per-packet part keeps between flows: FTP data channels announced on control
+ * channels and not yet opened. One per worker (or per detector when single-threaded). */
+struct evidence_context {
+    struct ftp_expectations ftp;
+};
+
+/* Classifies the flow on its first packets, then feeds its parser. */
+void evidence_on_packet(struct evidence_context *evidence, struct flow *flow,
+                        const struct packet *pkt, enum flow_direction direction);
+/* Settles what the record needs from the packet side (a late FTP transfer command). */
+void evidence_prepare_record(struct evidence_context *evidence, struct flow *flow);
+/* Case-insensitive label comparison, cheap for the common mismatch. */
+bool detect_label_is(const char *label, const char *name);
+/* A destination name as keys, the state file and alerts use it: lowercase, no spaces or
+ * control bytes (names come from packets). */
+void detect_name_sanitize(const char *name, char *out, size_t out_len);
+
 /* ---- allowlist.c -------------------------------------------------------------------- */
 
 struct allowlist;
@@ -394,5 +434,24 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
 void score_format_bytes(uint64_t bytes, char *out, size_t out_len);
 /* "60.0 min" / "6.0 h" / "45 s" style. */
 void score_format_duration(double seconds, char *out, size_t out_len);
+
+/* ---- alert.c: the alert from a finding ---------------------------------------------- */
+
+/* Who and where, from the record stage. */
+struct alert_source {
+    const struct flow *flow;
+    const uint8_t *src_addr;
+    const uint8_t *dest_addr;
+    uint16_t dest_port;
+    const char *src_text;
+    const char *dest_name;
+    const char *app, *master;       /* the series' nDPI labels */
+    const struct geo_info *dest_geo;
+    bool flagged_geo;
+};
+
+/* Fills alert (all but id) from the finding and its score. */
+void alert_build(struct alert *alert, const struct alert_source *source, const struct finding *f,
+                 double score, bool is_update);
 
 #endif
