@@ -51,6 +51,16 @@
 #define DETECT_EVIDENCE_MIN_BYTES   (64 * 1024) /* bytes out (PCR above threshold) before a parallel
                                                  * stream or an SSH session counts as an upload */
 
+#define DEFAULT_BULK_MIN_BYTES      (10 * 1000 * 1000) /* bytes: one upload to a new destination
+                                                 * from which volume alone alerts; a mail
+                                                 * attachment or a photo set stays below */
+#define SCORE_BULK_BASE             0.50  /* bulk score at the floor: under the alert threshold
+                                         * even for a new site; evidence lifts it */
+#define SCORE_BULK_PER_DECADE       0.16  /* added per tenfold volume, no cap: 50 MB 0.61,
+                                         * 500 MB 0.77, 5 GB 0.93; new site +0.05 */
+#define SCORE_BULK_SITE_NEW         0.05  /* no host of the site ever used the destination */
+#define SCORE_BULK_PROTOCOL         0.05  /* an explicit upload (FTP, HTTP, SSH) or file-drop service */
+#define SCORE_BULK_PACKED           0.10  /* an archive in the upload: packed before it left */
 #define DETECT_FLAGGED_GEO_BONUS    0.15  /* score added when the destination's country or ASN
                                          * is flagged: enough to lift a schedule to an alert,
                                          * not enough to alert on volume alone */

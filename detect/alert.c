@@ -60,6 +60,7 @@ void alert_build(struct alert *alert, const struct alert_source *source, const s
     alert->baseline_ratio = f->baseline_ratio;
     alert->first_seen_age_sec = f->first_seen_age_sec;
     alert->evidence = f->evidence;
+    alert->packed_kind = packed_kind_name((enum packed_kind)f->packed);
     alert->flow_id = flow->id;
     score_techniques(f, alert);
     score_reason(f, source->src_text, source->dest_name, alert->reason, sizeof(alert->reason));

@@ -24,13 +24,34 @@
 #define EVIDENCE_NEW_DESTINATION (1u << 5)  /* destination first seen recently */
 #define EVIDENCE_PERIODIC        (1u << 6)  /* regular schedule */
 #define EVIDENCE_VOLUME_ANOMALY  (1u << 7)  /* far above the host's baseline */
-#define EVIDENCE_COUNT 8
+#define EVIDENCE_PACKED_DATA     (1u << 8)  /* archive magic, type or file name in a cleartext upload */
+#define EVIDENCE_BULK_UPLOAD     (1u << 9)  /* one upload over the site floor to a new destination */
+#define EVIDENCE_COUNT 10
 const char *detect_evidence_name(unsigned bit_index);
 
 enum alert_severity { SEVERITY_LOW = 0, SEVERITY_MEDIUM, SEVERITY_HIGH, SEVERITY_CRITICAL };
 const char *alert_severity_name(enum alert_severity severity);
 
 #define ALERT_MAX_TECHNIQUES 4
+
+/* Why an alert scored what it did: each part's value in [0,1] (bulk_volume may pass 1: the
+ * volume scale has no cap) and its weight; the score is the larger of the two models' sums
+ * plus the flagged-geography bonus, cut to 1. */
+#define SCORE_MAX_PARTS 12
+struct score_part {
+    const char *name;               /* static string: "volume", "bulk_volume", ... */
+    const char *model;              /* "pattern" or "bulk" */
+    double value;
+    double weight;
+};
+struct score_breakdown {
+    const char *model;              /* the model that gave the score */
+    double pattern;                 /* weighted sum of the pattern parts */
+    double bulk;                    /* bulk-upload sum; 0 when it does not apply */
+    double geo_bonus;               /* flagged country or ASN */
+    uint32_t count;
+    struct score_part part[SCORE_MAX_PARTS];
+};
 #define ALERT_TEXT_LEN 512
 
 struct alert {
@@ -62,6 +83,8 @@ struct alert {
     double baseline_ratio;          /* bytes out this hour / host's usual hourly bytes; 0 unknown */
     double first_seen_age_sec;      /* how long the destination had been known when used; -1 new */
     uint32_t evidence;              /* EVIDENCE_* bits */
+    const char *packed_kind;        /* "zip", "7z", ...; "" when no packed data was seen */
+    struct score_breakdown breakdown;
     uint64_t flow_id;               /* the flow record that raised it */
 
     const char *techniques[ALERT_MAX_TECHNIQUES]; /* static strings: "T1020", "T1029", ... */
@@ -96,6 +119,9 @@ struct detect_config {
      * THREAT: a data channel to a third address (FXP, a separate data server) loses its
      * FTP evidence; it is still scored as an upload of its own. */
     bool ftp_same_hosts_only;
+    /* Site-wide floor of one unscheduled upload to a new destination that alerts on volume
+     * alone; 0 turns the bulk model off. */
+    uint64_t bulk_min_bytes;
 };
 
 void detect_config_defaults(struct detect_config *config);

@@ -258,6 +258,19 @@ int ftp_expect_match(struct ftp_expectations *table, int ip_version,
 void ftp_expect_set_command(struct ftp_expectations *table, uint64_t control_flow_id,
                             enum ftp_command command);
 
+/* ---- packed.c: archives in cleartext uploads ---------------------------------------- */
+
+enum packed_kind { PACKED_NONE = 0, PACKED_ZIP, PACKED_7Z, PACKED_RAR, PACKED_GZIP, PACKED_XZ };
+
+/* How many body bytes of a packet are looked at for a multipart part's headers. */
+#define PACKED_SCAN_BYTES 1024
+
+const char *packed_kind_name(enum packed_kind kind);
+enum packed_kind packed_magic(const uint8_t *data, size_t len);
+enum packed_kind packed_content_type(const char *value, size_t len);
+enum packed_kind packed_filename(const char *name, size_t len);
+enum packed_kind packed_multipart(const uint8_t *data, size_t len);
+
 /* ---- http.c: HTTP/1.x request side (RFC 9112) -------------------------------------- */
 
 #define HTTP_LINE_MAX 160
@@ -287,6 +300,9 @@ struct http_parser {
     uint32_t requests;
     uint32_t upload_requests;
     uint64_t upload_body_bytes;
+    bool multipart;         /* current request's body is multipart/form-data */
+    bool body_start;        /* the next body byte is the first of the current request */
+    uint8_t packed;         /* enum packed_kind of the first archive uploaded, 0 none */
     char line[HTTP_LINE_MAX];
     char host[HTTP_HOST_MAX]; /* Host of the first request, lowercase, port stripped */
 };
@@ -317,6 +333,7 @@ struct flow_state {
             uint32_t generation;
             bool active;                /* server opened it: the client is the responder */
             enum ftp_command command;
+            uint8_t packed;             /* enum packed_kind of the first uploaded bytes */
             char dest_name[FLOW_NAME_LEN];
         } ftp_data;
     } u;
@@ -403,6 +420,8 @@ struct finding {
     uint32_t http_upload_requests;
     uint64_t http_body_bytes;      /* request body bytes of those uploads */
     uint32_t parallel_streams;
+    uint8_t packed;                /* enum packed_kind seen in the upload, 0 none */
+    bool learned_schedule;         /* periodic to a destination learned during --learn */
 };
 
 struct score_parts {
@@ -422,8 +441,15 @@ struct score_parts {
  * people rarely do, but browsers uploading several files can. */
 #define SCORE_PARALLEL_AUTOMATION 0.4
 
+/* Strength of a cloud storage name in the protocol part: a generic HTTP POST's, so the
+ * part (0.20 x 0.6) stays under an unknown destination's newness (0.20 x 1.0). */
+#define SCORE_CLOUD_STRENGTH 0.6
+
+/* parts and breakdown may be NULL. */
 double score_finding(const struct finding *finding, const struct detect_config *config,
-                     struct score_parts *parts);
+                     struct score_parts *parts, struct score_breakdown *breakdown);
+/* True when the bulk model scores this finding. */
+bool score_bulk_applies(const struct finding *finding, const struct detect_config *config);
 enum alert_severity score_severity(double score);
 /* Fills alert->techniques from the finding. */
 void score_techniques(const struct finding *finding, struct alert *alert);

@@ -36,6 +36,7 @@ struct series {
     uint32_t http_upload_requests;
     uint64_t http_body_bytes;
     bool http_bare_ip;
+    uint8_t packed;                 /* enum packed_kind of the first archive seen uploaded */
     bool alerted;
     enum alert_severity last_severity;
     uint64_t last_alert_usec;
@@ -77,6 +78,7 @@ struct detector {
 static const char *const evidence_names[EVIDENCE_COUNT] = {
     "ftp_stor", "http_upload", "ssh_upload", "cloud_storage",
     "parallel_streams", "new_destination", "periodic", "volume_anomaly",
+    "packed_data", "bulk_upload",
 };
 
 /* JSON name of one EVIDENCE_* bit, by bit index. */
@@ -113,6 +115,7 @@ void detect_config_defaults(struct detect_config *config)
     config->beacon_min_score = DEFAULT_BEACON_MIN_SCORE;
     config->beacon_min_conn_bytes = DEFAULT_BEACON_MIN_CONN_BYTES;
     config->new_destination_usec = DEFAULT_NEW_DEST_WINDOW * USEC_PER_SEC;
+    config->bulk_min_bytes = DEFAULT_BULK_MIN_BYTES;
 }
 
 /* table_destroy callback for series. */
@@ -470,6 +473,16 @@ static void series_update_labels(struct series *s, const struct record_view *vie
     }
 }
 
+/* The archive seen in this flow's cleartext upload (HTTP body or FTP data channel). */
+static uint8_t record_packed(const struct record_view *view)
+{
+    if (view->http && view->http->upload_requests > 0)
+        return view->http->packed;
+    if (view->state && view->state->kind == FLOW_KIND_FTP_DATA)
+        return view->state->u.ftp_data.packed;
+    return PACKED_NONE;
+}
+
 /* Protocol evidence of this record's flow, folded into the series. conn_out/conn_pcr: the
  * whole connection so far (interim records add up). */
 static uint32_t series_update_evidence(const struct detector *d, struct series *s,
@@ -502,6 +515,12 @@ static uint32_t series_update_evidence(const struct detector *d, struct series *
     if (view->cloud) {
         evidence |= EVIDENCE_CLOUD_STORAGE;
         s->cloud_service = view->cloud;
+    }
+    uint8_t packed = record_packed(view);
+    if (packed != PACKED_NONE) {
+        evidence |= EVIDENCE_PACKED_DATA;
+        if (s->packed == PACKED_NONE)
+            s->packed = packed;
     }
     s->evidence |= evidence;
     return evidence;
@@ -634,6 +653,7 @@ static void features_protocol(const struct record_view *view, const struct serie
     const struct http_parser *http = view->http;
     f->ftp_command = (evidence & EVIDENCE_FTP_STOR) ? s->ftp_command : FTP_CMD_NONE;
     f->cloud_service = (evidence & EVIDENCE_CLOUD_STORAGE) ? s->cloud_service : NULL;
+    f->packed = (evidence & EVIDENCE_PACKED_DATA) ? s->packed : PACKED_NONE;
     if (evidence & EVIDENCE_HTTP_UPLOAD) {
         f->http_plain_upload = true;
         f->http_upload_requests = f->periodic ? s->http_upload_requests
@@ -685,6 +705,10 @@ static bool features_build(const struct detector *d, const struct record_view *v
                                            &usual);
     }
     features_protocol(view, step, evidence, f);
+    f->learned_schedule = f->periodic && history->pair_first != 0 &&
+                          history->pair_first < learn_end;
+    if (score_bulk_applies(f, cfg))
+        evidence |= EVIDENCE_BULK_UPLOAD;
     if (f->pair_new)
         evidence |= EVIDENCE_NEW_DESTINATION;
     if (f->periodic || f->c2_like)
@@ -697,18 +721,35 @@ static bool features_build(const struct detector *d, const struct record_view *v
 
 /* Stage 5: the score, raised when the destination lies in a flagged country or network. */
 static double record_score(const struct detector *d, const struct finding *f,
-                           const struct allow_query *query, bool *flagged_geo)
+                           const struct allow_query *query, bool *flagged_geo,
+                           struct score_breakdown *breakdown)
 {
-    double score = score_finding(f, &d->config, NULL);
+    double score = score_finding(f, &d->config, NULL, breakdown);
     *flagged_geo = allowlist_match(d->flagged_geo, query, NULL);
-    if (*flagged_geo)
+    if (*flagged_geo) {
+        breakdown->geo_bonus = DETECT_FLAGGED_GEO_BONUS;
         score = score + DETECT_FLAGGED_GEO_BONUS > 1.0 ? 1.0 : score + DETECT_FLAGGED_GEO_BONUS;
+    }
     return score;
 }
 
+/* How long a series stays quiet after an alert: the configured window, and at least two
+ * periods of its schedule (a daily job is not re-alerted every day). */
+static uint64_t alert_suppress_usec(const struct detect_config *cfg, const struct finding *f)
+{
+    uint64_t window = cfg->suppress_usec;
+    if (f->periodic || f->c2_like) {
+        double two_periods = 2.0 * f->beacon.period_sec * 1e6;
+        if (two_periods > (double)window && two_periods < 1e18)
+            window = (uint64_t)two_periods;
+    }
+    return window;
+}
+
 /* Stage 6: why a finding above nothing is not said. Each reason has its counter. */
-static bool alert_gate(struct detector *d, const struct series *s, double score, uint64_t now,
-                       uint64_t learn_end, const struct allow_query *query)
+static bool alert_gate(struct detector *d, const struct series *s, const struct finding *f,
+                       double score, uint64_t now, uint64_t learn_end,
+                       const struct allow_query *query)
 {
     const struct detect_config *cfg = &d->config;
     if (score < cfg->alert_threshold)
@@ -721,7 +762,7 @@ static bool alert_gate(struct detector *d, const struct series *s, double score,
     }
     /* One alert per series: again only when it gets worse or the window has passed. */
     enum alert_severity severity = score_severity(score);
-    bool quiet = now < s->last_alert_usec + cfg->suppress_usec;
+    bool quiet = now < s->last_alert_usec + alert_suppress_usec(cfg, f);
     if (s->alerted && severity <= s->last_severity && quiet) {
         d->stats.suppressed++;
         return false;
@@ -732,7 +773,7 @@ static bool alert_gate(struct detector *d, const struct series *s, double score,
 /* Stage 7: builds the alert, records it on the series and hands it out. */
 static void alert_emit(struct detector *d, struct series *s, const struct record_view *view,
                        const struct finding *f, double score, bool flagged_geo,
-                       const struct geo_info *dest_geo)
+                       const struct geo_info *dest_geo, const struct score_breakdown *breakdown)
 {
     struct alert alert;
     struct alert_source source = {
@@ -742,6 +783,7 @@ static void alert_emit(struct detector *d, struct series *s, const struct record
         .flagged_geo = flagged_geo,
     };
     alert_build(&alert, &source, f, score, s->alerted);
+    alert.breakdown = *breakdown;
     alert.id = ++d->next_alert_id;
     s->alerted = true;
     s->last_severity = alert.severity;
@@ -776,10 +818,11 @@ static void detector_score_record(struct detector *d, struct flow *flow, uint64_
         .dest_port = view.roles.dest_port, .dest_geo = d->config.geo ? &dest_geo : NULL,
     };
     bool flagged_geo;
-    double score = record_score(d, &f, &query, &flagged_geo);
-    if (!alert_gate(d, step.series, score, view.now, learn_end, &query))
+    struct score_breakdown breakdown;
+    double score = record_score(d, &f, &query, &flagged_geo, &breakdown);
+    if (!alert_gate(d, step.series, &f, score, view.now, learn_end, &query))
         return;
-    alert_emit(d, step.series, &view, &f, score, flagged_geo, &dest_geo);
+    alert_emit(d, step.series, &view, &f, score, flagged_geo, &dest_geo, &breakdown);
 }
 
 /* Per flow record: the learning clock, then the stages, then a periodic save. */

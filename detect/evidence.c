@@ -168,6 +168,14 @@ void evidence_on_packet(struct evidence_context *evidence, struct flow *flow, co
                 http_parser_skip(&state->u.http, pkt->payload_wire_len - pkt->payload_len);
         }
         break;
+    case FLOW_KIND_FTP_DATA: {
+        /* The uploading side's first bytes: the client's, whoever opened the channel. */
+        enum flow_direction upload_dir = state->u.ftp_data.active ? FLOW_DIR_RESP : FLOW_DIR_ORIG;
+        if (direction == upload_dir && state->u.ftp_data.packed == PACKED_NONE &&
+            flow->dir[direction].payload_bytes == pkt->payload_wire_len)
+            state->u.ftp_data.packed = (uint8_t)packed_magic(pkt->payload, pkt->payload_len);
+        break;
+    }
     case FLOW_KIND_FTP_CONTROL: {
         uint32_t *budget = &state->u.ftp_control.budget[direction];
         if (*budget == 0)

@@ -310,6 +310,35 @@ char *output_flow_json(const struct output_config *config, const struct flow *fl
     return dump_event(event);
 }
 
+/* The alert's score breakdown: both models' sums, the geo bonus and every part with its
+ * weight, so an analyst sees which signal carried the score. */
+static json_t *score_breakdown_json(const struct score_breakdown *b)
+{
+    json_t *object = json_object();
+    json_t *parts = json_array();
+    if (object == NULL || parts == NULL) {
+        json_decref(object);
+        json_decref(parts);
+        return NULL;
+    }
+    set_own_text(object, "model", b->model ? b->model : "pattern");
+    set_real3(object, "pattern", b->pattern);
+    set_real3(object, "bulk", b->bulk);
+    set_real3(object, "geo_bonus", b->geo_bonus);
+    for (uint32_t i = 0; i < b->count && i < SCORE_MAX_PARTS; i++) {
+        json_t *part = json_object();
+        if (part == NULL)
+            continue;
+        set_own_text(part, "name", b->part[i].name);
+        set_own_text(part, "model", b->part[i].model);
+        set_real3(part, "value", b->part[i].value);
+        set_real3(part, "weight", b->part[i].weight);
+        json_array_append_new(parts, part);
+    }
+    set_value(object, "parts", parts);
+    return object;
+}
+
 char *output_alert_json(const struct alert *alert)
 {
     json_t *event = event_head("alert", alert->ts_usec);
@@ -337,6 +366,8 @@ char *output_alert_json(const struct alert *alert)
         if (alert->evidence & (1u << bit))
             json_array_append_new(evidence, json_text(detect_evidence_name(bit)));
     set_value(event, "evidence", evidence);
+    if (alert->packed_kind != NULL)
+        set_label(event, "packed_kind", alert->packed_kind);
 
     set_uint(event, "bytes_out", alert->bytes_out);
     set_uint(event, "bytes_in", alert->bytes_in);
@@ -349,6 +380,8 @@ char *output_alert_json(const struct alert *alert)
     set_real3(event, "first_seen_age_sec", alert->first_seen_age_sec);
     set_time(event, "first_seen", alert->first_ts_usec);
     set_text(event, "reason", alert->reason);
+    if (alert->breakdown.count > 0)
+        set_value(event, "score_breakdown", score_breakdown_json(&alert->breakdown));
 
     /* detect/ owns the alert's geo: it looked dest_geo up (with the same geo service) before
      * scoring, for --flag-country and country= allowlist rules. */
