@@ -132,6 +132,8 @@ static void usage(FILE *out)
 "      --allowlist FILE           allowlist rules (reloaded on SIGHUP)\n"
 "      --learn DURATION           learn only, no alerts, for this much packet time\n"
 "      --min-upload BYTES         bytes out before an upload counts (default %d)\n"
+"      --bulk-min BYTES           one upload to a new destination that alerts on volume\n"
+"                                 alone (default %llu; 0 turns it off)\n"
 "      --pcr-threshold X          upload-heavy above this PCR (default %.2f)\n"
 "      --beacon-min-conns N       connections before a schedule is scored (default %d)\n"
 "      --alert-threshold X        score that raises an alert (default %.2f)\n"
@@ -164,7 +166,7 @@ static void usage(FILE *out)
 "Exit status: 0 success, 1 runtime failure, 2 bad usage or unreadable input.\n",
         DEFAULT_SNAPLEN, DEFAULT_BUFFER_MB, DEFAULT_IDLE_TIMEOUT_TCP, DEFAULT_IDLE_TIMEOUT_OTHER,
         DEFAULT_ACTIVE_TIMEOUT, DEFAULT_FLOW_MEMORY_MB, DEFAULT_MIN_UPLOAD_BYTES,
-        DEFAULT_PCR_THRESHOLD, DEFAULT_BEACON_MIN_CONNS, DEFAULT_ALERT_THRESHOLD,
+        (unsigned long long)DEFAULT_BULK_MIN_BYTES, DEFAULT_PCR_THRESHOLD, DEFAULT_BEACON_MIN_CONNS, DEFAULT_ALERT_THRESHOLD,
         DEFAULT_SUPPRESS_WINDOW, DEFAULT_STATS_INTERVAL);
 }
 
@@ -287,7 +289,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_BULK_MIN,
 };
 
 static const struct option long_options[] = {
@@ -313,6 +315,7 @@ static const struct option long_options[] = {
     { "allowlist", required_argument, NULL, OPT_ALLOWLIST },
     { "learn", required_argument, NULL, OPT_LEARN },
     { "min-upload", required_argument, NULL, OPT_MIN_UPLOAD },
+    { "bulk-min", required_argument, NULL, OPT_BULK_MIN },
     { "pcr-threshold", required_argument, NULL, OPT_PCR_THRESHOLD },
     { "beacon-min-conns", required_argument, NULL, OPT_BEACON_MIN_CONNS },
     { "alert-threshold", required_argument, NULL, OPT_ALERT_THRESHOLD },
@@ -430,6 +433,11 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             if (!parse_size(optarg, &bytes))
                 USAGE_ERROR("--min-upload: '%s' is not a size (e.g. 512K, 1M)", optarg);
             o->detect.min_upload_bytes = bytes;
+            break;
+        case OPT_BULK_MIN:
+            if (!parse_size(optarg, &bytes))
+                USAGE_ERROR("--bulk-min: '%s' is not a size (e.g. 10M, 1G)", optarg);
+            o->detect.bulk_min_bytes = bytes;
             break;
         case OPT_PCR_THRESHOLD:
             if (!parse_fraction(optarg, &o->detect.pcr_threshold))
