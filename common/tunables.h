@@ -61,6 +61,10 @@
 #define SCORE_BULK_SITE_NEW         0.05  /* no host of the site ever used the destination */
 #define SCORE_BULK_PROTOCOL         0.05  /* an explicit upload (FTP, HTTP, SSH) or file-drop service */
 #define SCORE_BULK_PACKED           0.10  /* an archive in the upload: packed before it left */
+#define DETECT_PERSIST_BIN          3600  /* seconds per persistence bin: hourly, as RITA's histogram */
+#define DETECT_PERSIST_MIN          0.75  /* share of the last 24 bins (at least 6) holding an upload
+                                         * session from which a series is a schedule, however
+                                         * jittered: +-50% on 30 min fills every hour */
 #define DETECT_FLAGGED_GEO_BONUS    0.15  /* score added when the destination's country or ASN
                                          * is flagged: enough to lift a schedule to an alert,
                                          * not enough to alert on volume alone */

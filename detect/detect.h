@@ -26,7 +26,8 @@
 #define EVIDENCE_VOLUME_ANOMALY  (1u << 7)  /* far above the host's baseline */
 #define EVIDENCE_PACKED_DATA     (1u << 8)  /* archive magic, type or file name in a cleartext upload */
 #define EVIDENCE_BULK_UPLOAD     (1u << 9)  /* one upload over the site floor to a new destination */
-#define EVIDENCE_COUNT 10
+#define EVIDENCE_PERSISTENT      (1u << 10) /* uploads in most hours, too jittered to be regular */
+#define EVIDENCE_COUNT 11
 const char *detect_evidence_name(unsigned bit_index);
 
 enum alert_severity { SEVERITY_LOW = 0, SEVERITY_MEDIUM, SEVERITY_HIGH, SEVERITY_CRITICAL };

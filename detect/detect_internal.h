@@ -64,7 +64,14 @@ struct beacon_params {
     double min_period_sec;      /* starts closer than this belong to one session */
     double max_period_sec;
     double min_score;           /* regularity at or above which the series is periodic */
+    double persist_bin_sec;     /* width of a persistence bin; 0 turns persistence off */
+    double persist_min;         /* share of bins with a session from which it is persistent */
 };
+
+/* Persistence looks at the last this many bins (RITA's 24 hourly buckets) and needs at
+ * least the minimum before it says anything. */
+#define BEACON_PERSIST_WINDOW_BINS 24
+#define BEACON_PERSIST_MIN_BINS 6
 
 struct beacon_result {
     uint32_t connections;   /* in the ring */
@@ -75,7 +82,11 @@ struct beacon_result {
     double skew;            /* Bowley skew of the gaps */
     double dispersion;      /* MAD / median */
     double score;           /* regularity in [0,1] */
-    bool periodic;
+    double persistence;     /* share of bins in the window that hold a session start */
+    uint32_t persist_bins;  /* bins in that window */
+    bool regular;           /* the gaps are regular (score >= min_score) */
+    bool persistent;        /* sessions in most bins, however jittered the gaps */
+    bool periodic;          /* regular or persistent: a schedule */
     double median_bytes_out;/* per connection */
     uint64_t bytes_out;     /* sums over the ring */
     uint64_t bytes_in;

@@ -78,7 +78,7 @@ struct detector {
 static const char *const evidence_names[EVIDENCE_COUNT] = {
     "ftp_stor", "http_upload", "ssh_upload", "cloud_storage",
     "parallel_streams", "new_destination", "periodic", "volume_anomaly",
-    "packed_data", "bulk_upload",
+    "packed_data", "bulk_upload", "persistent",
 };
 
 /* JSON name of one EVIDENCE_* bit, by bit index. */
@@ -201,6 +201,8 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
     d->beacon_params.min_period_sec = config->beacon_min_period_sec;
     d->beacon_params.max_period_sec = config->beacon_max_period_sec;
     d->beacon_params.min_score = config->beacon_min_score;
+    d->beacon_params.persist_bin_sec = DETECT_PERSIST_BIN;
+    d->beacon_params.persist_min = DETECT_PERSIST_MIN;
 
     d->home_net = cidr_set_new();
     if (d->home_net == NULL ||
@@ -713,6 +715,8 @@ static bool features_build(const struct detector *d, const struct record_view *v
         evidence |= EVIDENCE_NEW_DESTINATION;
     if (f->periodic || f->c2_like)
         evidence |= EVIDENCE_PERIODIC;
+    if (f->periodic && f->beacon.persistent && !f->beacon.regular)
+        evidence |= EVIDENCE_PERSISTENT;
     if (f->baseline_anomalous)
         evidence |= EVIDENCE_VOLUME_ANOMALY;
     f->evidence = evidence;

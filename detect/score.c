@@ -71,8 +71,12 @@ static double score_pattern(const struct finding *finding, const struct detect_c
     p.upload = pcr_span > 0.0 ? clamp01((finding->pcr - config->pcr_threshold) / pcr_span)
                               : (finding->pcr >= config->pcr_threshold ? 1.0 : 0.0);
     /* A schedule to a destination learned during --learn repeats what was learned. */
-    if ((finding->periodic || finding->c2_like) && !finding->learned_schedule)
+    if ((finding->periodic || finding->c2_like) && !finding->learned_schedule) {
         p.automation = clamp01(finding->beacon.score);
+        /* A jittered schedule: as automated as it is persistent. */
+        if (finding->beacon.persistent && finding->beacon.persistence > p.automation)
+            p.automation = clamp01(finding->beacon.persistence);
+    }
     if ((finding->evidence & EVIDENCE_PARALLEL_STREAMS) && p.automation < SCORE_PARALLEL_AUTOMATION)
         p.automation = SCORE_PARALLEL_AUTOMATION;
     if (finding->pair_new)

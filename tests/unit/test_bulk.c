@@ -252,7 +252,53 @@ UNIT_TEST(test_cloud_not_above_unknown)
     detector_free(d);
 }
 
+/* Deterministic uniform jitter in [-1,1] (a fixed LCG: the test is the same every run). */
+static double jitter_unit(uint32_t *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return ((double)((*state >> 8) & 0xffff) / 65535.0) * 2.0 - 1.0;
+}
+
+/* 1 MB every 30 min with +-50% uniform jitter over 12 h to a new TLS name with no SNI
+ * evidence: the gaps are too irregular for the interval score, but every hour carries an
+ * upload, so the series is a schedule (persistent). The same number of uploads spread at
+ * random over four days is not. */
+UNIT_TEST(test_jittered_schedule_is_persistent)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    uint32_t rng = 7;
+    double t = 0.0;
+    for (uint64_t i = 0; i < 24; i++) {
+        t += 1800.0 * (1.0 + 0.5 * jitter_unit(&rng));
+        tls_upload(d, i + 1, "151.101.64.1", "sync.jitter-example.net",
+                   T0 + (uint64_t)(t * 1e6), 1 * MB);
+    }
+    CHECK(c.count >= 1);
+    if (c.count >= 1) {
+        const struct alert *a = &c.alerts[0];
+        CHECK(a->evidence & EVIDENCE_PERIODIC);
+        CHECK(a->evidence & EVIDENCE_PERSISTENT);
+        CHECK(a->beacon_score < config.beacon_min_score);   /* not regular by intervals */
+    }
+    int jittered_alerts = c.count;
+    /* Sparse: 24 uploads at random over 96 h to another name. */
+    t = 0.0;
+    for (uint64_t i = 0; i < 24; i++) {
+        t += 4.0 * 3600.0 * (1.0 + 0.9 * jitter_unit(&rng));
+        tls_upload(d, i + 100, "151.101.64.2", "sparse.example.net",
+                   T0 + 200000 * SEC + (uint64_t)(t * 1e6), 1 * MB);
+    }
+    CHECK_EQ_U(c.count, jittered_alerts);
+    detector_free(d);
+}
+
 UNIT_MAIN("bulk",
           UNIT_CASE(test_packed_recognition), UNIT_CASE(test_http_zip_post_is_packed),
           UNIT_CASE(test_bulk_upload_log_scale), UNIT_CASE(test_learned_destination_not_bulk),
-          UNIT_CASE(test_learned_daily_backup_stays_low), UNIT_CASE(test_cloud_not_above_unknown))
+          UNIT_CASE(test_learned_daily_backup_stays_low), UNIT_CASE(test_cloud_not_above_unknown),
+          UNIT_CASE(test_jittered_schedule_is_persistent))
