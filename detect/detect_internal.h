@@ -472,6 +472,63 @@ void score_format_bytes(uint64_t bytes, char *out, size_t out_len);
 /* "60.0 min" / "6.0 h" / "45 s" style. */
 void score_format_duration(double seconds, char *out, size_t out_len);
 
+/* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
+
+/* One (internal host, destination) series: its connections, evidence and alert state. */
+struct series {
+    struct table_entry entry;       /* key: "<src> <destination>" */
+    struct beacon_series beacon;
+    int ip_version;
+    uint8_t src_addr[GEO_ADDR_LEN];
+    uint8_t dest_addr[GEO_ADDR_LEN];
+    uint16_t dest_port;
+    uint8_t proto;
+    char app[FLOW_LABEL_LEN];       /* nDPI application of the last labelled flow */
+    char master[FLOW_LABEL_LEN];    /* and its master protocol */
+    uint64_t total_out, total_in;   /* payload bytes over the series' life */
+    uint64_t first_start_usec;
+    uint32_t evidence;              /* protocol evidence seen on any flow of the series */
+    enum ftp_command ftp_command;   /* last upload command seen on its data flows */
+    const char *cloud_service;
+    uint32_t http_upload_requests;
+    uint64_t http_body_bytes;
+    bool http_bare_ip;
+    uint8_t packed;                 /* enum packed_kind of the first archive seen uploaded */
+    bool alerted;
+    enum alert_severity last_severity;
+    uint64_t last_alert_usec;
+};
+
+struct host {
+    struct table_entry entry;       /* key: address text */
+    struct host_baseline baseline;
+    struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
+    uint32_t pcr_samples;
+};
+
+/* ---- checkpoint.c: detection state beside the first-seen state file ------------------ */
+
+#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_SUFFIX ".detect"   /* STATE-FILE.detect */
+
+/* The tables a checkpoint holds, and how to make and free their entries. */
+struct checkpoint_tables {
+    struct table *series;
+    struct table *hosts;
+    size_t max_series, max_hosts;
+    void (*free_series)(struct table_entry *entry);
+    void (*free_host)(struct table_entry *entry);
+};
+
+/* Writes series (rings, evidence, suppression) and host baselines to state_path +
+ * CHECKPOINT_SUFFIX atomically (temp file in the same folder, fsync, rename). */
+bool checkpoint_save(const struct checkpoint_tables *tables, const char *state_path, char *err,
+                     size_t err_len);
+/* Restores them. 1 loaded, 0 no file (first run), -1 unreadable, corrupt or of another
+ * version (err says which). */
+int checkpoint_load(const struct checkpoint_tables *tables, const char *state_path, char *err,
+                    size_t err_len);
+
 /* ---- alert.c: the alert from a finding ---------------------------------------------- */
 
 /* Who and where, from the record stage. */

@@ -17,38 +17,6 @@
 
 #define DETECT_SSH_PORT 22
 
-/* One (internal host, destination) series: its connections, evidence and alert state. */
-struct series {
-    struct table_entry entry;       /* key: "<src> <destination>" */
-    struct beacon_series beacon;
-    int ip_version;
-    uint8_t src_addr[GEO_ADDR_LEN];
-    uint8_t dest_addr[GEO_ADDR_LEN];
-    uint16_t dest_port;
-    uint8_t proto;
-    char app[FLOW_LABEL_LEN];       /* nDPI application of the last labelled flow */
-    char master[FLOW_LABEL_LEN];    /* and its master protocol */
-    uint64_t total_out, total_in;   /* payload bytes over the series' life */
-    uint64_t first_start_usec;
-    uint32_t evidence;              /* protocol evidence seen on any flow of the series */
-    enum ftp_command ftp_command;   /* last upload command seen on its data flows */
-    const char *cloud_service;
-    uint32_t http_upload_requests;
-    uint64_t http_body_bytes;
-    bool http_bare_ip;
-    uint8_t packed;                 /* enum packed_kind of the first archive seen uploaded */
-    bool alerted;
-    enum alert_severity last_severity;
-    uint64_t last_alert_usec;
-};
-
-struct host {
-    struct table_entry entry;       /* key: address text */
-    struct host_baseline baseline;
-    struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
-    uint32_t pcr_samples;
-};
-
 /* Transfers at least this big (both ways) teach the host's typical PCR; EWMA weight. */
 #define HOST_PCR_MIN_BYTES (64 * 1024)
 #define HOST_PCR_ALPHA 0.05
@@ -172,6 +140,39 @@ static bool detector_build_flagged_geo(struct detector *d, const struct detect_c
     return true;
 }
 
+/* The detector's tables as checkpoint.c sees them. */
+static struct checkpoint_tables detector_checkpoint_tables(struct detector *d)
+{
+    return (struct checkpoint_tables){
+        .series = &d->series, .hosts = &d->hosts, .max_series = DETECT_MAX_SERIES,
+        .max_hosts = DETECT_MAX_HOSTS, .free_series = series_free_entry,
+        .free_host = host_free_entry,
+    };
+}
+
+/* Series and baselines from STATE-FILE.detect. A bad file is fatal unless --reset-state,
+ * which starts with empty tables. */
+static bool detector_load_checkpoint(struct detector *d, bool reset_if_corrupt, char *err,
+                                     size_t err_len)
+{
+    char message[512];
+    struct checkpoint_tables tables = detector_checkpoint_tables(d);
+    if (checkpoint_load(&tables, d->state_file, message, sizeof(message)) >= 0)
+        return true;
+    if (!reset_if_corrupt) {
+        snprintf(err, err_len, "%s (move it away or use --reset-state to start fresh)", message);
+        return false;
+    }
+    LOG_WARN("%s; starting with empty detection state (--reset-state)", message);
+    table_destroy(&d->series, series_free_entry);
+    table_destroy(&d->hosts, host_free_entry);
+    if (!table_init(&d->series, 4096) || !table_init(&d->hosts, 1024)) {
+        snprintf(err, err_len, "detector: out of memory");
+        return false;
+    }
+    return true;
+}
+
 /* Builds the detector: home net, state file, allowlist; any error is fatal here. */
 struct detector *detector_new(const struct detect_config *config, alert_fn on_alert, void *user,
                               char *err, size_t err_len)
@@ -238,10 +239,12 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
             }
         }
     }
+    if (d->state_file && !detector_load_checkpoint(d, config->state_reset_if_corrupt, err,
+                                                   err_len))
+        goto fail;
     /* Write it once now: a state file that cannot be written is a set-up error, found
      * before hours of learning are lost at exit. */
-    if (d->state_file && !destinations_save(d->destinations, d->state_file, d->learn_start_usec,
-                                            message, sizeof(message))) {
+    if (d->state_file && !detector_save_state(d, message, sizeof(message))) {
         snprintf(err, err_len, "%s", message);
         goto fail;
     }
@@ -880,6 +883,9 @@ bool detector_save_state(struct detector *detector, char *err, size_t err_len)
         return true;
     if (!destinations_save(detector->destinations, detector->state_file, detector->learn_start_usec,
                            err, err_len))
+        return false;
+    struct checkpoint_tables tables = detector_checkpoint_tables(detector);
+    if (!checkpoint_save(&tables, detector->state_file, err, err_len))
         return false;
     detector->state_dirty = false;
     return true;
