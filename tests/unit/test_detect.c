@@ -753,6 +753,8 @@ UNIT_TEST(test_state_persists_across_restart)
         detector_free(d);
     }
     unlink(path);
+    strncat(path, CHECKPOINT_SUFFIX, sizeof(path) - strlen(path) - 1);
+    unlink(path);
     rmdir(dir);
 }
 
