@@ -65,6 +65,8 @@
 #define DETECT_PERSIST_MIN          0.75  /* share of the last 24 bins (at least 6) holding an upload
                                          * session from which a series is a schedule, however
                                          * jittered: +-50% on 30 min fills every hour */
+#define DEFAULT_PSL_FILE "/usr/share/publicsuffix/public_suffix_list.dat" /* Debian's
+                                         * publicsuffix package: kept current by the distribution */
 #define DETECT_FLAGGED_GEO_BONUS    0.15  /* score added when the destination's country or ASN
                                          * is flagged: enough to lift a schedule to an alert,
                                          * not enough to alert on volume alone */

@@ -11,7 +11,7 @@
  *   host KEY STARTED FIRST_HOUR CURRENT_HOUR PCR_MEAN PCR_VAR PCR_STARTED SAMPLES H0..H71
  *   series SRC DEST IPV SRC_ADDR DEST_ADDR PORT PROTO APP MASTER OUT IN FIRST_START
  *          EVIDENCE FTP_CMD HTTP_REQS HTTP_BODY BARE_IP PACKED ALERTED LAST_SEV LAST_ALERT
- *          TOTAL_CONNS N
+ *          TOTAL_CONNS N MEMBER_COUNT MEMBERS
  *   conn START END OUT IN          (N of them, oldest first, after their series)
  * Tables are written oldest first, so loading rebuilds their LRU order.
  */
@@ -94,11 +94,14 @@ static void series_write(FILE *file, const struct series *s)
     fputc(' ', file);
     hex_write(file, (const uint8_t *)s->master, strlen(s->master));
     fprintf(file, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %u %d %u %" PRIu64 " %d %u %d %d %" PRIu64
-            " %" PRIu64 " %u\n",
+            " %" PRIu64 " %u",
             s->total_out, s->total_in, s->first_start_usec, s->evidence, (int)s->ftp_command,
             s->http_upload_requests, s->http_body_bytes, s->http_bare_ip, s->packed, s->alerted,
             (int)s->last_severity, s->last_alert_usec, s->beacon.total_connections,
             s->beacon.count);
+    fprintf(file, " %u ", s->member_count);
+    hex_write(file, (const uint8_t *)s->members, strlen(s->members));
+    fputc('\n', file);
     ring_write(file, &s->beacon);
 }
 
@@ -306,7 +309,7 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
                 goto bad;
             continue;
         }
-        if (strcmp(tok[0], "series") != 0 || count != 24)
+        if (strcmp(tok[0], "series") != 0 || count != 26)
             goto bad;
         char src[64], dest[FLOW_NAME_LEN], key[64 + FLOW_NAME_LEN + 2];
         struct series fields;
@@ -337,6 +340,11 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
         s->dest_port = (uint16_t)port;
         s->proto = (uint8_t)proto;
         s->cloud_service = cloud_storage_service(dest, s->app, NULL);
+        uint64_t members;
+        if (!parse_u64(tok[24], &members) || members > UINT32_MAX ||
+            hex_read(tok[25], (uint8_t *)s->members, sizeof(s->members), true) < 0)
+            goto bad;
+        s->member_count = (uint32_t)members;
         for (uint32_t i = 0; i < conns; i++) {
             line_no++;
             if (fgets(line, sizeof(line), file) == NULL || !conn_read(s, line))

@@ -85,6 +85,8 @@ struct alert {
     double first_seen_age_sec;      /* how long the destination had been known when used; -1 new */
     uint32_t evidence;              /* EVIDENCE_* bits */
     const char *packed_kind;        /* "zip", "7z", ...; "" when no packed data was seen */
+    char group[FLOW_NAME_LEN];      /* group alerts: the registered domain or network; "" else */
+    char group_members[512];        /* comma-joined destinations seen in the group */
     struct score_breakdown breakdown;
     uint64_t flow_id;               /* the flow record that raised it */
 
@@ -123,6 +125,9 @@ struct detect_config {
     /* Site-wide floor of one unscheduled upload to a new destination that alerts on volume
      * alone; 0 turns the bulk model off. */
     uint64_t bulk_min_bytes;
+    /* Public suffix list for destination groups by registered domain; NULL or "": groups
+     * by network only. Must load when set. */
+    const char *psl_file;
 };
 
 void detect_config_defaults(struct detect_config *config);
@@ -133,7 +138,8 @@ struct detect_stats {
     uint64_t suppressed;    /* findings inside the suppression window */
     uint64_t allowlisted;   /* findings dropped by the allowlist */
     uint64_t hosts;         /* internal hosts with a baseline */
-    uint64_t destinations;  /* (host, destination) pairs tracked */
+    uint64_t destinations;  /* series tracked: (host, destination) and (host, group) */
+    uint64_t group_findings;/* schedules found only over a group of destinations */
 };
 
 struct detector;

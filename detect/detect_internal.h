@@ -472,6 +472,23 @@ void score_format_bytes(uint64_t bytes, char *out, size_t out_len);
 /* "60.0 min" / "6.0 h" / "45 s" style. */
 void score_format_duration(double seconds, char *out, size_t out_len);
 
+/* ---- groups.c: destination groups ------------------------------------------------------ */
+
+#define GROUP_MAX_MEMBERS 8     /* members named in a group's alert */
+#define GROUP_MEMBERS_LEN 512
+#define GROUP_KEY_PREFIX "group:"
+
+struct groups;
+
+/* NULL and a message in err when psl_file cannot be loaded; psl_file NULL or "": no
+ * domain groups. */
+struct groups *groups_new(const char *psl_file, char *err, size_t err_len);
+void groups_free(struct groups *groups);
+/* The group of a destination: its registered domain when dest_is_name, else its /24
+ * (IPv4) or /48 (IPv6) network. */
+void groups_of(const struct groups *groups, const char *dest_name, bool dest_is_name,
+               int ip_version, const uint8_t *dest_addr, char *out, size_t out_len);
+
 /* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
 
 /* One (internal host, destination) series: its connections, evidence and alert state. */
@@ -497,6 +514,9 @@ struct series {
     bool alerted;
     enum alert_severity last_severity;
     uint64_t last_alert_usec;
+    /* Group series only (key "<src> group:<group>"): the destinations seen in it. */
+    uint32_t member_count;
+    char members[GROUP_MEMBERS_LEN]; /* comma-joined, the first GROUP_MAX_MEMBERS */
 };
 
 struct host {

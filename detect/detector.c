@@ -24,7 +24,8 @@
 
 struct detector {
     struct detect_config config;
-    char *home_net_text, *state_file, *allowlist_file;
+    char *home_net_text, *state_file, *allowlist_file, *psl_file;
+    struct groups *groups;
     alert_fn on_alert;
     void *user;
     struct cidr_set *home_net;
@@ -84,6 +85,7 @@ void detect_config_defaults(struct detect_config *config)
     config->beacon_min_conn_bytes = DEFAULT_BEACON_MIN_CONN_BYTES;
     config->new_destination_usec = DEFAULT_NEW_DEST_WINDOW * USEC_PER_SEC;
     config->bulk_min_bytes = DEFAULT_BULK_MIN_BYTES;
+    config->psl_file = DEFAULT_PSL_FILE;
 }
 
 /* table_destroy callback for series. */
@@ -189,11 +191,13 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
     d->home_net_text = dup_or_null(config->home_net ? config->home_net : GEO_DEFAULT_HOME_NET);
     d->state_file = dup_or_null(config->state_file);
     d->allowlist_file = dup_or_null(config->allowlist_file);
+    d->psl_file = dup_or_null(config->psl_file);
+    d->config.psl_file = d->psl_file;
     d->config.home_net = d->home_net_text;
     d->config.state_file = d->state_file;
     d->config.allowlist_file = d->allowlist_file;
     if (d->home_net_text == NULL || (config->state_file && !d->state_file) ||
-        (config->allowlist_file && !d->allowlist_file)) {
+        (config->allowlist_file && !d->allowlist_file) || (config->psl_file && !d->psl_file)) {
         snprintf(err, err_len, "detector: out of memory");
         goto fail;
     }
@@ -215,6 +219,9 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
         snprintf(err, err_len, "detector: out of memory");
         goto fail;
     }
+    d->groups = groups_new(d->psl_file, err, err_len);
+    if (d->groups == NULL)
+        goto fail;
     d->destinations = destinations_new(DETECT_MAX_DESTINATIONS);
     if (d->destinations == NULL) {
         snprintf(err, err_len, "detector: out of memory");
@@ -265,6 +272,7 @@ fail:
         cidr_set_free(d->home_net);
     allowlist_free(d->allowlist);
     allowlist_free(d->flagged_geo);
+    groups_free(d->groups);
     destinations_free(d->destinations);
     if (d->series.buckets)
         table_destroy(&d->series, series_free_entry);
@@ -273,6 +281,7 @@ fail:
     free(d->home_net_text);
     free(d->state_file);
     free(d->allowlist_file);
+    free(d->psl_file);
     free(d);
     return NULL;
 }
@@ -541,14 +550,15 @@ struct series_step {
     uint32_t evidence;               /* this flow's protocol evidence */
 };
 
-/* Stage 3: the (host, destination) series takes the connection. False: no memory. */
+/* Stage 3: the (host, destination) series named dest_key takes the connection. False: no
+ * memory. */
 static bool series_update(struct detector *d, const struct record_view *view,
-                          struct series_step *step)
+                          const char *dest_key, struct series_step *step)
 {
     const struct detect_config *cfg = &d->config;
     const struct flow *flow = view->flow;
-    char key[64 + FLOW_NAME_LEN + 2];
-    table_key_join(key, sizeof(key), view->src_text, view->dest_name);
+    char key[64 + FLOW_NAME_LEN + 16];
+    table_key_join(key, sizeof(key), view->src_text, dest_key);
     struct series *s = series_get(d, key);
     if (s == NULL)
         return false;
@@ -791,6 +801,10 @@ static void alert_emit(struct detector *d, struct series *s, const struct record
     };
     alert_build(&alert, &source, f, score, s->alerted);
     alert.breakdown = *breakdown;
+    if (s->member_count > 0) {
+        copy_text(alert.group, sizeof(alert.group), view->dest_name);
+        copy_text(alert.group_members, sizeof(alert.group_members), s->members);
+    }
     alert.id = ++d->next_alert_id;
     s->alerted = true;
     s->last_severity = alert.severity;
@@ -800,7 +814,84 @@ static void alert_emit(struct detector *d, struct series *s, const struct record
         d->on_alert(d->user, &alert);
 }
 
-/* Runs the stages on one record; at most one alert comes out. */
+/* Stages 5-7 for one finding: score, gate, alert. True when an alert went out. */
+static bool finding_judge(struct detector *d, const struct record_view *view,
+                          const struct series_step *step, const struct finding *finding,
+                          uint64_t learn_end)
+{
+    struct flow *flow = view->flow;
+    const struct finding *fp = finding;
+    struct geo_info dest_geo;
+    memset(&dest_geo, 0, sizeof(dest_geo));
+    if (d->config.geo)
+        geo_lookup(d->config.geo, flow->ip_version, view->roles.dest_addr, &dest_geo);
+    struct allow_query query = {
+        .ip_version = flow->ip_version, .src_addr = view->roles.src_addr,
+        .dest_addr = view->roles.dest_addr, .dest_name = view->dest_name,
+        .app_protocol = step->series->app, .master_protocol = step->series->master,
+        .dest_port = view->roles.dest_port, .dest_geo = d->config.geo ? &dest_geo : NULL,
+    };
+    bool flagged_geo;
+    struct score_breakdown breakdown;
+    double score = record_score(d, fp, &query, &flagged_geo, &breakdown);
+    if (!alert_gate(d, step->series, fp, score, view->now, learn_end, &query))
+        return false;
+    alert_emit(d, step->series, view, fp, score, flagged_geo, &dest_geo, &breakdown);
+    return true;
+}
+
+/* Adds a destination to a group series' member list (the first GROUP_MAX_MEMBERS). */
+static void group_add_member(struct series *group, const char *dest_name)
+{
+    size_t name_len = strlen(dest_name);
+    for (const char *p = group->members; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == name_len && memcmp(p, dest_name, len) == 0)
+            return;
+        p += len + (comma ? 1 : 0);
+    }
+    group->member_count++;
+    size_t used = strlen(group->members);
+    if (group->member_count > GROUP_MAX_MEMBERS || used + name_len + 2 > sizeof(group->members))
+        return;
+    snprintf(group->members + used, sizeof(group->members) - used, "%s%s", used ? "," : "",
+             dest_name);
+}
+
+/* Stage 3b: the destination's group (registered domain, /24, /48) is a series of its own.
+ * It is scored when it has several members and the member series alone said nothing:
+ * a schedule rotated over addresses or names. */
+static void group_score_record(struct detector *d, const struct record_view *view,
+                               const struct record_history *member_history, uint64_t learn_end)
+{
+    struct record_view group_view = *view;
+    char group_key[FLOW_NAME_LEN + 8];
+    bool dest_is_name = !name_is_address(view->dest_name);
+    groups_of(d->groups, view->dest_name, dest_is_name, view->flow->ip_version,
+              view->roles.dest_addr, group_view.dest_name, sizeof(group_view.dest_name));
+    if (strcmp(group_view.dest_name, view->dest_name) == 0)
+        return; /* the destination is its own group: the member series said it all */
+    snprintf(group_key, sizeof(group_key), GROUP_KEY_PREFIX "%s", group_view.dest_name);
+    struct series_step step;
+    if (!series_update(d, view, group_key, &step))
+        return;
+    group_add_member(step.series, view->dest_name);
+    if (step.series->member_count < 2)
+        return;
+    struct record_history history = *member_history;
+    history.pair_first = destinations_touch(d->destinations, view->src_text, group_key,
+                                            view->start);
+    history.site_first = destinations_touch(d->destinations, DESTINATION_SITE, group_key,
+                                            view->start);
+    struct finding f;
+    if (!features_build(d, &group_view, &history, &step, learn_end, &f) || !f.periodic)
+        return;
+    d->stats.group_findings++;
+    finding_judge(d, &group_view, &step, &f, learn_end);
+}
+
+/* Runs the stages on one record: the member series, then its group. */
 static void detector_score_record(struct detector *d, struct flow *flow, uint64_t learn_end)
 {
     struct record_view view;
@@ -810,26 +901,12 @@ static void detector_score_record(struct detector *d, struct flow *flow, uint64_
     if (!record_view_build(d, flow, &view))
         return;
     record_learn(d, &view, &history);
-    if (!series_update(d, &view, &step))
+    if (!series_update(d, &view, view.dest_name, &step))
         return;
-    if (!features_build(d, &view, &history, &step, learn_end, &f))
-        return;
-    struct geo_info dest_geo;
-    memset(&dest_geo, 0, sizeof(dest_geo));
-    if (d->config.geo)
-        geo_lookup(d->config.geo, flow->ip_version, view.roles.dest_addr, &dest_geo);
-    struct allow_query query = {
-        .ip_version = flow->ip_version, .src_addr = view.roles.src_addr,
-        .dest_addr = view.roles.dest_addr, .dest_name = view.dest_name,
-        .app_protocol = step.series->app, .master_protocol = step.series->master,
-        .dest_port = view.roles.dest_port, .dest_geo = d->config.geo ? &dest_geo : NULL,
-    };
-    bool flagged_geo;
-    struct score_breakdown breakdown;
-    double score = record_score(d, &f, &query, &flagged_geo, &breakdown);
-    if (!alert_gate(d, step.series, &f, score, view.now, learn_end, &query))
-        return;
-    alert_emit(d, step.series, &view, &f, score, flagged_geo, &dest_geo, &breakdown);
+    bool member_finding = features_build(d, &view, &history, &step, learn_end, &f);
+    bool alerted = member_finding && finding_judge(d, &view, &step, &f, learn_end);
+    if (!alerted && !(member_finding && f.periodic))
+        group_score_record(d, &view, &history, learn_end);
 }
 
 /* Per flow record: the learning clock, then the stages, then a periodic save. */
@@ -911,6 +988,8 @@ void detector_free(struct detector *detector)
     allowlist_free(detector->allowlist);
     allowlist_free(detector->flagged_geo);
     destinations_free(detector->destinations);
+    groups_free(detector->groups);
+    free(detector->psl_file);
     table_destroy(&detector->series, series_free_entry);
     table_destroy(&detector->hosts, host_free_entry);
     free(detector->home_net_text);

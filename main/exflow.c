@@ -134,6 +134,8 @@ static void usage(FILE *out)
 "      --min-upload BYTES         bytes out before an upload counts (default %d)\n"
 "      --bulk-min BYTES           one upload to a new destination that alerts on volume\n"
 "                                 alone (default %llu; 0 turns it off)\n"
+"      --psl-file FILE            public suffix list for destination groups (default\n"
+"                                 " DEFAULT_PSL_FILE "; \"\" for none)\n"
 "      --pcr-threshold X          upload-heavy above this PCR (default %.2f)\n"
 "      --beacon-min-conns N       connections before a schedule is scored (default %d)\n"
 "      --alert-threshold X        score that raises an alert (default %.2f)\n"
@@ -289,7 +291,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_BULK_MIN,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_BULK_MIN, OPT_PSL_FILE,
 };
 
 static const struct option long_options[] = {
@@ -316,6 +318,7 @@ static const struct option long_options[] = {
     { "learn", required_argument, NULL, OPT_LEARN },
     { "min-upload", required_argument, NULL, OPT_MIN_UPLOAD },
     { "bulk-min", required_argument, NULL, OPT_BULK_MIN },
+    { "psl-file", required_argument, NULL, OPT_PSL_FILE },
     { "pcr-threshold", required_argument, NULL, OPT_PCR_THRESHOLD },
     { "beacon-min-conns", required_argument, NULL, OPT_BEACON_MIN_CONNS },
     { "alert-threshold", required_argument, NULL, OPT_ALERT_THRESHOLD },
@@ -438,6 +441,9 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             if (!parse_size(optarg, &bytes))
                 USAGE_ERROR("--bulk-min: '%s' is not a size (e.g. 10M, 1G)", optarg);
             o->detect.bulk_min_bytes = bytes;
+            break;
+        case OPT_PSL_FILE:
+            o->detect.psl_file = optarg;
             break;
         case OPT_PCR_THRESHOLD:
             if (!parse_fraction(optarg, &o->detect.pcr_threshold))

@@ -368,6 +368,18 @@ char *output_alert_json(const struct alert *alert)
     set_value(event, "evidence", evidence);
     if (alert->packed_kind != NULL)
         set_label(event, "packed_kind", alert->packed_kind);
+    if (alert->group[0] != '\0') {
+        /* A group alert: the registered domain or network, and the destinations in it. */
+        set_own_text(event, "group", alert->group);
+        json_t *members = json_array();
+        for (const char *p = alert->group_members; members && *p;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            json_array_append_new(members, json_stringn_nocheck(p, len));
+            p += len + (comma ? 1 : 0);
+        }
+        set_value(event, "group_members", members);
+    }
 
     set_uint(event, "bytes_out", alert->bytes_out);
     set_uint(event, "bytes_in", alert->bytes_in);
