@@ -59,7 +59,7 @@
 #define SCORE_BULK_PER_DECADE       0.16  /* added per tenfold volume, no cap: 50 MB 0.61,
                                          * 500 MB 0.77, 5 GB 0.93; new site +0.05 */
 #define SCORE_BULK_SITE_NEW         0.05  /* no host of the site ever used the destination */
-#define SCORE_BULK_PROTOCOL         0.05  /* an explicit upload (FTP, HTTP, SSH) or file-drop service */
+#define SCORE_BULK_PROTOCOL         0.05  /* an explicit upload command (FTP, HTTP, SSH) */
 #define SCORE_BULK_PACKED           0.10  /* an archive in the upload: packed before it left */
 #define DETECT_PERSIST_BIN          3600  /* seconds per persistence bin: hourly, as RITA's histogram */
 #define DETECT_PERSIST_MIN          0.75  /* share of the last 24 bins (at least 6) holding an upload

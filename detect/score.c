@@ -29,11 +29,14 @@ static double clamp01(double x)
  * newness: backups and sync clients use the same services all day. */
 static double protocol_part(const struct finding *finding)
 {
+    /* A new destination already scores its newness; a cloud service's name adds nothing to
+     * it (it is the world's best-known kind of destination), so the two do not stack. */
+    bool cloud = finding->cloud_service != NULL && !finding->pair_new;
     double best = 0.0;
     int kinds = 0;
     double strengths[6] = {
         ftp_command_is_upload(finding->ftp_command) ? 1.0 : 0.0,
-        finding->cloud_service ? SCORE_CLOUD_STRENGTH : 0.0,
+        cloud ? SCORE_CLOUD_STRENGTH : 0.0,
         (finding->evidence & EVIDENCE_SSH_UPLOAD) ? 0.8 : 0.0,
         (finding->evidence & EVIDENCE_HTTP_UPLOAD) ? (finding->http_bare_ip ? 0.8 : 0.6) : 0.0,
         (finding->evidence & EVIDENCE_PARALLEL_STREAMS) ? 0.9 : 0.0,
@@ -101,6 +104,10 @@ bool score_bulk_applies(const struct finding *finding, const struct detect_confi
         return false;
     if (finding->periodic || !finding->pair_new || finding->pcr < config->pcr_threshold)
         return false;
+    /* One-shot: the first session of its series. A second upload to the same place is a
+     * repeat (a schedule in the making), scored by the pattern model. */
+    if (finding->beacon.sessions > 1)
+        return false;
     return finding->baseline_ratio == 0.0 || finding->baseline_anomalous;
 }
 
@@ -112,7 +119,8 @@ static double score_bulk(const struct finding *finding, const struct detect_conf
         return 0.0;
     double decades = log10((double)finding->bytes_out / (double)config->bulk_min_bytes);
     double volume = SCORE_BULK_BASE + SCORE_BULK_PER_DECADE * decades;
-    bool protocol = ftp_command_is_upload(finding->ftp_command) || finding->cloud_service ||
+    /* An explicit upload; a cloud service's name is not one (see protocol_part). */
+    bool protocol = ftp_command_is_upload(finding->ftp_command) ||
                     (finding->evidence & (EVIDENCE_HTTP_UPLOAD | EVIDENCE_SSH_UPLOAD));
     breakdown_add(b, "bulk", "bulk_volume", volume, 1.0);
     breakdown_add(b, "bulk", "bulk_site_new", finding->site_new ? 1.0 : 0.0, SCORE_BULK_SITE_NEW);
