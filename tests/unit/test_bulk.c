@@ -337,9 +337,52 @@ UNIT_TEST(test_nightly_s3_backup_not_high)
     detector_free(d);
 }
 
+/* Passive FTP: STOR on the control channel, then a data channel whose first bytes are a
+ * 7z archive's signature. */
+UNIT_TEST(test_ftp_data_7z_is_packed)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    struct flow control, data;
+    flow_make(&control, 1, "10.1.1.5", "93.184.216.7", 21, T0, T0, 0, 0);
+    send_payload(d, &control, FLOW_DIR_RESP, T0 + 1000, "220 ready\r\n", 11);
+    send_payload(d, &control, FLOW_DIR_ORIG, T0 + 2000, "PASV\r\n", 6);
+    static const char reply[] = "227 Entering Passive Mode (93,184,216,7,195,80).\r\n";
+    send_payload(d, &control, FLOW_DIR_RESP, T0 + 3000, reply, sizeof(reply) - 1);
+    send_payload(d, &control, FLOW_DIR_ORIG, T0 + 4000, "STOR q3.bin\r\n", 13);
+    flow_make(&data, 2, "10.1.1.5", "93.184.216.7", 50000, T0 + 5000, T0 + 5000, 0, 0);
+    data.orig_port = 41001;
+    struct packet syn;
+    memset(&syn, 0, sizeof(syn));
+    syn.ts_usec = T0 + 5000;
+    syn.ip_version = 4;
+    syn.proto = 6;
+    data.dir[FLOW_DIR_ORIG].packets = 1;
+    detector_on_packet(d, &data, &syn, FLOW_DIR_ORIG);
+    CHECK(data.observer_state != NULL);
+    send_payload(d, &data, FLOW_DIR_ORIG, T0 + 6000, "7z\xbc\xaf\x27\x1c\x00\x04", 8);
+    data.dir[FLOW_DIR_ORIG].payload_bytes = 30 * MB;
+    data.last_ts_usec = T0 + 60 * SEC;
+    detector_on_record(d, &data, FLOW_END_TCP_CLOSE, true);
+    CHECK_EQ_U(c.count, 1);
+    if (c.count == 1) {
+        CHECK(c.alerts[0].evidence & EVIDENCE_FTP_STOR);
+        CHECK(c.alerts[0].evidence & EVIDENCE_PACKED_DATA);
+        CHECK_STR(c.alerts[0].packed_kind, "7z");
+    }
+    control.last_ts_usec = T0 + 61 * SEC;
+    detector_on_record(d, &control, FLOW_END_TCP_CLOSE, true);
+    detector_free(d);
+}
+
 UNIT_MAIN("bulk",
           UNIT_CASE(test_packed_recognition), UNIT_CASE(test_http_zip_post_is_packed),
           UNIT_CASE(test_bulk_upload_log_scale), UNIT_CASE(test_learned_destination_not_bulk),
           UNIT_CASE(test_learned_daily_backup_stays_low), UNIT_CASE(test_cloud_not_above_unknown),
           UNIT_CASE(test_jittered_schedule_is_persistent),
-          UNIT_CASE(test_nightly_s3_backup_not_high))
+          UNIT_CASE(test_nightly_s3_backup_not_high),
+          UNIT_CASE(test_ftp_data_7z_is_packed))
