@@ -139,6 +139,10 @@ struct detect_stats {
     uint64_t allowlisted;   /* findings dropped by the allowlist */
     uint64_t hosts;         /* internal hosts with a baseline */
     uint64_t destinations;  /* series tracked: (host, destination) and (host, group) */
+    uint64_t outbound;      /* records from a home host to a public address (scored) */
+    uint64_t findings;      /* upload-heavy findings that were scored */
+    uint64_t below_threshold; /* findings under --alert-threshold */
+    uint64_t learning;      /* findings above it during --learn */
     uint64_t group_findings;/* schedules found only over a group of destinations */
 };
 

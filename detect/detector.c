@@ -769,10 +769,14 @@ static bool alert_gate(struct detector *d, const struct series *s, const struct 
                        const struct allow_query *query)
 {
     const struct detect_config *cfg = &d->config;
-    if (score < cfg->alert_threshold)
+    if (score < cfg->alert_threshold) {
+        d->stats.below_threshold++;
         return false;
-    if (now < learn_end)
+    }
+    if (now < learn_end) {
+        d->stats.learning++;
         return false; /* learning: everything above was learned, nothing is said */
+    }
     if (allowlist_match(d->allowlist, query, NULL)) {
         d->stats.allowlisted++;
         return false;
@@ -833,6 +837,7 @@ static bool finding_judge(struct detector *d, const struct record_view *view,
     };
     bool flagged_geo;
     struct score_breakdown breakdown;
+    d->stats.findings++;
     double score = record_score(d, fp, &query, &flagged_geo, &breakdown);
     if (!alert_gate(d, step->series, fp, score, view->now, learn_end, &query))
         return false;
@@ -900,6 +905,7 @@ static void detector_score_record(struct detector *d, struct flow *flow, uint64_
     struct finding f;
     if (!record_view_build(d, flow, &view))
         return;
+    d->stats.outbound++;
     record_learn(d, &view, &history);
     if (!series_update(d, &view, view.dest_name, &step))
         return;

@@ -146,8 +146,13 @@ UNIT_TEST(test_bulk_upload_log_scale)
     struct detector *d = make_detector(&config, &c);
     if (!d)
         return;
-    tls_upload(d, 1, "198.51.100.7", "", T0, 5 * MB);
+    tls_upload(d, 1, "151.101.64.77", "", T0, 5 * MB);
     CHECK_EQ_U(c.count, 0);
+    struct detect_stats stats;
+    detector_get_stats(d, &stats);
+    CHECK_EQ_U(stats.outbound, 1);
+    CHECK_EQ_U(stats.findings, 1);              /* upload-heavy, scored ... */
+    CHECK_EQ_U(stats.below_threshold, 1);       /* ... and under the threshold */
     tls_upload(d, 2, "151.101.64.1", "", T0 + 3600 * SEC, 50 * MB);
     tls_upload(d, 3, "151.101.64.2", "", T0 + 7200 * SEC, 500 * MB);
     tls_upload(d, 4, "151.101.64.3", "", T0 + 9000 * SEC, 5000 * MB);
