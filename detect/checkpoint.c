@@ -100,7 +100,7 @@ static void series_write(FILE *file, const struct series *s)
             (int)s->last_severity, s->last_alert_usec, s->beacon.total_connections,
             s->beacon.count);
     fprintf(file, " %u ", s->member_count);
-    hex_write(file, (const uint8_t *)s->members, strlen(s->members));
+    hex_write(file, (const uint8_t *)s->members, s->members ? strlen(s->members) : 0);
     fputc('\n', file);
     ring_write(file, &s->beacon);
 }
@@ -333,17 +333,24 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
             goto bad;
         struct table_entry entry = s->entry;
         struct beacon_series ring = s->beacon;
+        char *member_text = s->members;
         *s = fields;
         s->entry = entry;
         s->beacon = ring;
+        s->members = member_text;
         s->ip_version = tok[3][0] - '0';
         s->dest_port = (uint16_t)port;
         s->proto = (uint8_t)proto;
         s->cloud_service = cloud_storage_service(dest, s->app, NULL);
         uint64_t members;
-        if (!parse_u64(tok[24], &members) || members > UINT32_MAX ||
-            hex_read(tok[25], (uint8_t *)s->members, sizeof(s->members), true) < 0)
+        if (!parse_u64(tok[24], &members) || members > UINT32_MAX)
             goto bad;
+        if (strcmp(tok[25], "-") != 0) {
+            if (s->members == NULL && (s->members = calloc(1, GROUP_MEMBERS_LEN)) == NULL)
+                goto bad;
+            if (hex_read(tok[25], (uint8_t *)s->members, GROUP_MEMBERS_LEN, true) < 0)
+                goto bad;
+        }
         s->member_count = (uint32_t)members;
         for (uint32_t i = 0; i < conns; i++) {
             line_no++;

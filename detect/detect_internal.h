@@ -516,7 +516,8 @@ struct series {
     uint64_t last_alert_usec;
     /* Group series only (key "<src> group:<group>"): the destinations seen in it. */
     uint32_t member_count;
-    char members[GROUP_MEMBERS_LEN]; /* comma-joined, the first GROUP_MAX_MEMBERS */
+    char *members;                  /* comma-joined, the first GROUP_MAX_MEMBERS; allocated
+                                     * (GROUP_MEMBERS_LEN) on the first member, NULL else */
 };
 
 struct host {

@@ -93,6 +93,7 @@ static void series_free_entry(struct table_entry *entry)
 {
     struct series *s = (struct series *)entry;
     beacon_free(&s->beacon);
+    free(s->members);
     free(s);
 }
 
@@ -807,7 +808,8 @@ static void alert_emit(struct detector *d, struct series *s, const struct record
     alert.breakdown = *breakdown;
     if (s->member_count > 0) {
         copy_text(alert.group, sizeof(alert.group), view->dest_name);
-        copy_text(alert.group_members, sizeof(alert.group_members), s->members);
+        copy_text(alert.group_members, sizeof(alert.group_members),
+                  s->members ? s->members : "");
     }
     alert.id = ++d->next_alert_id;
     s->alerted = true;
@@ -849,6 +851,8 @@ static bool finding_judge(struct detector *d, const struct record_view *view,
 static void group_add_member(struct series *group, const char *dest_name)
 {
     size_t name_len = strlen(dest_name);
+    if (group->members == NULL && (group->members = calloc(1, GROUP_MEMBERS_LEN)) == NULL)
+        return;
     for (const char *p = group->members; *p;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -858,9 +862,9 @@ static void group_add_member(struct series *group, const char *dest_name)
     }
     group->member_count++;
     size_t used = strlen(group->members);
-    if (group->member_count > GROUP_MAX_MEMBERS || used + name_len + 2 > sizeof(group->members))
+    if (group->member_count > GROUP_MAX_MEMBERS || used + name_len + 2 > GROUP_MEMBERS_LEN)
         return;
-    snprintf(group->members + used, sizeof(group->members) - used, "%s%s", used ? "," : "",
+    snprintf(group->members + used, GROUP_MEMBERS_LEN - used, "%s%s", used ? "," : "",
              dest_name);
 }
 
