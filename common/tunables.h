@@ -82,6 +82,22 @@
 #define ICMP_TUNNEL_MIN_SCORE       0.75  /* echo payloads that are not a ping: medium */
 #define MAIL_SERVERS_MAX            4096  /* learned internal mail servers kept */
 
+#define DEFAULT_BULK_MIN_BYTES      (10 * 1000 * 1000) /* bytes: one upload to a new destination
+                                                 * from which volume alone alerts; a mail
+                                                 * attachment or a photo set stays below */
+#define SCORE_BULK_BASE             0.50  /* bulk score at the floor: under the alert threshold
+                                         * even for a new site; evidence lifts it */
+#define SCORE_BULK_PER_DECADE       0.16  /* added per tenfold volume, no cap: 50 MB 0.61,
+                                         * 500 MB 0.77, 5 GB 0.93; new site +0.05 */
+#define SCORE_BULK_SITE_NEW         0.05  /* no host of the site ever used the destination */
+#define SCORE_BULK_PROTOCOL         0.05  /* an explicit upload command (FTP, HTTP, SSH) */
+#define SCORE_BULK_PACKED           0.10  /* an archive in the upload: packed before it left */
+#define DETECT_PERSIST_BIN          3600  /* seconds per persistence bin: hourly, as RITA's histogram */
+#define DETECT_PERSIST_MIN          0.75  /* share of the last 24 bins (at least 6) holding an upload
+                                         * session from which a series is a schedule, however
+                                         * jittered: +-50% on 30 min fills every hour */
+#define DEFAULT_PSL_FILE "/usr/share/publicsuffix/public_suffix_list.dat" /* Debian's
+                                         * publicsuffix package: kept current by the distribution */
 #define DETECT_FLAGGED_GEO_BONUS    0.15  /* score added when the destination's country or ASN
                                          * is flagged: enough to lift a schedule to an alert,
                                          * not enough to alert on volume alone */

@@ -113,6 +113,35 @@ static int compare_start(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Share of time bins, over the last BEACON_PERSIST_WINDOW_BINS ending at the latest
+ * session, that hold at least one session start (sorted starts in seconds). Jitter moves an
+ * upload within its period but rarely out of every bin, where it wrecks gap regularity. */
+static double beacon_persistence(const double *session_start, uint32_t sessions, double bin_sec,
+                                 uint32_t *bins_out)
+{
+    bool seen[BEACON_PERSIST_WINDOW_BINS] = { false };
+    *bins_out = 0;
+    if (sessions == 0 || bin_sec <= 0.0)
+        return 0.0;
+    double last_bin = floor(session_start[sessions - 1] / bin_sec);
+    double first_bin = floor(session_start[0] / bin_sec);
+    double span = last_bin - first_bin + 1.0;
+    uint32_t bins = span > BEACON_PERSIST_WINDOW_BINS ? BEACON_PERSIST_WINDOW_BINS : (uint32_t)span;
+    uint32_t hit = 0;
+    for (uint32_t i = 0; i < sessions; i++) {
+        double back = last_bin - floor(session_start[i] / bin_sec);
+        if (back < 0.0 || back >= (double)bins)
+            continue;
+        uint32_t slot = (uint32_t)back;
+        if (!seen[slot]) {
+            seen[slot] = true;
+            hit++;
+        }
+    }
+    *bins_out = bins;
+    return (double)hit / (double)bins;
+}
+
 /* Merges starts closer than min_period into sessions, then scores the gaps between sessions. */
 void beacon_evaluate(const struct beacon_series *series, const struct beacon_params *params,
                      struct beacon_result *result)
@@ -168,10 +197,16 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
     result->score = beacon_score_gaps(gaps, result->gaps, &result->period_sec, &result->mad_sec,
                                       &result->skew);
     result->dispersion = result->period_sec > 0.0 ? result->mad_sec / result->period_sec : 0.0;
-    result->periodic = sessions >= params->min_connections &&
-                       result->period_sec >= params->min_period_sec &&
-                       result->period_sec <= params->max_period_sec &&
-                       result->score >= params->min_score;
+    bool schedule_shape = sessions >= params->min_connections &&
+                          result->period_sec >= params->min_period_sec &&
+                          result->period_sec <= params->max_period_sec;
+    result->regular = schedule_shape && result->score >= params->min_score;
+    result->persistence = beacon_persistence(session_start, sessions, params->persist_bin_sec,
+                                             &result->persist_bins);
+    result->persistent = schedule_shape && params->persist_min > 0.0 &&
+                         result->persist_bins >= BEACON_PERSIST_MIN_BINS &&
+                         result->persistence >= params->persist_min;
+    result->periodic = result->regular || result->persistent;
 }
 
 /* Parallel uploads (rclone, multi-part): connections whose lifetimes overlap this one's. */

@@ -29,13 +29,37 @@
 #define EVIDENCE_ICMP_TUNNEL     (1u << 9)  /* echo payloads that are not a ping's pattern */
 #define EVIDENCE_SMTP_EXFIL      (1u << 10) /* SMTP message from a host that is no mail server */
 #define EVIDENCE_SMALL_UPLOAD    (1u << 11) /* below --min-upload, on rare protocol evidence */
-#define EVIDENCE_COUNT 12
+#define EVIDENCE_PACKED_DATA     (1u << 12) /* archive magic, type or file name in a cleartext upload */
+#define EVIDENCE_BULK_UPLOAD     (1u << 13) /* one upload over the site floor to a new destination */
+#define EVIDENCE_PERSISTENT      (1u << 14) /* uploads in most hours, too jittered to be regular */
+#define EVIDENCE_COUNT 15
 const char *detect_evidence_name(unsigned bit_index);
 
 enum alert_severity { SEVERITY_LOW = 0, SEVERITY_MEDIUM, SEVERITY_HIGH, SEVERITY_CRITICAL };
 const char *alert_severity_name(enum alert_severity severity);
 
 #define ALERT_MAX_TECHNIQUES 4
+
+/* Why an alert scored what it did: each part's value in [0,1] (bulk_volume may pass 1: the
+ * volume scale has no cap) and its weight; the score is the larger of the two models' sums
+ * plus the flagged-geography bonus, cut to 1. */
+#define SCORE_MAX_PARTS 12
+struct score_part {
+    const char *name;               /* static string: "volume", "bulk_volume", ... */
+    const char *model;              /* "pattern" or "bulk" */
+    double value;
+    double weight;
+};
+struct score_breakdown {
+    const char *model;              /* the model that gave the score */
+    double pattern;                 /* weighted sum of the pattern parts */
+    double bulk;                    /* bulk-upload sum; 0 when it does not apply */
+    double geo_bonus;               /* flagged country or ASN */
+    double evidence_floor;          /* least score rare protocol evidence guarantees (a covert
+                                     * channel, a host's first small FTP upload); 0 none */
+    uint32_t count;
+    struct score_part part[SCORE_MAX_PARTS];
+};
 #define ALERT_TEXT_LEN 512
 
 struct alert {
@@ -68,6 +92,10 @@ struct alert {
     double baseline_ratio;          /* bytes out this hour / host's usual hourly bytes; 0 unknown */
     double first_seen_age_sec;      /* how long the destination had been known when used; -1 new */
     uint32_t evidence;              /* EVIDENCE_* bits */
+    const char *packed_kind;        /* "zip", "7z", ...; "" when no packed data was seen */
+    char group[FLOW_NAME_LEN];      /* group alerts: the registered domain or network; "" else */
+    char group_members[512];        /* comma-joined destinations seen in the group */
+    struct score_breakdown breakdown;
     uint64_t flow_id;               /* the flow record that raised it */
 
     const char *techniques[ALERT_MAX_TECHNIQUES]; /* static strings: "T1020", "T1029", ... */
@@ -104,6 +132,12 @@ struct detect_config {
     bool ftp_same_hosts_only;
     const char *dns_heavy_users_file;/* registered domains whose long names never alert */
     const char *mail_servers;        /* comma-separated CIDRs allowed to send SMTP out */
+    /* Site-wide floor of one unscheduled upload to a new destination that alerts on volume
+     * alone; 0 turns the bulk model off. */
+    uint64_t bulk_min_bytes;
+    /* Public suffix list for destination groups by registered domain; NULL or "": groups
+     * by network only. Must load when set. */
+    const char *psl_file;
 };
 
 void detect_config_defaults(struct detect_config *config);
@@ -114,7 +148,12 @@ struct detect_stats {
     uint64_t suppressed;    /* findings inside the suppression window */
     uint64_t allowlisted;   /* findings dropped by the allowlist */
     uint64_t hosts;         /* internal hosts with a baseline */
-    uint64_t destinations;  /* (host, destination) pairs tracked */
+    uint64_t destinations;  /* series tracked: (host, destination) and (host, group) */
+    uint64_t outbound;      /* records from a home host to a public address (scored) */
+    uint64_t findings;      /* upload-heavy findings that were scored */
+    uint64_t below_threshold; /* findings under --alert-threshold */
+    uint64_t learning;      /* findings above it during --learn */
+    uint64_t group_findings;/* schedules found only over a group of destinations */
 };
 
 struct detector;

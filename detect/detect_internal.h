@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "detect.h"
+#include "covert.h"
 
 /* ---- stats.c: robust statistics ---------------------------------------------------- */
 
@@ -65,7 +66,14 @@ struct beacon_params {
     double min_period_sec;      /* starts closer than this belong to one session */
     double max_period_sec;
     double min_score;           /* regularity at or above which the series is periodic */
+    double persist_bin_sec;     /* width of a persistence bin; 0 turns persistence off */
+    double persist_min;         /* share of bins with a session from which it is persistent */
 };
+
+/* Persistence looks at the last this many bins (RITA's 24 hourly buckets) and needs at
+ * least the minimum before it says anything. */
+#define BEACON_PERSIST_WINDOW_BINS 24
+#define BEACON_PERSIST_MIN_BINS 6
 
 struct beacon_result {
     uint32_t connections;   /* in the ring */
@@ -76,7 +84,11 @@ struct beacon_result {
     double skew;            /* Bowley skew of the gaps */
     double dispersion;      /* MAD / median */
     double score;           /* regularity in [0,1] */
-    bool periodic;
+    double persistence;     /* share of bins in the window that hold a session start */
+    uint32_t persist_bins;  /* bins in that window */
+    bool regular;           /* the gaps are regular (score >= min_score) */
+    bool persistent;        /* sessions in most bins, however jittered the gaps */
+    bool periodic;          /* regular or persistent: a schedule */
     double median_bytes_out;/* per connection */
     uint64_t bytes_out;     /* sums over the ring */
     uint64_t bytes_in;
@@ -262,6 +274,19 @@ int ftp_expect_match(struct ftp_expectations *table, int ip_version,
 void ftp_expect_set_command(struct ftp_expectations *table, uint64_t control_flow_id,
                             enum ftp_command command);
 
+/* ---- packed.c: archives in cleartext uploads ---------------------------------------- */
+
+enum packed_kind { PACKED_NONE = 0, PACKED_ZIP, PACKED_7Z, PACKED_RAR, PACKED_GZIP, PACKED_XZ };
+
+/* How many body bytes of a packet are looked at for a multipart part's headers. */
+#define PACKED_SCAN_BYTES 1024
+
+const char *packed_kind_name(enum packed_kind kind);
+enum packed_kind packed_magic(const uint8_t *data, size_t len);
+enum packed_kind packed_content_type(const char *value, size_t len);
+enum packed_kind packed_filename(const char *name, size_t len);
+enum packed_kind packed_multipart(const uint8_t *data, size_t len);
+
 /* ---- http.c: HTTP/1.x request side (RFC 9112) -------------------------------------- */
 
 #define HTTP_LINE_MAX 160
@@ -291,6 +316,9 @@ struct http_parser {
     uint32_t requests;
     uint32_t upload_requests;
     uint64_t upload_body_bytes;
+    bool multipart;         /* current request's body is multipart/form-data */
+    bool body_start;        /* the next body byte is the first of the current request */
+    uint8_t packed;         /* enum packed_kind of the first archive uploaded, 0 none */
     char line[HTTP_LINE_MAX];
     char host[HTTP_HOST_MAX]; /* Host of the first request, lowercase, port stripped */
 };
@@ -302,6 +330,49 @@ bool http_looks_like_request(const uint8_t *data, size_t len);
 void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t len);
 /* Client bytes the capture cut (payload_wire_len - payload_len): body if inside one. */
 void http_parser_skip(struct http_parser *parser, uint64_t len);
+
+/* ---- evidence.c: per-packet protocol evidence (runs where the packets are) ---------- */
+
+enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA, FLOW_KIND_COVERT };
+
+/* flow->observer_state: only for flows with parsed protocol state (HTTP, FTP, covert.h). */
+struct flow_state {
+    uint8_t kind;
+    union {
+        struct http_parser http;
+        struct {
+            struct ftp_line line[2];    /* by enum flow_direction */
+            uint32_t budget[2];
+        } ftp_control;
+        struct {
+            int slot;
+            uint32_t generation;
+            bool active;                /* server opened it: the client is the responder */
+            enum ftp_command command;
+            uint8_t packed;             /* enum packed_kind of the first uploaded bytes */
+            char dest_name[FLOW_NAME_LEN];
+        } ftp_data;
+        struct covert_flow covert;      /* DNS, ICMP, SMTP: covert.h */
+    } u;
+};
+
+/* What the per-packet part keeps between flows: FTP data channels announced on control
+ * channels and not yet opened. One per worker (or per detector when single-threaded). */
+struct evidence_context {
+    struct ftp_expectations ftp;
+    struct covert *covert;      /* the detector's covert-channel module; not owned */
+};
+
+/* Classifies the flow on its first packets, then feeds its parser. */
+void evidence_on_packet(struct evidence_context *evidence, struct flow *flow,
+                        const struct packet *pkt, enum flow_direction direction);
+/* Settles what the record needs from the packet side (a late FTP transfer command). */
+void evidence_prepare_record(struct evidence_context *evidence, struct flow *flow);
+/* Case-insensitive label comparison, cheap for the common mismatch. */
+bool detect_label_is(const char *label, const char *name);
+/* A destination name as keys, the state file and alerts use it: lowercase, no spaces or
+ * control bytes (names come from packets). */
+void detect_name_sanitize(const char *name, char *out, size_t out_len);
 
 /* ---- allowlist.c -------------------------------------------------------------------- */
 
@@ -367,6 +438,8 @@ struct finding {
     uint32_t http_upload_requests;
     uint64_t http_body_bytes;      /* request body bytes of those uploads */
     uint32_t parallel_streams;
+    uint8_t packed;                /* enum packed_kind seen in the upload, 0 none */
+    bool learned_schedule;         /* periodic to a destination learned during --learn */
 };
 
 struct score_parts {
@@ -386,8 +459,15 @@ struct score_parts {
  * people rarely do, but browsers uploading several files can. */
 #define SCORE_PARALLEL_AUTOMATION 0.4
 
+/* Strength of a cloud storage name in the protocol part: a generic HTTP POST's, so the
+ * part (0.20 x 0.6) stays under an unknown destination's newness (0.20 x 1.0). */
+#define SCORE_CLOUD_STRENGTH 0.6
+
+/* parts and breakdown may be NULL. */
 double score_finding(const struct finding *finding, const struct detect_config *config,
-                     struct score_parts *parts);
+                     struct score_parts *parts, struct score_breakdown *breakdown);
+/* True when the bulk model scores this finding. */
+bool score_bulk_applies(const struct finding *finding, const struct detect_config *config);
 enum alert_severity score_severity(double score);
 /* Fills alert->techniques from the finding. */
 void score_techniques(const struct finding *finding, struct alert *alert);
@@ -398,5 +478,108 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
 void score_format_bytes(uint64_t bytes, char *out, size_t out_len);
 /* "60.0 min" / "6.0 h" / "45 s" style. */
 void score_format_duration(double seconds, char *out, size_t out_len);
+
+/* ---- groups.c: destination groups ------------------------------------------------------ */
+
+#define GROUP_MAX_MEMBERS 8     /* members named in a group's alert */
+#define GROUP_MEMBERS_LEN 512
+#define GROUP_KEY_PREFIX "group:"
+
+struct groups;
+
+/* NULL and a message in err when psl_file cannot be loaded; psl_file NULL or "": no
+ * domain groups. */
+struct groups *groups_new(const char *psl_file, char *err, size_t err_len);
+void groups_free(struct groups *groups);
+/* The group of a destination: its registered domain when dest_is_name, else its /24
+ * (IPv4) or /48 (IPv6) network. */
+void groups_of(const struct groups *groups, const char *dest_name, bool dest_is_name,
+               int ip_version, const uint8_t *dest_addr, char *out, size_t out_len);
+
+/* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
+
+/* One (internal host, destination) series: its connections, evidence and alert state. */
+struct series {
+    struct table_entry entry;       /* key: "<src> <destination>" */
+    struct beacon_series beacon;
+    int ip_version;
+    uint8_t src_addr[GEO_ADDR_LEN];
+    uint8_t dest_addr[GEO_ADDR_LEN];
+    uint16_t dest_port;
+    uint8_t proto;
+    char app[FLOW_LABEL_LEN];       /* nDPI application of the last labelled flow */
+    char master[FLOW_LABEL_LEN];    /* and its master protocol */
+    uint64_t total_out, total_in;   /* payload bytes over the series' life */
+    uint64_t first_start_usec;
+    uint32_t evidence;              /* protocol evidence seen on any flow of the series */
+    enum ftp_command ftp_command;   /* last upload command seen on its data flows */
+    const char *cloud_service;
+    uint32_t http_upload_requests;
+    uint64_t http_body_bytes;
+    bool http_bare_ip;
+    uint8_t packed;                 /* enum packed_kind of the first archive seen uploaded */
+    bool alerted;
+    enum alert_severity last_severity;
+    uint64_t last_alert_usec;
+    /* Group series only (key "<src> group:<group>"): the destinations seen in it. */
+    uint32_t member_count;
+    char *members;                  /* comma-joined, the first GROUP_MAX_MEMBERS; allocated
+                                     * (GROUP_MEMBERS_LEN) on the first member, NULL else */
+};
+
+struct host {
+    struct table_entry entry;       /* key: address text */
+    struct host_baseline baseline;
+    struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
+    uint32_t pcr_samples;
+    uint64_t ftp_first_usec;        /* first FTP use to an outside server; 0: never */
+};
+
+/* ---- checkpoint.c: detection state beside the first-seen state file ------------------ */
+
+#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_SUFFIX ".detect"   /* STATE-FILE.detect */
+
+/* The tables a checkpoint holds, and how to make and free their entries. */
+struct checkpoint_tables {
+    struct table *series;
+    struct table *hosts;
+    size_t max_series, max_hosts;
+    void (*free_series)(struct table_entry *entry);
+    void (*free_host)(struct table_entry *entry);
+};
+
+/* Writes series (rings, evidence, suppression) and host baselines to state_path +
+ * CHECKPOINT_SUFFIX atomically (temp file in the same folder, fsync, rename). */
+bool checkpoint_save(const struct checkpoint_tables *tables, const char *state_path, char *err,
+                     size_t err_len);
+/* Restores them. 1 loaded, 0 no file (first run), -1 unreadable, corrupt or of another
+ * version (err says which). */
+int checkpoint_load(const struct checkpoint_tables *tables, const char *state_path, char *err,
+                    size_t err_len);
+
+/* ---- alert.c: the alert from a finding ---------------------------------------------- */
+
+/* Who and where, from the record stage. */
+struct alert_source {
+    const struct flow *flow;
+    const uint8_t *src_addr;
+    const uint8_t *dest_addr;
+    uint16_t src_port;
+    uint16_t dest_port;
+    const char *src_text;
+    const char *dest_name;
+    const char *app, *master;       /* the series' nDPI labels */
+    const struct geo_info *dest_geo;
+    bool flagged_geo;
+    /* Rare protocol evidence (covert.h): techniques to add (NULL-ended, may be NULL) and a
+     * clause for the sentence ("" or NULL: none). */
+    const char *const *extra_techniques;
+    const char *extra_reason;
+};
+
+/* Fills alert (all but id) from the finding and its score. */
+void alert_build(struct alert *alert, const struct alert_source *source, const struct finding *f,
+                 double score, bool is_update);
 
 #endif

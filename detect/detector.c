@@ -7,9 +7,7 @@
  * most one alert per series until the severity rises or the suppression window passes.
  */
 #include "detect_internal.h"
-#include "covert.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,71 +17,17 @@
 #include "../common/log.h"
 #include "../common/tunables.h"
 
-#define DETECT_FTP_CONTROL_PORT 21
 #define DETECT_SSH_PORT 22
-
-/* One (internal host, destination) series: its connections, evidence and alert state. */
-struct series {
-    struct table_entry entry;       /* key: "<src> <destination>" */
-    struct beacon_series beacon;
-    int ip_version;
-    uint8_t src_addr[GEO_ADDR_LEN];
-    uint8_t dest_addr[GEO_ADDR_LEN];
-    uint16_t dest_port;
-    uint8_t proto;
-    char app[FLOW_LABEL_LEN];       /* nDPI application of the last labelled flow */
-    char master[FLOW_LABEL_LEN];    /* and its master protocol */
-    uint64_t total_out, total_in;   /* payload bytes over the series' life */
-    uint64_t first_start_usec;
-    uint32_t evidence;              /* protocol evidence seen on any flow of the series */
-    enum ftp_command ftp_command;   /* last upload command seen on its data flows */
-    const char *cloud_service;
-    uint32_t http_upload_requests;
-    uint64_t http_body_bytes;
-    bool http_bare_ip;
-    bool alerted;
-    enum alert_severity last_severity;
-    uint64_t last_alert_usec;
-};
-
-struct host {
-    struct table_entry entry;       /* key: address text */
-    struct host_baseline baseline;
-    struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
-    uint32_t pcr_samples;
-    uint64_t ftp_first_usec;        /* first FTP use to an outside server; 0: never */
-};
 
 /* Transfers at least this big (both ways) teach the host's typical PCR; EWMA weight. */
 #define HOST_PCR_MIN_BYTES (64 * 1024)
 #define HOST_PCR_ALPHA 0.05
 #define HOST_PCR_MIN_SAMPLES 10
 
-enum flow_kind { FLOW_KIND_HTTP = 1, FLOW_KIND_FTP_CONTROL, FLOW_KIND_FTP_DATA, FLOW_KIND_COVERT };
-
-/* flow->observer_state: only for flows with parsed protocol state (HTTP, FTP). */
-struct flow_state {
-    uint8_t kind;
-    union {
-        struct http_parser http;
-        struct {
-            struct ftp_line line[2];    /* by enum flow_direction */
-            uint32_t budget[2];
-        } ftp_control;
-        struct {
-            int slot;
-            uint32_t generation;
-            bool active;                /* server opened it: the client is the responder */
-            enum ftp_command command;
-            char dest_name[FLOW_NAME_LEN];
-        } ftp_data;
-        struct covert_flow covert;      /* DNS, ICMP, SMTP: covert.h */
-    } u;
-};
-
 struct detector {
     struct detect_config config;
-    char *home_net_text, *state_file, *allowlist_file;
+    char *home_net_text, *state_file, *allowlist_file, *psl_file;
+    struct groups *groups;
     alert_fn on_alert;
     void *user;
     struct cidr_set *home_net;
@@ -91,10 +35,10 @@ struct detector {
     struct allowlist *flagged_geo;   /* --flag-country/--flag-asn as allowlist rules, reused */
     struct destinations *destinations;
     int state_lock_fd;              /* holds STATE.lock (flock) for the detector's life */
+    struct covert *covert;          /* DNS/ICMP/SMTP channels and small uploads (covert.h) */
     struct table series;
     struct table hosts;
-    struct ftp_expectations ftp;
-    struct covert *covert;
+    struct evidence_context evidence;
     struct beacon_params beacon_params;
     uint64_t learn_start_usec;      /* 0 until the first record (or from the state file) */
     uint64_t last_save_usec;
@@ -108,6 +52,7 @@ static const char *const evidence_names[EVIDENCE_COUNT] = {
     "ftp_stor", "http_upload", "ssh_upload", "cloud_storage",
     "parallel_streams", "new_destination", "periodic", "volume_anomaly",
     "dns_tunnel", "icmp_tunnel", "smtp_exfil", "small_upload",
+    "packed_data", "bulk_upload", "persistent",
 };
 
 /* JSON name of one EVIDENCE_* bit, by bit index. */
@@ -144,6 +89,8 @@ void detect_config_defaults(struct detect_config *config)
     config->beacon_min_score = DEFAULT_BEACON_MIN_SCORE;
     config->beacon_min_conn_bytes = DEFAULT_BEACON_MIN_CONN_BYTES;
     config->new_destination_usec = DEFAULT_NEW_DEST_WINDOW * USEC_PER_SEC;
+    config->bulk_min_bytes = DEFAULT_BULK_MIN_BYTES;
+    config->psl_file = DEFAULT_PSL_FILE;
 }
 
 /* table_destroy callback for series. */
@@ -151,6 +98,7 @@ static void series_free_entry(struct table_entry *entry)
 {
     struct series *s = (struct series *)entry;
     beacon_free(&s->beacon);
+    free(s->members);
     free(s);
 }
 
@@ -200,6 +148,39 @@ static bool detector_build_flagged_geo(struct detector *d, const struct detect_c
     return true;
 }
 
+/* The detector's tables as checkpoint.c sees them. */
+static struct checkpoint_tables detector_checkpoint_tables(struct detector *d)
+{
+    return (struct checkpoint_tables){
+        .series = &d->series, .hosts = &d->hosts, .max_series = DETECT_MAX_SERIES,
+        .max_hosts = DETECT_MAX_HOSTS, .free_series = series_free_entry,
+        .free_host = host_free_entry,
+    };
+}
+
+/* Series and baselines from STATE-FILE.detect. A bad file is fatal unless --reset-state,
+ * which starts with empty tables. */
+static bool detector_load_checkpoint(struct detector *d, bool reset_if_corrupt, char *err,
+                                     size_t err_len)
+{
+    char message[512];
+    struct checkpoint_tables tables = detector_checkpoint_tables(d);
+    if (checkpoint_load(&tables, d->state_file, message, sizeof(message)) >= 0)
+        return true;
+    if (!reset_if_corrupt) {
+        snprintf(err, err_len, "%s (move it away or use --reset-state to start fresh)", message);
+        return false;
+    }
+    LOG_WARN("%s; starting with empty detection state (--reset-state)", message);
+    table_destroy(&d->series, series_free_entry);
+    table_destroy(&d->hosts, host_free_entry);
+    if (!table_init(&d->series, 4096) || !table_init(&d->hosts, 1024)) {
+        snprintf(err, err_len, "detector: out of memory");
+        return false;
+    }
+    return true;
+}
+
 /* Builds the detector: home net, state file, allowlist; any error is fatal here. */
 struct detector *detector_new(const struct detect_config *config, alert_fn on_alert, void *user,
                               char *err, size_t err_len)
@@ -217,19 +198,23 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
     d->home_net_text = dup_or_null(config->home_net ? config->home_net : GEO_DEFAULT_HOME_NET);
     d->state_file = dup_or_null(config->state_file);
     d->allowlist_file = dup_or_null(config->allowlist_file);
+    d->psl_file = dup_or_null(config->psl_file);
+    d->config.psl_file = d->psl_file;
     d->config.home_net = d->home_net_text;
     d->config.state_file = d->state_file;
     d->config.allowlist_file = d->allowlist_file;
     if (d->home_net_text == NULL || (config->state_file && !d->state_file) ||
-        (config->allowlist_file && !d->allowlist_file)) {
+        (config->allowlist_file && !d->allowlist_file) || (config->psl_file && !d->psl_file)) {
         snprintf(err, err_len, "detector: out of memory");
         goto fail;
     }
-    d->ftp.same_hosts_only = config->ftp_same_hosts_only;
+    d->evidence.ftp.same_hosts_only = config->ftp_same_hosts_only;
     d->beacon_params.min_connections = config->beacon_min_connections;
     d->beacon_params.min_period_sec = config->beacon_min_period_sec;
     d->beacon_params.max_period_sec = config->beacon_max_period_sec;
     d->beacon_params.min_score = config->beacon_min_score;
+    d->beacon_params.persist_bin_sec = DETECT_PERSIST_BIN;
+    d->beacon_params.persist_min = DETECT_PERSIST_MIN;
 
     d->home_net = cidr_set_new();
     if (d->home_net == NULL ||
@@ -241,6 +226,9 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
         snprintf(err, err_len, "detector: out of memory");
         goto fail;
     }
+    d->groups = groups_new(d->psl_file, err, err_len);
+    if (d->groups == NULL)
+        goto fail;
     d->destinations = destinations_new(DETECT_MAX_DESTINATIONS);
     if (d->destinations == NULL) {
         snprintf(err, err_len, "detector: out of memory");
@@ -255,6 +243,7 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
     d->covert = covert_new(&covert_config, err, err_len);
     if (d->covert == NULL)
         goto fail;
+    d->evidence.covert = d->covert;
     d->config.dns_heavy_users_file = NULL;  /* not owned: read into the covert module */
     d->config.mail_servers = NULL;
     if (d->state_file) {
@@ -279,10 +268,12 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
             }
         }
     }
+    if (d->state_file && !detector_load_checkpoint(d, config->state_reset_if_corrupt, err,
+                                                   err_len))
+        goto fail;
     /* Write it once now: a state file that cannot be written is a set-up error, found
      * before hours of learning are lost at exit. */
-    if (d->state_file && !destinations_save(d->destinations, d->state_file, d->learn_start_usec,
-                                            message, sizeof(message))) {
+    if (d->state_file && !detector_save_state(d, message, sizeof(message))) {
         snprintf(err, err_len, "%s", message);
         goto fail;
     }
@@ -303,6 +294,7 @@ fail:
         cidr_set_free(d->home_net);
     allowlist_free(d->allowlist);
     allowlist_free(d->flagged_geo);
+    groups_free(d->groups);
     destinations_free(d->destinations);
     covert_free(d->covert);
     if (d->state_lock_fd >= 0)
@@ -314,190 +306,28 @@ fail:
     free(d->home_net_text);
     free(d->state_file);
     free(d->allowlist_file);
+    free(d->psl_file);
     free(d);
     return NULL;
 }
 
-/* ---- per-packet protocol state ------------------------------------------------------ */
 
-/* Asked on every early packet of a flow: the first letter turns most labels away, the
- * empty label (nothing detected yet) among them, since name is never empty. */
-static bool label_is(const char *label, const char *name)
-{
-    return tolower((unsigned char)label[0]) == tolower((unsigned char)name[0]) &&
-           strcasecmp(label, name) == 0;
-}
+/* ---- per-packet evidence (evidence.c), behind the detector's public hooks ------------ */
 
-/* The destination as it will appear in keys, the state file and alerts: lowercase, no
- * spaces or control bytes (names come from packets). */
-static void destination_sanitize(const char *name, char *out, size_t out_len)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p && n + 1 < out_len; p++) {
-        unsigned char c = (unsigned char)tolower(*p);
-        out[n++] = (isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':') ? (char)c : '_';
-    }
-    out[n] = '\0';
-}
-
-struct ftp_line_context {
-    struct detector *detector;
-    struct flow *flow;
-    enum flow_direction direction;
-};
-
-/* One line of an FTP control channel: commands from the client, replies from the server. */
-static void detector_ftp_line(void *user, const char *text, size_t len)
-{
-    struct ftp_line_context *ctx = user;
-    struct flow *flow = ctx->flow;
-    struct ftp_endpoint endpoint;
-    struct ftp_expectation e;
-    bool announce = false;
-
-    memset(&e, 0, sizeof(e));
-    if (ctx->direction == FLOW_DIR_ORIG) {
-        enum ftp_command command = ftp_parse_command(text, len, &endpoint);
-        if (command == FTP_CMD_PORT || command == FTP_CMD_EPRT) {
-            /* Active mode: the server will connect to the client's endpoint. */
-            e.active = true;
-            announce = true;
-        } else if (command == FTP_CMD_STOR || command == FTP_CMD_STOU || command == FTP_CMD_APPE ||
-                   command == FTP_CMD_RETR) {
-            ftp_expect_set_command(&ctx->detector->ftp, flow->id, command);
-        }
-    } else if (ftp_parse_reply(text, len, &endpoint)) {
-        announce = true;
-        if (endpoint.ip_version == 0) {
-            /* 229 names only the port: the address is the control channel's server. */
-            endpoint.ip_version = flow->ip_version;
-            memcpy(endpoint.addr, flow->resp_addr, GEO_ADDR_LEN);
-        }
-    }
-    if (!announce || endpoint.ip_version != flow->ip_version)
-        return;
-    e.created_usec = flow->last_ts_usec ? flow->last_ts_usec : 1;
-    e.control_flow_id = flow->id;
-    e.ip_version = flow->ip_version;
-    memcpy(e.listen_addr, endpoint.addr, GEO_ADDR_LEN);
-    e.listen_port = endpoint.port;
-    memcpy(e.client_addr, flow->orig_addr, GEO_ADDR_LEN);
-    memcpy(e.server_addr, flow->resp_addr, GEO_ADDR_LEN);
-    if (flow->labels.server_name[0]) {
-        destination_sanitize(flow->labels.server_name, e.dest_name, sizeof(e.dest_name));
-    } else {
-        char text_addr[64];
-        geo_addr_to_string(flow->ip_version, flow->resp_addr, text_addr, sizeof(text_addr));
-        destination_sanitize(text_addr, e.dest_name, sizeof(e.dest_name));
-    }
-    ftp_expect_add(&ctx->detector->ftp, &e);
-}
-
-/* Decides once, early, whether a flow gets parsed protocol state. Cheap when it does not. */
-static struct flow_state *detector_classify(struct detector *d, struct flow *flow,
-                                            const struct packet *pkt, enum flow_direction direction)
-{
-    uint64_t packets = flow->dir[0].packets + flow->dir[1].packets;
-    struct flow_state *state = NULL;
-
-    /* Interim records restart the counters: only a flow's first record is classified. */
-    if (flow->record_seq != 0)
-        return NULL;
-    if (packets == 1 && d->ftp.live > 0) {
-        int slot = ftp_expect_match(&d->ftp, flow->ip_version, flow->orig_addr, flow->resp_addr,
-                                    flow->resp_port, pkt->ts_usec,
-                                    DETECT_FTP_EXPECT_AGE * USEC_PER_SEC);
-        if (slot >= 0) {
-            const struct ftp_expectation *e = &d->ftp.slot[slot];
-            state = calloc(1, sizeof(*state));
-            if (state == NULL)
-                return NULL;
-            state->kind = FLOW_KIND_FTP_DATA;
-            state->u.ftp_data.slot = slot;
-            state->u.ftp_data.generation = e->generation;
-            state->u.ftp_data.active = e->active;
-            state->u.ftp_data.command = e->command;
-            memcpy(state->u.ftp_data.dest_name, e->dest_name, sizeof(e->dest_name));
-            return state;
-        }
-    }
-    /* DNS, ICMP and SMTP flows are decided by their first packet (covert.h). */
-    if (packets == 1 && covert_flow_wanted(flow, pkt)) {
-        state = calloc(1, sizeof(*state));
-        if (state == NULL)
-            return NULL;
-        state->kind = FLOW_KIND_COVERT;
-        covert_flow_init(&state->u.covert, flow);
-        return state;
-    }
-    if (flow->proto != 6 || pkt->payload_len == 0)
-        return NULL;
-    /* The first payload of either side of a flow to port 21, or labelled FTP by nDPI. */
-    bool first_payload = flow->dir[direction].payload_bytes == pkt->payload_wire_len &&
-                         flow->dir[!direction].payload_bytes == 0;
-    bool ftp_label = packets <= NDPI_MAX_PACKETS_PER_FLOW + 8 &&
-                     (label_is(flow->labels.app_protocol, "FTP_CONTROL") ||
-                      label_is(flow->labels.master_protocol, "FTP_CONTROL"));
-    if ((first_payload && flow->resp_port == DETECT_FTP_CONTROL_PORT) || ftp_label) {
-        state = calloc(1, sizeof(*state));
-        if (state == NULL)
-            return NULL;
-        state->kind = FLOW_KIND_FTP_CONTROL;
-        state->u.ftp_control.budget[0] = state->u.ftp_control.budget[1] = DETECT_FTP_PARSE_BYTES;
-        return state;
-    }
-    /* HTTP: the client's first payload starts with a request line, whatever the port. */
-    if (direction == FLOW_DIR_ORIG &&
-        flow->dir[FLOW_DIR_ORIG].payload_bytes == pkt->payload_wire_len &&
-        http_looks_like_request(pkt->payload, pkt->payload_len)) {
-        state = calloc(1, sizeof(*state));
-        if (state == NULL)
-            return NULL;
-        state->kind = FLOW_KIND_HTTP;
-        http_parser_init(&state->u.http, DETECT_HTTP_PARSE_BYTES);
-    }
-    return state;
-}
-
-/* Per packet: classify the flow once, then feed the FTP/HTTP parsers (no allocation after). */
 void detector_on_packet(struct detector *detector, struct flow *flow, const struct packet *pkt,
                         enum flow_direction direction)
 {
-    struct flow_state *state = flow->observer_state;
-    if (state == NULL) {
-        state = detector_classify(detector, flow, pkt, direction);
-        if (state == NULL)
-            return;
-        flow->observer_state = state;
-    }
-    if (pkt->payload_wire_len == 0)
-        return;
-    switch (state->kind) {
-    case FLOW_KIND_HTTP:
-        if (direction == FLOW_DIR_ORIG && state->u.http.state != HTTP_STATE_STOPPED) {
-            http_parser_feed(&state->u.http, pkt->payload, pkt->payload_len);
-            /* Bytes the snaplen cut: still counted when they are body bytes. */
-            if (pkt->payload_wire_len > pkt->payload_len)
-                http_parser_skip(&state->u.http, pkt->payload_wire_len - pkt->payload_len);
-        }
-        break;
-    case FLOW_KIND_FTP_CONTROL: {
-        uint32_t *budget = &state->u.ftp_control.budget[direction];
-        if (*budget == 0)
-            break;
-        size_t len = pkt->payload_len < *budget ? pkt->payload_len : *budget;
-        *budget -= (uint32_t)len;
-        struct ftp_line_context ctx = { detector, flow, direction };
-        ftp_line_feed(&state->u.ftp_control.line[direction], pkt->payload, len, detector_ftp_line,
-                      &ctx);
-        break;
-    }
-    case FLOW_KIND_COVERT:
-        covert_on_packet(detector->covert, &state->u.covert, flow, pkt, direction);
-        break;
-    default:
-        break;
-    }
+    evidence_on_packet(&detector->evidence, flow, pkt, direction);
+}
+
+void detector_prepare_record(struct detector *detector, struct flow *flow)
+{
+    evidence_prepare_record(&detector->evidence, flow);
+}
+
+size_t detector_flow_state_size(void)
+{
+    return sizeof(struct flow_state);
 }
 
 /* ---- per-record scoring ------------------------------------------------------------- */
@@ -535,21 +365,6 @@ static void detector_maybe_save(struct detector *d, uint64_t now_usec)
     d->last_save_usec = now_usec;
 }
 
-void detector_prepare_record(struct detector *detector, struct flow *flow)
-{
-    struct flow_state *state = flow->observer_state;
-    /* FTP data: the command may have come after the connection opened. */
-    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.command == FTP_CMD_NONE) {
-        const struct ftp_expectation *e = &detector->ftp.slot[state->u.ftp_data.slot];
-        if (e->generation == state->u.ftp_data.generation)
-            state->u.ftp_data.command = e->command;
-    }
-}
-
-size_t detector_flow_state_size(void)
-{
-    return sizeof(struct flow_state);
-}
 
 /* Who sends to whom in this flow, from the home network's point of view. */
 struct flow_roles {
@@ -589,6 +404,617 @@ static bool name_is_address(const char *name)
     return name[0] == '\0' || geo_addr_parse(name, addr) != 0;
 }
 
+/* ---- record stages ------------------------------------------------------------------ *
+ * detector_on_record runs these in order; each reads what the one before produced:
+ *   record_view_build   flow record -> who sends to whom, how much, under which name
+ *   record_learn        host baseline and typical PCR, first-seen per pair and site
+ *   series_update       the (host, destination) series: connections, labels, evidence
+ *   record_covert_gate  covert channels and first small FTP uploads (covert.h)
+ *   features_build      schedule, parallel burst, scope of the finding, baseline
+ *   record_score        score_finding + flagged geography
+ *   alert_gate          learning, allowlist, suppression: why no alert is said
+ *   alert_emit          the alert itself (alert.c builds it)
+ */
+
+/* The record as detection sees it. Addresses stay binary; text is made once for keys. */
+struct record_view {
+    struct flow *flow;
+    const struct flow_state *state;
+    const struct http_parser *http;  /* NULL unless the flow parsed as HTTP */
+    struct flow_roles roles;
+    uint64_t now, start;             /* packet time: record end, flow start */
+    uint64_t out, in;                /* payload bytes of this record, by role */
+    const char *cloud;               /* cloud storage service, NULL when none */
+    char src_text[64], dest_text[64], dest_name[FLOW_NAME_LEN];
+};
+
+/* What the host and first-seen tables said before this record joined them. */
+struct record_history {
+    struct host *host;               /* NULL when out of memory */
+    bool host_pcr_known;
+    double host_pcr;
+    uint64_t pair_first, site_first; /* 0: never seen */
+    uint64_t ftp_first_before;       /* the host's first outside FTP use before this record */
+};
+
+/* Stage 1: roles, byte counts and the destination's name (SNI/Host first: one name for
+ * many addresses, else the address). False when the flow is not internal -> public. */
+static bool record_view_build(const struct detector *d, struct flow *flow,
+                              struct record_view *view)
+{
+    const struct flow_state *state = flow->observer_state;
+    view->flow = flow;
+    view->state = state;
+    view->now = flow->last_ts_usec;
+    view->start = flow->start_ts_usec ? flow->start_ts_usec : view->now;
+    if (!detector_roles(d, flow, state, &view->roles))
+        return false;
+    view->out = flow->dir[view->roles.src_dir].payload_bytes;
+    view->in = flow->dir[!view->roles.src_dir].payload_bytes;
+    geo_addr_to_string(flow->ip_version, view->roles.src_addr, view->src_text,
+                       sizeof(view->src_text));
+    geo_addr_to_string(flow->ip_version, view->roles.dest_addr, view->dest_text,
+                       sizeof(view->dest_text));
+    view->http = state && state->kind == FLOW_KIND_HTTP ? &state->u.http : NULL;
+    char *dest_name = view->dest_name;
+    size_t dest_len = sizeof(view->dest_name);
+    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.dest_name[0])
+        detect_name_sanitize(state->u.ftp_data.dest_name, dest_name, dest_len);
+    else if (flow->labels.server_name[0])
+        detect_name_sanitize(flow->labels.server_name, dest_name, dest_len);
+    else if (view->http && view->http->host[0] && !name_is_address(view->http->host))
+        detect_name_sanitize(view->http->host, dest_name, dest_len);
+    else
+        detect_name_sanitize(view->dest_text, dest_name, dest_len);
+    /* Cloud storage: shard hosts of one service are one destination. */
+    const char *cloud_site = NULL;
+    view->cloud = cloud_storage_service(dest_name, flow->labels.app_protocol, &cloud_site);
+    if (cloud_site)
+        copy_text(dest_name, dest_len, cloud_site);
+    return true;
+}
+
+/* Stage 2: the host's baseline takes every byte it sends outside; its typical PCR is read
+ * before this record joins it. First seen per pair and site-wide, at the flow's start
+ * (records arrive at flow end). */
+static void record_learn(struct detector *d, const struct record_view *view,
+                         struct record_history *history)
+{
+    memset(history, 0, sizeof(*history));
+    history->host = host_get(d, view->src_text);
+    if (history->host) {
+        struct host *host = history->host;
+        const struct flow_state *state = view->state;
+        bool ftp_flow = state && (state->kind == FLOW_KIND_FTP_DATA ||
+                                  state->kind == FLOW_KIND_FTP_CONTROL);
+        history->ftp_first_before = host->ftp_first_usec;
+        if (ftp_flow && (host->ftp_first_usec == 0 || view->start < host->ftp_first_usec))
+            host->ftp_first_usec = view->start;
+        baseline_add(&host->baseline, view->now, view->out);
+        history->host_pcr_known = host->pcr_samples >= HOST_PCR_MIN_SAMPLES;
+        history->host_pcr = host->pcr.mean;
+        if (view->out + view->in >= HOST_PCR_MIN_BYTES) {
+            stats_ewma_update(&host->pcr, stats_pcr(view->out, view->in), HOST_PCR_ALPHA);
+            host->pcr_samples++;
+        }
+    }
+    history->pair_first = destinations_touch(d->destinations, view->src_text, view->dest_name,
+                                             view->start);
+    history->site_first = destinations_touch(d->destinations, DESTINATION_SITE, view->dest_name,
+                                             view->start);
+    d->state_dirty = true;
+}
+
+/* Labels of the last flow nDPI named (an unlabelled flow keeps the series' labels). */
+static void series_update_labels(struct series *s, const struct record_view *view)
+{
+    const char *app = view->flow->labels.app_protocol, *master = view->flow->labels.master_protocol;
+    if (strcmp(app, "Unknown") == 0)
+        app = "";
+    if (strcmp(master, "Unknown") == 0)
+        master = "";
+    if (view->state && view->state->kind == FLOW_KIND_FTP_DATA && app[0] == '\0' &&
+        master[0] == '\0')
+        app = "FTP_DATA"; /* nDPI cannot know a data channel it did not see announced */
+    if (app[0] || master[0]) {
+        copy_text(s->app, sizeof(s->app), app);
+        copy_text(s->master, sizeof(s->master), master);
+    }
+}
+
+/* The archive seen in this flow's cleartext upload (HTTP body or FTP data channel). */
+static uint8_t record_packed(const struct record_view *view)
+{
+    if (view->http && view->http->upload_requests > 0)
+        return view->http->packed;
+    if (view->state && view->state->kind == FLOW_KIND_FTP_DATA)
+        return view->state->u.ftp_data.packed;
+    return PACKED_NONE;
+}
+
+/* Protocol evidence of this record's flow, folded into the series. conn_out/conn_pcr: the
+ * whole connection so far (interim records add up). */
+static uint32_t series_update_evidence(const struct detector *d, struct series *s,
+                                       const struct record_view *view, uint64_t conn_out,
+                                       double conn_pcr)
+{
+    const struct flow *flow = view->flow;
+    const struct flow_state *state = view->state;
+    uint32_t evidence = 0;
+    if (state && state->kind == FLOW_KIND_FTP_DATA &&
+        ftp_command_is_upload(state->u.ftp_data.command)) {
+        evidence |= EVIDENCE_FTP_STOR;
+        s->ftp_command = state->u.ftp_data.command;
+    }
+    if (view->http && view->http->upload_requests > 0) {
+        evidence |= EVIDENCE_HTTP_UPLOAD;
+        s->http_upload_requests += view->http->upload_requests;
+        s->http_body_bytes += view->http->upload_body_bytes;
+        /* No site name at all (Host absent or an IP literal): the C2 pattern of POSTing
+         * to a bare address. */
+        s->http_bare_ip = name_is_address(view->dest_name);
+    }
+    bool ssh = detect_label_is(flow->labels.master_protocol, "SSH") ||
+               detect_label_is(flow->labels.app_protocol, "SSH") ||
+               (view->roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
+    /* An SSH session's handshake is a few KB each way: well past it and upload-heavy is
+     * sftp put / scp to, whatever the total volume says later. */
+    if (ssh && conn_out >= DETECT_EVIDENCE_MIN_BYTES && conn_pcr >= d->config.pcr_threshold)
+        evidence |= EVIDENCE_SSH_UPLOAD;
+    if (view->cloud) {
+        evidence |= EVIDENCE_CLOUD_STORAGE;
+        s->cloud_service = view->cloud;
+    }
+    uint8_t packed = record_packed(view);
+    if (packed != PACKED_NONE) {
+        evidence |= EVIDENCE_PACKED_DATA;
+        if (s->packed == PACKED_NONE)
+            s->packed = packed;
+    }
+    s->evidence |= evidence;
+    return evidence;
+}
+
+/* What series_update leaves for the feature stage: this connection within the series. */
+struct series_step {
+    struct series *series;
+    const struct beacon_conn *conn;  /* NULL only when the ring could not grow */
+    uint64_t conn_out, conn_in;
+    double conn_pcr;
+    bool conn_upload;                /* this connection alone is upload-heavy and big */
+    uint32_t evidence;               /* this flow's protocol evidence */
+    /* Rare protocol evidence that makes even a small upload a finding (record_covert_gate;
+     * member series only). */
+    bool covert_found;
+    bool small_ftp;
+    struct covert_finding covert;
+};
+
+/* Stage 3: the (host, destination) series named dest_key takes the connection. False: no
+ * memory. */
+static bool series_update(struct detector *d, const struct record_view *view,
+                          const char *dest_key, struct series_step *step)
+{
+    const struct detect_config *cfg = &d->config;
+    const struct flow *flow = view->flow;
+    char key[64 + FLOW_NAME_LEN + 16];
+    table_key_join(key, sizeof(key), view->src_text, dest_key);
+    struct series *s = series_get(d, key);
+    if (s == NULL)
+        return false;
+    s->ip_version = flow->ip_version;
+    memcpy(s->src_addr, view->roles.src_addr, GEO_ADDR_LEN);
+    memcpy(s->dest_addr, view->roles.dest_addr, GEO_ADDR_LEN);
+    s->dest_port = view->roles.dest_port;
+    s->proto = flow->proto;
+    series_update_labels(s, view);
+    beacon_add(&s->beacon, flow->id, view->start, view->now, view->out, view->in);
+    s->total_out += view->out;
+    s->total_in += view->in;
+    if (s->first_start_usec == 0 || view->start < s->first_start_usec)
+        s->first_start_usec = view->start;
+    step->series = s;
+    step->covert_found = false;
+    step->small_ftp = false;
+    step->conn = beacon_find(&s->beacon, flow->id);
+    step->conn_out = step->conn ? step->conn->bytes_out : view->out;
+    step->conn_in = step->conn ? step->conn->bytes_in : view->in;
+    step->conn_pcr = stats_pcr(step->conn_out, step->conn_in);
+    step->conn_upload = step->conn_out >= cfg->min_upload_bytes &&
+                        step->conn_pcr >= cfg->pcr_threshold;
+    step->evidence = series_update_evidence(d, s, view, step->conn_out, step->conn_pcr);
+    return true;
+}
+
+/* Parallel streams: overlapping TCP uploads to the same destination (rclone --transfers,
+ * multi-part uploads), summed into *burst. UDP is left out: a video call's audio, video and
+ * screen-share streams overlap and go mostly one way too. 0 when not a burst. */
+static uint32_t features_parallel(const struct detector *d, const struct record_view *view,
+                                  const struct series_step *step, struct finding *burst)
+{
+    const struct beacon_conn *conn = step->conn;
+    const struct beacon_series *ring = &step->series->beacon;
+    double min_pcr = d->config.pcr_threshold;
+    uint64_t per_stream_min = DETECT_EVIDENCE_MIN_BYTES;
+    if (conn == NULL || view->flow->proto != 6)
+        return 0;
+    uint32_t parallel = beacon_concurrent_uploads(ring, conn->start_usec, conn->end_usec,
+                                                  per_stream_min, min_pcr);
+    if (parallel < DETECT_PARALLEL_MIN_STREAMS)
+        return 0;
+    burst->first_ts_usec = view->start;
+    for (uint32_t i = 0; i < ring->count; i++) {
+        const struct beacon_conn *c = &ring->conn[i];
+        if (c->start_usec > conn->end_usec || c->end_usec < conn->start_usec)
+            continue;
+        if (c->bytes_out < per_stream_min || stats_pcr(c->bytes_out, c->bytes_in) < min_pcr)
+            continue;
+        burst->bytes_out += c->bytes_out;
+        burst->bytes_in += c->bytes_in;
+        if (c->start_usec < burst->first_ts_usec)
+            burst->first_ts_usec = c->start_usec;
+    }
+    return parallel;
+}
+
+/* The finding's scope: the whole schedule (all of the series, not only the ring: a slow
+ * drip adds up over hours), the parallel burst, or this connection. */
+static void features_scope(const struct record_view *view, const struct series_step *step,
+                           bool periodic_upload, const struct finding *burst, uint32_t parallel,
+                           struct finding *f)
+{
+    const struct series *s = step->series;
+    if (periodic_upload) {
+        f->bytes_out = s->total_out;
+        f->bytes_in = s->total_in;
+        uint64_t total = s->beacon.total_connections;
+        f->connections = total < UINT32_MAX ? (uint32_t)total : UINT32_MAX;
+        f->first_ts_usec = s->first_start_usec;
+    } else if (parallel) {
+        f->bytes_out = burst->bytes_out;
+        f->bytes_in = burst->bytes_in;
+        f->connections = parallel;
+        f->first_ts_usec = burst->first_ts_usec;
+    } else {
+        f->bytes_out = step->conn_out;
+        f->bytes_in = step->conn_in;
+        f->connections = 1;
+        f->first_ts_usec = step->conn ? step->conn->start_usec : view->start;
+    }
+    f->pcr = stats_pcr(f->bytes_out, f->bytes_in);
+}
+
+/* How new the destination is, for this host and site-wide. A destination first seen
+ * during learning is never new. */
+static void features_newness(const struct detector *d, const struct record_view *view,
+                             const struct record_history *history, uint64_t learn_end,
+                             struct finding *f)
+{
+    uint64_t window = d->config.new_destination_usec, now = view->now;
+    uint64_t pair_first = history->pair_first, site_first = history->site_first;
+    f->pair_new = (pair_first == 0 || pair_first >= learn_end) &&
+                  (pair_first == 0 || now - pair_first <= window);
+    f->site_new = (site_first == 0 || site_first >= learn_end) &&
+                  (site_first == 0 || now - site_first <= window);
+    f->first_seen_age_sec = -1.0;
+    if (pair_first)
+        f->first_seen_age_sec = (double)(now > pair_first ? now - pair_first : 0) / 1e6;
+}
+
+/* Protocol details the score and the sentence name: FTP command, cloud service, HTTP
+ * requests (the schedule's when periodic, else this flow's). */
+static void features_protocol(const struct record_view *view, const struct series_step *step,
+                              uint32_t evidence, struct finding *f)
+{
+    const struct series *s = step->series;
+    const struct http_parser *http = view->http;
+    f->ftp_command = (evidence & EVIDENCE_FTP_STOR) ? s->ftp_command : FTP_CMD_NONE;
+    f->cloud_service = (evidence & EVIDENCE_CLOUD_STORAGE) ? s->cloud_service : NULL;
+    f->packed = (evidence & EVIDENCE_PACKED_DATA) ? s->packed : PACKED_NONE;
+    if (evidence & EVIDENCE_HTTP_UPLOAD) {
+        f->http_plain_upload = true;
+        f->http_upload_requests = f->periodic ? s->http_upload_requests
+                                              : (http ? http->upload_requests : 0);
+        f->http_body_bytes = f->periodic ? s->http_body_bytes
+                                         : (http ? http->upload_body_bytes : 0);
+        f->http_bare_ip = s->http_bare_ip;
+    }
+}
+
+/* Stage 4: everything known about this record's finding. False when it is not upload-heavy
+ * enough to be one (downloads, pings, polling). */
+static bool features_build(const struct detector *d, const struct record_view *view,
+                           const struct record_history *history, const struct series_step *step,
+                           uint64_t learn_end, struct finding *f)
+{
+    const struct detect_config *cfg = &d->config;
+    struct series *s = step->series;
+    uint32_t evidence = step->evidence;
+    memset(f, 0, sizeof(*f));
+
+    beacon_evaluate(&s->beacon, &d->beacon_params, &f->beacon);
+    const struct beacon_result *br = &f->beacon;
+    bool periodic_upload = br->periodic && br->median_bytes_out >= (double)cfg->beacon_min_conn_bytes;
+    /* C2-like: a schedule of small check-ins, and now a real upload on the same channel. */
+    bool c2_like = br->periodic && !periodic_upload && step->conn_upload;
+
+    struct finding burst;
+    memset(&burst, 0, sizeof(burst));
+    uint32_t parallel = features_parallel(d, view, step, &burst);
+    if (parallel)
+        evidence |= EVIDENCE_PARALLEL_STREAMS;
+    if (periodic_upload)
+        evidence |= s->evidence;
+    features_scope(view, step, periodic_upload, &burst, parallel, f);
+    bool small = f->bytes_out < cfg->min_upload_bytes || f->pcr < cfg->pcr_threshold;
+    if (small && !step->covert_found && !step->small_ftp)
+        return false;
+    if (step->covert_found)
+        evidence |= step->covert.evidence;
+    if (small)
+        evidence |= EVIDENCE_SMALL_UPLOAD;
+
+    f->periodic = periodic_upload;
+    f->c2_like = c2_like;
+    f->parallel_streams = parallel;
+    features_newness(d, view, history, learn_end, f);
+    f->host_pcr_known = history->host_pcr_known;
+    f->host_pcr = history->host_pcr;
+    if (history->host) {
+        double usual;
+        f->baseline_ratio = baseline_ratio(&history->host->baseline, view->now,
+                                           cfg->min_upload_bytes / 16, &f->baseline_anomalous,
+                                           &usual);
+    }
+    features_protocol(view, step, evidence, f);
+    f->learned_schedule = f->periodic && history->pair_first != 0 &&
+                          history->pair_first < learn_end;
+    if (score_bulk_applies(f, cfg))
+        evidence |= EVIDENCE_BULK_UPLOAD;
+    if (f->pair_new)
+        evidence |= EVIDENCE_NEW_DESTINATION;
+    if (f->periodic || f->c2_like)
+        evidence |= EVIDENCE_PERIODIC;
+    if (f->periodic && f->beacon.persistent && !f->beacon.regular)
+        evidence |= EVIDENCE_PERSISTENT;
+    if (f->baseline_anomalous)
+        evidence |= EVIDENCE_VOLUME_ANOMALY;
+    f->evidence = evidence;
+    return true;
+}
+
+/* Stage 5: the score, raised when the destination lies in a flagged country or network. */
+static double record_score(const struct detector *d, const struct finding *f,
+                           const struct series_step *step, const struct allow_query *query,
+                           bool *flagged_geo, struct score_breakdown *breakdown)
+{
+    double score = score_finding(f, &d->config, NULL, breakdown);
+    double floor = step->covert_found ? step->covert.min_score : 0.0;
+    if (step->small_ftp && floor < SMALL_FTP_STOR_MIN_SCORE)
+        floor = SMALL_FTP_STOR_MIN_SCORE;
+    if (score < floor) {
+        breakdown->evidence_floor = floor;
+        breakdown->model = "evidence";
+        score = floor;
+    }
+    *flagged_geo = allowlist_match(d->flagged_geo, query, NULL);
+    if (*flagged_geo) {
+        breakdown->geo_bonus = DETECT_FLAGGED_GEO_BONUS;
+        score = score + DETECT_FLAGGED_GEO_BONUS > 1.0 ? 1.0 : score + DETECT_FLAGGED_GEO_BONUS;
+    }
+    return score;
+}
+
+/* How long a series stays quiet after an alert: the configured window, and at least two
+ * periods of its schedule (a daily job is not re-alerted every day). */
+static uint64_t alert_suppress_usec(const struct detect_config *cfg, const struct finding *f)
+{
+    uint64_t window = cfg->suppress_usec;
+    if (f->periodic || f->c2_like) {
+        double two_periods = 2.0 * f->beacon.period_sec * 1e6;
+        if (two_periods > (double)window && two_periods < 1e18)
+            window = (uint64_t)two_periods;
+    }
+    return window;
+}
+
+/* Stage 6: why a finding above nothing is not said. Each reason has its counter. */
+static bool alert_gate(struct detector *d, const struct series *s, const struct finding *f,
+                       double score, uint64_t now, uint64_t learn_end,
+                       const struct allow_query *query)
+{
+    const struct detect_config *cfg = &d->config;
+    if (score < cfg->alert_threshold) {
+        d->stats.below_threshold++;
+        return false;
+    }
+    if (now < learn_end) {
+        d->stats.learning++;
+        return false; /* learning: everything above was learned, nothing is said */
+    }
+    if (allowlist_match(d->allowlist, query, NULL)) {
+        d->stats.allowlisted++;
+        return false;
+    }
+    /* One alert per series: again only when it gets worse or the window has passed. */
+    enum alert_severity severity = score_severity(score);
+    bool quiet = now < s->last_alert_usec + alert_suppress_usec(cfg, f);
+    if (s->alerted && severity <= s->last_severity && quiet) {
+        d->stats.suppressed++;
+        return false;
+    }
+    return true;
+}
+
+/* Stage 7: builds the alert, records it on the series and hands it out. */
+static void alert_emit(struct detector *d, const struct series_step *step,
+                       const struct record_view *view, const struct finding *f, double score,
+                       bool flagged_geo, const struct geo_info *dest_geo,
+                       const struct score_breakdown *breakdown)
+{
+    struct series *s = step->series;
+    struct alert alert;
+    struct alert_source source = {
+        .flow = view->flow, .src_addr = view->roles.src_addr, .dest_addr = view->roles.dest_addr,
+        .src_port = view->roles.src_port, .dest_port = view->roles.dest_port,
+        .src_text = view->src_text, .dest_name = view->dest_name, .app = s->app,
+        .master = s->master, .dest_geo = dest_geo, .flagged_geo = flagged_geo,
+    };
+    if (step->covert_found) {
+        source.extra_techniques = step->covert.techniques;
+        source.extra_reason = step->covert.reason;
+    } else if (step->small_ftp) {
+        source.extra_reason = "; first FTP upload of this host, to a server it never used";
+    }
+    alert_build(&alert, &source, f, score, s->alerted);
+    alert.breakdown = *breakdown;
+    if (s->member_count > 0) {
+        copy_text(alert.group, sizeof(alert.group), view->dest_name);
+        copy_text(alert.group_members, sizeof(alert.group_members),
+                  s->members ? s->members : "");
+    }
+    alert.id = ++d->next_alert_id;
+    s->alerted = true;
+    s->last_severity = alert.severity;
+    s->last_alert_usec = view->now;
+    d->stats.alerts++;
+    if (d->on_alert)
+        d->on_alert(d->user, &alert);
+}
+
+/* Stages 5-7 for one finding: score, gate, alert. True when an alert went out. */
+static bool finding_judge(struct detector *d, const struct record_view *view,
+                          const struct series_step *step, const struct finding *finding,
+                          uint64_t learn_end)
+{
+    struct flow *flow = view->flow;
+    const struct finding *fp = finding;
+    struct geo_info dest_geo;
+    memset(&dest_geo, 0, sizeof(dest_geo));
+    if (d->config.geo)
+        geo_lookup(d->config.geo, flow->ip_version, view->roles.dest_addr, &dest_geo);
+    struct allow_query query = {
+        .ip_version = flow->ip_version, .src_addr = view->roles.src_addr,
+        .dest_addr = view->roles.dest_addr, .dest_name = view->dest_name,
+        .app_protocol = step->series->app, .master_protocol = step->series->master,
+        .dest_port = view->roles.dest_port, .dest_geo = d->config.geo ? &dest_geo : NULL,
+    };
+    bool flagged_geo;
+    struct score_breakdown breakdown;
+    d->stats.findings++;
+    double score = record_score(d, fp, step, &query, &flagged_geo, &breakdown);
+    if (!alert_gate(d, step->series, fp, score, view->now, learn_end, &query))
+        return false;
+    alert_emit(d, step, view, fp, score, flagged_geo, &dest_geo, &breakdown);
+    return true;
+}
+
+/* Adds a destination to a group series' member list (the first GROUP_MAX_MEMBERS). */
+static void group_add_member(struct series *group, const char *dest_name)
+{
+    size_t name_len = strlen(dest_name);
+    if (group->members == NULL && (group->members = calloc(1, GROUP_MEMBERS_LEN)) == NULL)
+        return;
+    for (const char *p = group->members; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == name_len && memcmp(p, dest_name, len) == 0)
+            return;
+        p += len + (comma ? 1 : 0);
+    }
+    group->member_count++;
+    size_t used = strlen(group->members);
+    if (group->member_count > GROUP_MAX_MEMBERS || used + name_len + 2 > GROUP_MEMBERS_LEN)
+        return;
+    snprintf(group->members + used, GROUP_MEMBERS_LEN - used, "%s%s", used ? "," : "",
+             dest_name);
+}
+
+/* Stage 3b: the destination's group (registered domain, /24, /48) is a series of its own.
+ * It is scored when it has several members and the member series alone said nothing:
+ * a schedule rotated over addresses or names. */
+static void group_score_record(struct detector *d, const struct record_view *view,
+                               const struct record_history *member_history, uint64_t learn_end)
+{
+    struct record_view group_view = *view;
+    char group_key[FLOW_NAME_LEN + 8];
+    bool dest_is_name = !name_is_address(view->dest_name);
+    groups_of(d->groups, view->dest_name, dest_is_name, view->flow->ip_version,
+              view->roles.dest_addr, group_view.dest_name, sizeof(group_view.dest_name));
+    if (strcmp(group_view.dest_name, view->dest_name) == 0)
+        return; /* the destination is its own group: the member series said it all */
+    snprintf(group_key, sizeof(group_key), GROUP_KEY_PREFIX "%s", group_view.dest_name);
+    struct series_step step;
+    if (!series_update(d, view, group_key, &step))
+        return;
+    group_add_member(step.series, view->dest_name);
+    if (step.series->member_count < 2)
+        return;
+    struct record_history history = *member_history;
+    history.pair_first = destinations_touch(d->destinations, view->src_text, group_key,
+                                            view->start);
+    history.site_first = destinations_touch(d->destinations, DESTINATION_SITE, group_key,
+                                            view->start);
+    struct finding f;
+    if (!features_build(d, &group_view, &history, &step, learn_end, &f) || !f.periodic)
+        return;
+    d->stats.group_findings++;
+    finding_judge(d, &group_view, &step, &f, learn_end);
+}
+
+/* Small uploads with strong evidence: an FTP upload from a host that had not used FTP to
+ * the outside before (after learning, within the new-destination window), to a server it
+ * never used. Credential stealers send a few hundred bytes this way. */
+static bool detector_small_ftp_upload(const struct detector *d, uint64_t ftp_first_before,
+                                      bool pair_new, uint64_t now, uint64_t learn_end)
+{
+    if (!pair_new)
+        return false;
+    if (ftp_first_before == 0)
+        return true;
+    return ftp_first_before >= learn_end && now - ftp_first_before <= d->config.new_destination_usec;
+}
+
+/* Stage 3a: rare protocol evidence (covert.h) and a host's first small FTP upload, which
+ * let a record below --min-upload through to the feature stage. */
+static void record_covert_gate(struct detector *d, const struct record_view *view,
+                               const struct record_history *history, struct series_step *step,
+                               uint64_t learn_end)
+{
+    const struct detect_config *cfg = &d->config;
+    const struct covert_flow *covert_state =
+        view->state && view->state->kind == FLOW_KIND_COVERT ? &view->state->u.covert : NULL;
+    step->covert_found = covert_evidence(d->covert, view->flow, covert_state, view->roles.src_dir,
+                                         &step->covert);
+    uint64_t pair_first = history->pair_first;
+    bool pair_is_new = (pair_first == 0 || pair_first >= learn_end) &&
+                       (pair_first == 0 || view->now - pair_first <= cfg->new_destination_usec);
+    step->small_ftp = (step->evidence & EVIDENCE_FTP_STOR) && step->conn_out > 0 &&
+                      step->conn_pcr >= cfg->pcr_threshold &&
+                      detector_small_ftp_upload(d, history->ftp_first_before, pair_is_new,
+                                                view->now, learn_end);
+}
+
+/* Runs the stages on one record: the member series, then its group. */
+static void detector_score_record(struct detector *d, struct flow *flow, uint64_t learn_end)
+{
+    struct record_view view;
+    struct record_history history;
+    struct series_step step;
+    struct finding f;
+    if (!record_view_build(d, flow, &view))
+        return;
+    d->stats.outbound++;
+    record_learn(d, &view, &history);
+    if (!series_update(d, &view, view.dest_name, &step))
+        return;
+    record_covert_gate(d, &view, &history, &step, learn_end);
+    bool member_finding = features_build(d, &view, &history, &step, learn_end, &f);
+    bool alerted = member_finding && finding_judge(d, &view, &step, &f, learn_end);
+    if (!alerted && !(member_finding && f.periodic))
+        group_score_record(d, &view, &history, learn_end);
+}
+
 /* A covert-channel alert (covert.h) goes out like any other: not while learning, not when
  * allowlisted; it gets its id here. */
 static void detector_deliver_covert(struct detector *d, struct alert *alert, uint64_t learn_end)
@@ -610,26 +1036,11 @@ static void detector_deliver_covert(struct detector *d, struct alert *alert, uin
         d->on_alert(d->user, alert);
 }
 
-/* Small uploads with strong evidence: an FTP upload from a host that had not used FTP to
- * the outside before (after learning, within the new-destination window), to a server it
- * never used. Credential stealers send a few hundred bytes this way. */
-static bool detector_small_ftp_upload(const struct detector *d, uint64_t ftp_first_before,
-                                      bool pair_new, uint64_t now, uint64_t learn_end)
-{
-    if (!pair_new)
-        return false;
-    if (ftp_first_before == 0)
-        return true;
-    return ftp_first_before >= learn_end && now - ftp_first_before <= d->config.new_destination_usec;
-}
-
-/* Per flow record: update baselines, first-seen and the series, then score one finding. */
+/* Per flow record: the learning clock, then the stages, then a periodic save. */
 void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
                         bool final)
 {
     struct detector *d = detector;
-    struct flow_state *state = flow->observer_state;
-    const struct detect_config *cfg = &d->config;
     (void)reason;
 
     d->stats.records++;
@@ -641,348 +1052,25 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     }
     /* Without a learning period nothing counts as learned, not even flows that started
      * before the first record arrived (records come when flows end). */
-    uint64_t learn_end = cfg->learn_usec ? d->learn_start_usec + cfg->learn_usec : 0;
+    uint64_t learn_end = d->config.learn_usec ? d->learn_start_usec + d->config.learn_usec : 0;
 
-    detector_prepare_record(d, flow);
-
+    evidence_prepare_record(&d->evidence, flow);
     /* DNS tunnels are scored by the queried domain whichever resolver was asked, so before
      * the roles; SMTP teaches which internal hosts are mail servers. */
+    const struct flow_state *state = flow->observer_state;
     const struct covert_flow *covert_state =
         state && state->kind == FLOW_KIND_COVERT ? &state->u.covert : NULL;
     struct alert covert_alert;
     if (covert_on_record(d->covert, flow, covert_state, &covert_alert))
         detector_deliver_covert(d, &covert_alert, learn_end);
-
-    struct flow_roles roles;
-    if (!detector_roles(d, flow, state, &roles))
-        goto done;
-    uint64_t out = flow->dir[roles.src_dir].payload_bytes;
-    uint64_t in = flow->dir[!roles.src_dir].payload_bytes;
-
-    /* Names: SNI/Host first (one name for many addresses), else the address. */
-    char src_text[64], dest_text[64], dest_name[FLOW_NAME_LEN];
-    geo_addr_to_string(flow->ip_version, roles.src_addr, src_text, sizeof(src_text));
-    geo_addr_to_string(flow->ip_version, roles.dest_addr, dest_text, sizeof(dest_text));
-    const struct http_parser *http = state && state->kind == FLOW_KIND_HTTP ? &state->u.http : NULL;
-    if (state && state->kind == FLOW_KIND_FTP_DATA && state->u.ftp_data.dest_name[0])
-        destination_sanitize(state->u.ftp_data.dest_name, dest_name, sizeof(dest_name));
-    else if (flow->labels.server_name[0])
-        destination_sanitize(flow->labels.server_name, dest_name, sizeof(dest_name));
-    else if (http && http->host[0] && !name_is_address(http->host))
-        destination_sanitize(http->host, dest_name, sizeof(dest_name));
-    else
-        destination_sanitize(dest_text, dest_name, sizeof(dest_name));
-    /* Cloud storage: shard hosts of one service are one destination. */
-    const char *cloud_site = NULL;
-    const char *cloud = cloud_storage_service(dest_name, flow->labels.app_protocol, &cloud_site);
-    if (cloud_site)
-        copy_text(dest_name, sizeof(dest_name), cloud_site);
-
-    /* Host baseline: every byte this host sends outside, at the record's time. Its
-     * typical PCR is read before this record joins it. */
-    struct host *host = host_get(d, src_text);
-    double host_pcr = 0.0;
-    bool host_pcr_known = false;
-    bool ftp_flow = state && (state->kind == FLOW_KIND_FTP_DATA || state->kind == FLOW_KIND_FTP_CONTROL);
-    uint64_t ftp_first_before = host ? host->ftp_first_usec : 0;
-    if (host && ftp_flow && (host->ftp_first_usec == 0 || start < host->ftp_first_usec))
-        host->ftp_first_usec = start;
-    if (host) {
-        baseline_add(&host->baseline, now, out);
-        host_pcr_known = host->pcr_samples >= HOST_PCR_MIN_SAMPLES;
-        host_pcr = host->pcr.mean;
-        if (out + in >= HOST_PCR_MIN_BYTES) {
-            stats_ewma_update(&host->pcr, stats_pcr(out, in), HOST_PCR_ALPHA);
-            host->pcr_samples++;
-        }
-    }
-
-    /* First seen, per pair and site-wide. Records arrive at flow end: use the flow start. */
-    uint64_t pair_first = destinations_touch(d->destinations, src_text, dest_name, start);
-    uint64_t site_first = destinations_touch(d->destinations, DESTINATION_SITE, dest_name, start);
-    d->state_dirty = true;
-
-    char key[64 + FLOW_NAME_LEN + 2];
-    table_key_join(key, sizeof(key), src_text, dest_name);
-    struct series *s = series_get(d, key);
-    if (s == NULL)
-        goto done;
-    s->ip_version = flow->ip_version;
-    memcpy(s->src_addr, roles.src_addr, GEO_ADDR_LEN);
-    memcpy(s->dest_addr, roles.dest_addr, GEO_ADDR_LEN);
-    s->dest_port = roles.dest_port;
-    s->proto = flow->proto;
-    /* Labels of the last flow nDPI named (an unlabelled flow keeps the series' labels). */
-    const char *app = flow->labels.app_protocol, *master = flow->labels.master_protocol;
-    if (strcmp(app, "Unknown") == 0)
-        app = "";
-    if (strcmp(master, "Unknown") == 0)
-        master = "";
-    if (state && state->kind == FLOW_KIND_FTP_DATA && app[0] == '\0' && master[0] == '\0')
-        app = "FTP_DATA"; /* nDPI cannot know a data channel it did not see announced */
-    if (app[0] || master[0]) {
-        copy_text(s->app, sizeof(s->app), app);
-        copy_text(s->master, sizeof(s->master), master);
-    }
-    beacon_add(&s->beacon, flow->id, start, now, out, in);
-    s->total_out += out;
-    s->total_in += in;
-    if (s->first_start_usec == 0 || start < s->first_start_usec)
-        s->first_start_usec = start;
-    const struct beacon_conn *conn = beacon_find(&s->beacon, flow->id);
-    uint64_t conn_out = conn ? conn->bytes_out : out, conn_in = conn ? conn->bytes_in : in;
-    double conn_pcr = stats_pcr(conn_out, conn_in);
-    bool conn_upload = conn_out >= cfg->min_upload_bytes && conn_pcr >= cfg->pcr_threshold;
-
-    /* Protocol evidence of this flow. */
-    struct finding f;
-    memset(&f, 0, sizeof(f));
-    uint32_t evidence = 0;
-    if (state && state->kind == FLOW_KIND_FTP_DATA &&
-        ftp_command_is_upload(state->u.ftp_data.command)) {
-        evidence |= EVIDENCE_FTP_STOR;
-        s->ftp_command = state->u.ftp_data.command;
-    }
-    if (http && http->upload_requests > 0) {
-        evidence |= EVIDENCE_HTTP_UPLOAD;
-        s->http_upload_requests += http->upload_requests;
-        s->http_body_bytes += http->upload_body_bytes;
-        /* No site name at all (Host absent or an IP literal): the C2 pattern of POSTing
-         * to a bare address. */
-        s->http_bare_ip = name_is_address(dest_name);
-    }
-    bool ssh = label_is(flow->labels.master_protocol, "SSH") ||
-               label_is(flow->labels.app_protocol, "SSH") ||
-               (roles.dest_port == DETECT_SSH_PORT && flow->proto == 6);
-    /* An SSH session's handshake is a few KB each way: well past it and upload-heavy is
-     * sftp put / scp to, whatever the total volume says later. */
-    if (ssh && conn_out >= DETECT_EVIDENCE_MIN_BYTES && conn_pcr >= cfg->pcr_threshold)
-        evidence |= EVIDENCE_SSH_UPLOAD;
-    if (cloud) {
-        evidence |= EVIDENCE_CLOUD_STORAGE;
-        s->cloud_service = cloud;
-    }
-    s->evidence |= evidence;
-
-    /* Schedule, and what kind of schedule. */
-    struct beacon_result br;
-    beacon_evaluate(&s->beacon, &d->beacon_params, &br);
-    bool periodic_upload = br.periodic && br.median_bytes_out >= (double)cfg->beacon_min_conn_bytes;
-    /* C2-like: a schedule of small check-ins, and now a real upload on the same channel. */
-    bool c2_like = br.periodic && !periodic_upload && conn_upload;
-
-    /* Parallel streams: overlapping TCP uploads to the same destination (rclone
-     * --transfers, multi-part uploads). UDP is left out: a video call's audio, video and
-     * screen-share streams overlap and go mostly one way too. */
-    uint32_t parallel = 0;
-    uint64_t group_out = 0, group_in = 0, group_first = start;
-    if (conn && flow->proto == 6) {
-        uint64_t per_stream_min = DETECT_EVIDENCE_MIN_BYTES;
-        parallel = beacon_concurrent_uploads(&s->beacon, conn->start_usec, conn->end_usec,
-                                             per_stream_min, cfg->pcr_threshold);
-        if (parallel >= DETECT_PARALLEL_MIN_STREAMS) {
-            for (uint32_t i = 0; i < s->beacon.count; i++) {
-                const struct beacon_conn *c = &s->beacon.conn[i];
-                if (c->start_usec > conn->end_usec || c->end_usec < conn->start_usec)
-                    continue;
-                if (c->bytes_out < per_stream_min ||
-                    stats_pcr(c->bytes_out, c->bytes_in) < cfg->pcr_threshold)
-                    continue;
-                group_out += c->bytes_out;
-                group_in += c->bytes_in;
-                if (c->start_usec < group_first)
-                    group_first = c->start_usec;
-            }
-            evidence |= EVIDENCE_PARALLEL_STREAMS;
-        } else {
-            parallel = 0;
-        }
-    }
-
-    /* The finding's scope: the whole schedule (all of the series, not only the ring: a
-     * slow drip adds up over hours), the parallel burst, or this connection. */
-    if (periodic_upload) {
-        f.bytes_out = s->total_out;
-        f.bytes_in = s->total_in;
-        uint64_t total = s->beacon.total_connections;
-        f.connections = total < UINT32_MAX ? (uint32_t)total : UINT32_MAX;
-        f.first_ts_usec = s->first_start_usec;
-        evidence |= s->evidence;
-    } else if (parallel) {
-        f.bytes_out = group_out;
-        f.bytes_in = group_in;
-        f.connections = parallel;
-        f.first_ts_usec = group_first;
-    } else {
-        f.bytes_out = conn_out;
-        f.bytes_in = conn_in;
-        f.connections = 1;
-        f.first_ts_usec = conn ? conn->start_usec : start;
-    }
-    f.pcr = stats_pcr(f.bytes_out, f.bytes_in);
-    /* Rare protocol evidence makes even a small upload a finding (covert.h). */
-    struct covert_finding covert;
-    bool covert_found = covert_evidence(d->covert, flow, covert_state, roles.src_dir, &covert);
-    bool pair_is_new = (pair_first == 0 || pair_first >= learn_end) &&
-                       (pair_first == 0 || now - pair_first <= cfg->new_destination_usec);
-    bool small_ftp = (evidence & EVIDENCE_FTP_STOR) && conn_out > 0 &&
-                     conn_pcr >= cfg->pcr_threshold &&
-                     detector_small_ftp_upload(d, ftp_first_before, pair_is_new, now, learn_end);
-    bool small = f.bytes_out < cfg->min_upload_bytes || f.pcr < cfg->pcr_threshold;
-    if (small && !covert_found && !small_ftp)
-        goto done; /* not upload-heavy enough to be a finding: downloads, pings, polling */
-    if (covert_found)
-        evidence |= covert.evidence;
-    if (small && (covert_found || small_ftp))
-        evidence |= EVIDENCE_SMALL_UPLOAD;
-
-    f.periodic = periodic_upload;
-    f.c2_like = c2_like;
-    f.beacon = br;
-    f.parallel_streams = parallel;
-    f.pair_new = (pair_first == 0 || pair_first >= learn_end) &&
-                 (pair_first == 0 || now - pair_first <= cfg->new_destination_usec);
-    f.site_new = (site_first == 0 || site_first >= learn_end) &&
-                 (site_first == 0 || now - site_first <= cfg->new_destination_usec);
-    f.first_seen_age_sec = -1.0;
-    if (pair_first)
-        f.first_seen_age_sec = (double)(now > pair_first ? now - pair_first : 0) / 1e6;
-    f.host_pcr_known = host_pcr_known;
-    f.host_pcr = host_pcr;
-    if (host) {
-        double usual;
-        f.baseline_ratio = baseline_ratio(&host->baseline, now, cfg->min_upload_bytes / 16,
-                                          &f.baseline_anomalous, &usual);
-    }
-    f.ftp_command = (evidence & EVIDENCE_FTP_STOR) ? s->ftp_command : FTP_CMD_NONE;
-    f.cloud_service = (evidence & EVIDENCE_CLOUD_STORAGE) ? s->cloud_service : NULL;
-    if (evidence & EVIDENCE_HTTP_UPLOAD) {
-        f.http_plain_upload = true;
-        f.http_upload_requests = periodic_upload ? s->http_upload_requests
-                                                 : (http ? http->upload_requests : 0);
-        f.http_body_bytes = periodic_upload ? s->http_body_bytes
-                                            : (http ? http->upload_body_bytes : 0);
-        f.http_bare_ip = s->http_bare_ip;
-    }
-    if (f.pair_new)
-        evidence |= EVIDENCE_NEW_DESTINATION;
-    if (f.periodic || f.c2_like)
-        evidence |= EVIDENCE_PERIODIC;
-    if (f.baseline_anomalous)
-        evidence |= EVIDENCE_VOLUME_ANOMALY;
-    f.evidence = evidence;
-
-    double score = score_finding(&f, cfg, NULL);
-    if (covert_found && score < covert.min_score)
-        score = covert.min_score;
-    if (small_ftp && score < SMALL_FTP_STOR_MIN_SCORE)
-        score = SMALL_FTP_STOR_MIN_SCORE;
-    struct geo_info dest_geo;
-    memset(&dest_geo, 0, sizeof(dest_geo));
-    if (cfg->geo)
-        geo_lookup(cfg->geo, flow->ip_version, roles.dest_addr, &dest_geo);
-    struct allow_query query = {
-        .ip_version = flow->ip_version, .src_addr = roles.src_addr, .dest_addr = roles.dest_addr,
-        .dest_name = dest_name, .app_protocol = s->app, .master_protocol = s->master,
-        .dest_port = roles.dest_port, .dest_geo = cfg->geo ? &dest_geo : NULL,
-    };
-    bool flagged_geo = allowlist_match(d->flagged_geo, &query, NULL);
-    if (flagged_geo)
-        score = score + DETECT_FLAGGED_GEO_BONUS > 1.0 ? 1.0 : score + DETECT_FLAGGED_GEO_BONUS;
-    if (score < cfg->alert_threshold)
-        goto done;
-    if (now < learn_end)
-        goto done; /* learning: everything above was learned, nothing is said */
-
-    if (allowlist_match(d->allowlist, &query, NULL)) {
-        d->stats.allowlisted++;
-        goto done;
-    }
-
-    /* One alert per series: again only when it gets worse or the window has passed. */
-    enum alert_severity severity = score_severity(score);
-    bool is_update = s->alerted;
-    bool quiet = now < s->last_alert_usec + cfg->suppress_usec;
-    if (s->alerted && severity <= s->last_severity && quiet) {
-        d->stats.suppressed++;
-        goto done;
-    }
-
-    struct alert alert;
-    memset(&alert, 0, sizeof(alert));
-    alert.id = ++d->next_alert_id;
-    alert.ts_usec = now;
-    alert.first_ts_usec = f.first_ts_usec;
-    alert.severity = severity;
-    alert.score = score;
-    alert.is_update = is_update;
-    alert.ip_version = flow->ip_version;
-    memcpy(alert.src_addr, roles.src_addr, GEO_ADDR_LEN);
-    memcpy(alert.dest_addr, roles.dest_addr, GEO_ADDR_LEN);
-    alert.src_port = roles.src_port;
-    alert.dest_port = roles.dest_port;
-    alert.proto = flow->proto;
-    snprintf(alert.dest_name, sizeof(alert.dest_name), "%s", dest_name);
-    /* nDPI's own notation: "TLS.MEGA" when the application rides on a master protocol. */
-    if (s->master[0] && s->app[0] && strcmp(s->master, s->app) != 0)
-        snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%.23s.%.23s", s->master, s->app);
-    else
-        snprintf(alert.app_protocol, sizeof(alert.app_protocol), "%s",
-                 s->app[0] ? s->app : s->master);
-    alert.dest_geo = dest_geo;
-    alert.bytes_out = f.bytes_out;
-    alert.bytes_in = f.bytes_in;
-    alert.pcr = f.pcr;
-    alert.connections = f.connections;
-    alert.period_sec = (f.periodic || f.c2_like) ? br.period_sec : 0.0;
-    alert.period_mad_sec = (f.periodic || f.c2_like) ? br.mad_sec : 0.0;
-    alert.beacon_score = br.score;
-    alert.baseline_ratio = f.baseline_ratio;
-    alert.first_seen_age_sec = f.first_seen_age_sec;
-    alert.evidence = f.evidence;
-    alert.flow_id = flow->id;
-    score_techniques(&f, &alert);
-    score_reason(&f, src_text, dest_name, alert.reason, sizeof(alert.reason));
-    if (covert_found) {
-        for (int i = 0; i < ALERT_MAX_TECHNIQUES && covert.techniques[i]; i++) {
-            bool have = false;
-            for (int j = 0; j < alert.technique_count; j++)
-                have = have || strcmp(alert.techniques[j], covert.techniques[i]) == 0;
-            if (!have && alert.technique_count < ALERT_MAX_TECHNIQUES)
-                alert.techniques[alert.technique_count++] = covert.techniques[i];
-        }
-        size_t used = strlen(alert.reason);
-        snprintf(alert.reason + used, sizeof(alert.reason) - used, "%s", covert.reason);
-    } else if (small_ftp) {
-        size_t used = strlen(alert.reason);
-        snprintf(alert.reason + used, sizeof(alert.reason) - used,
-                 "; first FTP upload of this host, to a server it never used");
-    }
-    if (flagged_geo) {
-        size_t used = strlen(alert.reason);
-        if (dest_geo.asn != 0)
-            snprintf(alert.reason + used, sizeof(alert.reason) - used,
-                     "; destination in a flagged country or network (%s, AS%u)",
-                     dest_geo.country_code[0] ? dest_geo.country_code : "??", dest_geo.asn);
-        else
-            snprintf(alert.reason + used, sizeof(alert.reason) - used,
-                     "; destination in a flagged country (%s)", dest_geo.country_code);
-    }
-
-    s->alerted = true;
-    s->last_severity = severity;
-    s->last_alert_usec = now;
-    d->stats.alerts++;
-    if (d->on_alert)
-        d->on_alert(d->user, &alert);
-
-done:
+    detector_score_record(d, flow, learn_end);
     detector_maybe_save(d, now);
     if (final) {
         free(flow->observer_state);
         flow->observer_state = NULL;
     }
 }
+
 
 /* SIGHUP: swap in the re-read allowlist, or keep the old one. */
 bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len)
@@ -1001,13 +1089,16 @@ bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_
     return true;
 }
 
-/* Writes the first-seen state now (temp file + rename). */
+/* Writes the first-seen state and the detection checkpoint now (mkstemp temp file + rename). */
 bool detector_save_state(struct detector *detector, char *err, size_t err_len)
 {
     if (detector->state_file == NULL)
         return true;
     if (!destinations_save(detector->destinations, detector->state_file, detector->learn_start_usec,
                            err, err_len))
+        return false;
+    struct checkpoint_tables tables = detector_checkpoint_tables(detector);
+    if (!checkpoint_save(&tables, detector->state_file, err, err_len))
         return false;
     detector->state_dirty = false;
     return true;
@@ -1033,6 +1124,8 @@ void detector_free(struct detector *detector)
     covert_free(detector->covert);
     if (detector->state_lock_fd >= 0)
         close(detector->state_lock_fd);   /* releases the state lock */
+    groups_free(detector->groups);
+    free(detector->psl_file);
     table_destroy(&detector->series, series_free_entry);
     table_destroy(&detector->hosts, host_free_entry);
     free(detector->home_net_text);

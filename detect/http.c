@@ -72,6 +72,8 @@ static void http_request_line(struct http_parser *parser, const char *line, size
     if (method->upload)
         parser->upload_requests++;
     parser->chunked = false;
+    parser->multipart = false;
+    parser->body_start = false;
     parser->content_length = 0;
     parser->state = HTTP_STATE_HEADERS;
 }
@@ -106,6 +108,7 @@ static void http_header_line(struct http_parser *parser, const char *line, size_
 {
     if (len == 0) {
         /* End of headers (RFC 9112 section 6.3: chunked wins over Content-Length). */
+        parser->body_start = parser->upload;
         if (parser->chunked) {
             parser->state = HTTP_STATE_CHUNK_SIZE;
         } else if (parser->content_length > 0) {
@@ -140,6 +143,10 @@ static void http_header_line(struct http_parser *parser, const char *line, size_
                 parser->chunked = true;
     } else if (name_len == 4 && strncasecmp(line, "Host", 4) == 0) {
         http_store_host(parser, value, value_len);
+    } else if (name_len == 12 && strncasecmp(line, "Content-Type", 12) == 0 && parser->upload) {
+        parser->multipart = value_len >= 19 && strncasecmp(value, "multipart/form-data", 19) == 0;
+        if (parser->packed == PACKED_NONE)
+            parser->packed = (uint8_t)packed_content_type(value, value_len);
     }
 }
 
@@ -189,6 +196,17 @@ static void http_line(struct http_parser *parser, const char *line, size_t len)
     }
 }
 
+/* The first bytes of an upload's body: an archive's magic, or a multipart part naming one. */
+static void http_body_start(struct http_parser *parser, const uint8_t *data, size_t len)
+{
+    parser->body_start = false;
+    if (parser->packed != PACKED_NONE)
+        return;
+    size_t window = len < PACKED_SCAN_BYTES ? len : PACKED_SCAN_BYTES;
+    parser->packed = (uint8_t)(parser->multipart ? packed_multipart(data, window)
+                                                 : packed_magic(data, window));
+}
+
 /* Feeds client bytes in order: bodies skipped by count, lines parsed. */
 void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t len)
 {
@@ -198,6 +216,8 @@ void http_parser_feed(struct http_parser *parser, const uint8_t *data, size_t le
             uint64_t take = len - i;
             if (take > parser->remaining)
                 take = parser->remaining;
+            if (parser->body_start && take > 0)
+                http_body_start(parser, data + i, (size_t)take);
             if (parser->upload)
                 parser->upload_body_bytes += take;
             parser->remaining -= take;

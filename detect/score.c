@@ -7,9 +7,12 @@
  *         + 0.20 protocol + 0.10 baseline
  *
  * Without a schedule, a parallel burst or protocol evidence a finding cannot pass the
- * default threshold 0.6.
+ * default threshold 0.6 on this pattern model. A second model scores one unscheduled bulk
+ * upload to a new destination on its volume alone (log scale, no cap); the larger wins.
  */
 #include "detect_internal.h"
+
+#include "../common/tunables.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -22,20 +25,25 @@ static double clamp01(double x)
     return x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);
 }
 
-/* Strength of each kind of protocol evidence: an explicit upload command or a file-drop
- * service says more than a generic POST. */
+/* Strength of each kind of protocol evidence: an explicit upload command says more than a
+ * generic POST. A cloud storage name alone is worth no more than an unknown destination's
+ * newness: backups and sync clients use the same services all day. */
 static double protocol_part(const struct finding *finding)
 {
+    /* A new destination already scores its newness; a cloud service's name adds nothing to
+     * it (it is the world's best-known kind of destination), so the two do not stack. */
+    bool cloud = finding->cloud_service != NULL && !finding->pair_new;
     double best = 0.0;
     int kinds = 0;
-    double strengths[5] = {
+    double strengths[6] = {
         ftp_command_is_upload(finding->ftp_command) ? 1.0 : 0.0,
-        finding->cloud_service ? 1.0 : 0.0,
+        cloud ? SCORE_CLOUD_STRENGTH : 0.0,
         (finding->evidence & EVIDENCE_SSH_UPLOAD) ? 0.8 : 0.0,
         (finding->evidence & EVIDENCE_HTTP_UPLOAD) ? (finding->http_bare_ip ? 0.8 : 0.6) : 0.0,
         (finding->evidence & EVIDENCE_PARALLEL_STREAMS) ? 0.9 : 0.0,
+        finding->packed ? 0.9 : 0.0,
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (strengths[i] > 0.0)
             kinds++;
         if (strengths[i] > best)
@@ -44,9 +52,19 @@ static double protocol_part(const struct finding *finding)
     return kinds ? clamp01(best + 0.1 * (kinds - 1)) : 0.0;
 }
 
-/* The weighted sum of the six parts, each in [0,1]. */
-double score_finding(const struct finding *finding, const struct detect_config *config,
-                     struct score_parts *parts)
+/* Appends one part to the breakdown (when there is one and room). */
+static void breakdown_add(struct score_breakdown *b, const char *model, const char *name,
+                          double value, double weight)
+{
+    if (b == NULL || b->count >= SCORE_MAX_PARTS)
+        return;
+    b->part[b->count++] = (struct score_part){ .name = name, .model = model, .value = value,
+                                               .weight = weight };
+}
+
+/* The pattern model: the weighted sum of six parts, each in [0,1]. */
+static double score_pattern(const struct finding *finding, const struct detect_config *config,
+                            struct score_parts *parts)
 {
     struct score_parts p = { 0 };
     double min_upload = config->min_upload_bytes ? (double)config->min_upload_bytes : 1.0;
@@ -56,8 +74,13 @@ double score_finding(const struct finding *finding, const struct detect_config *
     double pcr_span = 1.0 - config->pcr_threshold;
     p.upload = pcr_span > 0.0 ? clamp01((finding->pcr - config->pcr_threshold) / pcr_span)
                               : (finding->pcr >= config->pcr_threshold ? 1.0 : 0.0);
-    if (finding->periodic || finding->c2_like)
+    /* A schedule to a destination learned during --learn repeats what was learned. */
+    if ((finding->periodic || finding->c2_like) && !finding->learned_schedule) {
         p.automation = clamp01(finding->beacon.score);
+        /* A jittered schedule: as automated as it is persistent. */
+        if (finding->beacon.persistent && finding->beacon.persistence > p.automation)
+            p.automation = clamp01(finding->beacon.persistence);
+    }
     if ((finding->evidence & EVIDENCE_PARALLEL_STREAMS) && p.automation < SCORE_PARALLEL_AUTOMATION)
         p.automation = SCORE_PARALLEL_AUTOMATION;
     if (finding->pair_new)
@@ -66,12 +89,71 @@ double score_finding(const struct finding *finding, const struct detect_config *
     /* 0 at the usual hour, 1 at 50 times it. */
     if (finding->baseline_anomalous && finding->baseline_ratio > 1.0)
         p.baseline = clamp01(log10(finding->baseline_ratio) / log10(50.0));
-    if (parts)
-        *parts = p;
+    *parts = p;
     return clamp01(SCORE_WEIGHT_VOLUME * p.volume + SCORE_WEIGHT_UPLOAD * p.upload +
                    SCORE_WEIGHT_AUTOMATION * p.automation +
                    SCORE_WEIGHT_NEW_DEST * p.new_destination +
                    SCORE_WEIGHT_PROTOCOL * p.protocol + SCORE_WEIGHT_BASELINE * p.baseline);
+}
+
+/* True when the finding qualifies for the bulk model: one unscheduled, upload-heavy
+ * transfer over the site floor to a destination new to the host, and above the host's own
+ * usual hour when that is known. */
+bool score_bulk_applies(const struct finding *finding, const struct detect_config *config)
+{
+    if (config->bulk_min_bytes == 0 || finding->bytes_out < config->bulk_min_bytes)
+        return false;
+    if (finding->periodic || !finding->pair_new || finding->pcr < config->pcr_threshold)
+        return false;
+    /* One-shot: the first session of its series. A second upload to the same place is a
+     * repeat (a schedule in the making), scored by the pattern model. */
+    if (finding->beacon.sessions > 1)
+        return false;
+    return finding->baseline_ratio == 0.0 || finding->baseline_anomalous;
+}
+
+/* The bulk model: volume on a log scale with no cap, plus what makes a one-off worse. */
+static double score_bulk(const struct finding *finding, const struct detect_config *config,
+                         struct score_breakdown *b)
+{
+    if (!score_bulk_applies(finding, config))
+        return 0.0;
+    double decades = log10((double)finding->bytes_out / (double)config->bulk_min_bytes);
+    double volume = SCORE_BULK_BASE + SCORE_BULK_PER_DECADE * decades;
+    /* An explicit upload; a cloud service's name is not one (see protocol_part). */
+    bool protocol = ftp_command_is_upload(finding->ftp_command) ||
+                    (finding->evidence & (EVIDENCE_HTTP_UPLOAD | EVIDENCE_SSH_UPLOAD));
+    breakdown_add(b, "bulk", "bulk_volume", volume, 1.0);
+    breakdown_add(b, "bulk", "bulk_site_new", finding->site_new ? 1.0 : 0.0, SCORE_BULK_SITE_NEW);
+    breakdown_add(b, "bulk", "bulk_protocol", protocol ? 1.0 : 0.0, SCORE_BULK_PROTOCOL);
+    breakdown_add(b, "bulk", "bulk_packed", finding->packed ? 1.0 : 0.0, SCORE_BULK_PACKED);
+    return volume + (finding->site_new ? SCORE_BULK_SITE_NEW : 0.0) +
+           (protocol ? SCORE_BULK_PROTOCOL : 0.0) + (finding->packed ? SCORE_BULK_PACKED : 0.0);
+}
+
+/* The larger of the two models, cut to [0,1]; the breakdown lists every part of both. */
+double score_finding(const struct finding *finding, const struct detect_config *config,
+                     struct score_parts *parts, struct score_breakdown *breakdown)
+{
+    struct score_parts p;
+    if (breakdown)
+        memset(breakdown, 0, sizeof(*breakdown));
+    double pattern = score_pattern(finding, config, &p);
+    if (parts)
+        *parts = p;
+    breakdown_add(breakdown, "pattern", "volume", p.volume, SCORE_WEIGHT_VOLUME);
+    breakdown_add(breakdown, "pattern", "upload", p.upload, SCORE_WEIGHT_UPLOAD);
+    breakdown_add(breakdown, "pattern", "automation", p.automation, SCORE_WEIGHT_AUTOMATION);
+    breakdown_add(breakdown, "pattern", "new_destination", p.new_destination, SCORE_WEIGHT_NEW_DEST);
+    breakdown_add(breakdown, "pattern", "protocol", p.protocol, SCORE_WEIGHT_PROTOCOL);
+    breakdown_add(breakdown, "pattern", "baseline", p.baseline, SCORE_WEIGHT_BASELINE);
+    double bulk = score_bulk(finding, config, breakdown);
+    if (breakdown) {
+        breakdown->pattern = pattern;
+        breakdown->bulk = bulk;
+        breakdown->model = bulk > pattern ? "bulk" : "pattern";
+    }
+    return clamp01(bulk > pattern ? bulk : pattern);
 }
 
 /* Fixed cut points: 0.7 medium, 0.8 high, 0.9 critical. */
@@ -202,6 +284,11 @@ void score_reason(const struct finding *finding, const char *src_text, const cha
         append(out, out_len, &used, "; SSH/SFTP upload");
     if (finding->cloud_service)
         append(out, out_len, &used, "; cloud storage %s", finding->cloud_service);
+    if (finding->packed)
+        append(out, out_len, &used, "; %s archive in the upload",
+               packed_kind_name((enum packed_kind)finding->packed));
+    if (finding->evidence & EVIDENCE_BULK_UPLOAD)
+        append(out, out_len, &used, "; one unscheduled bulk upload");
     if (finding->evidence & EVIDENCE_PARALLEL_STREAMS)
         append(out, out_len, &used, "; %u parallel streams", finding->parallel_streams);
     if (finding->baseline_anomalous && finding->baseline_ratio > 1.0)

@@ -94,6 +94,11 @@ const struct option_spec option_table[] = {
       "learn only, no alerts, for this much packet time", 0, NULL },
     { "min-upload", 0, "BYTES", OPTION_SIZE, FIELD(detect.min_upload_bytes), 0, SIZE_MAX_BYTES,
       "bytes out before an upload counts", 0, NULL },
+    { "bulk-min", 0, "BYTES", OPTION_SIZE, FIELD(detect.bulk_min_bytes), 0, SIZE_MAX_BYTES,
+      "one upload to a new destination that alerts on volume alone (0 turns it off)", 0, NULL },
+    { "psl-file", 0, "FILE", OPTION_STRING, FIELD(detect.psl_file), 0, 0,
+      "public suffix list for destination groups by registered domain (\"\": groups by "
+      "network only)", 0, NULL },
     { "pcr-threshold", 0, "X", OPTION_NUMBER, FIELD(detect.pcr_threshold), -1, 1,
       "upload-heavy above this producer/consumer ratio (-1 to 1)", 0, NULL },
     { "beacon-min-conns", 0, "N", OPTION_INTEGER, FIELD(detect.beacon_min_connections), 3, 1000,

@@ -333,6 +333,37 @@ char *output_flow_json(const struct output_config *config, const struct event_id
     return dump_event(event);
 }
 
+/* The alert's score breakdown: both models' sums, the geo bonus and every part with its
+ * weight, so an analyst sees which signal carried the score. */
+static json_t *score_breakdown_json(const struct score_breakdown *b)
+{
+    json_t *object = json_object();
+    json_t *parts = json_array();
+    if (object == NULL || parts == NULL) {
+        json_decref(object);
+        json_decref(parts);
+        return NULL;
+    }
+    set_own_text(object, "model", b->model ? b->model : "pattern");
+    set_real3(object, "pattern", b->pattern);
+    set_real3(object, "bulk", b->bulk);
+    set_real3(object, "geo_bonus", b->geo_bonus);
+    if (b->evidence_floor > 0.0)
+        set_real3(object, "evidence_floor", b->evidence_floor);
+    for (uint32_t i = 0; i < b->count && i < SCORE_MAX_PARTS; i++) {
+        json_t *part = json_object();
+        if (part == NULL)
+            continue;
+        set_own_text(part, "name", b->part[i].name);
+        set_own_text(part, "model", b->part[i].model);
+        set_real3(part, "value", b->part[i].value);
+        set_real3(part, "weight", b->part[i].weight);
+        json_array_append_new(parts, part);
+    }
+    set_value(object, "parts", parts);
+    return object;
+}
+
 void output_alert_ids(const struct event_identity *identity, const struct alert *alert,
                       struct event_ids *ids)
 {
@@ -377,6 +408,20 @@ char *output_alert_json(const struct event_identity *identity, const struct even
         if (alert->evidence & (1u << bit))
             json_array_append_new(evidence, json_text(detect_evidence_name(bit)));
     set_value(event, "evidence", evidence);
+    if (alert->packed_kind != NULL)
+        set_label(event, "packed_kind", alert->packed_kind);
+    if (alert->group[0] != '\0') {
+        /* A group alert: the registered domain or network, and the destinations in it. */
+        set_own_text(event, "group", alert->group);
+        json_t *members = json_array();
+        for (const char *p = alert->group_members; members && *p;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            json_array_append_new(members, json_stringn_nocheck(p, len));
+            p += len + (comma ? 1 : 0);
+        }
+        set_value(event, "group_members", members);
+    }
 
     set_uint(event, "bytes_out", alert->bytes_out);
     set_uint(event, "bytes_in", alert->bytes_in);
@@ -389,6 +434,8 @@ char *output_alert_json(const struct event_identity *identity, const struct even
     set_real3(event, "first_seen_age_sec", alert->first_seen_age_sec);
     set_time(event, "first_seen", alert->first_ts_usec);
     set_text(event, "reason", alert->reason);
+    if (alert->breakdown.count > 0)
+        set_value(event, "score_breakdown", score_breakdown_json(&alert->breakdown));
 
     /* detect/ owns the alert's geo: it looked dest_geo up (with the same geo service) before
      * scoring, for --flag-country and country= allowlist rules. */

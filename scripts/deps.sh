@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Installs what exflow needs from Debian 12 packages, and only what is missing.
-#   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson)
+#   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson,
+#                            libpsl and the public suffix list)
 #   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)
 #   scripts/deps.sh --corpus also the tools that regenerate pcaps/scenarios (tests/scenarios/make-all.sh)
 set -eu

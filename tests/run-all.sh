@@ -39,6 +39,7 @@ run_part unit ./tests/run-unit.sh $(ls "$BUILD"/tests/test_* 2>/dev/null | grep 
 run_part golden ./tests/golden/run.sh
 run_part tshark ./tests/golden/tshark-check.sh
 run_part scenarios ./tests/scenarios/run.sh
+run_part restart ./tests/scenarios/restart.sh
 run_part public ./tests/scenarios/public.sh
 run_part cli ./tests/cli/run.sh
 run_part options ./tests/cli/options.sh

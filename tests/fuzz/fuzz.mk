@@ -15,7 +15,8 @@ LDLIBS    := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 STAGES    := common capture flows detect geo output pipeline
 LIB_SRCS  := $(wildcard $(addsuffix /*.c,$(STAGES)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_OUT)/obj/%.o)
-HARNESSES := fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event
+HARNESSES := fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event \
+             fuzz_checkpoint
 BINS      := $(HARNESSES:%=$(FUZZ_OUT)/%)
 
 .PHONY: all

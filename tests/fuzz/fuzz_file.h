@@ -14,7 +14,7 @@ static char fuzz_file_dir[256];
 static inline void fuzz_file_cleanup(void)
 {
     static const char *const names[] = {
-        "allowlist", "state", "state.lock", "exflow-syslog.spool", "exflow-syslog.spool.tmp",
+        "allowlist", "state", "state.lock", "ck", "ck.detect", "exflow-syslog.spool", "exflow-syslog.spool.tmp",
         "exflow-syslog.offset", "exflow-syslog.offset.tmp", "exflow-syslog.lock",
     };
     char path[300];

@@ -240,6 +240,9 @@ UNIT_TEST(test_detector_new_state_errors)
     CHECK(d != NULL);
     detector_free(d);
     unlink(path);
+    char detect_path[300];
+    snprintf(detect_path, sizeof(detect_path), "%s%s", path, CHECKPOINT_SUFFIX);
+    unlink(detect_path);
 
     /* A state file that cannot be written is refused at set-up. */
     snprintf(path, sizeof(path), "%s/no/such/dir/state", temp_dir);
