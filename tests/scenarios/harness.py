@@ -359,13 +359,15 @@ def ranking_check(scored):
 
 def restart_comparison(results):
     """For each restart case (runs separated by ';') whose one-run twin NAME_onerun also ran:
-    are the alerts the same, apart from alert and flow ids? Lines to print."""
+    are the alerts the same, apart from alert, flow and event ids? Lines to print."""
     out = []
     for name, (row, res) in sorted(results.items()):
         twin = results.get(name + "_onerun")
         if ";" not in row["pcaps"] or twin is None:
             continue
-        norm = [sorted(json.dumps({k: v for k, v in a.items() if k not in ("alert_id", "flow_id")}, sort_keys=True)
+        # Ids are per process: alert_id and flow_id restart, event_id names the run.
+        norm = [sorted(json.dumps({k: v for k, v in a.items() if k not in ("alert_id", "flow_id", "event_id")},
+                                  sort_keys=True)
                        for a in alerts_of(r["events"])) for r in (res, twin[1])]
         verdict = "identical" if norm[0] == norm[1] else "DIFFER"
         out.append(f"restart: {name} ({len(norm[0])} alerts over the restart) vs {name}_onerun "

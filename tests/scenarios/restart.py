@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
-# Ids restart with the process; event_id is derived from alert_id.
+# Ids are per process: alert_id and flow_id restart, event_id names the run.
 IGNORED = ("alert_id", "flow_id", "event_id")
 
 
