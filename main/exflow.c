@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../capture/capture.h"
+#include "../collect/collect.h"
 #include "../common/log.h"
 #include "../common/tunables.h"
 #include "../detect/detect.h"
@@ -38,6 +39,7 @@ struct options {
     struct flow_table_config flows;
     struct detect_config detect;
     struct output_config output;
+    struct collect_config collect; /* --collect: flow exports instead of packets */
     const char **files;
     int file_count;
     const char *geoip_city;
@@ -59,6 +61,7 @@ struct exflow {
     struct capture *fanout[PIPELINE_MAX_WORKERS]; /* --fanout: one capture per worker */
     unsigned fanout_count;
     struct pipeline *pipeline;
+    struct collector *collector;    /* --collect: instead of capture and pipeline */
     struct detector *detector;
     struct output *output;
     struct geo *geo;
@@ -101,7 +104,7 @@ static void on_reload_signal(int signo)
 static void usage(FILE *out)
 {
     fprintf(out,
-"Usage: exflow -r FILE... | -i IFACE [options]\n"
+"Usage: exflow -r FILE... | -i IFACE | --collect udp://HOST:PORT [options]\n"
 "Catches automated data exfiltration: periodic, upload-heavy transfers to new public\n"
 "destinations. Writes JSON lines (flows and alerts) and optionally syslog.\n"
 "\n"
@@ -115,6 +118,8 @@ static void usage(FILE *out)
 "  -p, --no-promisc       do not put the interface in promiscuous mode\n"
 "      --immediate        deliver each packet at once (more CPU; default: the kernel\n"
 "                         hands packets over in blocks, at most 100 ms late)\n"
+"      --collect udp://HOST:PORT  receive IPFIX / NetFlow v9 exports (repeatable)\n"
+"      --collect-idle-exit SEC    --collect: end after SEC without a datagram\n"
 "Flows:\n"
 "      --idle-timeout SEC         TCP idle timeout (default %d)\n"
 "      --udp-idle-timeout SEC     UDP/ICMP/other idle timeout (default %d)\n"
@@ -287,7 +292,7 @@ enum long_only_option {
     OPT_SUPPRESS, OPT_GEOIP_CITY, OPT_GEOIP_ASN, OPT_ROTATE_BYTES, OPT_NO_FLOWS, OPT_SYSLOG,
     OPT_SYSLOG_FORMAT, OPT_SYSLOG_FACILITY, OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_STATS_INTERVAL,
     OPT_PIDFILE, OPT_USER, OPT_IMMEDIATE, OPT_NO_IMMEDIATE, OPT_FLAG_COUNTRY, OPT_FLAG_ASN,
-    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT,
+    OPT_SYSLOG_SEVERITIES, OPT_THREADS, OPT_FANOUT, OPT_COLLECT, OPT_COLLECT_IDLE_EXIT,
 };
 
 static const struct option long_options[] = {
@@ -307,6 +312,8 @@ static const struct option long_options[] = {
     { "no-dpi", no_argument, NULL, OPT_NO_DPI },
     { "threads", required_argument, NULL, OPT_THREADS },
     { "fanout", no_argument, NULL, OPT_FANOUT },
+    { "collect", required_argument, NULL, OPT_COLLECT },
+    { "collect-idle-exit", required_argument, NULL, OPT_COLLECT_IDLE_EXIT },
     { "home-net", required_argument, NULL, OPT_HOME_NET },
     { "state-file", required_argument, NULL, OPT_STATE_FILE },
     { "reset-state", no_argument, NULL, OPT_RESET_STATE },
@@ -417,6 +424,16 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
             o->threads = (unsigned)number;
             break;
         case OPT_FANOUT: o->fanout = true; break;
+        case OPT_COLLECT:
+            if (o->collect.url_count == COLLECT_MAX_URLS)
+                USAGE_ERROR("--collect: at most %d listeners", COLLECT_MAX_URLS);
+            o->collect.urls[o->collect.url_count++] = optarg;
+            break;
+        case OPT_COLLECT_IDLE_EXIT:
+            if (!parse_duration(optarg, &seconds) || seconds < 1)
+                USAGE_ERROR("--collect-idle-exit: '%s' is not a duration of at least 1s", optarg);
+            o->collect.idle_exit_sec = (unsigned)seconds;
+            break;
         case OPT_HOME_NET: o->detect.home_net = optarg; break;
         case OPT_STATE_FILE: o->detect.state_file = optarg; break;
         case OPT_RESET_STATE: o->detect.state_reset_if_corrupt = true; break;
@@ -496,14 +513,18 @@ static bool parse_options(int argc, char **argv, struct options *o, bool *exit_n
     }
     /* Files may also follow the options, as with `exflow -r a.pcap b.pcap`. */
     for (int i = optind; i < argc; i++) {
+        if (o->collect.url_count > 0)
+            USAGE_ERROR("unexpected argument '%s'", argv[i]);
         if (o->file_count == 0 && o->capture.interface == NULL)
             USAGE_ERROR("unexpected argument '%s' (files are read with -r)", argv[i]);
         if (o->capture.interface != NULL)
             USAGE_ERROR("unexpected argument '%s' (a BPF filter goes after -f)", argv[i]);
         o->files[o->file_count++] = argv[i];
     }
-    if (o->file_count == 0 && o->capture.interface == NULL)
-        USAGE_ERROR("nothing to read: give -r FILE or -i IFACE");
+    if (o->collect.url_count > 0 && (o->file_count > 0 || o->capture.interface != NULL))
+        USAGE_ERROR("--collect takes flow exports instead of packets: not with -r or -i");
+    if (o->file_count == 0 && o->capture.interface == NULL && o->collect.url_count == 0)
+        USAGE_ERROR("nothing to read: give -r FILE, -i IFACE or --collect udp://HOST:PORT");
     if (o->file_count > 0 && o->capture.interface != NULL)
         USAGE_ERROR("-r and -i cannot be used together");
     if (o->fanout && o->capture.interface == NULL)
@@ -606,6 +627,67 @@ static void on_consumer_tick(void *user)
     }
     output_tick(x->output);
     snapshot_stats(x);
+}
+
+/* --collect: one finished record from an exporter, to the same place a packet flow goes. */
+static void on_collected_record(void *user, struct flow *flow, enum flow_end_reason reason)
+{
+    on_flow_record(user, flow, reason, true, NULL);
+}
+
+static void print_collect_stats(struct exflow *x, const char *when)
+{
+    struct collect_stats cs;
+    struct detect_stats ds;
+    struct output_stats os;
+    collector_get_stats(x->collector, &cs);
+    detector_get_stats(x->detector, &ds);
+    output_get_stats(x->output, &os);
+    fprintf(stderr,
+            "exflow: stats(%s): datagrams=%llu garbage=%llu export_records=%llu"
+            " export_records_skipped=%llu sequence_lost=%llu sequence_resets=%llu"
+            " biflows=%llu uniflows_paired=%llu uniflows_single=%llu pair_overflow=%llu"
+            " exporters=%llu exporters_evicted=%llu records=%llu alerts=%llu suppressed=%llu"
+            " allowlisted=%llu flows_written=%llu alerts_written=%llu syslog_sent=%llu"
+            " syslog_dropped=%llu write_errors=%llu\n",
+            when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
+            (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
+            (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
+            (unsigned long long)cs.biflows, (unsigned long long)cs.uniflows_paired,
+            (unsigned long long)cs.uniflows_single, (unsigned long long)cs.pair_overflow,
+            (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted,
+            (unsigned long long)ds.records, (unsigned long long)ds.alerts,
+            (unsigned long long)ds.suppressed, (unsigned long long)ds.allowlisted,
+            (unsigned long long)os.flows_written, (unsigned long long)os.alerts_written,
+            (unsigned long long)os.syslog_sent, (unsigned long long)os.syslog_dropped,
+            (unsigned long long)os.write_errors);
+}
+
+/* --collect, once a second: what the consumer and capture ticks do in packet mode. */
+static void on_collect_tick(void *user)
+{
+    struct exflow *x = user;
+    on_consumer_tick(x);
+    if (x->options->stats_interval_sec > 0 && time(NULL) >= x->next_stats_wall) {
+        print_collect_stats(x, "periodic");
+        x->next_stats_wall = time(NULL) + x->options->stats_interval_sec;
+    }
+    if (reload_requested) {
+        reload_requested = 0;
+        atomic_store(&x->reload_pending, true);
+    }
+}
+
+/* --collect: the whole run on this thread; no capture, no pipeline (records come whole). */
+static int run_collect(struct exflow *x)
+{
+    x->next_stats_wall = time(NULL) + x->options->stats_interval_sec;
+    collector_run(x->collector, &stop_requested, on_collect_tick, x);
+    snapshot_stats(x);
+    fflush(stdout);
+    if (log_threshold >= LOG_LEVEL_INFO)
+        print_collect_stats(x, stop_requested ? "interrupted" : "final");
+    return EXIT_OK;
 }
 
 /* Capture thread. While the pipeline runs, flow and detection numbers are as of the last
@@ -806,7 +888,13 @@ int main(int argc, char **argv)
     options.detect.geo = x.geo;
     options.output.geo = x.geo;
 
-    if (options.fanout) {
+    if (options.collect.url_count > 0) {
+        x.collector = collector_new(&options.collect, on_collected_record, &x, err, sizeof(err));
+        if (x.collector == NULL) {
+            LOG_ERROR("%s", err);
+            goto done;
+        }
+    } else if (options.fanout) {
         /* One socket per worker in a fanout group of this process's own: the first starts
          * it, the others join it by the id the kernel gave it. */
         struct capture_config fanout = options.capture;
@@ -855,6 +943,10 @@ int main(int argc, char **argv)
         goto done;
     }
     snapshot_stats(&x);
+    if (x.collector != NULL) {
+        status = run_collect(&x);
+        goto done;
+    }
     if (options.flows.hash_seed == 0)
         options.flows.hash_seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
     struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect,
@@ -891,6 +983,8 @@ int main(int argc, char **argv)
 done:
     if (x.pipeline != NULL)
         pipeline_free(x.pipeline);
+    if (x.collector != NULL)
+        collector_free(x.collector);
     if (x.detector != NULL) {
         if (options.detect.state_file != NULL && !detector_save_state(x.detector, err, sizeof(err))) {
             LOG_ERROR("state not saved: %s", err);
