@@ -262,6 +262,20 @@ static bool v9_copy_templates(const uint8_t *cur, const uint8_t *end, uint8_t *o
     return true;
 }
 
+/* RFC 7011 §3.3.1: every set header fits, and its length covers the header and stays
+ * inside the message. fixbuf would stop at such a set without saying so. */
+static bool ipfix_sets_valid(const uint8_t *message, size_t len)
+{
+    const uint8_t *cur = message + 16, *end = message + len;
+    while (end - cur >= 4) {
+        uint16_t set_len = get_u16(cur + 2);
+        if (set_len < 4 || set_len > end - cur)
+            return false;
+        cur += set_len;
+    }
+    return cur == end;
+}
+
 /* RFC 3954 §5 to RFC 7011 §3 framing, into c->message: the 20-byte header becomes IPFIX's
  * 16, template FlowSets (id 0) become template sets (id 2), data FlowSets pass as they
  * are, options templates are dropped (their layout differs; we read nothing from them).
@@ -611,7 +625,7 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     uint32_t domain_id, seq;
     if (version == 10) {
         /* RFC 7011 §3.1: the message length must be the datagram's. */
-        if (get_u16(data + 2) != len)
+        if (get_u16(data + 2) != len || !ipfix_sets_valid(data, len))
             goto garbage;
         memcpy(c->message, data, len);
         message_len = len;

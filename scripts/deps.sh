@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs what exflow needs from Debian 12 packages, and only what is missing.
-#   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson)
+#   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson, libfixbuf)
 #   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)
 set -eu
 
-packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev"
+packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev \
+libfixbuf-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
-tcpdump iproute2 procps"
+tcpdump iproute2 procps softflowd"
 fi
 
 missing=""

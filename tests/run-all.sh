@@ -32,6 +32,7 @@ run_part scenarios ./tests/scenarios/run.sh
 run_part public ./tests/scenarios/public.sh
 run_part cli ./tests/cli/run.sh
 run_part syslog ./tests/syslog/run.sh
+run_part collect ./tests/collect/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
 
