@@ -61,4 +61,5 @@ def main():
         s.sendto(d, ("127.0.0.1", port))
 
 
-main()
+if __name__ == "__main__":
+    main()
