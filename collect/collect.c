@@ -248,7 +248,7 @@ static bool v9_copy_templates(const uint8_t *cur, const uint8_t *end, uint8_t *o
     while (end - cur >= 4) {
         uint16_t template_id = get_u16(cur), field_count = get_u16(cur + 2);
         if (template_id < 256)
-            return end - cur < 4 && template_id == 0; /* padding is zeros */
+            return false;   /* records are whole 4-byte words: no room for padding */
         if ((size_t)(end - cur - 4) < (size_t)field_count * 4)
             return false;
         for (uint16_t i = 0; i < field_count; i++) {
@@ -262,15 +262,56 @@ static bool v9_copy_templates(const uint8_t *cur, const uint8_t *end, uint8_t *o
     return true;
 }
 
-/* RFC 7011 §3.3.1: every set header fits, and its length covers the header and stays
- * inside the message. fixbuf would stop at such a set without saying so. */
+/* RFC 7011 §3.4.1-2: the template records of one (options) template set. Template ids
+ * are 256 and up, at least one field, scope counts 1..field count, every field inside the
+ * set; what is left is padding, shorter than a record. libfixbuf 2.4 trusts some of this (a template id
+ * under 256 crashed it): a set that breaks a rule makes the datagram garbage. */
+static bool ipfix_templates_valid(const uint8_t *cur, const uint8_t *end, bool options)
+{
+    while (end - cur >= 4) {
+        uint16_t template_id = get_u16(cur), field_count = get_u16(cur + 2);
+        if (template_id < 256)
+            return false;
+        cur += 4;
+        /* A withdrawal: never sent over UDP (RFC 7011 §8.4), and libfixbuf 2.4 then read
+         * data for that id as empty records without end. */
+        if (field_count == 0)
+            return false;
+        if (options) {
+            if (end - cur < 2)
+                return false;
+            uint16_t scope_count = get_u16(cur);
+            if (scope_count == 0 || scope_count > field_count)
+                return false;
+            cur += 2;
+        }
+        for (uint16_t i = 0; i < field_count; i++) {
+            if (end - cur < 4)
+                return false;
+            size_t field_len = get_u16(cur) & 0x8000 ? 8 : 4;   /* enterprise number follows */
+            if (get_u16(cur + 2) == 0 || (size_t)(end - cur) < field_len)
+                return false;
+            cur += field_len;
+        }
+    }
+    return true;
+}
+
+/* RFC 7011 §3.3.1: every set header fits, its length covers the header and stays inside
+ * the message (fixbuf would stop at such a set without saying so), and template sets
+ * follow the rules above. */
 static bool ipfix_sets_valid(const uint8_t *message, size_t len)
 {
     const uint8_t *cur = message + 16, *end = message + len;
     while (end - cur >= 4) {
-        uint16_t set_len = get_u16(cur + 2);
+        uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
         if (set_len < 4 || set_len > end - cur)
             return false;
+        if ((set_id == 2 || set_id == 3) &&
+            !ipfix_templates_valid(cur + 4, cur + set_len, set_id == 3))
+            return false;
+        if (set_id < 2 || (set_id > 3 && set_id < 256))
+            return false;                       /* reserved set ids */
         cur += set_len;
     }
     return cur == end;
@@ -633,7 +674,7 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
         seq = get_u32(data + 8);
     } else if (version == 9) {
         message_len = v9_to_ipfix(c, data, len, &base_ms);
-        if (message_len == 0)
+        if (message_len == 0 || !ipfix_sets_valid(c->message, message_len))
             goto garbage;
         domain_id = get_u32(data + 16);
         seq = get_u32(data + 12);
