@@ -128,5 +128,23 @@ else
     fail "flow times from the records"; head -n 2 "$tmp/seq.json"
 fi
 
+# Set-up errors: one line naming the option, exit status 2 (usage), nothing processed.
+usage_error() {
+    name=$1 pattern=$2; shift 2
+    "$EXFLOW" "$@" >/dev/null 2>"$tmp/usage.err" </dev/null
+    rc=$?
+    if [ "$rc" -eq 2 ] && grep -q -E -e "$pattern" "$tmp/usage.err"; then ok "$name"
+    else fail "$name: exit $rc"; head -n 3 "$tmp/usage.err"; fi
+}
+usage_error "bad url" "--collect tcp://x: expected udp://HOST:PORT" --collect tcp://x
+usage_error "bad host" "--collect udp://no.such.host.invalid:1" --collect udp://no.such.host.invalid:1
+usage_error "with -r" "not with -r or -i" --collect udp://127.0.0.1:1 -r pcaps/golden/ftp.pcap
+busy=$(free_port)
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1]))); open(sys.argv[2], "w").close(); time.sleep(10)' "$busy" "$tmp/bound" &
+pids="$pids $!"
+i=0
+while [ ! -e "$tmp/bound" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+usage_error "port in use" "Address already in use" --collect "udp://127.0.0.1:$busy" --collect-idle-exit 1
+
 echo "collect: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
