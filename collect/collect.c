@@ -653,12 +653,49 @@ static long decode_message(struct collector *c, struct exporter *e, struct domai
     return end_of_buffer ? count : -1;
 }
 
+/* NetFlow v5 (Cisco's fixed format, no templates): a 24-byte header and `count` 48-byte
+ * records, read field by field. Returns the record count, or -1 when the datagram is not
+ * exactly that. */
+#define V5_HEADER 24
+#define V5_RECORD 48
+#define V5_MAX_RECORDS 30
+static long v5_decode(struct collector *c, const uint8_t *data, size_t len)
+{
+    uint16_t count = get_u16(data + 2);
+    if (len < V5_HEADER || count == 0 || count > V5_MAX_RECORDS ||
+        len != V5_HEADER + (size_t)count * V5_RECORD)
+        return -1;
+    uint32_t uptime_ms = get_u32(data + 4), unix_secs = get_u32(data + 8);
+    uint32_t unix_nsecs = get_u32(data + 12);
+    uint64_t base_ms = (uint64_t)unix_secs * 1000 + unix_nsecs / 1000000 - uptime_ms;
+    for (uint16_t i = 0; i < count; i++) {
+        const uint8_t *r = data + V5_HEADER + (size_t)i * V5_RECORD;
+        struct export_record record = {
+            .src4 = get_u32(r), .dst4 = get_u32(r + 4),
+            .packets = get_u32(r + 16), .octets = get_u32(r + 20),
+            .start_uptime = get_u32(r + 24), .end_uptime = get_u32(r + 28),
+            .sport = get_u16(r + 32), .dport = get_u16(r + 34),
+            .tcp_flags = r[37], .proto = r[38],
+        };
+        c->stats.records++;
+        struct one_way w;
+        if (!record_to_one_way(&record, base_ms, &w)) {
+            c->stats.records_skipped++;
+            continue;
+        }
+        if (w.forward.last_usec > c->flow_clock_usec)
+            c->flow_clock_usec = w.forward.last_usec;
+        pair_add(c, &w);
+    }
+    return count;
+}
+
 void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
                         const struct sockaddr *from, socklen_t from_len)
 {
     c->stats.datagrams++;
     c->datagram_counter++;
-    if (len < 20 || len > DATAGRAM_MAX)
+    if (len < 4 || len > DATAGRAM_MAX)
         goto garbage;
     uint16_t version = get_u16(data);
     uint64_t base_ms = 0;
@@ -666,12 +703,27 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     uint32_t domain_id, seq;
     if (version == 10) {
         /* RFC 7011 §3.1: the message length must be the datagram's. */
-        if (get_u16(data + 2) != len || !ipfix_sets_valid(data, len))
+        if (len < 16 || get_u16(data + 2) != len || !ipfix_sets_valid(data, len))
             goto garbage;
         memcpy(c->message, data, len);
         message_len = len;
         domain_id = get_u32(data + 12);
         seq = get_u32(data + 8);
+    } else if (version == 5) {
+        /* v5 sequence numbers count flows; one domain per engine (type, id). */
+        if (len < V5_HEADER)
+            goto garbage;
+        struct exporter *e5 = exporter_get(c, from, from_len);
+        struct domain *d5 = e5 ? exporter_domain(e5, 0x50000u | get_u16(data + 20)) : NULL;
+        if (d5 == NULL)
+            goto garbage;
+        seq = get_u32(data + 16);
+        domain_check_sequence(c, d5, seq);
+        long flows = v5_decode(c, data, len);
+        if (flows < 0)
+            goto garbage;
+        d5->next_seq = seq + (uint32_t)flows;
+        return;
     } else if (version == 9) {
         message_len = v9_to_ipfix(c, data, len, &base_ms);
         if (message_len == 0 || !ipfix_sets_valid(c->message, message_len))
