@@ -120,12 +120,17 @@ sleep 0.3
 python3 tests/collect/send.py "$port"
 wait "$ex"
 stats=$(grep 'stats(final)' "$tmp/seq.err")
-for want in datagrams=9 garbage=4 sequence_lost=4 sequence_resets=1 biflows=4; do
+for want in datagrams=10 garbage=4 sequence_lost=4 sequence_resets=1 biflows=5; do
     case " $stats " in
         *" $want "*) ok "stats $want" ;;
         *) fail "stats $want: $stats" ;;
     esac
 done
+if grep -q '"src_ip":"10.20.1.5","src_port":40009,"dest_ip":"45.137.21.9","dest_port":443' "$tmp/seq.json"; then
+    ok "template changed mid-stream"
+else
+    fail "template changed mid-stream"; grep 40009 "$tmp/seq.json" | head -n 1
+fi
 # Record times, never arrival time: the first flow starts at the time in its record.
 if grep -q '"event_type":"flow".*"start":"2026-03-09T11:00:00' "$tmp/seq.json" ||
    grep -q '2026-03-09T11:00:00.250' "$tmp/seq.json"; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sends hand-built exports to 127.0.0.1:PORT for tests/collect/run.sh: four IPFIX biflow
 messages whose sequence numbers skip 4 records and then go back (an exporter restart), one
-NetFlow v9 datagram, and four garbage datagrams. Every flow's times are in its record."""
+that redefines the template, one NetFlow v9 datagram, and four garbage datagrams. Every flow's times are in its record."""
 import socket
 import struct
 import sys
@@ -32,6 +32,21 @@ def ipfix_message(seq, i, template=True):
     return struct.pack(">HHIII", 10, 16 + len(sets), (BASE_MS // 1000) + 3600, seq, 1) + sets
 
 
+def changed_template_message(seq):
+    """Template 300 redefined mid-stream: destination first, then source. The record after
+    it must be read with the new layout (a flow 10.20.1.5:40009 -> 45.137.21.9:443)."""
+    fields = [(12, 4), (8, 4), (11, 2), (7, 2), (4, 1), (1, 8), (2, 8), (152, 8), (153, 8)]
+    body = struct.pack(">HH", 300, len(fields) + 2)
+    body += b"".join(struct.pack(">HH", i, n) for i, n in fields)
+    body += struct.pack(">HHI", 0x8000 | 1, 8, PEN_REVERSE) + struct.pack(">HHI", 0x8000 | 2, 8, PEN_REVERSE)
+    sets = struct.pack(">HH", 2, 4 + len(body)) + body
+    start = BASE_MS + 250 + 9 * 300000
+    data = (bytes([45, 137, 21, 9, 10, 20, 1, 5]) + struct.pack(">HHB", 443, 40009, 6)
+            + struct.pack(">QQQQQQ", 100000, 100, start, start + 2000, 5000, 50))
+    sets += struct.pack(">HH", 300, 4 + len(data)) + data
+    return struct.pack(">HHIII", 10, 16 + len(sets), (BASE_MS // 1000) + 3600, seq, 1) + sets
+
+
 def netflow9():
     fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (1, 4), (2, 4), (22, 4), (21, 4)]
     tmpl = struct.pack(">HH", 260, len(fields)) + b"".join(struct.pack(">HH", i, n) for i, n in fields)
@@ -50,6 +65,7 @@ def main():
     good = [ipfix_message(0, 0), ipfix_message(1, 1, False),
             ipfix_message(6, 2, False),   # 2..5 missing: 4 records lost
             ipfix_message(0, 3),          # back to 0: a restart
+            changed_template_message(1),
             netflow9()]
     truncated = bytearray(ipfix_message(1, 4, False))
     struct.pack_into(">H", truncated, 18, 200)                # set longer than the message
