@@ -71,7 +71,11 @@ struct exporter {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     uint64_t last_heard;        /* collector's datagram counter: least recently heard goes */
-    fBuf_t *fbuf;               /* owns the fixbuf session and its templates */
+    /* Owns the fixbuf session and its templates.
+     * THREAT: fixbuf does not cap templates per domain: an exporter may define up to
+     * 65,280 per domain (COLLECT_MAX_DOMAINS domains) before ids repeat; the fuzzer's
+     * worst case held a few hundred MiB over four exporters. */
+    fBuf_t *fbuf;
     struct domain domains[COLLECT_MAX_DOMAINS];
     unsigned domain_count;
 };
@@ -103,6 +107,7 @@ struct collector {
     fbInfoModel_t *model;
     struct exporter *exporters[COLLECT_MAX_EXPORTERS];
     unsigned exporter_count;
+    uint8_t datagram[DATAGRAM_MAX + 1]; /* as received (one more byte: a longer one is cut) */
     uint8_t message[DATAGRAM_MAX + 16]; /* the datagram in IPFIX framing, for fixbuf */
     uint64_t datagram_counter;
     uint64_t flow_clock_usec;           /* latest flow end seen: the pairing window's clock */
@@ -811,6 +816,7 @@ struct collector *collector_new(const struct collect_config *config, collect_rec
     }
     c->free_head = 0;
     c->hash_seed = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
+    /* glib's default handler is process-wide; only libfixbuf logs through glib here. */
     g_log_set_default_handler(fixbuf_log, NULL);
     c->model = fbInfoModelAlloc();
     for (unsigned i = 0; i < config->url_count; i++) {
@@ -837,15 +843,15 @@ static uint64_t monotonic_ms(void)
 /* Reads what one socket holds now, a bounded number of datagrams at a time. */
 static unsigned drain_socket(struct collector *c, int fd)
 {
-    static uint8_t buf[DATAGRAM_MAX + 1];
     unsigned count = 0;
     while (count < 1024) {
         struct sockaddr_storage from;
         socklen_t from_len = sizeof(from);
-        ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &from_len);
+        ssize_t n = recvfrom(fd, c->datagram, sizeof(c->datagram), 0, (struct sockaddr *)&from,
+                             &from_len);
         if (n < 0)
             break;   /* EAGAIN, or an ICMP error queued on the socket: nothing to read */
-        collector_datagram(c, buf, (size_t)n, (struct sockaddr *)&from, from_len);
+        collector_datagram(c, c->datagram, (size_t)n, (struct sockaddr *)&from, from_len);
         count++;
     }
     return count;
