@@ -2,7 +2,7 @@
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
 #   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc
-PKGS    := libpcap libndpi libmaxminddb jansson inih nettle libpsl gnutls
+PKGS    := libpcap libndpi libmaxminddb jansson inih nettle libpsl gnutls libfixbuf
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wundef -Wvla -Werror
 OPT     ?= -O2 -g
@@ -26,7 +26,7 @@ LDFLAGS += $(SANFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
 # Every .c in a stage folder belongs to the library; tests link it without main.
-STAGES     := common capture flows detect geo output pipeline report
+STAGES     := common capture flows detect geo output pipeline report collect
 LIB_SRCS   := $(wildcard $(addsuffix /*.c,$(STAGES)))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libexflow.a

@@ -113,4 +113,14 @@
 #define SYSLOG_CLOSE_FLUSH_MS     3000      /* output_close waits this long for the collector */
 #define SYSLOG_OFFSET_SAVE_MS     1000      /* delivered offset written to disk at most this often */
 
+/* collect/: flow exports (IPFIX, NetFlow v9) instead of packets. */
+#define COLLECT_PAIR_WINDOW      30      /* seconds of flow time a one-way record waits for its reverse;
+                                          * records also leave in end-time order within it */
+#define COLLECT_PAIR_MAX         65536   /* records waiting to pair (~150 bytes each); full: all leave */
+#define COLLECT_MAX_EXPORTERS    256     /* exporter sessions (templates); least recently heard dropped */
+#define COLLECT_MAX_DOMAINS      16      /* observation domains per exporter: bounds template memory */
+#define COLLECT_RCVBUF_BYTES     (8 * 1024 * 1024) /* socket buffer: exporters send in bursts */
+#define COLLECT_IDLE_FLUSH       5       /* seconds of wall time without a datagram before waiting
+                                          * records leave, so a quiet exporter's last flows are scored */
+
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../capture/capture.h"
+#include "../collect/collect.h"
 #include "../common/log.h"
 #include "../common/safe_file.h"
 #include "../common/tunables.h"
@@ -38,6 +39,7 @@
  * output, and leaves a copy of their stats for the capture thread's stats line. */
 struct exflow {
     struct options *options;
+    struct collector *collector;    /* --collect: instead of capture and pipeline */
     struct capture *capture;        /* NULL with --fanout: */
     struct capture *fanout[PIPELINE_MAX_WORKERS]; /* --fanout: one capture per worker */
     unsigned fanout_count;
@@ -275,6 +277,67 @@ static void on_consumer_tick(void *user)
     pthread_mutex_unlock(&x->stats_lock);
     if (pending)
         output_stats_event(x->output, &stats);
+}
+
+/* --collect: one finished record from an exporter, to the same place a packet flow goes. */
+static void on_collected_record(void *user, struct flow *flow, enum flow_end_reason reason)
+{
+    on_flow_record(user, flow, reason, true, NULL);
+}
+
+static void print_collect_stats(struct exflow *x, const char *when)
+{
+    struct collect_stats cs;
+    struct detect_stats ds;
+    struct output_stats os;
+    collector_get_stats(x->collector, &cs);
+    detector_get_stats(x->detector, &ds);
+    output_get_stats(x->output, &os);
+    fprintf(stderr,
+            "exflow: stats(%s): datagrams=%llu garbage=%llu export_records=%llu"
+            " export_records_skipped=%llu sequence_lost=%llu sequence_resets=%llu"
+            " biflows=%llu uniflows_paired=%llu uniflows_single=%llu pair_overflow=%llu"
+            " exporters=%llu exporters_evicted=%llu records=%llu alerts=%llu suppressed=%llu"
+            " allowlisted=%llu flows_written=%llu alerts_written=%llu syslog_sent=%llu"
+            " syslog_dropped=%llu write_errors=%llu\n",
+            when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
+            (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
+            (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
+            (unsigned long long)cs.biflows, (unsigned long long)cs.uniflows_paired,
+            (unsigned long long)cs.uniflows_single, (unsigned long long)cs.pair_overflow,
+            (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted,
+            (unsigned long long)ds.records, (unsigned long long)ds.alerts,
+            (unsigned long long)ds.suppressed, (unsigned long long)ds.allowlisted,
+            (unsigned long long)os.flows_written, (unsigned long long)os.alerts_written,
+            (unsigned long long)os.syslog_sent, (unsigned long long)os.syslog_dropped,
+            (unsigned long long)os.write_errors);
+}
+
+/* --collect, once a second: what the consumer and capture ticks do in packet mode. */
+static void on_collect_tick(void *user)
+{
+    struct exflow *x = user;
+    on_consumer_tick(x);
+    if (x->options->stats_interval_sec > 0 && time(NULL) >= x->next_stats_wall) {
+        print_collect_stats(x, "periodic");
+        x->next_stats_wall = time(NULL) + x->options->stats_interval_sec;
+    }
+    if (reload_requested) {
+        reload_requested = 0;
+        atomic_store(&x->reload_pending, true);
+    }
+}
+
+/* --collect: the whole run on this thread; no capture, no pipeline (records come whole). */
+static int run_collect(struct exflow *x)
+{
+    x->next_stats_wall = time(NULL) + x->options->stats_interval_sec;
+    collector_run(x->collector, &stop_requested, on_collect_tick, x);
+    snapshot_stats(x);
+    fflush(stdout);
+    if (log_threshold >= LOG_LEVEL_INFO)
+        print_collect_stats(x, stop_requested ? "interrupted" : "final");
+    return EXIT_OK;
 }
 
 /* Capture thread. While the pipeline runs, flow and detection numbers are as of the last
@@ -658,7 +721,13 @@ int main(int argc, char **argv)
     options.detect.geo = x.geo;
     options.output.geo = x.geo;
 
-    if (options.fanout) {
+    if (options.collect.url_count > 0) {
+        x.collector = collector_new(&options.collect, on_collected_record, &x, err, sizeof(err));
+        if (x.collector == NULL) {
+            LOG_ERROR("%s", err);
+            goto done;
+        }
+    } else if (options.fanout) {
         /* One socket per worker in a fanout group of this process's own: the first starts
          * it, the others join it by the id the kernel gave it. */
         struct capture_config fanout = options.capture;
@@ -717,6 +786,10 @@ int main(int argc, char **argv)
         goto done;
     }
     snapshot_stats(&x);
+    if (x.collector != NULL) {
+        status = run_collect(&x);
+        goto done;
+    }
     if (options.flows.hash_seed == 0)
         options.flows.hash_seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
     struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect,
@@ -760,6 +833,8 @@ int main(int argc, char **argv)
 done:
     if (x.pipeline != NULL)
         pipeline_free(x.pipeline);
+    if (x.collector != NULL)
+        collector_free(x.collector);
     if (x.detector != NULL) {
         if (options.detect.state_file != NULL && !detector_save_state(x.detector, err, sizeof(err))) {
             LOG_ERROR("state not saved: %s", err);

@@ -41,7 +41,7 @@
 #define NOFIELD 0, 0
 #define SECTION(title) { NULL, 0, NULL, OPTION_SECTION, NOFIELD, 0, 0, title, 0, NULL }
 
-static option_handler add_file, set_action, more_verbose, less_verbose, set_config;
+static option_handler add_file, add_collect, set_action, more_verbose, less_verbose, set_config;
 
 const struct option_spec option_table[] = {
     SECTION("Input"),
@@ -50,6 +50,12 @@ const struct option_spec option_table[] = {
       "read in order", 0, add_file },
     { "interface", 'i', "IFACE", OPTION_STRING, FIELD(capture.interface), 0, 0,
       "capture live from IFACE", 0, NULL },
+    { "collect", 0, "udp://HOST:PORT", OPTION_CUSTOM, NOFIELD, 0, 0,
+      "receive IPFIX, NetFlow v9 or v5 exports and run detection on their flows instead of "
+      "packets (repeat for more listeners; not with -r or -i)", 0, add_collect },
+    { "collect-idle-exit", 0, "DURATION", OPTION_DURATION, FIELD(collect.idle_exit_usec), 0,
+      DURATION_MAX_SECONDS, "end a --collect run after this long without a datagram "
+      "(0 = never)", 0, NULL },
     { "filter", 'f', "EXPR", OPTION_STRING, FIELD(capture.bpf_filter), 0, 0,
       "BPF filter (tcpdump syntax)", 0, NULL },
     { "snaplen", 's', "BYTES", OPTION_INTEGER, FIELD(capture.snaplen), 64, 262144,
@@ -450,6 +456,18 @@ static bool option_apply(struct options *o, const struct option_spec *spec, cons
 
 /* ---- handlers for OPTION_CUSTOM entries ---- */
 
+static bool add_collect(struct options *o, const struct option_spec *spec, const char *value,
+                        char *err, size_t err_len)
+{
+    (void)spec;
+    if (o->collect.url_count == COLLECT_MAX_URLS) {
+        snprintf(err, err_len, "at most %d listeners", COLLECT_MAX_URLS);
+        return false;
+    }
+    o->collect.urls[o->collect.url_count++] = value;
+    return true;
+}
+
 static bool add_file(struct options *o, const struct option_spec *spec, const char *value,
                      char *err, size_t err_len)
 {
@@ -763,8 +781,10 @@ static const char *default_dns_heavy_users_file(void)
 
 static bool options_check(struct options *o)
 {
-    if (o->file_count == 0 && o->capture.interface == NULL)
-        USAGE_ERROR("nothing to read: give -r FILE or -i IFACE");
+    if (o->collect.url_count > 0 && (o->file_count > 0 || o->capture.interface != NULL))
+        USAGE_ERROR("--collect takes flow exports instead of packets: not with -r or -i");
+    if (o->file_count == 0 && o->capture.interface == NULL && o->collect.url_count == 0)
+        USAGE_ERROR("nothing to read: give -r FILE, -i IFACE or --collect udp://HOST:PORT");
     if (o->file_count > 0 && o->capture.interface != NULL)
         USAGE_ERROR("-r and -i cannot be used together");
     if (o->fanout && o->capture.interface == NULL)

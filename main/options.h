@@ -15,6 +15,7 @@
 #include "../detect/detect.h"
 #include "../flows/flows.h"
 #include "../output/output.h"
+#include "../collect/collect.h"
 
 /* Exit codes, documented in the man page. */
 #define EXIT_OK      0
@@ -46,6 +47,7 @@ struct options {
     const char *user;
     const char *config_file;    /* --config: read before the command line, again on SIGHUP */
     unsigned stats_interval_sec;
+    struct collect_config collect; /* --collect: flow exports instead of packets */
     const char *metrics_file;   /* --metrics-file: Prometheus textfile; NULL = none */
     const char *report_path;    /* --report: the HTML investigation report; NULL = none */
     bool summary;               /* --summary: the end-of-run summary even off a terminal */

@@ -2,18 +2,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Installs what exflow needs from Debian 12 packages, and only what is missing.
 #   scripts/deps.sh          build and run (compiler, libpcap, nDPI, libmaxminddb, jansson,
-#                            libpsl and the public suffix list)
+#                            libfixbuf, libpsl and the public suffix list)
 #   scripts/deps.sh --test   also what the test suite uses (tshark, valgrind, rsyslog, clang...)
 #   scripts/deps.sh --corpus also the tools that regenerate pcaps/scenarios (tests/scenarios/make-all.sh)
 set -eu
 
 packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev \
-nettle-dev libpsl-dev publicsuffix libgnutls28-dev"
+nettle-dev libpsl-dev publicsuffix libgnutls28-dev libfixbuf-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
 tcpdump iproute2 procps rsyslog-gnutls rsyslog-relp gnutls-bin \
 git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate \
-python3-jsonschema python3-prometheus-client chromium"
+python3-jsonschema python3-prometheus-client chromium softflowd"
 fi
 if [ "${1:-}" = "--corpus" ]; then
     packages="$packages python3 tcpdump curl lftp openssh-server openssh-client rsync rclone python3-pyftpdlib \

@@ -5,18 +5,18 @@
 #   make -f tests/fuzz/fuzz.mk            all harnesses
 #   make -f tests/fuzz/fuzz.mk build/fuzz/fuzz_state
 FUZZ_CC   ?= clang
-PKGS      := libpcap libndpi libmaxminddb jansson nettle libpsl gnutls
+PKGS      := libpcap libndpi libmaxminddb jansson nettle libpsl gnutls libfixbuf
 FUZZ_OUT  := build/fuzz
 SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 CFLAGS    := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -I. $(SANITIZE) \
              $(shell pkg-config --cflags $(PKGS))
 LDLIBS    := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
-STAGES    := common capture flows detect geo output pipeline
+STAGES    := common capture flows detect geo output pipeline collect
 LIB_SRCS  := $(wildcard $(addsuffix /*.c,$(STAGES)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_OUT)/obj/%.o)
 HARNESSES := fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event \
-             fuzz_checkpoint
+             fuzz_collect fuzz_checkpoint
 BINS      := $(HARNESSES:%=$(FUZZ_OUT)/%)
 
 .PHONY: all
