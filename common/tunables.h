@@ -97,4 +97,11 @@
 #define SYSLOG_CLOSE_FLUSH_MS     3000      /* output_close waits this long for the collector */
 #define SYSLOG_OFFSET_SAVE_MS     1000      /* delivered offset written to disk at most this often */
 
+/* zeek/: Zeek logs instead of packets. */
+#define ZEEK_LINE_MAX        65536   /* bytes in one log line; longer lines are skipped as bad */
+#define ZEEK_VALUE_MAX       256     /* bytes kept of one field (names are cut there, as in flows) */
+#define ZEEK_UID_MAX         262144  /* side-log (ssl/http/ftp) connections held for the join
+                                      * (~800 bytes each); more are counted and lose their evidence */
+#define ZEEK_REORDER_MAX     1048576 /* conn.log entries held to hand on in end-time order
+                                      * (~150 bytes each); full: all are handed on and counted */
 #endif

@@ -605,6 +605,7 @@ static void detector_deliver_covert(struct detector *d, struct alert *alert, uin
         return;
     }
     alert->id = ++d->next_alert_id;
+    alert->evidence_unavailable = d->config.evidence_unavailable & ~alert->evidence;
     d->stats.alerts++;
     if (d->on_alert)
         d->on_alert(d->user, alert);
@@ -940,6 +941,7 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     alert.baseline_ratio = f.baseline_ratio;
     alert.first_seen_age_sec = f.first_seen_age_sec;
     alert.evidence = f.evidence;
+    alert.evidence_unavailable = cfg->evidence_unavailable & ~f.evidence;
     alert.flow_id = flow->id;
     score_techniques(&f, &alert);
     score_reason(&f, src_text, dest_name, alert.reason, sizeof(alert.reason));
@@ -982,6 +984,47 @@ done:
         free(flow->observer_state);
         flow->observer_state = NULL;
     }
+}
+
+/* The per-flow state detector_classify and the parsers would have left, built from log
+ * evidence instead; NULL when the evidence needs none (or on allocation failure, which only
+ * loses that evidence). */
+static struct flow_state *detector_log_state(const struct detect_log_evidence *evidence)
+{
+    struct flow_state *state = NULL;
+    if (evidence == NULL)
+        return NULL;
+    if (evidence->ftp_data) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_FTP_DATA;
+        state->u.ftp_data.active = evidence->ftp_active;
+        /* Not NONE: detector_prepare_record then leaves the expectation table alone. */
+        state->u.ftp_data.command = evidence->ftp_upload ? FTP_CMD_STOR : FTP_CMD_OTHER;
+        copy_text(state->u.ftp_data.dest_name, sizeof(state->u.ftp_data.dest_name),
+                  evidence->ftp_dest_name);
+    } else if (evidence->http_upload_requests > 0 || evidence->http_host[0]) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_HTTP;
+        http_parser_init(&state->u.http, 0);
+        state->u.http.state = HTTP_STATE_STOPPED;
+        state->u.http.upload_requests = evidence->http_upload_requests;
+        state->u.http.upload_body_bytes = evidence->http_body_bytes;
+        copy_text(state->u.http.host, sizeof(state->u.http.host), evidence->http_host);
+    }
+    return state;
+}
+
+void detector_on_log_record(struct detector *detector, struct flow *flow,
+                            enum flow_end_reason reason, const struct detect_log_evidence *evidence)
+{
+    /* A state left by someone else would leak or be misread: logs never run the packet hooks. */
+    free(flow->observer_state);
+    flow->observer_state = detector_log_state(evidence);
+    detector_on_record(detector, flow, reason, true);
 }
 
 /* SIGHUP: swap in the re-read allowlist, or keep the old one. */
