@@ -687,6 +687,8 @@ static void conn_emit(struct zeek_reader *r, const struct conn_entry *e)
 
 void zeek_reader_flush(struct zeek_reader *r)
 {
+    if (r->conn_count == 0)
+        return;   /* and no qsort of a NULL array */
     qsort(r->conns, r->conn_count, sizeof(*r->conns), conn_end_order);
     for (size_t i = 0; i < r->conn_count; i++)
         conn_emit(r, &r->conns[i]);
@@ -853,19 +855,27 @@ static bool add_directory(struct zeek_reader *r, const char *dir, char *err, siz
     return ok;
 }
 
+struct zeek_reader *zeek_reader_new_memory(zeek_record_fn on_record, void *user)
+{
+    struct zeek_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->on_record = on_record;
+    r->user = user;
+    side_table_init(&r->uids);
+    side_table_init(&r->ftp_channels);
+    return r;
+}
+
 struct zeek_reader *zeek_reader_new(const struct zeek_config *config, zeek_record_fn on_record,
                                     void *user, char *err, size_t err_len)
 {
-    struct zeek_reader *r = calloc(1, sizeof(*r));
+    struct zeek_reader *r = zeek_reader_new_memory(on_record, user);
     if (r == NULL) {
         snprintf(err, err_len, "--zeek: out of memory");
         return NULL;
     }
     r->config = *config;
-    r->on_record = on_record;
-    r->user = user;
-    side_table_init(&r->uids);
-    side_table_init(&r->ftp_channels);
     for (unsigned i = 0; i < config->path_count; i++) {
         const char *path = config->paths[i];
         struct stat st;

@@ -48,6 +48,9 @@ struct zeek_reader;
 struct zeek_reader *zeek_reader_new(const struct zeek_config *config, zeek_record_fn on_record,
                                     void *user, char *err, size_t err_len);
 
+/* A reader of logs given as bytes only (zeek_reader_feed): tests and the fuzz harness. */
+struct zeek_reader *zeek_reader_new_memory(zeek_record_fn on_record, void *user);
+
 /* Reads everything and hands on every record; returns false when a file fails mid-way (the
  * records read are still handed on). */
 bool zeek_reader_run(struct zeek_reader *reader, volatile sig_atomic_t *stop);
