@@ -103,5 +103,5 @@
 #define ZEEK_UID_MAX         262144  /* side-log (ssl/http/ftp) connections held for the join
                                       * (~800 bytes each); more are counted and lose their evidence */
 #define ZEEK_REORDER_MAX     1048576 /* conn.log entries held to hand on in end-time order
-                                      * (~150 bytes each); full: all are handed on and counted */
+                                      * (~170 bytes each); full: all are handed on and counted */
 #endif
