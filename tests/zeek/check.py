@@ -112,6 +112,28 @@ def conn_only(tmp):
           str([x.get("evidence_unavailable") for x in a]))
 
 
+def syslog_unavailable(tmp):
+    """The RFC 5424 structured data carries evidence_unavailable too, for SIEMs on syslog."""
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    port = sock.getsockname()[1]
+    logs = generate(tmp, "tls_mega", "json")
+    rc, ev, st, err, crash = run(["--zeek", logs, "--learn", "3d", "--no-flows",
+                                  "--syslog", "udp://127.0.0.1:%d" % port])
+    messages = []
+    try:
+        while len(messages) < len(alerts(ev)):
+            messages.append(sock.recv(65536).decode("utf-8", "replace"))
+    except socket.timeout:
+        pass
+    sock.close()
+    check("syslog-unavailable", rc == 0 and messages and all(
+        'evidence_unavailable="dns_tunnel,icmp_tunnel,smtp_exfil"' in m for m in messages),
+        "rc %s, %s" % (rc, messages[:1]))
+
+
 def public_logs():
     """Zeek's own test baseline (pcaps/zeek/SOURCES.md): an FTP session with two passive
     and two active (PORT) data channels, all downloads."""
@@ -204,6 +226,7 @@ def main():
     try:
         scenario_matches(tmp)
         conn_only(tmp)
+        syslog_unavailable(tmp)
         public_logs()
         hostile(tmp)
         setup_errors(tmp)
