@@ -123,4 +123,11 @@
 #define COLLECT_IDLE_FLUSH       5       /* seconds of wall time without a datagram before waiting
                                           * records leave, so a quiet exporter's last flows are scored */
 
+/* zeek/: Zeek logs instead of packets. */
+#define ZEEK_LINE_MAX        65536   /* bytes in one log line; longer lines are skipped as bad */
+#define ZEEK_VALUE_MAX       256     /* bytes kept of one field (names are cut there, as in flows) */
+#define ZEEK_UID_MAX         262144  /* side-log (ssl/http/ftp) connections held for the join
+                                      * (~800 bytes each); more are counted and lose their evidence */
+#define ZEEK_REORDER_MAX     1048576 /* conn.log entries held to hand on in end-time order
+                                      * (~170 bytes each); full: all are handed on and counted */
 #endif

@@ -96,6 +96,8 @@ struct alert {
     char group[FLOW_NAME_LEN];      /* group alerts: the registered domain or network; "" else */
     char group_members[512];        /* comma-joined destinations seen in the group */
     struct score_breakdown breakdown;
+    uint32_t evidence_unavailable;  /* EVIDENCE_* bits the input could not provide (flow or
+                                     * log input: no payload seen); 0 with packets */
     uint64_t flow_id;               /* the flow record that raised it */
 
     const char *techniques[ALERT_MAX_TECHNIQUES]; /* static strings: "T1020", "T1029", ... */
@@ -138,6 +140,7 @@ struct detect_config {
     /* Public suffix list for destination groups by registered domain; NULL or "": groups
      * by network only. Must load when set. */
     const char *psl_file;
+    uint32_t evidence_unavailable;   /* EVIDENCE_* bits the input cannot carry, named in alerts */
 };
 
 void detect_config_defaults(struct detect_config *config);
@@ -167,6 +170,23 @@ void detector_on_packet(struct detector *detector, struct flow *flow, const stru
                         enum flow_direction direction);
 void detector_on_record(struct detector *detector, struct flow *flow, enum flow_end_reason reason,
                         bool final);
+
+/* Protocol evidence read from logs instead of seen in packets (zeek/): what the packet
+ * path's FTP and HTTP parsers would have found in this flow. */
+struct detect_log_evidence {
+    uint32_t http_upload_requests;   /* POST/PUT/... requests that carried a body */
+    uint64_t http_body_bytes;        /* request body bytes of those */
+    char http_host[FLOW_NAME_LEN];   /* Host of the first request; "" when none */
+    bool ftp_data;                   /* an FTP data channel announced on a control channel */
+    bool ftp_active;                 /* ... opened by the server (PORT/EPRT) */
+    bool ftp_upload;                 /* ... carrying STOR/STOU/APPE */
+    char ftp_dest_name[FLOW_NAME_LEN]; /* the control channel's server, as the alert names it */
+};
+
+/* A whole flow from logs (final record, no packets before it): scored as detector_on_record
+ * scores a packet flow that carried this evidence. evidence may be NULL. */
+void detector_on_log_record(struct detector *detector, struct flow *flow,
+                            enum flow_end_reason reason, const struct detect_log_evidence *evidence);
 
 /* For records scored on another thread than the one that saw the flow's packets
  * (pipeline/): settles, on the packet side, what the record needs from this detector's

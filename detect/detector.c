@@ -867,6 +867,8 @@ static void alert_emit(struct detector *d, const struct series_step *step,
         source.extra_reason = "; first FTP upload of this host, to a server it never used";
     }
     alert_build(&alert, &source, f, score, s->alerted);
+    /* Flow or log input: what this alert could not have shown (never with packets). */
+    alert.evidence_unavailable = d->config.evidence_unavailable & ~alert.evidence;
     alert.breakdown = *breakdown;
     if (s->member_count > 0) {
         copy_text(alert.group, sizeof(alert.group), view->dest_name);
@@ -1031,6 +1033,7 @@ static void detector_deliver_covert(struct detector *d, struct alert *alert, uin
         return;
     }
     alert->id = ++d->next_alert_id;
+    alert->evidence_unavailable = d->config.evidence_unavailable & ~alert->evidence;
     d->stats.alerts++;
     if (d->on_alert)
         d->on_alert(d->user, alert);
@@ -1071,6 +1074,46 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     }
 }
 
+/* The per-flow state detector_classify and the parsers would have left, built from log
+ * evidence instead; NULL when the evidence needs none (or on allocation failure, which only
+ * loses that evidence). */
+static struct flow_state *detector_log_state(const struct detect_log_evidence *evidence)
+{
+    struct flow_state *state = NULL;
+    if (evidence == NULL)
+        return NULL;
+    if (evidence->ftp_data) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_FTP_DATA;
+        state->u.ftp_data.active = evidence->ftp_active;
+        /* Not NONE: detector_prepare_record then leaves the expectation table alone. */
+        state->u.ftp_data.command = evidence->ftp_upload ? FTP_CMD_STOR : FTP_CMD_OTHER;
+        copy_text(state->u.ftp_data.dest_name, sizeof(state->u.ftp_data.dest_name),
+                  evidence->ftp_dest_name);
+    } else if (evidence->http_upload_requests > 0 || evidence->http_host[0]) {
+        state = calloc(1, sizeof(*state));
+        if (state == NULL)
+            return NULL;
+        state->kind = FLOW_KIND_HTTP;
+        http_parser_init(&state->u.http, 0);
+        state->u.http.state = HTTP_STATE_STOPPED;
+        state->u.http.upload_requests = evidence->http_upload_requests;
+        state->u.http.upload_body_bytes = evidence->http_body_bytes;
+        copy_text(state->u.http.host, sizeof(state->u.http.host), evidence->http_host);
+    }
+    return state;
+}
+
+void detector_on_log_record(struct detector *detector, struct flow *flow,
+                            enum flow_end_reason reason, const struct detect_log_evidence *evidence)
+{
+    /* A state left by someone else would leak or be misread: logs never run the packet hooks. */
+    free(flow->observer_state);
+    flow->observer_state = detector_log_state(evidence);
+    detector_on_record(detector, flow, reason, true);
+}
 
 /* SIGHUP: swap in the re-read allowlist, or keep the old one. */
 bool detector_reload_allowlist(struct detector *detector, char *err, size_t err_len)

@@ -44,6 +44,7 @@ struct exflow {
     struct capture *fanout[PIPELINE_MAX_WORKERS]; /* --fanout: one capture per worker */
     unsigned fanout_count;
     struct pipeline *pipeline;
+    struct zeek_reader *zeek;       /* --zeek: instead of capture and pipeline */
     struct detector *detector;
     struct output *output;
     struct geo *geo;
@@ -103,6 +104,16 @@ static void report_add_run_counters(struct exflow *x)
 {
     struct capture_stats cs;
     struct flow_table_stats fs;
+    if (x->zeek != NULL) {   /* no packets: what the logs held */
+        struct zeek_stats zs;
+        zeek_reader_get_stats(x->zeek, &zs);
+        report_add_counter(x->report, "zeek_bad_lines", zs.bad_lines);
+        report_add_counter(x->report, "zeek_uid_overflow", zs.uid_overflow);
+        report_add_counter(x->report, "suppressed", x->detect_stats.suppressed);
+        report_add_counter(x->report, "allowlisted", x->detect_stats.allowlisted);
+        report_add_counter(x->report, "write_errors", x->output_stats.write_errors);
+        return;
+    }
     if (x->capture != NULL)
         capture_get_stats(x->capture, &cs);
     else
@@ -214,6 +225,16 @@ static void on_flow_record(void *user, struct flow *flow, enum flow_end_reason r
     struct exflow *x = user;
     output_flow(x->output, flow, reason, json);
     detector_on_record(x->detector, flow, reason, final);
+}
+
+/* --zeek: one record from the logs, with the evidence they carried, to the same place a
+ * packet flow goes. */
+static void on_zeek_record(void *user, struct flow *flow, enum flow_end_reason reason,
+                           const struct detect_log_evidence *evidence)
+{
+    struct exflow *x = user;
+    output_flow(x->output, flow, reason, NULL);
+    detector_on_log_record(x->detector, flow, reason, evidence);
 }
 
 /* Worker threads: each encodes its own flow records (output/ says why). */
@@ -476,6 +497,45 @@ static void publish_final_stats(struct exflow *x, const char *when)
     }
 }
 
+/* --zeek: the stats line of a log run (no packets, no flow table). */
+static void print_zeek_stats(struct exflow *x, const char *when)
+{
+    struct zeek_stats zs;
+    struct detect_stats ds;
+    struct output_stats os;
+    zeek_reader_get_stats(x->zeek, &zs);
+    detector_get_stats(x->detector, &ds);
+    output_get_stats(x->output, &os);
+    fprintf(stderr,
+            "exflow: stats(%s): log_files=%llu log_lines=%llu bad_lines=%llu conn_entries=%llu"
+            " joined_ssl=%llu joined_http=%llu joined_ftp=%llu uid_overflow=%llu"
+            " reorder_overflow=%llu records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
+            " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_dropped=%llu"
+            " write_errors=%llu\n",
+            when, (unsigned long long)zs.files, (unsigned long long)zs.lines,
+            (unsigned long long)zs.bad_lines, (unsigned long long)zs.flows_out,
+            (unsigned long long)zs.joined_ssl, (unsigned long long)zs.joined_http,
+            (unsigned long long)zs.joined_ftp, (unsigned long long)zs.uid_overflow,
+            (unsigned long long)zs.reorder_overflow, (unsigned long long)ds.records,
+            (unsigned long long)ds.alerts, (unsigned long long)ds.suppressed,
+            (unsigned long long)ds.allowlisted, (unsigned long long)os.flows_written,
+            (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,
+            (unsigned long long)os.syslog_dropped, (unsigned long long)os.write_errors);
+}
+
+/* --zeek: the whole run on this thread; no capture, no pipeline (records come whole). */
+static int run_zeek(struct exflow *x)
+{
+    bool ok = zeek_reader_run(x->zeek, &stop_requested);
+    snapshot_stats(x);
+    fflush(stdout);
+    if (log_threshold >= LOG_LEVEL_INFO)
+        print_zeek_stats(x, stop_requested ? "interrupted" : "final");
+    if (x->report != NULL && !finish_report(x))
+        ok = false;
+    return ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
 /* "1.2 GB", "512 B": sizes in the progress line. */
 static const char *format_size(uint64_t bytes, char *buf, size_t len)
 {
@@ -721,7 +781,15 @@ int main(int argc, char **argv)
     options.detect.geo = x.geo;
     options.output.geo = x.geo;
 
-    if (options.collect.url_count > 0) {
+    if (options.zeek.path_count > 0) {
+        x.zeek = zeek_reader_new(&options.zeek, on_zeek_record, &x, err, sizeof(err));
+        if (x.zeek == NULL) {
+            LOG_ERROR("%s", err);
+            goto done;
+        }
+        /* Alerts name the evidence these logs cannot carry. */
+        options.detect.evidence_unavailable = zeek_reader_unavailable_evidence(x.zeek);
+    } else if (options.collect.url_count > 0) {
         x.collector = collector_new(&options.collect, on_collected_record, &x, err, sizeof(err));
         if (x.collector == NULL) {
             LOG_ERROR("%s", err);
@@ -786,6 +854,10 @@ int main(int argc, char **argv)
         goto done;
     }
     snapshot_stats(&x);
+    if (x.zeek != NULL) {
+        status = run_zeek(&x);
+        goto done;
+    }
     if (x.collector != NULL) {
         status = run_collect(&x);
         goto done;
@@ -835,6 +907,7 @@ done:
         pipeline_free(x.pipeline);
     if (x.collector != NULL)
         collector_free(x.collector);
+    zeek_reader_free(x.zeek);
     if (x.detector != NULL) {
         if (options.detect.state_file != NULL && !detector_save_state(x.detector, err, sizeof(err))) {
             LOG_ERROR("state not saved: %s", err);

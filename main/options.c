@@ -41,7 +41,7 @@
 #define NOFIELD 0, 0
 #define SECTION(title) { NULL, 0, NULL, OPTION_SECTION, NOFIELD, 0, 0, title, 0, NULL }
 
-static option_handler add_file, add_collect, set_action, more_verbose, less_verbose, set_config;
+static option_handler add_file, add_collect, add_zeek_path, set_action, more_verbose, less_verbose, set_config;
 
 const struct option_spec option_table[] = {
     SECTION("Input"),
@@ -56,6 +56,9 @@ const struct option_spec option_table[] = {
     { "collect-idle-exit", 0, "DURATION", OPTION_DURATION, FIELD(collect.idle_exit_usec), 0,
       DURATION_MAX_SECONDS, "end a --collect run after this long without a datagram "
       "(0 = never)", 0, NULL },
+    { "zeek", 0, "DIR|LOG", OPTION_CUSTOM, NOFIELD, 0, 0,
+      "read Zeek logs instead of packets: a directory of conn.log (with ssl.log, http.log, "
+      "ftp.log when there), or log files; TSV or JSON; repeat for more", CLI_ONLY, add_zeek_path },
     { "filter", 'f', "EXPR", OPTION_STRING, FIELD(capture.bpf_filter), 0, 0,
       "BPF filter (tcpdump syntax)", 0, NULL },
     { "snaplen", 's', "BYTES", OPTION_INTEGER, FIELD(capture.snaplen), 64, 262144,
@@ -487,6 +490,19 @@ static bool add_file(struct options *o, const struct option_spec *spec, const ch
     return true;
 }
 
+/* --zeek: one more directory or log file (checked when the reader opens them). */
+static bool add_zeek_path(struct options *o, const struct option_spec *spec, const char *value,
+                          char *err, size_t err_len)
+{
+    (void)spec;
+    if (o->zeek.path_count == ZEEK_MAX_PATHS) {
+        snprintf(err, err_len, "at most %d paths", ZEEK_MAX_PATHS);
+        return false;
+    }
+    o->zeek.paths[o->zeek.path_count++] = value;
+    return true;
+}
+
 static bool set_action(struct options *o, const struct option_spec *spec, const char *value,
                        char *err, size_t err_len)
 {
@@ -701,6 +717,11 @@ static bool apply_argv(int argc, char **argv, struct options *o,
             USAGE_ERROR("%s", err);
     }
     drop_config_input(o, o->file_count - files_before, cli_interface);
+    /* --zeek is an input too: it replaces a config file's interface or files. */
+    if (o->zeek.path_count > 0 && o->file_count == files_before && !cli_interface) {
+        o->capture.interface = NULL;
+        o->file_count = 0;
+    }
     return true;
 }
 
@@ -781,10 +802,18 @@ static const char *default_dns_heavy_users_file(void)
 
 static bool options_check(struct options *o)
 {
-    if (o->collect.url_count > 0 && (o->file_count > 0 || o->capture.interface != NULL))
-        USAGE_ERROR("--collect takes flow exports instead of packets: not with -r or -i");
-    if (o->file_count == 0 && o->capture.interface == NULL && o->collect.url_count == 0)
-        USAGE_ERROR("nothing to read: give -r FILE, -i IFACE or --collect udp://HOST:PORT");
+    {
+        int inputs = (o->file_count > 0) + (o->capture.interface != NULL) +
+                     (o->collect.url_count > 0) + (o->zeek.path_count > 0);
+        if (inputs == 0)
+            USAGE_ERROR("nothing to read: give -r FILE, -i IFACE, --collect udp://HOST:PORT or "
+                        "--zeek DIR");
+        if (o->collect.url_count > 0 && inputs > 1)
+            USAGE_ERROR("--collect takes flow exports instead of packets: not with -r, -i or "
+                        "--zeek");
+        if (o->zeek.path_count > 0 && inputs > 1)
+            USAGE_ERROR("--zeek reads logs instead of packets: not with -r or -i");
+    }
     if (o->file_count > 0 && o->capture.interface != NULL)
         USAGE_ERROR("-r and -i cannot be used together");
     if (o->fanout && o->capture.interface == NULL)

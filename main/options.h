@@ -16,6 +16,7 @@
 #include "../flows/flows.h"
 #include "../output/output.h"
 #include "../collect/collect.h"
+#include "../zeek/zeek.h"
 
 /* Exit codes, documented in the man page. */
 #define EXIT_OK      0
@@ -39,6 +40,7 @@ struct options {
     struct flow_table_config flows;
     struct detect_config detect;
     struct output_config output;
+    struct zeek_config zeek;    /* --zeek: Zeek logs instead of packets */
     const char **files;
     int file_count;
     const char *geoip_city;

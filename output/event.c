@@ -422,6 +422,15 @@ char *output_alert_json(const struct event_identity *identity, const struct even
         }
         set_value(event, "group_members", members);
     }
+    /* Flow or log input: what this alert could not have shown, so that an analyst does not
+     * read a missing kind of evidence as its absence from the traffic. */
+    if (alert->evidence_unavailable != 0) {
+        json_t *unavailable = json_array();
+        for (unsigned bit = 0; bit < EVIDENCE_COUNT; bit++)
+            if (alert->evidence_unavailable & (1u << bit))
+                json_array_append_new(unavailable, json_text(detect_evidence_name(bit)));
+        set_value(event, "evidence_unavailable", unavailable);
+    }
 
     set_uint(event, "bytes_out", alert->bytes_out);
     set_uint(event, "bytes_in", alert->bytes_in);

@@ -158,12 +158,12 @@ static void join_techniques(const struct alert *alert, char *out, size_t out_len
     }
 }
 
-static void join_evidence(const struct alert *alert, char *out, size_t out_len)
+static void join_evidence(uint32_t evidence, char *out, size_t out_len)
 {
     size_t len = 0;
     out[0] = '\0';
     for (unsigned bit = 0; bit < EVIDENCE_COUNT; bit++) {
-        if (!(alert->evidence & (1u << bit)))
+        if (!(evidence & (1u << bit)))
             continue;
         if (len > 0)
             append_str(out, out_len, &len, ",");
@@ -207,8 +207,12 @@ size_t syslog_alert_sd(char *buf, size_t cap, const struct alert *alert)
     }
     join_techniques(alert, list, sizeof(list));
     PARAM("techniques", list);
-    join_evidence(alert, list, sizeof(list));
+    join_evidence(alert->evidence, list, sizeof(list));
     PARAM("evidence", list);
+    if (alert->evidence_unavailable != 0) {   /* flow or log input: what it could not show */
+        join_evidence(alert->evidence_unavailable, list, sizeof(list));
+        PARAM("evidence_unavailable", list);
+    }
     snprintf(number, sizeof(number), "%" PRIu64, alert->bytes_out);
     PARAM("bytes_out", number);
     snprintf(number, sizeof(number), "%u", alert->connections);
@@ -353,7 +357,7 @@ size_t syslog_alert_cef(char *buf, size_t cap, const struct alert *alert,
     EXT("cnt", number);
     EXT("cs1Label", "techniques");
     EXT("cs1", list);
-    join_evidence(alert, list, sizeof(list));
+    join_evidence(alert->evidence, list, sizeof(list));
     EXT("cs2Label", "evidence");
     EXT("cs2", list);
     if (ids != NULL && ids->community_id[0] != '\0') {

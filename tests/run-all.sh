@@ -46,6 +46,7 @@ run_part options ./tests/cli/options.sh
 run_part report ./tests/report/run.sh
 run_part syslog ./tests/syslog/run.sh
 run_part collect ./tests/collect/run.sh
+run_part zeek ./tests/zeek/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part security ./tests/security/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh
