@@ -921,8 +921,9 @@ bool zeek_reader_run(struct zeek_reader *r, volatile sig_atomic_t *stop)
 
 uint32_t zeek_reader_unavailable_evidence(const struct zeek_reader *r)
 {
-    /* Tunnels and SMTP are judged on payload bytes no log carries. */
-    uint32_t missing = EVIDENCE_DNS_TUNNEL | EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL;
+    /* Tunnels, SMTP and archive magic are judged on payload bytes no log carries. */
+    uint32_t missing = EVIDENCE_DNS_TUNNEL | EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL |
+                       EVIDENCE_PACKED_DATA;
     if (!r->kind_seen[LOG_HTTP])
         missing |= EVIDENCE_HTTP_UPLOAD;
     if (!r->kind_seen[LOG_FTP])

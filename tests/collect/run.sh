@@ -150,7 +150,7 @@ usage_error() {
 }
 usage_error "bad url" "--collect tcp://x: expected udp://HOST:PORT" --collect tcp://x
 usage_error "bad host" "--collect udp://no.such.host.invalid:1" --collect udp://no.such.host.invalid:1
-usage_error "with -r" "not with -r or -i" --collect udp://127.0.0.1:1 -r pcaps/golden/ftp.pcap
+usage_error "with -r" "not with -r, -i or --zeek" --collect udp://127.0.0.1:1 -r pcaps/golden/ftp.pcap
 busy=$(free_port)
 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1]))); open(sys.argv[2], "w").close(); time.sleep(10)' "$busy" "$tmp/bound" &
 pids="$pids $!"

@@ -49,7 +49,12 @@ def alerts(events):
 def alert_key(a):
     """What flow and log input must agree on: who, where, how much, which way, how often."""
     return (a["src_ip"], a["dest_name"], a["bytes_out"], a["bytes_in"], a["pcr"],
-            a["connections"], a["period_sec"], tuple(sorted(a["evidence"])))
+            a["connections"], a["period_sec"],
+            tuple(sorted(e for e in a["evidence"] if e not in LOG_BLIND)))
+
+
+# Evidence read from payload bytes that no log carries (the reader names it unavailable).
+LOG_BLIND = {"dns_tunnel", "icmp_tunnel", "smtp_exfil", "packed_data"}
 
 
 def generate(tmp, scenario, fmt):
@@ -80,7 +85,10 @@ def scenario_matches(tmp):
                  "-r", os.path.join(SCENARIOS, scenario + ".pcap")]
         rc1, ev1, _, err1, crash1 = run(pcaps + ["--learn", "3d", "--no-flows"])
         rc2, ev2, st2, err2, crash2 = run(["--zeek", logs, "--learn", "3d", "--no-flows"])
-        a1, a2 = alerts(ev1), alerts(ev2)
+        # Re-alerts are left out: packed_data, which logs lack, can raise a series' severity
+        # and so its updates in pcap mode alone.
+        a1 = [a for a in alerts(ev1) if not a.get("is_update")]
+        a2 = [a for a in alerts(ev2) if not a.get("is_update")]
         name = "%s-%s" % (scenario, fmt)
         check(name + "-runs", rc1 == 0 and rc2 == 0 and not crash1 and not crash2 and a1,
               "rc %s/%s, %d pcap alerts\n%s" % (rc1, rc2, len(a1), err2[-600:]))
@@ -88,7 +96,7 @@ def scenario_matches(tmp):
               "\n pcap: %s\n zeek: %s" % ([alert_key(a) for a in a1], [alert_key(a) for a in a2]))
         unavailable = [set(a.get("evidence_unavailable", [])) for a in a2]
         check(name + "-names-unavailable",
-              all(u == {"dns_tunnel", "icmp_tunnel", "smtp_exfil"} for u in unavailable) and
+              all(u == LOG_BLIND for u in unavailable) and
               all("evidence_unavailable" not in a for a in a1), str(unavailable))
         check(name + "-clean-logs", st2.get("bad_lines") == 0 and st2.get("records", 0) > 0,
               str(st2))
@@ -106,7 +114,7 @@ def conn_only(tmp):
     check("conn-only-alerts", rc == 0 and not crash and a, err[-400:])
     check("conn-only-names-address", a and all(re.match(r"^[0-9.]+$", x["dest_name"]) for x in a),
           str([x["dest_name"] for x in a]))
-    want = {"cloud_storage", "http_upload", "ftp_stor", "dns_tunnel", "icmp_tunnel", "smtp_exfil"}
+    want = {"cloud_storage", "http_upload", "ftp_stor"} | LOG_BLIND
     check("conn-only-unavailable", a and all(set(x.get("evidence_unavailable", [])) == want
                                              for x in a),
           str([x.get("evidence_unavailable") for x in a]))
@@ -130,7 +138,7 @@ def syslog_unavailable(tmp):
         pass
     sock.close()
     check("syslog-unavailable", rc == 0 and messages and all(
-        'evidence_unavailable="dns_tunnel,icmp_tunnel,smtp_exfil"' in m for m in messages),
+        'evidence_unavailable="dns_tunnel,icmp_tunnel,smtp_exfil,packed_data"' in m for m in messages),
         "rc %s, %s" % (rc, messages[:1]))
 
 
