@@ -77,6 +77,8 @@ struct alert {
 
 typedef void (*alert_fn)(void *user, const struct alert *alert);
 
+struct shared_state;
+
 struct detect_config {
     const char *home_net;            /* comma-separated CIDRs; NULL: GEO_DEFAULT_HOME_NET */
     const char *state_file;          /* first-seen persistence; NULL: in memory only */
@@ -104,6 +106,7 @@ struct detect_config {
     bool ftp_same_hosts_only;
     const char *dns_heavy_users_file;/* registered domains whose long names never alert */
     const char *mail_servers;        /* comma-separated CIDRs allowed to send SMTP out */
+    struct shared_state *shared_state; /* --shared-state (shared_state.h); not owned; NULL: none */
 };
 
 void detect_config_defaults(struct detect_config *config);

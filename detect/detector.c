@@ -279,6 +279,7 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
             }
         }
     }
+    destinations_share(d->destinations, config->shared_state);
     /* Write it once now: a state file that cannot be written is a set-up error, found
      * before hours of learning are lost at exit. */
     if (d->state_file && !destinations_save(d->destinations, d->state_file, d->learn_start_usec,

@@ -1108,6 +1108,7 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
         struct detect_config detect = *config->detect;
         detect.state_file = NULL;
         detect.allowlist_file = NULL;
+        detect.shared_state = NULL;     /* first-seen is the consumer's detector's */
         detect.ftp_same_hosts_only = true;
         w->detector = detector_new(&detect, NULL, NULL, err, err_len);
         if (w->detector == NULL)
