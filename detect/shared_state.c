@@ -376,8 +376,9 @@ static long send_batch(struct shared_state *s)
     return result;
 }
 
-/* Waits for work, a stop, or ms milliseconds. */
-static void wait_for_work(struct shared_state *s, unsigned ms)
+/* Waits for a stop, ms milliseconds, or (idle only) queued work: while Redis is down,
+ * queued work must not cut the retry interval short. */
+static void wait_for_work(struct shared_state *s, unsigned ms, bool idle)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -388,7 +389,7 @@ static void wait_for_work(struct shared_state *s, unsigned ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->lock);
-    if (!s->stop && s->out.count == 0)
+    if (!s->stop && (!idle || s->out.count == 0))
         pthread_cond_timedwait(&s->wake, &s->lock, &until);
     pthread_mutex_unlock(&s->lock);
 }
@@ -424,7 +425,7 @@ static void *shared_state_run(void *arg)
             set_ready(s);
             if (!ok) {
                 if (!stop)
-                    wait_for_work(s, SHARED_STATE_RETRY_MS);
+                    wait_for_work(s, SHARED_STATE_RETRY_MS, false);
                 continue;
             }
         }
@@ -432,7 +433,7 @@ static void *shared_state_run(void *arg)
         if (sent < 0)
             note_failure(s, s->redis && s->redis->err ? s->redis->errstr : "command failed");
         else if (sent == 0 && !stop)
-            wait_for_work(s, 1000);
+            wait_for_work(s, 1000, true);
     }
     if (s->redis)
         redisFree(s->redis);
