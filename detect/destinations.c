@@ -99,6 +99,21 @@ void destinations_share(struct destinations *store, struct shared_state *shared)
     store->shared = shared;
 }
 
+static bool token_ok(const char *token);
+
+/* A key that came from Redis, checked as the state file's fields are: it is written to the
+ * state file later, and Redis is writable by more than exflow. "host dest", one space. */
+static bool shared_key_ok(const char *key)
+{
+    const char *space = strchr(key, ' ');
+    if (space == NULL || (size_t)(space - key) >= FLOW_NAME_LEN)
+        return false;
+    char host[FLOW_NAME_LEN];
+    memcpy(host, key, (size_t)(space - key));
+    host[space - key] = '\0';
+    return token_ok(host) && token_ok(space + 1);
+}
+
 /* A first-seen time another sensor reported: the earlier time wins. It is not a use, so
  * last_usec and the LRU order of a known pair stay as they are. */
 static void destinations_merge(struct destinations *store, const char *key, uint64_t first_usec)
@@ -119,7 +134,10 @@ static void destinations_take_shared(struct destinations *store)
 {
     struct shared_update u;
     while (shared_state_take(store->shared, &u)) {
-        destinations_merge(store, u.key, u.first_usec);
+        /* THREAT: whoever can write to Redis can date any destination as long known and so
+         * take new_destination out of its alerts; keep Redis on a network only sensors reach. */
+        if (shared_key_ok(u.key))
+            destinations_merge(store, u.key, u.first_usec);
         free(u.key);
     }
 }

@@ -223,30 +223,34 @@ static void note_failure(struct shared_state *s, const char *what)
     }
 }
 
-/* Hands a first-seen time learned from Redis to the local store. */
-static void learn(struct shared_state *s, const char *redis_key, const char *value)
+/* Hands a first-seen time learned from Redis to the local store. False when the hand-over
+ * queue is full (the store has not drained it yet): the time is skipped, not queued over an
+ * older one, since Redis still holds it and the next claim or connect brings it back. */
+static bool learn(struct shared_state *s, const char *redis_key, const char *value)
 {
     char *end;
     errno = 0;
     unsigned long long first = strtoull(value, &end, 10);
     if (errno || *end != '\0' || first == 0 || strncmp(redis_key, KEY_PREFIX, 10) != 0)
-        return;   /* not ours: another tool's key under our prefix is skipped */
+        return true;   /* not ours: another tool's key under our prefix is skipped */
     pthread_mutex_lock(&s->lock);
-    shared_queue_push(&s->in, redis_key + strlen(KEY_PREFIX), first);
-    s->learned++;
-    atomic_store(&s->in_count, s->in.count);
+    bool room = s->in.count < s->in.capacity;
+    if (room) {
+        shared_queue_push(&s->in, redis_key + strlen(KEY_PREFIX), first);
+        s->learned++;
+        atomic_store(&s->in_count, s->in.count);
+    }
     pthread_mutex_unlock(&s->lock);
+    return room;
 }
 
-/* After each connect: the site's known first-seen times, up to what the store can hold,
- * so a sensor that starts (or comes back) does not call the site's old destinations new. */
-static bool warm_up(struct shared_state *s)
+/* One SCAN pass over pattern, each key's value handed to the store; at most *budget keys.
+ * False on a Redis error. */
+static bool warm_up_pattern(struct shared_state *s, const char *pattern, size_t *budget)
 {
     char cursor[32] = "0";
-    size_t loaded = 0;
     do {
-        redisReply *r = redisCommand(s->redis, "SCAN %s MATCH " KEY_PREFIX "* COUNT 1000",
-                                     cursor);
+        redisReply *r = redisCommand(s->redis, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING ||
             r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -256,30 +260,46 @@ static bool warm_up(struct shared_state *s)
         }
         snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         redisReply *keys = r->element[1];
+        size_t asked = 0;
         for (size_t i = 0; i < keys->elements; i++)
-            if (keys->element[i]->type == REDIS_REPLY_STRING)
+            if (keys->element[i]->type == REDIS_REPLY_STRING) {
                 redisAppendCommand(s->redis, "GET %b", keys->element[i]->str,
                                    (size_t)keys->element[i]->len);
+                asked++;
+            }
         bool ok = true;
-        for (size_t i = 0; i < keys->elements; i++) {
+        for (size_t i = 0, got = 0; got < asked && i < keys->elements; i++) {
             if (keys->element[i]->type != REDIS_REPLY_STRING)
                 continue;
+            got++;
             redisReply *v = NULL;
             if (redisGetReply(s->redis, (void **)&v) != REDIS_OK || v == NULL) {
                 ok = false;
                 break;
             }
-            if (v->type == REDIS_REPLY_STRING && loaded < s->in.capacity) {
-                learn(s, keys->element[i]->str, v->str);
-                loaded++;
-            }
+            /* A key deleted or expired between SCAN and GET answers nil: skipped. */
+            if (v->type == REDIS_REPLY_STRING && *budget > 0 &&
+                learn(s, keys->element[i]->str, v->str))
+                --*budget;
             freeReplyObject(v);
         }
         freeReplyObject(r);
         if (!ok)
             return false;
-    } while (strcmp(cursor, "0") != 0 && loaded < s->in.capacity);
-    LOG_INFO("shared state: redis %s: %zu first-seen entries loaded", s->label, loaded);
+    } while (strcmp(cursor, "0") != 0 && *budget > 0);
+    return true;
+}
+
+/* After each connect: the site's known first-seen times, so a sensor that starts (or comes
+ * back) does not call the site's old destinations new. Site-wide entries first, then host
+ * pairs, together at most half the local store: the rest stays for this sensor's own. */
+static bool warm_up(struct shared_state *s)
+{
+    size_t budget = DETECT_MAX_DESTINATIONS / 2, start = budget;
+    if (!warm_up_pattern(s, KEY_PREFIX "\\* *", &budget) ||
+        !warm_up_pattern(s, KEY_PREFIX "[^*]*", &budget))
+        return false;
+    LOG_INFO("shared state: redis %s: %zu first-seen entries read", s->label, start - budget);
     return true;
 }
 
@@ -517,7 +537,7 @@ void shared_state_get_stats(struct shared_state *s, struct shared_state_stats *s
     pthread_mutex_lock(&s->lock);
     stats->errors = s->errors;
     stats->queued = s->out.count;
-    stats->dropped = s->out.dropped + s->in.dropped;
+    stats->dropped = s->out.dropped;
     stats->sent = s->sent;
     stats->learned = s->learned;
     pthread_mutex_unlock(&s->lock);

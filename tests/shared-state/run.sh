@@ -123,6 +123,15 @@ check "database number and --shared-state-expire (ttl $ttl)" '[ "$ttl" -gt 3500 
 check "bad URL is a set-up error" \
     '! "$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null --shared-state "http://x" 2>"$tmp/bad.err" &&
      grep -q "redis://HOST" "$tmp/bad.err"'
+# Redis is writable by more than exflow: keys that are not "host destination" are skipped
+# and never reach the state file.
+printf 'SET "exflow:fs:* evil\\nseen 1 2 x y" 5\r\nSET "exflow:fs:nospace" 5\r\nSET "exflow:fs:* n" x\r\n' |
+    redis-cli -p "$port" >/dev/null
+"$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null --state-file "$tmp/state" --shared-state "$url" 2>/dev/null
+check "hostile keys from Redis are skipped; the state file stays clean and loadable" \
+    '! grep -q -E "evil|nospace|^seen [0-9]+ [0-9]+ \* n$" "$tmp/state" &&
+     grep -q "^seen [0-9]* [0-9]* \* $dest$" "$tmp/state" &&
+     "$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null --state-file "$tmp/state" 2>/dev/null'
 redis_kill two
 
 # ---- outage: absent at start, started, killed, restarted ----------------------------------
