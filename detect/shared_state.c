@@ -111,12 +111,34 @@ bool shared_queue_pop(struct shared_queue *q, struct shared_update *out)
 /* ---- URL ----------------------------------------------------------------------------- */
 
 struct redis_address {
+    char user[128];         /* "": the default user (Redis before 6 has no others) */
+    char password[256];     /* "": no AUTH */
     char host[256];
     int port;
     int db;
 };
 
-/* redis://HOST[:PORT][/DB], HOST a name, an IPv4 address or [IPv6]. */
+/* The [[USER]:PASSWORD@] part of the URL, if any; p moves past it. */
+static bool parse_userinfo(const char **p, struct redis_address *a)
+{
+    const char *at = strchr(*p, '@');
+    if (at == NULL)
+        return true;
+    const char *colon = memchr(*p, ':', (size_t)(at - *p));
+    if (colon == NULL)
+        return false;                        /* USER@ alone: Redis has no password-less AUTH */
+    size_t user_len = (size_t)(colon - *p), password_len = (size_t)(at - colon - 1);
+    if (user_len >= sizeof(a->user) || password_len == 0 || password_len >= sizeof(a->password))
+        return false;
+    memcpy(a->user, *p, user_len);
+    a->user[user_len] = '\0';
+    memcpy(a->password, colon + 1, password_len);
+    a->password[password_len] = '\0';
+    *p = at + 1;
+    return true;
+}
+
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], HOST a name, an IPv4 address or [IPv6]. */
 static bool parse_url(const char *url, struct redis_address *a, char *err, size_t err_len)
 {
     const char *p = url;
@@ -125,6 +147,8 @@ static bool parse_url(const char *url, struct redis_address *a, char *err, size_
     if (strncmp(p, "redis://", 8) != 0)
         goto bad;
     p += 8;
+    if (!parse_userinfo(&p, a))
+        goto bad;
     size_t host_len;
     if (*p == '[') {
         const char *close = strchr(p, ']');
@@ -166,7 +190,8 @@ static bool parse_url(const char *url, struct redis_address *a, char *err, size_
         goto bad;
     return true;
 bad:
-    snprintf(err, err_len, "--shared-state %s: expected redis://HOST[:PORT][/DB]", url);
+    /* The URL may hold a password: it is not repeated in the message. */
+    snprintf(err, err_len, "--shared-state: expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]");
     return false;
 }
 
@@ -316,6 +341,21 @@ static bool connect_redis(struct shared_state *s)
         return false;
     }
     redisSetTimeout(s->redis, timeout);
+    if (s->address.password[0] != '\0') {
+        redisReply *r = s->address.user[0] != '\0'
+            ? redisCommand(s->redis, "AUTH %s %s", s->address.user, s->address.password)
+            : redisCommand(s->redis, "AUTH %s", s->address.password);
+        char what[256];
+        snprintf(what, sizeof(what), "AUTH failed: %s",
+                 r == NULL ? s->redis->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+        if (!ok) {
+            note_failure(s, what);
+            return false;
+        }
+    }
     if (s->address.db != 0) {
         redisReply *r = redisCommand(s->redis, "SELECT %d", s->address.db);
         bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;

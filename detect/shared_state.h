@@ -47,7 +47,7 @@ bool shared_queue_pop(struct shared_queue *q, struct shared_update *out);
 /* ---- the shared state ---------------------------------------------------------------- */
 
 struct shared_state_config {
-    const char *url;            /* redis://HOST[:PORT][/DB] */
+    const char *url;            /* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] */
     uint64_t expire_sec;        /* 0: keys never expire */
     size_t queue_max;           /* updates waiting for Redis; 0: SHARED_STATE_QUEUE_MAX */
 };

@@ -122,7 +122,7 @@ ttl=$(redis-cli -p "$port" -n 1 ttl "exflow:fs:* $dest")
 check "database number and --shared-state-expire (ttl $ttl)" '[ "$ttl" -gt 3500 ] && [ "$ttl" -le 3600 ]'
 check "bad URL is a set-up error" \
     '! "$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null --shared-state "http://x" 2>"$tmp/bad.err" &&
-     grep -q "redis://HOST" "$tmp/bad.err"'
+     grep -q "redis://\[\[USER\]:PASSWORD@\]HOST" "$tmp/bad.err"'
 # Redis is writable by more than exflow: keys that are not "host destination" are skipped
 # and never reach the state file.
 printf 'SET "exflow:fs:* evil\\nseen 1 2 x y" 5\r\nSET "exflow:fs:nospace" 5\r\nSET "exflow:fs:* n" x\r\n' |
@@ -133,6 +133,22 @@ check "hostile keys from Redis are skipped; the state file stays clean and loada
      grep -q "^seen [0-9]* [0-9]* \* $dest$" "$tmp/state" &&
      "$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null --state-file "$tmp/state" 2>/dev/null'
 redis_kill two
+
+# ---- a Redis with a password (requirepass) ---------------------------------------------
+port=$(free_port)
+redis_start auth "$port" || exit 1
+redis-cli -p "$port" config set requirepass s3cret-pw >/dev/null
+"$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null \
+    --shared-state "redis://:s3cret-pw@127.0.0.1:$port" 2>"$tmp/auth-ok.err"
+check "password: claims land" \
+    '[ "$(redis-cli -p $port -a s3cret-pw --no-auth-warning dbsize)" -eq 2 ] &&
+     grep -q "shared_state_errors=0" "$tmp/auth-ok.err"'
+"$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null \
+    --shared-state "redis://:wrong-pw@127.0.0.1:$port" 2>"$tmp/auth-bad.err"; rc=$?
+check "wrong password: runs, logs AUTH failed once, counts, never prints the password" \
+    '[ "$rc" -eq 0 ] && [ "$(grep -c "AUTH failed" "$tmp/auth-bad.err")" -eq 1 ] &&
+     grep -q "shared_state_errors=[1-9]" "$tmp/auth-bad.err" && ! grep -q wrong-pw "$tmp/auth-bad.err"'
+redis_kill auth
 
 # ---- outage: absent at start, started, killed, restarted ----------------------------------
 shift_days $pcaps/form_post.pcap 2 "$tmp/p1.pcap"

@@ -97,7 +97,8 @@ UNIT_TEST(test_bad_urls)
     static const char *const bad[] = {
         "http://127.0.0.1:6379", "redis://", "redis://:6379", "redis://host:0",
         "redis://host:70000", "redis://host:12x", "redis://host/db", "redis://[::1",
-        "redis://host:6379/1/2", "redis://host:6379/-1",
+        "redis://host:6379/1/2", "redis://host:6379/-1", "redis://user@host",
+        "redis://:@host",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[256] = "";
@@ -106,7 +107,7 @@ UNIT_TEST(test_bad_urls)
         if (s != NULL)
             fprintf(stderr, "  accepted %s\n", bad[i]);
         CHECK(s == NULL);
-        CHECK(strstr(err, "redis://HOST") != NULL);
+        CHECK(strstr(err, "redis://[[USER]:PASSWORD@]HOST") != NULL);
         shared_state_free(s);
     }
 }
