@@ -441,7 +441,7 @@ static long send_batch(struct shared_state *s)
 static void wait_for_work(struct shared_state *s, unsigned ms, bool idle)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
     until.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
@@ -510,8 +510,13 @@ struct shared_state *shared_state_new(const struct shared_state_config *config, 
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
-    pthread_cond_init(&s->ready_cond, NULL);
+    /* Waits are timed on the monotonic clock: a wall-clock step must not stall a retry. */
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &monotonic);
+    pthread_cond_init(&s->ready_cond, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     if (!parse_url(config->url, &s->address, err, err_len))
         goto fail;
     snprintf(s->label, sizeof(s->label), "%s:%d/%d", s->address.host, s->address.port,
@@ -537,7 +542,7 @@ fail:
 bool shared_state_wait_ready(struct shared_state *s, unsigned timeout_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += timeout_ms / 1000;
     until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {

@@ -1154,11 +1154,13 @@ struct pipeline *pipeline_new(const struct pipeline_config *config, const struct
                  PIPELINE_MAX_WORKERS);
         return NULL;
     }
-    struct pipeline *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
+    /* struct pipeline holds cache-line-aligned members: calloc guarantees 16 bytes only. */
+    struct pipeline *p = NULL;
+    if (posix_memalign((void **)&p, CACHE_LINE, sizeof(*p)) != 0 || p == NULL) {
         snprintf(err, err_len, "pipeline: out of memory");
         return NULL;
     }
+    memset(p, 0, sizeof(*p));
     if (sink != NULL)
         p->sink = *sink;
     atomic_init(&p->abort, false);
