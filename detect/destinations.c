@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../common/safe_file.h"
+#include "../common/tunables.h"
 #include "shared_state.h"
 
 #define STATE_MAGIC "exflow-state 1"
@@ -94,9 +95,18 @@ static struct destination_entry *destinations_insert(struct destinations *store,
     return d;
 }
 
+/* Attaching also offers the site what this sensor already knew (its state file), most
+ * recently used first, up to half the queue so a Redis that is down leaves room for new
+ * sightings: claims keep the earliest time, so this only ever dates entries earlier. */
 void destinations_share(struct destinations *store, struct shared_state *shared)
 {
     store->shared = shared;
+    size_t offered = 0;
+    for (const struct table_entry *e = store->table.newest;
+         e != NULL && shared != NULL && offered < SHARED_STATE_QUEUE_MAX / 2; e = e->lru_next) {
+        shared_state_publish(shared, e->key, ((const struct destination_entry *)e)->first_usec);
+        offered++;
+    }
 }
 
 static bool token_ok(const char *token);

@@ -123,6 +123,13 @@ check "database number and --shared-state-expire (ttl $ttl)" '[ "$ttl" -gt 3500 
 check "bad URL is a set-up error" \
     '! "$EXFLOW" -r $pcaps/form_post.pcap -w /dev/null --shared-state "http://x" 2>"$tmp/bad.err" &&
      grep -q "redis://\[\[USER\]:PASSWORD@\]HOST" "$tmp/bad.err"'
+# A sensor joining with a state file offers what it already knew.
+"$EXFLOW" -r "$tmp/bulk-10d.pcap" --no-flows -w /dev/null --state-file "$tmp/joiner.state" 2>/dev/null
+"$EXFLOW" -r $pcaps/form_post.pcap --no-flows -w /dev/null --state-file "$tmp/joiner.state" \
+    --shared-state "redis://127.0.0.1:$port/3" 2>/dev/null
+check "a sensor's state-file history reaches Redis when it joins" \
+    '[ "$(redis-cli -p $port -n 3 get "exflow:fs:* $dest")" = "$first_10d" ]'
+
 # Redis is writable by more than exflow: keys that are not "host destination" are skipped
 # and never reach the state file.
 printf 'SET "exflow:fs:* evil\\nseen 1 2 x y" 5\r\nSET "exflow:fs:nospace" 5\r\nSET "exflow:fs:* n" x\r\n' |
