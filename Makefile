@@ -2,7 +2,7 @@
 # exflow build. `make` builds ./exflow; `make check` runs every test; see README.md.
 #   make SANITIZER=address|undefined|thread   instrumented build under build/<sanitizer>/
 CC      ?= gcc
-PKGS    := libpcap libndpi libmaxminddb jansson inih nettle libpsl gnutls libfixbuf
+PKGS    := libpcap libndpi libmaxminddb jansson inih nettle libpsl gnutls libfixbuf hiredis
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
            -Wpointer-arith -Wundef -Wvla -Werror
 OPT     ?= -O2 -g

@@ -54,6 +54,14 @@
 #define DETECT_EVIDENCE_MIN_BYTES   (64 * 1024) /* bytes out (PCR above threshold) before a parallel
                                                  * stream or an SSH session counts as an upload */
 
+/* detect/ shared first-seen state in Redis (--shared-state, docs/shared-state.md) */
+#define SHARED_STATE_QUEUE_MAX      65536 /* updates held for Redis while it is away; oldest dropped */
+#define SHARED_STATE_BATCH          256   /* claims sent per pipelined round trip */
+#define SHARED_STATE_TIMEOUT_MS     2000  /* ms: connect and command timeout */
+#define SHARED_STATE_RETRY_MS       1000  /* ms between reconnect attempts while Redis is down */
+#define SHARED_STATE_FLUSH_MS       3000  /* ms at exit to send what is still queued */
+#define SHARED_STATE_READY_MS       2000  /* ms at start to wait for the site's known destinations */
+
 /* detect/ covert channels (docs/covert-channels.md) */
 #define DNS_WINDOW                  3600  /* seconds: DNS evidence per (client, domain) adds up over
                                          * this window and the one before it (sliding, 1-2 h) */

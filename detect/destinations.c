@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "../common/safe_file.h"
+#include "../common/tunables.h"
+#include "shared_state.h"
 
 #define STATE_MAGIC "exflow-state 1"
 #define STATE_LINE_MAX 1024
@@ -36,6 +38,7 @@ struct destination_entry {
 struct destinations {
     struct table table;
     size_t max_entries;
+    struct shared_state *shared;    /* --shared-state; NULL: this sensor only */
 };
 
 /* An empty store holding at most max_entries pairs. */
@@ -92,6 +95,63 @@ static struct destination_entry *destinations_insert(struct destinations *store,
     return d;
 }
 
+/* Attaching also offers the site what this sensor already knew (its state file), most
+ * recently used first, up to half the queue so a Redis that is down leaves room for new
+ * sightings: claims keep the earliest time, so this only ever dates entries earlier. */
+void destinations_share(struct destinations *store, struct shared_state *shared)
+{
+    store->shared = shared;
+    size_t offered = 0;
+    for (const struct table_entry *e = store->table.newest;
+         e != NULL && shared != NULL && offered < SHARED_STATE_QUEUE_MAX / 2; e = e->lru_next) {
+        shared_state_publish(shared, e->key, ((const struct destination_entry *)e)->first_usec);
+        offered++;
+    }
+}
+
+static bool token_ok(const char *token);
+
+/* A key that came from Redis, checked as the state file's fields are: it is written to the
+ * state file later, and Redis is writable by more than exflow. "host dest", one space. */
+static bool shared_key_ok(const char *key)
+{
+    const char *space = strchr(key, ' ');
+    if (space == NULL || (size_t)(space - key) >= FLOW_NAME_LEN)
+        return false;
+    char host[FLOW_NAME_LEN];
+    memcpy(host, key, (size_t)(space - key));
+    host[space - key] = '\0';
+    return token_ok(host) && token_ok(space + 1);
+}
+
+/* A first-seen time another sensor reported: the earlier time wins. It is not a use, so
+ * last_usec and the LRU order of a known pair stay as they are. */
+static void destinations_merge(struct destinations *store, const char *key, uint64_t first_usec)
+{
+    struct table_entry *e = table_find(&store->table, key);
+    if (e == NULL) {
+        destinations_insert(store, key, first_usec, first_usec);
+        return;
+    }
+    struct destination_entry *d = (struct destination_entry *)e;
+    if (first_usec < d->first_usec)
+        d->first_usec = first_usec;
+}
+
+/* Applies what Redis answered since the last lookup (a bounded queue, drained here so the
+ * table has one owner: the thread that scores records). */
+static void destinations_take_shared(struct destinations *store)
+{
+    struct shared_update u;
+    while (shared_state_take(store->shared, &u)) {
+        /* THREAT: whoever can write to Redis can date any destination as long known and so
+         * take new_destination out of its alerts; keep Redis on a network only sensors reach. */
+        if (shared_key_ok(u.key))
+            destinations_merge(store, u.key, u.first_usec);
+        free(u.key);
+    }
+}
+
 /* Records one use; returns the first-seen time known before it (0: new). */
 uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
                             uint64_t ts_usec)
@@ -99,15 +159,22 @@ uint64_t destinations_touch(struct destinations *store, const char *host, const 
     char key[STATE_LINE_MAX];
     if (!make_key(key, sizeof(key), host, dest))
         return 0;
+    if (store->shared)
+        destinations_take_shared(store);
     struct table_entry *e = table_find(&store->table, key);
     if (e == NULL) {
         destinations_insert(store, key, ts_usec, ts_usec);
+        if (store->shared)
+            shared_state_publish(store->shared, key, ts_usec);
         return 0;
     }
     struct destination_entry *d = (struct destination_entry *)e;
     /* Records come when flows end, so an earlier start can arrive after a later one. */
-    if (ts_usec < d->first_usec)
+    if (ts_usec < d->first_usec) {
         d->first_usec = ts_usec;
+        if (store->shared)
+            shared_state_publish(store->shared, key, ts_usec);
+    }
     if (ts_usec > d->last_usec)
         d->last_usec = ts_usec;
     table_touch(&store->table, e);

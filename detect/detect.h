@@ -107,6 +107,8 @@ struct alert {
 
 typedef void (*alert_fn)(void *user, const struct alert *alert);
 
+struct shared_state;
+
 struct detect_config {
     const char *home_net;            /* comma-separated CIDRs; NULL: GEO_DEFAULT_HOME_NET */
     const char *state_file;          /* first-seen persistence; NULL: in memory only */
@@ -141,6 +143,7 @@ struct detect_config {
      * by network only. Must load when set. */
     const char *psl_file;
     uint32_t evidence_unavailable;   /* EVIDENCE_* bits the input cannot carry, named in alerts */
+    struct shared_state *shared_state; /* --shared-state (shared_state.h); not owned; NULL: none */
 };
 
 void detect_config_defaults(struct detect_config *config);

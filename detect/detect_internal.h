@@ -182,6 +182,11 @@ struct destinations *destinations_new(size_t max_entries);
 uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
                             uint64_t ts_usec);
 size_t destinations_count(const struct destinations *store);
+struct shared_state;
+/* Shares the store's first-seen times with other sensors (shared_state.h; not owned, NULL
+ * to stop): each lookup first takes what Redis answered, and each pair the store learns or
+ * dates earlier is queued for Redis. */
+void destinations_share(struct destinations *store, struct shared_state *shared);
 /* 1: loaded; 0: no such file (fresh start); -1: unreadable or corrupt (message in err). */
 int destinations_load(struct destinations *store, const char *path, uint64_t *learn_start_usec,
                       char *err, size_t err_len);

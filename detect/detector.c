@@ -271,6 +271,7 @@ struct detector *detector_new(const struct detect_config *config, alert_fn on_al
     if (d->state_file && !detector_load_checkpoint(d, config->state_reset_if_corrupt, err,
                                                    err_len))
         goto fail;
+    destinations_share(d->destinations, config->shared_state);
     /* Write it once now: a state file that cannot be written is a set-up error, found
      * before hours of learning are lost at exit. */
     if (d->state_file && !detector_save_state(d, message, sizeof(message))) {

@@ -26,6 +26,7 @@
 #include "../common/safe_file.h"
 #include "../common/tunables.h"
 #include "../detect/detect.h"
+#include "../detect/shared_state.h"
 #include "../flows/flows.h"
 #include "../geo/geo.h"
 #include "../output/output.h"
@@ -56,6 +57,7 @@ struct exflow {
     time_t start_wall;
     bool live;
     atomic_bool reload_pending;     /* SIGHUP seen: the consumer reloads on its next tick */
+    struct shared_state *shared;    /* --shared-state; NULL: none */
     pthread_mutex_t stats_lock;     /* guards the two copies below */
     struct detect_stats detect_stats;
     struct output_stats output_stats;
@@ -254,6 +256,23 @@ static void free_flow_encoder(void *encoder)
     output_flow_encoder_free(encoder);
 }
 
+/* --shared-state: Redis need not be up; the wait is bounded and only lets a replay start
+ * from what the site already knows. */
+static bool open_shared_state(struct exflow *x, struct options *options)
+{
+    char err[512];
+    struct shared_state_config config = { options->shared_state_url,
+                                          options->shared_state_expire_usec / 1000000, 0 };
+    x->shared = shared_state_new(&config, err, sizeof(err));
+    if (x->shared == NULL) {
+        LOG_ERROR("%s", err);
+        return false;
+    }
+    shared_state_wait_ready(x->shared, SHARED_STATE_READY_MS);
+    options->detect.shared_state = x->shared;
+    return true;
+}
+
 static void on_alert(void *user, const struct alert *alert)
 {
     struct exflow *x = user;
@@ -380,6 +399,15 @@ static void collect_stats(struct exflow *x, struct output_run_stats *rs, char *s
     ds = x->detect_stats;
     rs->output = x->output_stats;
     pthread_mutex_unlock(&x->stats_lock);
+    if (x->shared != NULL) {
+        struct shared_state_stats ss;
+        shared_state_get_stats(x->shared, &ss);
+        rs->shared_state = true;
+        rs->shared_state_errors = ss.errors;
+        rs->shared_state_queued = ss.queued;
+        rs->shared_state_dropped = ss.dropped;
+        rs->shared_state_learned = ss.learned;
+    }
 
     size_t used = 0;
     skipped[0] = '\0';
@@ -428,6 +456,14 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
                              const char *when)
 {
     const struct output_stats *os = &rs->output;
+    char shared[192] = "";   /* --shared-state only: the line stays as it was without it */
+    if (rs->shared_state)
+        snprintf(shared, sizeof(shared), " shared_state_errors=%llu shared_state_queued=%llu"
+                 " shared_state_dropped=%llu shared_state_learned=%llu",
+                 (unsigned long long)rs->shared_state_errors,
+                 (unsigned long long)rs->shared_state_queued,
+                 (unsigned long long)rs->shared_state_dropped,
+                 (unsigned long long)rs->shared_state_learned);
     fprintf(stderr,
             "exflow: stats(%s): packets=%llu bytes=%llu decoded=%llu%s read_errors=%llu"
             " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
@@ -438,7 +474,7 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             " syslog_spooled=%llu syslog_dropped=%llu syslog_corrupt=%llu write_errors=%llu"
             " max_rss_kib=%ld"
             " cpu_capture_s=%.2f cpu_workers_s=%.2f cpu_busiest_worker_s=%.2f"
-            " cpu_consumer_s=%.2f\n",
+            " cpu_consumer_s=%.2f%s\n",
             when, (unsigned long long)rs->packets, (unsigned long long)rs->bytes,
             (unsigned long long)rs->decoded, skipped, (unsigned long long)rs->read_errors,
             (unsigned long long)rs->pcap_received, (unsigned long long)rs->pcap_dropped,
@@ -453,7 +489,7 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             (unsigned long long)os->syslog_dropped, (unsigned long long)os->syslog_corrupt,
             (unsigned long long)os->write_errors,
             rs->max_rss_kib, rs->cpu_capture_sec, rs->cpu_workers_sec,
-            rs->cpu_busiest_worker_sec, rs->cpu_consumer_sec);
+            rs->cpu_busiest_worker_sec, rs->cpu_consumer_sec, shared);
 }
 
 /* --metrics-file: a failure is logged, never fatal (the sensor matters more than its
@@ -848,6 +884,8 @@ int main(int argc, char **argv)
         LOG_ERROR("%s", err);
         goto done;
     }
+    if (options.shared_state_url != NULL && !open_shared_state(&x, &options))
+        goto done;
     x.detector = detector_new(&options.detect, on_alert, &x, err, sizeof(err));
     if (x.detector == NULL) {
         LOG_ERROR("%s", err);
@@ -894,6 +932,8 @@ int main(int argc, char **argv)
         status = EXIT_RUNTIME;
 
     pipeline_finish(x.pipeline);   /* every flow ends, every record is out, threads joined */
+    if (x.shared != NULL)
+        shared_state_flush(x.shared, SHARED_STATE_FLUSH_MS);
     snapshot_stats(&x);
     if (x.progress)
         draw_progress(&x, true);
@@ -915,6 +955,7 @@ done:
         }
         detector_free(x.detector);
     }
+    shared_state_free(x.shared);   /* after the detector that points at it */
     if (x.output != NULL)
         output_close(x.output);
     signal_capture = NULL;

@@ -97,6 +97,12 @@ const struct option_spec option_table[] = {
       "persist first-seen destinations across restarts", 0, NULL },
     { "reset-state", 0, NULL, OPTION_SET, FIELD(detect.state_reset_if_corrupt), 0, 0,
       "start fresh if the state file is corrupt", 0, NULL },
+    { "shared-state", 0, "URL", OPTION_STRING, FIELD(shared_state_url), 0, 0,
+      "share first-seen destinations with other sensors in Redis: redis://HOST[:PORT][/DB]",
+      0, NULL },
+    { "shared-state-expire", 0, "DURATION", OPTION_DURATION, FIELD(shared_state_expire_usec),
+      0, DURATION_MAX_SECONDS, "forget a shared first-seen entry this long after its last "
+      "claim (0 = never)", 0, NULL },
     { "allowlist", 0, "FILE", OPTION_STRING, FIELD(detect.allowlist_file), 0, 0,
       "allowlist rules (reloaded on SIGHUP)", 0, NULL },
     { "learn", 0, "DURATION", OPTION_DURATION, FIELD(detect.learn_usec), 0, DURATION_MAX_SECONDS,

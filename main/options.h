@@ -52,6 +52,8 @@ struct options {
     struct collect_config collect; /* --collect: flow exports instead of packets */
     const char *metrics_file;   /* --metrics-file: Prometheus textfile; NULL = none */
     const char *report_path;    /* --report: the HTML investigation report; NULL = none */
+    const char *shared_state_url;       /* --shared-state redis://HOST[:PORT][/DB]; NULL = none */
+    uint64_t shared_state_expire_usec;  /* --shared-state-expire: 0 = keys never expire */
     bool summary;               /* --summary: the end-of-run summary even off a terminal */
     bool progress;              /* --progress: the replay progress even off a terminal */
     bool summary_event;         /* --summary-event: a `summary` event ends the JSON output */

@@ -495,6 +495,14 @@ char *output_stats_json(const struct event_identity *identity, uint64_t seq,
     set_uint(detect, "suppressed", stats->suppressed);
     set_uint(detect, "allowlisted", stats->allowlisted);
     set_value(event, "detect", detect);
+    if (stats->shared_state) {
+        json_t *shared = json_object();
+        set_uint(shared, "errors", stats->shared_state_errors);
+        set_uint(shared, "queued", stats->shared_state_queued);
+        set_uint(shared, "dropped", stats->shared_state_dropped);
+        set_uint(shared, "learned", stats->shared_state_learned);
+        set_value(event, "shared_state", shared);
+    }
 
     const struct output_stats *os = &stats->output;
     json_t *output = json_object();

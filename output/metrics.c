@@ -99,6 +99,16 @@ static void write_all_metrics(struct metrics_writer *w, const struct output_run_
     gauge(w, "syslog_spool_bytes", "Bytes of undelivered alerts in the spool.",
           (double)o->syslog_spool_bytes);
     counter(w, "write_errors_total", "Events that could not be written.", o->write_errors);
+    if (s->shared_state) {   /* --shared-state only */
+        counter(w, "shared_state_errors_total", "Failed Redis connects and commands.",
+                s->shared_state_errors);
+        gauge(w, "shared_state_queued", "First-seen updates waiting for Redis.",
+              (double)s->shared_state_queued);
+        counter(w, "shared_state_dropped_total", "First-seen updates dropped at the queue's cap.",
+                s->shared_state_dropped);
+        counter(w, "shared_state_learned_total", "First-seen times learned from other sensors.",
+                s->shared_state_learned);
+    }
     gauge(w, "max_rss_bytes", "Peak resident memory.", (double)s->max_rss_kib * 1024.0);
     fprintf(w->file, "# HELP exflow_cpu_seconds_total CPU time by pipeline stage.\n"
                      "# TYPE exflow_cpu_seconds_total counter\n");

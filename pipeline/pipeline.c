@@ -1109,6 +1109,7 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
         detect.state_file = NULL;
         detect.allowlist_file = NULL;
         detect.psl_file = NULL;         /* groups are a record stage: not loaded per worker */
+        detect.shared_state = NULL;     /* first-seen is the consumer's detector's */
         detect.ftp_same_hosts_only = true;
         w->detector = detector_new(&detect, NULL, NULL, err, err_len);
         if (w->detector == NULL)

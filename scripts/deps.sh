@@ -8,12 +8,12 @@
 set -eu
 
 packages="gcc make pkg-config libc6-dev libpcap-dev libndpi-dev libmaxminddb-dev libjansson-dev libinih-dev \
-nettle-dev libpsl-dev publicsuffix libgnutls28-dev libfixbuf-dev"
+nettle-dev libpsl-dev publicsuffix libgnutls28-dev libfixbuf-dev libhiredis-dev"
 if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
 tcpdump iproute2 procps rsyslog-gnutls rsyslog-relp gnutls-bin \
 git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate \
-python3-jsonschema python3-prometheus-client chromium softflowd"
+python3-jsonschema python3-prometheus-client chromium softflowd redis-server"
 fi
 if [ "${1:-}" = "--corpus" ]; then
     packages="$packages python3 tcpdump curl lftp openssh-server openssh-client rsync rclone python3-pyftpdlib \

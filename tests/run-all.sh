@@ -47,6 +47,7 @@ run_part report ./tests/report/run.sh
 run_part syslog ./tests/syslog/run.sh
 run_part collect ./tests/collect/run.sh
 run_part zeek ./tests/zeek/run.sh
+run_part shared-state ./tests/shared-state/run.sh
 run_part robustness ./tests/robustness/run.sh
 run_part security ./tests/security/run.sh
 run_part fuzz-regressions ./tests/fuzz/regressions.sh

@@ -5,7 +5,7 @@
 #   make -f tests/fuzz/fuzz.mk            all harnesses
 #   make -f tests/fuzz/fuzz.mk build/fuzz/fuzz_state
 FUZZ_CC   ?= clang
-PKGS      := libpcap libndpi libmaxminddb jansson nettle libpsl gnutls libfixbuf
+PKGS      := libpcap libndpi libmaxminddb jansson nettle libpsl gnutls libfixbuf hiredis
 FUZZ_OUT  := build/fuzz
 SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 CFLAGS    := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -I. $(SANITIZE) \
