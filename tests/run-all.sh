@@ -37,7 +37,9 @@ run_part() {
 
 run_part unit ./tests/run-unit.sh $(ls "$BUILD"/tests/test_* 2>/dev/null | grep -v '\.d$')
 run_part golden ./tests/golden/run.sh
-run_part tshark ./tests/golden/tshark-check.sh
+# The tshark cross-check judges exflow's numbers, not its memory: the golden part already
+# runs the same captures under the sanitizers.
+[ "$(basename "$BUILD")" = default ] && run_part tshark ./tests/golden/tshark-check.sh
 run_part scenarios ./tests/scenarios/run.sh
 run_part restart ./tests/scenarios/restart.sh
 run_part public ./tests/scenarios/public.sh
