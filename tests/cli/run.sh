@@ -141,6 +141,17 @@ covert dns-tunnel-alerts dns_iodine 1
 covert dns-heavy-user-quiet dns_iodine 0 --dns-heavy-users "$tmp/heavy.txt"
 covert smtp-workstation-alerts smtp_stealer 1
 covert smtp-listed-mail-server-quiet smtp_stealer 0 --mail-servers 10.20.1.64/32,10.0.0.25
+# A public iodine capture (nDPI's test suite, pcaps/unit/SOURCES.md), not made here: one
+# dns_tunnel alert for its domain, with the DNS tunnelling techniques.
+"$EXFLOW" -q --no-flows -r pcaps/unit/ndpi/dns-tunnel-iodine.pcap >"$tmp/iodine.jsonl" 2>"$tmp/iodine.err"
+if [ "$(grep -c '"event_type":"alert"' "$tmp/iodine.jsonl")" -eq 1 ] &&
+   grep -q '"dest_name":"pirate.sea"' "$tmp/iodine.jsonl" &&
+   grep -q '"evidence":\["dns_tunnel"\]' "$tmp/iodine.jsonl" &&
+   grep -q '"T1071.004"' "$tmp/iodine.jsonl" && [ ! -s "$tmp/iodine.err" ]; then
+    echo "ok   public-iodine-capture-alerts"; passed=$((passed + 1))
+else
+    echo "FAIL public-iodine-capture-alerts"; head -n 3 "$tmp/iodine.jsonl" "$tmp/iodine.err"; failed=$((failed + 1))
+fi
 
 # A binary copied away from its tree says it cannot find the bundled protocols file (and
 # labels without it) instead of losing the services only that file names without a word.
