@@ -183,8 +183,7 @@ void safe_file_abort(struct safe_file_temp *temp)
     errno = saved_errno;
 }
 
-/* write(2) until done. */
-static bool write_all(int fd, const void *data, size_t len)
+bool safe_file_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -205,7 +204,7 @@ bool safe_file_replace(const char *target, const void *data, size_t len, char *e
     struct safe_file_temp temp;
     if (!safe_file_temp_open(&temp, target, err, err_len))
         return false;
-    if (!write_all(temp.fd, data, len)) {
+    if (!safe_file_write_all(temp.fd, data, len)) {
         snprintf(err, err_len, "%s: write %s: %s", target, temp.temp_path, strerror(errno));
         safe_file_abort(&temp);
         return false;

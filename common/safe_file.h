@@ -48,6 +48,9 @@ bool safe_file_commit(struct safe_file_temp *temp, char *err, size_t err_len);
 /* Closes and removes the temp file. */
 void safe_file_abort(struct safe_file_temp *temp);
 
+/* write(2) until all of data is written (EINTR retried); false on any other failure. */
+bool safe_file_write_all(int fd, const void *data, size_t len);
+
 /* Replaces target with data atomically (temp file + rename). */
 bool safe_file_replace(const char *target, const void *data, size_t len, char *err,
                        size_t err_len);

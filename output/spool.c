@@ -51,21 +51,6 @@ static char *path_join(const char *dir, const char *name)
     return path;
 }
 
-static bool write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 static bool pread_all(int fd, void *data, size_t len, off_t offset)
 {
     char *p = data;
@@ -544,11 +529,11 @@ static bool spool_compact(struct spool *spool)
     bool ok = fd >= 0;
     uint8_t header[SPOOL_HEADER_LEN];
     header_encode(header, spool->generation + 1);
-    ok = ok && write_all(fd, header, sizeof(header));
+    ok = ok && safe_file_write_all(fd, header, sizeof(header));
     char buf[65536];
     for (uint64_t offset = spool->delivered; ok && offset < spool->size;) {
         long n = spool_read(spool, offset, buf, sizeof(buf));
-        ok = n > 0 && write_all(fd, buf, (size_t)n);
+        ok = n > 0 && safe_file_write_all(fd, buf, (size_t)n);
         offset += n > 0 ? (uint64_t)n : 0;
     }
     ok = ok && rename(tmp, spool->path) == 0;
