@@ -325,6 +325,32 @@ static void on_collected_record(void *user, struct flow *flow, enum flow_end_rea
     on_flow_record(user, flow, reason, true, NULL);
 }
 
+/* The stats line's detection and output parts, the same in every input mode. Records flow
+ * through the stages in this order: records -> outbound -> findings (and group findings) ->
+ * below_threshold, learning, allowlisted or suppressed -> alerts. */
+static void format_detect_stats(const struct detect_stats *d, char *out, size_t out_len)
+{
+    snprintf(out, out_len,
+             "records=%llu alerts=%llu suppressed=%llu allowlisted=%llu outbound=%llu"
+             " findings=%llu group_findings=%llu below_threshold=%llu learning=%llu",
+             (unsigned long long)d->records, (unsigned long long)d->alerts,
+             (unsigned long long)d->suppressed, (unsigned long long)d->allowlisted,
+             (unsigned long long)d->outbound, (unsigned long long)d->findings,
+             (unsigned long long)d->group_findings, (unsigned long long)d->below_threshold,
+             (unsigned long long)d->learning);
+}
+
+static void format_output_stats(const struct output_stats *o, char *out, size_t out_len)
+{
+    snprintf(out, out_len,
+             "flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
+             " syslog_spooled=%llu syslog_dropped=%llu syslog_corrupt=%llu write_errors=%llu",
+             (unsigned long long)o->flows_written, (unsigned long long)o->alerts_written,
+             (unsigned long long)o->syslog_sent, (unsigned long long)o->syslog_retried,
+             (unsigned long long)o->syslog_spooled, (unsigned long long)o->syslog_dropped,
+             (unsigned long long)o->syslog_corrupt, (unsigned long long)o->write_errors);
+}
+
 static void print_collect_stats(struct exflow *x, const char *when)
 {
     struct collect_stats cs;
@@ -333,24 +359,21 @@ static void print_collect_stats(struct exflow *x, const char *when)
     collector_get_stats(x->collector, &cs);
     detector_get_stats(x->detector, &ds);
     output_get_stats(x->output, &os);
+    char detect[512], out[512];
+    format_detect_stats(&ds, detect, sizeof(detect));
+    format_output_stats(&os, out, sizeof(out));
     fprintf(stderr,
             "exflow: stats(%s): datagrams=%llu garbage=%llu export_records=%llu"
             " export_records_skipped=%llu sequence_lost=%llu sequence_resets=%llu"
             " biflows=%llu uniflows_paired=%llu uniflows_single=%llu pair_overflow=%llu"
-            " exporters=%llu exporters_evicted=%llu records=%llu alerts=%llu suppressed=%llu"
-            " allowlisted=%llu flows_written=%llu alerts_written=%llu syslog_sent=%llu"
-            " syslog_dropped=%llu write_errors=%llu\n",
+            " exporters=%llu exporters_evicted=%llu %s %s\n",
             when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
             (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
             (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
             (unsigned long long)cs.biflows, (unsigned long long)cs.uniflows_paired,
             (unsigned long long)cs.uniflows_single, (unsigned long long)cs.pair_overflow,
             (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted,
-            (unsigned long long)ds.records, (unsigned long long)ds.alerts,
-            (unsigned long long)ds.suppressed, (unsigned long long)ds.allowlisted,
-            (unsigned long long)os.flows_written, (unsigned long long)os.alerts_written,
-            (unsigned long long)os.syslog_sent, (unsigned long long)os.syslog_dropped,
-            (unsigned long long)os.write_errors);
+            detect, out);
 }
 
 /* --collect, once a second: what the consumer and capture ticks do in packet mode. */
@@ -437,10 +460,7 @@ static void collect_stats(struct exflow *x, struct output_run_stats *rs, char *s
     rs->flows_evicted = fs.evicted;
     rs->flow_memory_bytes = fs.memory_bytes;
     rs->flow_clock_steps_back = fs.clock_steps_back;
-    rs->records = ds.records;
-    rs->alerts = ds.alerts;
-    rs->suppressed = ds.suppressed;
-    rs->allowlisted = ds.allowlisted;
+    rs->detect = ds;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     rs->max_rss_kib = ru.ru_maxrss;
@@ -455,7 +475,6 @@ static void collect_stats(struct exflow *x, struct output_run_stats *rs, char *s
 static void print_stats_line(const struct output_run_stats *rs, const char *skipped,
                              const char *when)
 {
-    const struct output_stats *os = &rs->output;
     char shared[192] = "";   /* --shared-state only: the line stays as it was without it */
     if (rs->shared_state)
         snprintf(shared, sizeof(shared), " shared_state_errors=%llu shared_state_queued=%llu"
@@ -464,15 +483,14 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
                  (unsigned long long)rs->shared_state_queued,
                  (unsigned long long)rs->shared_state_dropped,
                  (unsigned long long)rs->shared_state_learned);
+    char detect[512], out[512];
+    format_detect_stats(&rs->detect, detect, sizeof(detect));
+    format_output_stats(&rs->output, out, sizeof(out));
     fprintf(stderr,
             "exflow: stats(%s): packets=%llu bytes=%llu decoded=%llu%s read_errors=%llu"
             " pcap_received=%llu pcap_dropped=%llu pcap_if_dropped=%llu"
             " flows_active=%llu flows_created=%llu flows_evicted=%llu flow_memory=%llu"
-            " clock_steps_back=%llu"
-            " records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
-            " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_retried=%llu"
-            " syslog_spooled=%llu syslog_dropped=%llu syslog_corrupt=%llu write_errors=%llu"
-            " max_rss_kib=%ld"
+            " clock_steps_back=%llu %s %s max_rss_kib=%ld"
             " cpu_capture_s=%.2f cpu_workers_s=%.2f cpu_busiest_worker_s=%.2f"
             " cpu_consumer_s=%.2f%s\n",
             when, (unsigned long long)rs->packets, (unsigned long long)rs->bytes,
@@ -481,13 +499,7 @@ static void print_stats_line(const struct output_run_stats *rs, const char *skip
             (unsigned long long)rs->pcap_if_dropped, (unsigned long long)rs->flows_active,
             (unsigned long long)rs->flows_created, (unsigned long long)rs->flows_evicted,
             (unsigned long long)rs->flow_memory_bytes,
-            (unsigned long long)rs->flow_clock_steps_back, (unsigned long long)rs->records,
-            (unsigned long long)rs->alerts, (unsigned long long)rs->suppressed,
-            (unsigned long long)rs->allowlisted, (unsigned long long)os->flows_written,
-            (unsigned long long)os->alerts_written, (unsigned long long)os->syslog_sent,
-            (unsigned long long)os->syslog_retried, (unsigned long long)os->syslog_spooled,
-            (unsigned long long)os->syslog_dropped, (unsigned long long)os->syslog_corrupt,
-            (unsigned long long)os->write_errors,
+            (unsigned long long)rs->flow_clock_steps_back, detect, out,
             rs->max_rss_kib, rs->cpu_capture_sec, rs->cpu_workers_sec,
             rs->cpu_busiest_worker_sec, rs->cpu_consumer_sec, shared);
 }
@@ -542,21 +554,18 @@ static void print_zeek_stats(struct exflow *x, const char *when)
     zeek_reader_get_stats(x->zeek, &zs);
     detector_get_stats(x->detector, &ds);
     output_get_stats(x->output, &os);
+    char detect[512], out[512];
+    format_detect_stats(&ds, detect, sizeof(detect));
+    format_output_stats(&os, out, sizeof(out));
     fprintf(stderr,
             "exflow: stats(%s): log_files=%llu log_lines=%llu bad_lines=%llu conn_entries=%llu"
             " joined_ssl=%llu joined_http=%llu joined_ftp=%llu uid_overflow=%llu"
-            " reorder_overflow=%llu records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
-            " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_dropped=%llu"
-            " write_errors=%llu\n",
+            " reorder_overflow=%llu %s %s\n",
             when, (unsigned long long)zs.files, (unsigned long long)zs.lines,
             (unsigned long long)zs.bad_lines, (unsigned long long)zs.flows_out,
             (unsigned long long)zs.joined_ssl, (unsigned long long)zs.joined_http,
             (unsigned long long)zs.joined_ftp, (unsigned long long)zs.uid_overflow,
-            (unsigned long long)zs.reorder_overflow, (unsigned long long)ds.records,
-            (unsigned long long)ds.alerts, (unsigned long long)ds.suppressed,
-            (unsigned long long)ds.allowlisted, (unsigned long long)os.flows_written,
-            (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,
-            (unsigned long long)os.syslog_dropped, (unsigned long long)os.write_errors);
+            (unsigned long long)zs.reorder_overflow, detect, out);
 }
 
 /* --zeek: the whole run on this thread; no capture, no pipeline (records come whole). */

@@ -490,10 +490,16 @@ char *output_stats_json(const struct event_identity *identity, uint64_t seq,
     set_value(event, "flows", flows);
 
     json_t *detect = json_object();
-    set_uint(detect, "records", stats->records);
-    set_uint(detect, "alerts", stats->alerts);
-    set_uint(detect, "suppressed", stats->suppressed);
-    set_uint(detect, "allowlisted", stats->allowlisted);
+    const struct detect_stats *ds = &stats->detect;
+    set_uint(detect, "records", ds->records);
+    set_uint(detect, "outbound", ds->outbound);
+    set_uint(detect, "findings", ds->findings);
+    set_uint(detect, "group_findings", ds->group_findings);
+    set_uint(detect, "below_threshold", ds->below_threshold);
+    set_uint(detect, "learning", ds->learning);
+    set_uint(detect, "allowlisted", ds->allowlisted);
+    set_uint(detect, "suppressed", ds->suppressed);
+    set_uint(detect, "alerts", ds->alerts);
     set_value(event, "detect", detect);
     if (stats->shared_state) {
         json_t *shared = json_object();

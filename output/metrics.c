@@ -80,11 +80,21 @@ static void write_all_metrics(struct metrics_writer *w, const struct output_run_
           (double)s->flow_memory_bytes);
     counter(w, "clock_steps_back_total", "Packet time stepped back by a second or more.",
             s->flow_clock_steps_back);
-    counter(w, "flow_records_total", "Flow records seen by detection.", s->records);
-    counter(w, "alerts_total", "Alerts raised.", s->alerts);
+    const struct detect_stats *d = &s->detect;
+    counter(w, "flow_records_total", "Flow records seen by detection.", d->records);
+    counter(w, "outbound_records_total", "Records from a home host to a public address.",
+            d->outbound);
+    counter(w, "findings_total", "Upload-heavy findings that were scored.", d->findings);
+    counter(w, "group_findings_total", "Schedules found only over a group of destinations.",
+            d->group_findings);
+    counter(w, "findings_below_threshold_total", "Findings scored under --alert-threshold.",
+            d->below_threshold);
+    counter(w, "findings_learning_total", "Findings above the threshold during --learn.",
+            d->learning);
+    counter(w, "alerts_total", "Alerts raised.", d->alerts);
     counter(w, "alerts_suppressed_total", "Findings inside the suppression window.",
-            s->suppressed);
-    counter(w, "alerts_allowlisted_total", "Findings dropped by the allowlist.", s->allowlisted);
+            d->suppressed);
+    counter(w, "alerts_allowlisted_total", "Findings dropped by the allowlist.", d->allowlisted);
     counter(w, "flows_written_total", "Flow events written.", o->flows_written);
     counter(w, "alerts_written_total", "Alert events written.", o->alerts_written);
     counter(w, "syslog_sent_total", "Alerts delivered to the syslog collector.", o->syslog_sent);
