@@ -168,6 +168,11 @@ struct detector;
 struct detector *detector_new(const struct detect_config *config, alert_fn on_alert, void *user,
                               char *err, size_t err_len);
 
+/* A worker's packet-side detector: per-packet evidence only, no state file, allowlist,
+ * groups, shared state or alerts (those belong to the one detector that reads records). */
+struct detector *detector_new_packet_side(const struct detect_config *config, char *err,
+                                          size_t err_len);
+
 /* flows/ observer hooks: wire them into struct flow_observer (main does). */
 void detector_on_packet(struct detector *detector, struct flow *flow, const struct packet *pkt,
                         enum flow_direction direction);

@@ -312,6 +312,18 @@ fail:
     return NULL;
 }
 
+struct detector *detector_new_packet_side(const struct detect_config *config, char *err,
+                                          size_t err_len)
+{
+    struct detect_config packet = *config;
+    packet.state_file = NULL;
+    packet.allowlist_file = NULL;
+    packet.psl_file = NULL;          /* groups are a record stage */
+    packet.shared_state = NULL;      /* first-seen is the record side's */
+    packet.ftp_same_hosts_only = true; /* a worker sees only its own address pairs */
+    return detector_new(&packet, NULL, NULL, err, err_len);
+}
+
 
 /* ---- per-packet evidence (evidence.c), behind the detector's public hooks ------------ */
 

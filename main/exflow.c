@@ -256,6 +256,28 @@ static void free_flow_encoder(void *encoder)
     output_flow_encoder_free(encoder);
 }
 
+/* The workers' packet stage: detect/'s per-packet evidence, one packet-side detector each. */
+static void *new_packet_detector(void *user, char *err, size_t err_len)
+{
+    return detector_new_packet_side(user, err, err_len);
+}
+
+static void packet_detector_on_packet(void *ctx, struct flow *flow, const struct packet *pkt,
+                                      enum flow_direction direction)
+{
+    detector_on_packet(ctx, flow, pkt, direction);
+}
+
+static void packet_detector_prepare(void *ctx, struct flow *flow)
+{
+    detector_prepare_record(ctx, flow);
+}
+
+static void free_packet_detector(void *ctx)
+{
+    detector_free(ctx);
+}
+
 /* --shared-state: Redis need not be up; the wait is bounded and only lets a replay start
  * from what the site already knows. */
 static bool open_shared_state(struct exflow *x, struct options *options)
@@ -911,7 +933,10 @@ int main(int argc, char **argv)
     }
     if (options.flows.hash_seed == 0)
         options.flows.hash_seed = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
-    struct pipeline_config pipeline_config = { options.threads, options.flows, &options.detect,
+    struct pipeline_packet_stage stage = { new_packet_detector, packet_detector_on_packet,
+                                           packet_detector_prepare, free_packet_detector,
+                                           detector_flow_state_size(), &options.detect };
+    struct pipeline_config pipeline_config = { options.threads, options.flows, &stage,
                                                options.fanout ? x.fanout : NULL };
     struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x,
                                   new_flow_encoder, encode_flow, free_flow_encoder };

@@ -118,7 +118,7 @@ struct worker {
     bool started;
     _Atomic double cpu_at_exit;     /* its CPU seconds, once it returned */
     struct flow_table *flows;
-    struct detector *detector;
+    void *stage;                    /* the packet stage's instance for this worker, or NULL */
     void *encoder;                  /* sink.new_encoder's, or NULL */
     struct capture *capture;        /* fanout: the capture this worker reads itself */
     unsigned index;
@@ -137,6 +137,7 @@ struct worker {
 
 struct pipeline {
     struct pipeline_sink sink;
+    struct pipeline_packet_stage stage; /* all NULL/0 when there is none */
     bool fanout;                    /* workers read their own captures (pipeline_config) */
     unsigned next_worker;           /* fanout, consumer: where the next scan for records starts */
     unsigned worker_count;
@@ -416,7 +417,7 @@ static void worker_on_packet(void *user, struct flow *flow, const struct packet 
                              enum flow_direction direction)
 {
     struct worker *w = user;
-    detector_on_packet(w->detector, flow, pkt, direction);
+    w->pipeline->stage.on_packet(w->stage, flow, pkt, direction);
 }
 
 /* A record leaves the worker: tagged, copied by value with its observer state. */
@@ -424,8 +425,8 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
 {
     struct worker *w = user;
     struct pipeline *p = w->pipeline;
-    if (w->detector != NULL)
-        detector_prepare_record(w->detector, flow);
+    if (w->stage != NULL)
+        p->stage.prepare_record(w->stage, flow);
 
     struct record_event *event = event_ring_reserve(&w->out);
     if (event == NULL) {
@@ -1047,8 +1048,8 @@ static void worker_free(struct worker *w)
         w->pipeline->sink.free_encoder(w->encoder);
     if (w->flows != NULL)
         flow_table_free(w->flows);
-    if (w->detector != NULL)
-        detector_free(w->detector);
+    if (w->stage != NULL)
+        w->pipeline->stage.free_worker(w->stage);
     pthread_mutex_destroy(&w->stats_lock);
     free(w->in.buf);
     free(w->out.slot);
@@ -1098,28 +1099,21 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
     w->in.buf = p->fanout ? NULL : malloc(INPUT_RING_BYTES); /* fanout: no input ring */
     w->in.bell = &w->in_bell;
     w->out.slot = calloc(OUTPUT_RING_EVENTS, sizeof(*w->out.slot));
-    w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size);
+    w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size > 0 ? p->state_size : 1);
     if ((w->in.buf == NULL && !p->fanout) || w->out.slot == NULL || w->out.state_buf == NULL) {
         snprintf(err, err_len, "pipeline: out of memory for the rings");
         goto fail;
     }
-    if (config->detect != NULL) {
-        /* Packet side only: no state file, no allowlist, no alerts. */
-        struct detect_config detect = *config->detect;
-        detect.state_file = NULL;
-        detect.allowlist_file = NULL;
-        detect.psl_file = NULL;         /* groups are a record stage: not loaded per worker */
-        detect.shared_state = NULL;     /* first-seen is the consumer's detector's */
-        detect.ftp_same_hosts_only = true;
-        w->detector = detector_new(&detect, NULL, NULL, err, err_len);
-        if (w->detector == NULL)
+    if (config->stage != NULL) {
+        w->stage = config->stage->new_worker(config->stage->user, err, err_len);
+        if (w->stage == NULL)
             goto fail;
     }
     struct flow_table_config flows = config->flows;
     flows.memory_cap_bytes = pipeline_flow_cap(p, config);
     flows.memory_cap_reported_bytes = config->flows.memory_cap_bytes;
     flows.expire_on_call_only = true;
-    struct flow_observer observer = { w->detector != NULL ? worker_on_packet : NULL,
+    struct flow_observer observer = { w->stage != NULL ? worker_on_packet : NULL,
                                       worker_on_record, w };
     w->flows = flow_table_new(&flows, &observer, err, err_len);
     if (w->flows == NULL)
@@ -1168,7 +1162,9 @@ struct pipeline *pipeline_new(const struct pipeline_config *config, const struct
     atomic_init(&p->abort, false);
     p->fanout = config->captures != NULL;
     p->hash_seed = config->flows.hash_seed;
-    p->state_size = detector_flow_state_size();
+    if (config->stage != NULL)
+        p->stage = *config->stage;
+    p->state_size = p->stage.state_size;
     for (unsigned i = 0; i < config->workers; i++) {
         p->workers[i] = worker_new(p, config, err, err_len);
         if (p->workers[i] == NULL)

@@ -3,9 +3,12 @@
  * pipeline/: spreads the per-packet work over worker threads and merges what they report
  * back into one order that does not depend on how many workers there are.
  *
- *   capture thread --packets--> N workers (flow table + nDPI + detector_on_packet each,
+ *   capture thread --packets--> N workers (flow table + nDPI + the packet stage each,
  *                                          and the sink's per-record encoding)
- *                  <--records-- one consumer thread (detector_on_record, output) in seq order
+ *                  <--records-- one consumer thread (the sink: detection, output) in seq order
+ *
+ * The pipeline knows no detector: the caller hands it a packet stage (per-packet evidence,
+ * one instance per worker) and a sink (what runs on merged records).
  *
  * The capture thread numbers every packet (pkt->seq) and sends it to the worker chosen by a
  * symmetric hash of its address pair, so all flows between two hosts (an FTP control channel
@@ -22,17 +25,31 @@
 #include <stdint.h>
 
 #include "../capture/capture.h"
-#include "../detect/detect.h"
 #include "../flows/flows.h"
 
 #define PIPELINE_MAX_WORKERS 64
+
+/* Per-packet work the workers run on their own flows, one instance per worker: it may keep
+ * per-flow state behind flow->observer_state (state_size bytes, which an interim record
+ * carries as a copy). All hooks run on the worker's thread except new_worker/free_worker
+ * (pipeline_new/pipeline_free's). */
+struct pipeline_packet_stage {
+    void *(*new_worker)(void *user, char *err, size_t err_len);   /* NULL and err: failure */
+    void (*on_packet)(void *ctx, struct flow *flow, const struct packet *pkt,
+                      enum flow_direction direction);
+    /* Settles what the record needs from the instance's per-packet tables before the
+     * record leaves the worker. */
+    void (*prepare_record)(void *ctx, struct flow *flow);
+    void (*free_worker)(void *ctx);
+    size_t state_size;
+    void *user;
+};
 
 struct pipeline_config {
     unsigned workers;                  /* worker threads, 1..PIPELINE_MAX_WORKERS */
     struct flow_table_config flows;    /* each worker's table; the memory cap, less the rings'
                                         * fixed size when it is 4x that, is split evenly */
-    const struct detect_config *detect;/* packet-side detectors (no state file, no alerts);
-                                        * NULL: no detector_on_packet */
+    const struct pipeline_packet_stage *stage; /* NULL: flows and nDPI only */
     /* Live fanout: `workers` open captures in one fanout group (capture_config.fanout),
      * one per worker. Each worker then reads its own in its own thread, with no capture
      * thread and no copy in between; flows expire on the workers' own wall-clock ticks and

@@ -464,7 +464,8 @@ static void make_run_stats(struct output_run_stats *stats)
     stats->skipped = 10;
     stats->pcap_dropped = 3;
     stats->flows_active = 12;
-    stats->alerts = 2;
+    stats->detect.alerts = 2;
+    stats->detect.findings = 7;
     stats->output.alerts_written = 2;
     stats->output.syslog_queue_frames = 5;
     stats->output.syslog_spool_bytes = 4096;
@@ -487,6 +488,8 @@ UNIT_TEST(test_stats_json)
     CHECK(json != NULL && strstr(json, "\"syslog_queue_frames\":5,\"syslog_spool_bytes\":4096,")
                           != NULL);
     CHECK(json != NULL && strstr(json, "\"workers_sec\":1.25,") != NULL);
+    CHECK(json != NULL && strstr(json, "\"findings\":7,") != NULL);
+    CHECK(json != NULL && strstr(json, "\"alerts\":2}") != NULL);
     CHECK(json != NULL && strstr(json, "\"max_rss_kib\":2048}") != NULL);
     free(json);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../../detect/detect.h"
 #include "../../pipeline/pipeline.h"
 #include "unit.h"
 
@@ -240,13 +241,37 @@ static void run_mix(struct pipeline *p, uint64_t seed, unsigned packets)
     }
 }
 
+/* The packet stage main/ hands the pipeline: a packet-side detector per worker. */
+static void *stage_new(void *user, char *err, size_t err_len)
+{
+    return detector_new_packet_side(user, err, err_len);
+}
+
+static void stage_packet(void *ctx, struct flow *flow, const struct packet *pkt,
+                         enum flow_direction direction)
+{
+    detector_on_packet(ctx, flow, pkt, direction);
+}
+
+static void stage_prepare(void *ctx, struct flow *flow)
+{
+    detector_prepare_record(ctx, flow);
+}
+
+static void stage_free(void *ctx)
+{
+    detector_free(ctx);
+}
+
 static struct recorder run_workers(unsigned workers, void (*load)(struct pipeline *, uint64_t),
                                    uint64_t arg, const struct detect_config *detect)
 {
     struct recorder rec;
     memset(&rec, 0, sizeof(rec));
     struct pipeline_config config = config_for(workers);
-    config.detect = detect;
+    struct pipeline_packet_stage stage = { stage_new, stage_packet, stage_prepare, stage_free,
+                                           detector_flow_state_size(), (void *)detect };
+    config.stage = detect != NULL ? &stage : NULL;
     struct pipeline_sink sink = { on_record, on_tick, &rec,
                                   test_new_encoder, test_encode, test_free_encoder };
     unsigned made = atomic_load(&encoders_made), freed = atomic_load(&encoders_freed);
