@@ -373,29 +373,37 @@ static void format_output_stats(const struct output_stats *o, char *out, size_t 
              (unsigned long long)o->syslog_corrupt, (unsigned long long)o->write_errors);
 }
 
+/* --collect and --zeek (no pipeline: the detector and output are this thread's): the
+ * stats line's detection and output parts as they are now. */
+static void format_record_side_stats(struct exflow *x, char *out, size_t out_len)
+{
+    struct detect_stats ds;
+    struct output_stats os;
+    detector_get_stats(x->detector, &ds);
+    output_get_stats(x->output, &os);
+    char detect[512], output[512];
+    format_detect_stats(&ds, detect, sizeof(detect));
+    format_output_stats(&os, output, sizeof(output));
+    snprintf(out, out_len, "%s %s", detect, output);
+}
+
 static void print_collect_stats(struct exflow *x, const char *when)
 {
     struct collect_stats cs;
-    struct detect_stats ds;
-    struct output_stats os;
+    char tail[1024];
     collector_get_stats(x->collector, &cs);
-    detector_get_stats(x->detector, &ds);
-    output_get_stats(x->output, &os);
-    char detect[512], out[512];
-    format_detect_stats(&ds, detect, sizeof(detect));
-    format_output_stats(&os, out, sizeof(out));
+    format_record_side_stats(x, tail, sizeof(tail));
     fprintf(stderr,
             "exflow: stats(%s): datagrams=%llu garbage=%llu export_records=%llu"
             " export_records_skipped=%llu sequence_lost=%llu sequence_resets=%llu"
             " biflows=%llu uniflows_paired=%llu uniflows_single=%llu pair_overflow=%llu"
-            " exporters=%llu exporters_evicted=%llu %s %s\n",
+            " exporters=%llu exporters_evicted=%llu %s\n",
             when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
             (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
             (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
             (unsigned long long)cs.biflows, (unsigned long long)cs.uniflows_paired,
             (unsigned long long)cs.uniflows_single, (unsigned long long)cs.pair_overflow,
-            (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted,
-            detect, out);
+            (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted, tail);
 }
 
 /* --collect, once a second: what the consumer and capture ticks do in packet mode. */
@@ -571,23 +579,18 @@ static void publish_final_stats(struct exflow *x, const char *when)
 static void print_zeek_stats(struct exflow *x, const char *when)
 {
     struct zeek_stats zs;
-    struct detect_stats ds;
-    struct output_stats os;
+    char tail[1024];
     zeek_reader_get_stats(x->zeek, &zs);
-    detector_get_stats(x->detector, &ds);
-    output_get_stats(x->output, &os);
-    char detect[512], out[512];
-    format_detect_stats(&ds, detect, sizeof(detect));
-    format_output_stats(&os, out, sizeof(out));
+    format_record_side_stats(x, tail, sizeof(tail));
     fprintf(stderr,
             "exflow: stats(%s): log_files=%llu log_lines=%llu bad_lines=%llu conn_entries=%llu"
             " joined_ssl=%llu joined_http=%llu joined_ftp=%llu uid_overflow=%llu"
-            " reorder_overflow=%llu %s %s\n",
+            " reorder_overflow=%llu %s\n",
             when, (unsigned long long)zs.files, (unsigned long long)zs.lines,
             (unsigned long long)zs.bad_lines, (unsigned long long)zs.flows_out,
             (unsigned long long)zs.joined_ssl, (unsigned long long)zs.joined_http,
             (unsigned long long)zs.joined_ftp, (unsigned long long)zs.uid_overflow,
-            (unsigned long long)zs.reorder_overflow, detect, out);
+            (unsigned long long)zs.reorder_overflow, tail);
 }
 
 /* --zeek: the whole run on this thread; no capture, no pipeline (records come whole). */
