@@ -521,6 +521,12 @@ struct series {
     const char *cloud_service;
     uint32_t http_upload_requests;
     uint64_t http_body_bytes;
+    /* What the latest flow's HTTP parser had counted when its last record (interim or upload
+     * burst) joined: its parser counts the whole connection, so a later record of the same
+     * flow adds only what came since. Not checkpointed: a flow never outlives the process. */
+    uint64_t http_counted_flow;
+    uint32_t http_counted_requests;
+    uint64_t http_counted_body;
     bool http_bare_ip;
     uint8_t packed;                 /* enum packed_kind of the first archive seen uploaded */
     bool alerted;

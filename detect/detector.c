@@ -452,6 +452,13 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
         return false;
     view->out = flow->dir[view->roles.src_dir].payload_bytes;
     view->in = flow->dir[!view->roles.src_dir].payload_bytes;
+    if (flow->burst.seq > 0) {
+        /* A later upload burst of a long connection (flows.h, struct flow_burst): a
+         * transfer of its own, from its first byte. */
+        view->start = flow->burst.start_ts_usec;
+        view->out = flow->burst.payload_bytes[view->roles.src_dir];
+        view->in = flow->burst.payload_bytes[!view->roles.src_dir];
+    }
     geo_addr_to_string(flow->ip_version, view->roles.src_addr, view->src_text,
                        sizeof(view->src_text));
     geo_addr_to_string(flow->ip_version, view->roles.dest_addr, view->dest_text,
@@ -533,6 +540,20 @@ static uint8_t record_packed(const struct record_view *view)
     return PACKED_NONE;
 }
 
+/* Adds the flow's HTTP upload requests and body bytes to the series: those since the flow's
+ * record before, when that one joined this series too (its parser counts the connection). */
+static void series_count_http(struct series *s, uint64_t flow_id, const struct http_parser *http)
+{
+    bool same_flow = s->http_counted_flow == flow_id;
+    uint32_t requests = http->upload_requests, counted_requests = same_flow ? s->http_counted_requests : 0;
+    uint64_t body = http->upload_body_bytes, counted_body = same_flow ? s->http_counted_body : 0;
+    s->http_upload_requests += requests > counted_requests ? requests - counted_requests : 0;
+    s->http_body_bytes += body > counted_body ? body - counted_body : 0;
+    s->http_counted_flow = flow_id;
+    s->http_counted_requests = requests;
+    s->http_counted_body = body;
+}
+
 /* Protocol evidence of this record's flow, folded into the series. conn_out/conn_pcr: the
  * whole connection so far (interim records add up). */
 static uint32_t series_update_evidence(const struct detector *d, struct series *s,
@@ -549,8 +570,7 @@ static uint32_t series_update_evidence(const struct detector *d, struct series *
     }
     if (view->http && view->http->upload_requests > 0) {
         evidence |= EVIDENCE_HTTP_UPLOAD;
-        s->http_upload_requests += view->http->upload_requests;
-        s->http_body_bytes += view->http->upload_body_bytes;
+        series_count_http(s, flow->id, view->http);
         /* No site name at all (Host absent or an IP literal): the C2 pattern of POSTing
          * to a bare address. */
         s->http_bare_ip = name_is_address(view->dest_name);
@@ -591,6 +611,14 @@ struct series_step {
     struct covert_finding covert;
 };
 
+/* The connection a record adds to in a series: the flow, or one upload burst of it. Interim
+ * records of one burst add up; each burst is a connection of its own. Flow ids are packet
+ * numbers, far below 2^48. */
+static uint64_t record_conn_id(const struct flow *flow)
+{
+    return flow->id ^ ((uint64_t)flow->burst.seq << 48);
+}
+
 /* Stage 3: the (host, destination) series named dest_key takes the connection. False: no
  * memory. */
 static bool series_update(struct detector *d, const struct record_view *view,
@@ -609,7 +637,8 @@ static bool series_update(struct detector *d, const struct record_view *view,
     s->dest_port = view->roles.dest_port;
     s->proto = flow->proto;
     series_update_labels(s, view);
-    beacon_add(&s->beacon, flow->id, view->start, view->now, view->out, view->in);
+    uint64_t conn_id = record_conn_id(flow);
+    beacon_add(&s->beacon, conn_id, view->start, view->now, view->out, view->in);
     s->total_out += view->out;
     s->total_in += view->in;
     if (s->first_start_usec == 0 || view->start < s->first_start_usec)
@@ -617,7 +646,7 @@ static bool series_update(struct detector *d, const struct record_view *view,
     step->series = s;
     step->covert_found = false;
     step->small_ftp = false;
-    step->conn = beacon_find(&s->beacon, flow->id);
+    step->conn = beacon_find(&s->beacon, conn_id);
     step->conn_out = step->conn ? step->conn->bytes_out : view->out;
     step->conn_in = step->conn ? step->conn->bytes_in : view->in;
     step->conn_pcr = stats_pcr(step->conn_out, step->conn_in);

@@ -25,6 +25,9 @@ enum flow_end_reason {
     FLOW_END_TCP_RESET,    /* RST */
     FLOW_END_EVICTED,      /* memory cap reached, oldest flow pushed out */
     FLOW_END_EOF,          /* end of input or shutdown */
+    /* Not an end and not a flow event: an upload burst inside the flow closed (struct
+     * flow_burst). Only detection hears it; flow exports and counts ignore it. */
+    FLOW_END_BURST,
 };
 const char *flow_end_reason_name(enum flow_end_reason reason);
 
@@ -47,6 +50,18 @@ struct flow_direction_stats {
     uint64_t first_ts_usec;  /* 0 when this side sent nothing */
     uint64_t last_ts_usec;
     uint8_t tcp_flags;       /* OR of flags seen from this side */
+};
+
+/* Upload bursts inside one connection: the originator's payload, cut where it pauses for
+ * flow_table_config.burst_gap_usec. When the originator sends again after such a pause, the
+ * burst before is reported (FLOW_END_BURST) and a new one starts, so a keep-alive connection
+ * that uploads every few minutes is a series of transfers while it is still open. Fixed
+ * size: a flow never holds more than the burst in progress. */
+struct flow_burst {
+    uint64_t start_ts_usec;       /* first originator payload of the burst in progress */
+    uint64_t last_orig_ts_usec;   /* latest originator payload; 0 before the first */
+    uint64_t payload_bytes[2];    /* by enum flow_direction, since the last record of any kind */
+    uint32_t seq;                 /* bursts closed so far: 0 until the first pause */
 };
 
 #define FLOW_NAME_LEN 256
@@ -107,6 +122,7 @@ struct flow {
     /* Cache lines 3-4. */
     struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
     uint64_t total_start_ts_usec; /* private to flows/ */
+    struct flow_burst burst;
 
     struct flow_labels labels;
 };
@@ -160,6 +176,9 @@ struct flow_table_config {
      * never while a packet is processed (a flow found already due on lookup still ends). The
      * pipeline sets it so that records do not depend on which other flows share a table. */
     bool expire_on_call_only;
+    /* Pause in the originator's payload that closes an upload burst of a TCP flow (struct
+     * flow_burst); 0: no bursts. */
+    uint64_t burst_gap_usec;
 };
 
 /* Fills config with the defaults from common/tunables.h. */
@@ -173,6 +192,7 @@ struct flow_table_stats {
     uint64_t memory_bytes;     /* current estimate */
     uint64_t skipped_fragments;
     uint64_t clock_steps_back; /* steps back of packet time (struct flow_clock) */
+    uint64_t bursts;           /* FLOW_END_BURST records: bursts closed inside open flows */
 };
 
 struct flow_table;
