@@ -501,6 +501,16 @@ void groups_free(struct groups *groups);
 void groups_of(const struct groups *groups, const char *dest_name, bool dest_is_name,
                int ip_version, const uint8_t *dest_addr, char *out, size_t out_len);
 
+/* The wider groups an ASN database puts a destination in, widest last: its autonomous
+ * system ("AS64500 Example Networks"), then the organisation that runs it (one group over
+ * all of an organisation's AS numbers). key: the stable part of the series key ("AS64500",
+ * "org:example_networks"); name: as alerts show it. */
+enum group_level { GROUP_LEVEL_ASN = 0, GROUP_LEVEL_ORG, GROUP_LEVEL_COUNT };
+/* False when the database named no such group for the destination (no ASN, no
+ * organisation). */
+bool groups_of_network_owner(const struct geo_info *geo, enum group_level level, char *key,
+                             size_t key_len, char *name, size_t name_len);
+
 /* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
 
 /* One (internal host, destination) series: its connections, evidence and alert state. */

@@ -962,26 +962,23 @@ static void group_add_member(struct series *group, const char *dest_name)
              dest_name);
 }
 
-/* Stage 3b: the destination's group (registered domain, /24, /48) is a series of its own.
- * It is scored when it has several members and the member series alone said nothing:
- * a schedule rotated over addresses or names. */
-static void group_score_record(struct detector *d, const struct record_view *view,
-                               const struct record_history *member_history, uint64_t learn_end)
+/* One group of the destination (key without GROUP_KEY_PREFIX, name as alerts show it):
+ * its series takes the record. True when the group has several members and is a schedule;
+ * then, when judge is set, the finding is scored and may alert. */
+static bool group_level_record(struct detector *d, const struct record_view *view,
+                               const struct record_history *member_history, uint64_t learn_end,
+                               const char *key, const char *name, bool judge)
 {
     struct record_view group_view = *view;
     char group_key[FLOW_NAME_LEN + 8];
-    bool dest_is_name = !name_is_address(view->dest_name);
-    groups_of(d->groups, view->dest_name, dest_is_name, view->flow->ip_version,
-              view->roles.dest_addr, group_view.dest_name, sizeof(group_view.dest_name));
-    if (strcmp(group_view.dest_name, view->dest_name) == 0)
-        return; /* the destination is its own group: the member series said it all */
-    snprintf(group_key, sizeof(group_key), GROUP_KEY_PREFIX "%s", group_view.dest_name);
+    copy_text(group_view.dest_name, sizeof(group_view.dest_name), name);
+    snprintf(group_key, sizeof(group_key), GROUP_KEY_PREFIX "%s", key);
     struct series_step step;
     if (!series_update(d, view, group_key, &step))
-        return;
+        return false;
     group_add_member(step.series, view->dest_name);
     if (step.series->member_count < 2)
-        return;
+        return false;
     struct record_history history = *member_history;
     history.pair_first = destinations_touch(d->destinations, view->src_text, group_key,
                                             view->start);
@@ -989,9 +986,42 @@ static void group_score_record(struct detector *d, const struct record_view *vie
                                             view->start);
     struct finding f;
     if (!features_build(d, &group_view, &history, &step, learn_end, &f) || !f.periodic)
+        return false;
+    if (judge) {
+        d->stats.group_findings++;
+        finding_judge(d, &group_view, &step, &f, learn_end);
+    }
+    return true;
+}
+
+/* Stage 3b: the destination's groups are series of their own: its registered domain or
+ * network, then (with an ASN database) its autonomous system and organisation. Each is
+ * scored when it has several members and the member series alone said nothing: a schedule
+ * rotated over addresses, names or networks. Only the narrowest group that finds the
+ * schedule judges it, so one rotation is one alert; the wider ones still learn. */
+static void group_score_record(struct detector *d, const struct record_view *view,
+                               const struct record_history *member_history, uint64_t learn_end)
+{
+    char name[FLOW_NAME_LEN], key[FLOW_NAME_LEN];
+    bool dest_is_name = !name_is_address(view->dest_name);
+    bool found = false;
+    groups_of(d->groups, view->dest_name, dest_is_name, view->flow->ip_version,
+              view->roles.dest_addr, name, sizeof(name));
+    /* A destination that is its own group: the member series said it all. */
+    if (strcmp(name, view->dest_name) != 0)
+        found = group_level_record(d, view, member_history, learn_end, name, name, true);
+    if (d->config.geo == NULL)
         return;
-    d->stats.group_findings++;
-    finding_judge(d, &group_view, &step, &f, learn_end);
+    struct geo_info geo;
+    memset(&geo, 0, sizeof(geo));
+    if (!geo_lookup(d->config.geo, view->flow->ip_version, view->roles.dest_addr, &geo))
+        return;
+    for (int level = 0; level < GROUP_LEVEL_COUNT; level++) {
+        if (groups_of_network_owner(&geo, (enum group_level)level, key, sizeof(key), name,
+                                    sizeof(name)) &&
+            group_level_record(d, view, member_history, learn_end, key, name, !found))
+            found = true;
+    }
 }
 
 /* Small uploads with strong evidence: an FTP upload from a host that had not used FTP to
