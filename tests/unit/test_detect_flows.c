@@ -273,9 +273,44 @@ UNIT_TEST(test_keepalive_small_bursts_quiet)
     CHECK_EQ_U(rig.alerts, 0);
 }
 
+UNIT_TEST(test_keepalive_http_posts_counted_once)
+{
+    /* A keep-alive HTTP connection with one 1 MB POST every 5 minutes: the parser counts the
+     * whole connection, and each burst adds only its own requests to the series. */
+    struct rig rig;
+    if (!rig_open_with(&rig, 86400 * SEC)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    const char *client = "10.1.1.11", *server = "93.184.216.82";
+    const char *post = "POST /up HTTP/1.1\r\nHost: drop.example-vault.net\r\n"
+                       "Content-Length: 1000000\r\n\r\n";
+    handshake(&rig, T0, client, 47100, server, 80);
+    for (int b = 0; b < 6; b++) {
+        uint64_t at = T0 + SEC + (uint64_t)b * 300 * SEC;
+        send_tcp(&rig, at, client, 47100, server, 80, PSH | ACK, post, 0);
+        for (int k = 0; k < 100; k++)
+            send_tcp(&rig, at + (uint64_t)(k + 1) * 1000, client, 47100, server, 80, ACK, NULL, 10000);
+        send_tcp(&rig, at + 2 * SEC, server, 80, client, 47100, PSH | ACK, "HTTP/1.1 200 OK\r\n\r\n", 0);
+    }
+    CHECK(rig.alerts >= 1);
+    if (rig.alerts >= 1) {
+        char expected[64];
+        snprintf(expected, sizeof(expected), "; %u HTTP upload requests (%u.0 MB of bodies)",
+                 rig.first.connections, rig.first.connections);
+        CHECK(rig.first.evidence & EVIDENCE_HTTP_UPLOAD);
+        CHECK(rig.first.evidence & EVIDENCE_PERIODIC);
+        CHECK(strstr(rig.first.reason, expected) != NULL);
+        printf("     reason: %s\n", rig.first.reason);
+    }
+    rig_close(&rig);
+}
+
 UNIT_MAIN("detect_flows",
           UNIT_CASE(test_ftp_passive_through_flow_table),
           UNIT_CASE(test_hourly_upload_through_flow_table),
           UNIT_CASE(test_long_upload_interim_records),
           UNIT_CASE(test_keepalive_bursts_are_series),
-          UNIT_CASE(test_keepalive_small_bursts_quiet))
+          UNIT_CASE(test_keepalive_small_bursts_quiet),
+          UNIT_CASE(test_keepalive_http_posts_counted_once))
