@@ -80,6 +80,8 @@ static void write_all_metrics(struct metrics_writer *w, const struct output_run_
           (double)s->flow_memory_bytes);
     counter(w, "clock_steps_back_total", "Packet time stepped back by a second or more.",
             s->flow_clock_steps_back);
+    counter(w, "flow_bursts_total", "Upload bursts closed inside open connections.",
+            s->flow_bursts);
     counter(w, "flow_records_total", "Flow records seen by detection.", s->records);
     counter(w, "alerts_total", "Alerts raised.", s->alerts);
     counter(w, "alerts_suppressed_total", "Findings inside the suppression window.",
