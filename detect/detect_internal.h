@@ -99,6 +99,10 @@ struct beacon_result {
  * records of one long flow). Returns false only when memory runs out. */
 bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
                 uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in);
+/* Adds a connection of its own even when flow_id is in the ring (connections restored from
+ * a checkpoint all carry id 0). Returns false only when memory runs out. */
+bool beacon_append(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
+                   uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in);
 /* The ring entry for flow_id, NULL when not there. */
 const struct beacon_conn *beacon_find(const struct beacon_series *series, uint64_t flow_id);
 /* Scores regularity of connection starts (RITA-like: Bowley skew + MAD/median of gaps). */
