@@ -4,7 +4,8 @@
  * the originator is the side that sent the first packet (the SYN when seen). Counts packets,
  * wire bytes and payload bytes per direction, follows TCP state, labels the flow with nDPI,
  * and ends flows on idle/active timeouts, TCP close, memory pressure or end of input, all by
- * packet time. Ended flows (and interim records of long ones) go to a flow_observer.
+ * packet time. Ended flows (and interim records of long ones) go to a flow_observer, and so
+ * do the upload bursts a TCP client's pauses cut its flow into (struct flow_burst).
  */
 #ifndef EXFLOW_FLOWS_H
 #define EXFLOW_FLOWS_H
@@ -83,7 +84,7 @@ struct flow_labels {
 };
 
 /* Field order is for the cache: a lookup reads the first 64 bytes (chain link, hash, key),
- * a packet then writes the next 160 (times, age-list links, counters); the ~820 bytes of
+ * a packet then writes the next 216 (times, age-list links, counters, burst); the ~820 bytes of
  * label strings come last and are touched only while nDPI labels the flow and when a
  * record is written. (Not allocated cache-aligned: posix_memalign's fragments cost ~190
  * bytes a flow, which took the SYN flood of `make bench` 7 MiB past --flow-memory.) */
@@ -119,7 +120,7 @@ struct flow {
                                    * timeouts count from it. Equals last_ts_usec while packet
                                    * time only moves forward. */
 
-    /* Cache lines 3-4. */
+    /* Cache lines 3-5: counters, then the burst in progress (written by client payload). */
     struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
     uint64_t total_start_ts_usec; /* private to flows/ */
     struct flow_burst burst;
