@@ -22,6 +22,9 @@
 #define DEFAULT_IDLE_TIMEOUT_TCP    300  /* [--idle-timeout] seconds: long enough for idle SSH/FTP control channels */
 #define DEFAULT_IDLE_TIMEOUT_OTHER  60   /* [--udp-idle-timeout] seconds: UDP/ICMP have no close, so they age out sooner */
 #define DEFAULT_ACTIVE_TIMEOUT      1800 /* [--active-timeout] seconds: long uploads still report every 30 minutes */
+#define DEFAULT_BURST_GAP           30   /* [--burst-gap] seconds of pause in a TCP client's payload that end an
+                                          * upload burst: each burst of a long connection is scored as a
+                                          * transfer of its own, as DEFAULT_BEACON_MIN_PERIOD separates sessions */
 #define DEFAULT_TCP_CLOSED_LINGER   5    /* seconds a closed TCP flow waits for stray last ACKs */
 #define DEFAULT_FLOW_MEMORY_MB      512  /* [--flow-memory] MiB: hard cap on flow table memory; oldest flow evicted */
 #define NDPI_MAX_PACKETS_PER_FLOW   32   /* packets nDPI sees before we give up and take its guess */

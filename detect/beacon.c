@@ -39,6 +39,13 @@ bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_u
             return true;
         }
     }
+    return beacon_append(series, flow_id, start_usec, end_usec, bytes_out, bytes_in);
+}
+
+/* Adds a connection of its own, whatever ids the ring holds. */
+bool beacon_append(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
+                   uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in)
+{
     if (series->count == series->capacity && series->capacity < BEACON_RING_MAX) {
         /* Grow: the ring is linear until it first fills at BEACON_RING_MAX. */
         uint32_t capacity = series->capacity ? series->capacity * 4 : 2;

@@ -270,7 +270,8 @@ static bool series_read_numbers(char **tok, struct series *s, uint64_t *total, u
 }
 
 /* One "conn" line back into the ring. Restored connections take flow id 0, which no live
- * flow has: a new flow of the next run never adds its bytes to an old connection. */
+ * flow has: a new flow of the next run never adds its bytes to an old connection. They are
+ * appended, not added: beacon_add would fold every restored connection into the first. */
 static bool conn_read(struct series *s, char *line)
 {
     char *tok[6];
@@ -280,7 +281,7 @@ static bool conn_read(struct series *s, char *line)
     for (int i = 0; i < 4; i++)
         if (!parse_u64(tok[1 + i], &v[i]))
             return false;
-    return beacon_add(&s->beacon, 0, v[0], v[1], v[2], v[3]);
+    return beacon_append(&s->beacon, 0, v[0], v[1], v[2], v[3]);
 }
 
 /* Restores the whole file, line by line. */

@@ -99,6 +99,10 @@ struct beacon_result {
  * records of one long flow). Returns false only when memory runs out. */
 bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
                 uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in);
+/* Adds a connection of its own even when flow_id is in the ring (connections restored from
+ * a checkpoint all carry id 0). Returns false only when memory runs out. */
+bool beacon_append(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
+                   uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in);
 /* The ring entry for flow_id, NULL when not there. */
 const struct beacon_conn *beacon_find(const struct beacon_series *series, uint64_t flow_id);
 /* Scores regularity of connection starts (RITA-like: Bowley skew + MAD/median of gaps). */
@@ -501,6 +505,16 @@ void groups_free(struct groups *groups);
 void groups_of(const struct groups *groups, const char *dest_name, bool dest_is_name,
                int ip_version, const uint8_t *dest_addr, char *out, size_t out_len);
 
+/* The wider groups an ASN database puts a destination in, widest last: its autonomous
+ * system ("AS64500 Example Networks"), then the organisation that runs it (one group over
+ * all of an organisation's AS numbers). key: the stable part of the series key ("AS64500",
+ * "org:example_networks"); name: as alerts show it. */
+enum group_level { GROUP_LEVEL_ASN = 0, GROUP_LEVEL_ORG, GROUP_LEVEL_COUNT };
+/* False when the database named no such group for the destination (no ASN, no
+ * organisation). */
+bool groups_of_network_owner(const struct geo_info *geo, enum group_level level, char *key,
+                             size_t key_len, char *name, size_t name_len);
+
 /* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
 
 /* One (internal host, destination) series: its connections, evidence and alert state. */
@@ -521,6 +535,12 @@ struct series {
     const char *cloud_service;
     uint32_t http_upload_requests;
     uint64_t http_body_bytes;
+    /* What the latest flow's HTTP parser had counted when its last record (interim or upload
+     * burst) joined: its parser counts the whole connection, so a later record of the same
+     * flow adds only what came since. Not checkpointed: a flow never outlives the process. */
+    uint64_t http_counted_flow;
+    uint32_t http_counted_requests;
+    uint64_t http_counted_body;
     bool http_bare_ip;
     uint8_t packed;                 /* enum packed_kind of the first archive seen uploaded */
     bool alerted;

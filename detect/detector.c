@@ -464,6 +464,13 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
         return false;
     view->out = flow->dir[view->roles.src_dir].payload_bytes;
     view->in = flow->dir[!view->roles.src_dir].payload_bytes;
+    if (flow->burst.seq > 0) {
+        /* A later upload burst of a long connection (flows.h, struct flow_burst): a
+         * transfer of its own, from its first byte. */
+        view->start = flow->burst.start_ts_usec;
+        view->out = flow->burst.payload_bytes[view->roles.src_dir];
+        view->in = flow->burst.payload_bytes[!view->roles.src_dir];
+    }
     geo_addr_to_string(flow->ip_version, view->roles.src_addr, view->src_text,
                        sizeof(view->src_text));
     geo_addr_to_string(flow->ip_version, view->roles.dest_addr, view->dest_text,
@@ -545,6 +552,20 @@ static uint8_t record_packed(const struct record_view *view)
     return PACKED_NONE;
 }
 
+/* Adds the flow's HTTP upload requests and body bytes to the series: those since the flow's
+ * record before, when that one joined this series too (its parser counts the connection). */
+static void series_count_http(struct series *s, uint64_t flow_id, const struct http_parser *http)
+{
+    bool same_flow = s->http_counted_flow == flow_id;
+    uint32_t requests = http->upload_requests, counted_requests = same_flow ? s->http_counted_requests : 0;
+    uint64_t body = http->upload_body_bytes, counted_body = same_flow ? s->http_counted_body : 0;
+    s->http_upload_requests += requests > counted_requests ? requests - counted_requests : 0;
+    s->http_body_bytes += body > counted_body ? body - counted_body : 0;
+    s->http_counted_flow = flow_id;
+    s->http_counted_requests = requests;
+    s->http_counted_body = body;
+}
+
 /* Protocol evidence of this record's flow, folded into the series. conn_out/conn_pcr: the
  * whole connection so far (interim records add up). */
 static uint32_t series_update_evidence(const struct detector *d, struct series *s,
@@ -561,8 +582,7 @@ static uint32_t series_update_evidence(const struct detector *d, struct series *
     }
     if (view->http && view->http->upload_requests > 0) {
         evidence |= EVIDENCE_HTTP_UPLOAD;
-        s->http_upload_requests += view->http->upload_requests;
-        s->http_body_bytes += view->http->upload_body_bytes;
+        series_count_http(s, flow->id, view->http);
         /* No site name at all (Host absent or an IP literal): the C2 pattern of POSTing
          * to a bare address. */
         s->http_bare_ip = name_is_address(view->dest_name);
@@ -603,6 +623,14 @@ struct series_step {
     struct covert_finding covert;
 };
 
+/* The connection a record adds to in a series: the flow, or one upload burst of it. Interim
+ * records of one burst add up; each burst is a connection of its own. Flow ids are packet
+ * numbers, far below 2^48. */
+static uint64_t record_conn_id(const struct flow *flow)
+{
+    return flow->id ^ ((uint64_t)flow->burst.seq << 48);
+}
+
 /* Stage 3: the (host, destination) series named dest_key takes the connection. False: no
  * memory. */
 static bool series_update(struct detector *d, const struct record_view *view,
@@ -621,7 +649,8 @@ static bool series_update(struct detector *d, const struct record_view *view,
     s->dest_port = view->roles.dest_port;
     s->proto = flow->proto;
     series_update_labels(s, view);
-    beacon_add(&s->beacon, flow->id, view->start, view->now, view->out, view->in);
+    uint64_t conn_id = record_conn_id(flow);
+    beacon_add(&s->beacon, conn_id, view->start, view->now, view->out, view->in);
     s->total_out += view->out;
     s->total_in += view->in;
     if (s->first_start_usec == 0 || view->start < s->first_start_usec)
@@ -629,7 +658,7 @@ static bool series_update(struct detector *d, const struct record_view *view,
     step->series = s;
     step->covert_found = false;
     step->small_ftp = false;
-    step->conn = beacon_find(&s->beacon, flow->id);
+    step->conn = beacon_find(&s->beacon, conn_id);
     step->conn_out = step->conn ? step->conn->bytes_out : view->out;
     step->conn_in = step->conn ? step->conn->bytes_in : view->in;
     step->conn_pcr = stats_pcr(step->conn_out, step->conn_in);
@@ -945,26 +974,23 @@ static void group_add_member(struct series *group, const char *dest_name)
              dest_name);
 }
 
-/* Stage 3b: the destination's group (registered domain, /24, /48) is a series of its own.
- * It is scored when it has several members and the member series alone said nothing:
- * a schedule rotated over addresses or names. */
-static void group_score_record(struct detector *d, const struct record_view *view,
-                               const struct record_history *member_history, uint64_t learn_end)
+/* One group of the destination (key without GROUP_KEY_PREFIX, name as alerts show it):
+ * its series takes the record. True when the group has several members and is a schedule;
+ * then, when judge is set, the finding is scored and may alert. */
+static bool group_level_record(struct detector *d, const struct record_view *view,
+                               const struct record_history *member_history, uint64_t learn_end,
+                               const char *key, const char *name, bool judge)
 {
     struct record_view group_view = *view;
     char group_key[FLOW_NAME_LEN + 8];
-    bool dest_is_name = !name_is_address(view->dest_name);
-    groups_of(d->groups, view->dest_name, dest_is_name, view->flow->ip_version,
-              view->roles.dest_addr, group_view.dest_name, sizeof(group_view.dest_name));
-    if (strcmp(group_view.dest_name, view->dest_name) == 0)
-        return; /* the destination is its own group: the member series said it all */
-    snprintf(group_key, sizeof(group_key), GROUP_KEY_PREFIX "%s", group_view.dest_name);
+    copy_text(group_view.dest_name, sizeof(group_view.dest_name), name);
+    snprintf(group_key, sizeof(group_key), GROUP_KEY_PREFIX "%s", key);
     struct series_step step;
     if (!series_update(d, view, group_key, &step))
-        return;
+        return false;
     group_add_member(step.series, view->dest_name);
     if (step.series->member_count < 2)
-        return;
+        return false;
     struct record_history history = *member_history;
     history.pair_first = destinations_touch(d->destinations, view->src_text, group_key,
                                             view->start);
@@ -972,9 +998,42 @@ static void group_score_record(struct detector *d, const struct record_view *vie
                                             view->start);
     struct finding f;
     if (!features_build(d, &group_view, &history, &step, learn_end, &f) || !f.periodic)
+        return false;
+    if (judge) {
+        d->stats.group_findings++;
+        finding_judge(d, &group_view, &step, &f, learn_end);
+    }
+    return true;
+}
+
+/* Stage 3b: the destination's groups are series of their own: its registered domain or
+ * network, then (with an ASN database) its autonomous system and organisation. Each is
+ * scored when it has several members and the member series alone said nothing: a schedule
+ * rotated over addresses, names or networks. Only the narrowest group that finds the
+ * schedule judges it, so one rotation is one alert; the wider ones still learn. */
+static void group_score_record(struct detector *d, const struct record_view *view,
+                               const struct record_history *member_history, uint64_t learn_end)
+{
+    char name[FLOW_NAME_LEN], key[FLOW_NAME_LEN];
+    bool dest_is_name = !name_is_address(view->dest_name);
+    bool found = false;
+    groups_of(d->groups, view->dest_name, dest_is_name, view->flow->ip_version,
+              view->roles.dest_addr, name, sizeof(name));
+    /* A destination that is its own group: the member series said it all. */
+    if (strcmp(name, view->dest_name) != 0)
+        found = group_level_record(d, view, member_history, learn_end, name, name, true);
+    if (d->config.geo == NULL)
         return;
-    d->stats.group_findings++;
-    finding_judge(d, &group_view, &step, &f, learn_end);
+    struct geo_info geo;
+    memset(&geo, 0, sizeof(geo));
+    if (!geo_lookup(d->config.geo, view->flow->ip_version, view->roles.dest_addr, &geo))
+        return;
+    for (int level = 0; level < GROUP_LEVEL_COUNT; level++) {
+        if (groups_of_network_owner(&geo, (enum group_level)level, key, sizeof(key), name,
+                                    sizeof(name)) &&
+            group_level_record(d, view, member_history, learn_end, key, name, !found))
+            found = true;
+    }
 }
 
 /* Small uploads with strong evidence: an FTP upload from a host that had not used FTP to

@@ -4,7 +4,9 @@
  * so files1.example.co.uk and files2.example.co.uk are one group, example.co.uk), the /24
  * of an IPv4 address and the /48 of an IPv6 one. Uploads rotated over the members of a
  * group are one series: a schedule split over eight addresses or eight names is still a
- * schedule.
+ * schedule. With an ASN database (--geoip-asn) a destination also belongs to its autonomous
+ * system and to the organisation that runs it: a schedule rotated over several networks of
+ * one hosting provider is still one schedule.
  *
  * The list comes from a file (Debian's publicsuffix package), never libpsl's built-in
  * copy, which is as old as the library build.
@@ -75,4 +77,25 @@ void groups_of(const struct groups *groups, const char *dest_name, bool dest_is_
     }
     const char *domain = groups->psl ? psl_registrable_domain(groups->psl, dest_name) : NULL;
     snprintf(out, out_len, "%s", domain ? domain : dest_name);
+}
+
+bool groups_of_network_owner(const struct geo_info *geo, enum group_level level, char *key,
+                             size_t key_len, char *name, size_t name_len)
+{
+    if (level == GROUP_LEVEL_ASN) {
+        if (geo->asn == 0)
+            return false;
+        snprintf(key, key_len, "AS%u", geo->asn);
+        snprintf(name, name_len, "AS%u%s%s", geo->asn, geo->as_org[0] ? " " : "", geo->as_org);
+        return true;
+    }
+    if (level != GROUP_LEVEL_ORG || geo->as_org[0] == '\0')
+        return false;
+    /* Keyed by the name as keys are made everywhere (lowercase, no spaces), so the same
+     * organisation spelled with other case or spacing is one group. */
+    char sanitized[sizeof(geo->as_org)];
+    detect_name_sanitize(geo->as_org, sanitized, sizeof(sanitized));
+    snprintf(key, key_len, "org:%s", sanitized);
+    snprintf(name, name_len, "%s", geo->as_org);
+    return true;
 }

@@ -79,6 +79,7 @@ const char *flow_end_reason_name(enum flow_end_reason reason)
     case FLOW_END_TCP_RESET: return "tcp_reset";
     case FLOW_END_EVICTED: return "evicted";
     case FLOW_END_EOF: return "eof";
+    case FLOW_END_BURST: return "burst";
     }
     return "unknown";
 }
@@ -105,6 +106,7 @@ void flow_table_config_defaults(struct flow_table_config *config)
     config->idle_timeout_other_usec = DEFAULT_IDLE_TIMEOUT_OTHER * USEC_PER_SEC;
     config->active_timeout_usec = DEFAULT_ACTIVE_TIMEOUT * USEC_PER_SEC;
     config->closed_linger_usec = DEFAULT_TCP_CLOSED_LINGER * USEC_PER_SEC;
+    config->burst_gap_usec = DEFAULT_BURST_GAP * USEC_PER_SEC;
     config->memory_cap_bytes = (size_t)DEFAULT_FLOW_MEMORY_MB * 1024 * 1024;
     config->ndpi_enabled = true;
     config->custom_protocols_file = NULL;
@@ -475,8 +477,32 @@ static void flow_active_timeout(struct flow_table *table, struct flow *flow, uin
 {
     flow_emit(table, flow, FLOW_END_ACTIVE, false);
     memset(flow->dir, 0, sizeof(flow->dir));
+    memset(flow->burst.payload_bytes, 0, sizeof(flow->burst.payload_bytes));
     flow->start_ts_usec = now_usec;
     flow->record_seq++;
+}
+
+/* Before an originator payload packet is counted: when the originator paused for the burst
+ * gap, the burst so far is reported (unless an interim record just did) and this packet
+ * starts the next one. Only the burst counters restart: the flow's own go on. */
+static void flow_burst_update(struct flow_table *table, struct flow *flow,
+                              const struct packet *pkt, bool interim_sent)
+{
+    struct flow_burst *burst = &flow->burst;
+    bool paused = burst->last_orig_ts_usec != 0 &&
+                  pkt->ts_usec >= burst->last_orig_ts_usec + table->config.burst_gap_usec;
+    if (paused) {
+        if (!interim_sent && table->observer.on_record != NULL)
+            table->observer.on_record(table->observer.user, flow, FLOW_END_BURST, false);
+        table->stats.bursts++;
+        burst->seq++;
+        burst->start_ts_usec = pkt->ts_usec;
+        memset(burst->payload_bytes, 0, sizeof(burst->payload_bytes));
+    } else if (burst->last_orig_ts_usec == 0) {
+        burst->start_ts_usec = pkt->ts_usec;
+    }
+    if (pkt->ts_usec > burst->last_orig_ts_usec)
+        burst->last_orig_ts_usec = pkt->ts_usec;
 }
 
 struct flow_table *flow_table_new(const struct flow_table_config *config,
@@ -578,6 +604,7 @@ void flow_table_process_at(struct flow_table *table, const struct packet *pkt, u
         age_usec = table->now_usec;
 
     enum flow_direction direction = FLOW_DIR_ORIG;
+    bool interim_sent = false;
     struct flow *flow = table->buckets[hash & table->bucket_mask];
     while (flow != NULL && (flow->hash != hash || !flow_matches(flow, pkt, &direction)))
         flow = flow->hash_next;
@@ -596,6 +623,7 @@ void flow_table_process_at(struct flow_table *table, const struct packet *pkt, u
         } else if (pkt->ts_usec >= flow->start_ts_usec + table->config.active_timeout_usec &&
                    table->config.active_timeout_usec > 0) {
             flow_active_timeout(table, flow, pkt->ts_usec);
+            interim_sent = true;
         }
     }
     if (flow == NULL) {
@@ -603,6 +631,11 @@ void flow_table_process_at(struct flow_table *table, const struct packet *pkt, u
         if (flow == NULL)
             return; /* XXX: out of memory: the packet is lost to flow accounting */
     }
+
+    if (direction == FLOW_DIR_ORIG && pkt->payload_wire_len > 0 && pkt->proto == IPPROTO_TCP &&
+        table->config.burst_gap_usec > 0)
+        flow_burst_update(table, flow, pkt, interim_sent);
+    flow->burst.payload_bytes[direction] += pkt->payload_wire_len;
 
     struct flow_direction_stats *side = &flow->dir[direction];
     if (side->packets == 0)

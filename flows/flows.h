@@ -4,7 +4,8 @@
  * the originator is the side that sent the first packet (the SYN when seen). Counts packets,
  * wire bytes and payload bytes per direction, follows TCP state, labels the flow with nDPI,
  * and ends flows on idle/active timeouts, TCP close, memory pressure or end of input, all by
- * packet time. Ended flows (and interim records of long ones) go to a flow_observer.
+ * packet time. Ended flows (and interim records of long ones) go to a flow_observer, and so
+ * do the upload bursts a TCP client's pauses cut its flow into (struct flow_burst).
  */
 #ifndef EXFLOW_FLOWS_H
 #define EXFLOW_FLOWS_H
@@ -25,6 +26,9 @@ enum flow_end_reason {
     FLOW_END_TCP_RESET,    /* RST */
     FLOW_END_EVICTED,      /* memory cap reached, oldest flow pushed out */
     FLOW_END_EOF,          /* end of input or shutdown */
+    /* Not an end and not a flow event: an upload burst inside the flow closed (struct
+     * flow_burst). Only detection hears it; flow exports and counts ignore it. */
+    FLOW_END_BURST,
 };
 const char *flow_end_reason_name(enum flow_end_reason reason);
 
@@ -49,6 +53,18 @@ struct flow_direction_stats {
     uint8_t tcp_flags;       /* OR of flags seen from this side */
 };
 
+/* Upload bursts inside one connection: the originator's payload, cut where it pauses for
+ * flow_table_config.burst_gap_usec. When the originator sends again after such a pause, the
+ * burst before is reported (FLOW_END_BURST) and a new one starts, so a keep-alive connection
+ * that uploads every few minutes is a series of transfers while it is still open. Fixed
+ * size: a flow never holds more than the burst in progress. */
+struct flow_burst {
+    uint64_t start_ts_usec;       /* first originator payload of the burst in progress */
+    uint64_t last_orig_ts_usec;   /* latest originator payload; 0 before the first */
+    uint64_t payload_bytes[2];    /* by enum flow_direction, since the last record of any kind */
+    uint32_t seq;                 /* bursts closed so far: 0 until the first pause */
+};
+
 #define FLOW_NAME_LEN 256
 #define FLOW_LABEL_LEN 48
 
@@ -68,7 +84,7 @@ struct flow_labels {
 };
 
 /* Field order is for the cache: a lookup reads the first 64 bytes (chain link, hash, key),
- * a packet then writes the next 160 (times, age-list links, counters); the ~820 bytes of
+ * a packet then writes the next 216 (times, age-list links, counters, burst); the ~820 bytes of
  * label strings come last and are touched only while nDPI labels the flow and when a
  * record is written. (Not allocated cache-aligned: posix_memalign's fragments cost ~190
  * bytes a flow, which took the SYN flood of `make bench` 7 MiB past --flow-memory.) */
@@ -104,9 +120,10 @@ struct flow {
                                    * timeouts count from it. Equals last_ts_usec while packet
                                    * time only moves forward. */
 
-    /* Cache lines 3-4. */
+    /* Cache lines 3-5: counters, then the burst in progress (written by client payload). */
     struct flow_direction_stats dir[2]; /* indexed by enum flow_direction */
     uint64_t total_start_ts_usec; /* private to flows/ */
+    struct flow_burst burst;
 
     struct flow_labels labels;
 };
@@ -160,6 +177,9 @@ struct flow_table_config {
      * never while a packet is processed (a flow found already due on lookup still ends). The
      * pipeline sets it so that records do not depend on which other flows share a table. */
     bool expire_on_call_only;
+    /* Pause in the originator's payload that closes an upload burst of a TCP flow (struct
+     * flow_burst); 0: no bursts. */
+    uint64_t burst_gap_usec;
 };
 
 /* Fills config with the defaults from common/tunables.h. */
@@ -173,6 +193,7 @@ struct flow_table_stats {
     uint64_t memory_bytes;     /* current estimate */
     uint64_t skipped_fragments;
     uint64_t clock_steps_back; /* steps back of packet time (struct flow_clock) */
+    uint64_t bursts;           /* FLOW_END_BURST records: bursts closed inside open flows */
 };
 
 struct flow_table;

@@ -490,6 +490,7 @@ static void collect_stats(struct exflow *x, struct output_run_stats *rs, char *s
     rs->flows_evicted = fs.evicted;
     rs->flow_memory_bytes = fs.memory_bytes;
     rs->flow_clock_steps_back = fs.clock_steps_back;
+    rs->flow_bursts = fs.bursts;
     rs->detect = ds;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

@@ -79,6 +79,9 @@ const struct option_spec option_table[] = {
       1, DURATION_MAX_SECONDS, "UDP/ICMP/other idle timeout", 0, NULL },
     { "active-timeout", 0, "DURATION", OPTION_DURATION, FIELD(flows.active_timeout_usec),
       1, DURATION_MAX_SECONDS, "interim record for long flows", 0, NULL },
+    { "burst-gap", 0, "DURATION", OPTION_DURATION, FIELD(flows.burst_gap_usec), 0,
+      DURATION_MAX_SECONDS, "pause in a TCP client's payload that ends an upload burst; each "
+      "burst of a long connection is scored as a transfer of its own (0: off)", 0, NULL },
     { "flow-memory", 0, "MIB", OPTION_MEBIBYTES, FIELD(flows.memory_cap_bytes), 1, 1024 * 1024,
       "flow table memory cap in MiB; the oldest flow is evicted above it", 0, NULL },
     { "protocols", 0, "FILE", OPTION_STRING, FIELD(flows.custom_protocols_file), 0, 0,

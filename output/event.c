@@ -487,6 +487,7 @@ char *output_stats_json(const struct event_identity *identity, uint64_t seq,
     set_uint(flows, "evicted", stats->flows_evicted);
     set_uint(flows, "memory_bytes", stats->flow_memory_bytes);
     set_uint(flows, "clock_steps_back", stats->flow_clock_steps_back);
+    set_uint(flows, "bursts", stats->flow_bursts);
     set_value(event, "flows", flows);
 
     json_t *detect = json_object();

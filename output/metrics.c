@@ -80,6 +80,8 @@ static void write_all_metrics(struct metrics_writer *w, const struct output_run_
           (double)s->flow_memory_bytes);
     counter(w, "clock_steps_back_total", "Packet time stepped back by a second or more.",
             s->flow_clock_steps_back);
+    counter(w, "flow_bursts_total", "Upload bursts closed inside open connections.",
+            s->flow_bursts);
     const struct detect_stats *d = &s->detect;
     counter(w, "flow_records_total", "Flow records seen by detection.", d->records);
     counter(w, "outbound_records_total", "Records from a home host to a public address.",

@@ -65,6 +65,7 @@ struct output_run_stats {
     uint64_t pcap_received, pcap_dropped, pcap_if_dropped;
     uint64_t flows_active, flows_created, flows_evicted, flow_memory_bytes;
     uint64_t flow_clock_steps_back;   /* packet time stepped back >= 1 s (flows/) */
+    uint64_t flow_bursts;             /* upload bursts closed inside open flows (flows/) */
     struct detect_stats detect;       /* the record stages' counters, as detect/ keeps them */
     bool shared_state;                /* --shared-state in use: the four below are printed */
     uint64_t shared_state_errors, shared_state_queued, shared_state_dropped;

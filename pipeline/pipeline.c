@@ -1005,6 +1005,7 @@ void pipeline_get_flow_stats(struct pipeline *p, struct flow_table_stats *stats)
         stats->evicted += one.evicted;
         stats->memory_bytes += one.memory_bytes;
         stats->skipped_fragments += one.skipped_fragments;
+        stats->bursts += one.bursts;
         stats->clock_steps_back += one.clock_steps_back +
                                    atomic_load_explicit(&w->clock.steps_back, memory_order_relaxed);
     }

@@ -153,6 +153,29 @@ else
     echo "FAIL public-iodine-capture-alerts"; head -n 3 "$tmp/iodine.jsonl" "$tmp/iodine.err"; failed=$((failed + 1))
 fi
 
+# AS groups: the rotate_ip24 uploads moved onto eight networks of one AS (1.128.0.0/11 is
+# AS1221 in MaxMind's test database). No /24 holds two addresses, so without --geoip-asn
+# nothing alerts; with it the AS's series does, once, naming the group and its members, the
+# same for any --threads.
+python3 tests/cli/readdress.py pcaps/scenarios/rotate_ip24.pcap "$tmp/rotate_asn.pcap" \
+    $(for k in 0 1 2 3 4 5 6 7; do printf '45.86.162.%d=1.%d.%d.9 ' $((11 + k)) $((128 + 4 * k)) $k; done)
+for threads in 1 3; do
+    "$EXFLOW" -q --no-flows --threads $threads -r "$tmp/rotate_asn.pcap" \
+        --geoip-asn geo/testdata/GeoLite2-ASN-Test.mmdb 2>"$tmp/asn.err" |
+        grep '"event_type":"alert"' | sed 's/"event_id":"[^"]*",//' >"$tmp/asn-$threads.jsonl"
+done
+n_plain=$("$EXFLOW" -q --no-flows -r "$tmp/rotate_asn.pcap" 2>/dev/null | grep -c '"event_type":"alert"')
+if [ "$n_plain" -eq 0 ] && [ "$(wc -l <"$tmp/asn-1.jsonl")" -eq 1 ] &&
+   grep -q '"group":"AS1221 Telstra Pty Ltd"' "$tmp/asn-1.jsonl" &&
+   grep -q '"group_members":\["1.128.0.9","1.132.1.9"' "$tmp/asn-1.jsonl" &&
+   grep -q '"periodic"' "$tmp/asn-1.jsonl" && cmp -s "$tmp/asn-1.jsonl" "$tmp/asn-3.jsonl" &&
+   ! grep -q -E 'Sanitizer|runtime error' "$tmp/asn.err"; then
+    echo "ok   asn-group-rotation"; passed=$((passed + 1))
+else
+    echo "FAIL asn-group-rotation: $n_plain alerts without --geoip-asn"; head -c 600 "$tmp/asn-1.jsonl"
+    failed=$((failed + 1))
+fi
+
 # A binary copied away from its tree says it cannot find the bundled protocols file (and
 # labels without it) instead of losing the services only that file names without a word.
 mkdir -p "$tmp/elsewhere"

@@ -218,11 +218,11 @@ SCENARIOS = [
          alerts=(1, 16), dest="-",
          desc="HTTPS PUT of about 1 MB every 30 min for 8 h, rotated over n1..n8.cdn-relay-sync.com (one registered "
               "domain), each name on its own address in a different network"),
-    dict(name="keepalive_http_6h", kind="positive", evidence="bulk_upload,http_upload", slim=True, raw="keepalive_http",
+    dict(name="keepalive_http_6h", kind="positive", evidence="periodic,http_upload", slim=True, raw="keepalive_http",
          client="10.20.1.61", server="5.188.86.40", net=HTTP, sched=every(D0 + 10 * 3600, 300, 72), alerts=(1, 72),
          dest="bk.vault-drop.net", app="HTTP",
          desc="one keep-alive HTTP connection (python http.client) POSTing about 1 MB every 5 min for 6 h (72 MB)"),
-    dict(name="keepalive_tls_6h", kind="positive", evidence="bulk_upload", slim=True, raw="keepalive_tls",
+    dict(name="keepalive_tls_6h", kind="positive", evidence="periodic", slim=True, raw="keepalive_tls",
          client="10.20.1.62", server="5.188.86.41", net=TLS, sched=every(D0 + 10 * 3600, 300, 72), alerts=(1, 72),
          dest="edge.vault-drop.net", app="TLS",
          desc="one long-lived TLS connection (python http.client over ssl, SNI edge.vault-drop.net) POSTing about "

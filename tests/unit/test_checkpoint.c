@@ -123,6 +123,52 @@ UNIT_TEST(test_restart_gives_same_alerts)
     remove_state();
 }
 
+/* An hourly job that starts before a restart and goes on after it: the ring comes back
+ * connection by connection, so the schedule is found at the same upload as in one run. */
+static int hourly_across_restart(struct detect_config *config, struct collected *c, bool restart)
+{
+    char err[512] = "";
+    remove_state();
+    memset(c, 0, sizeof(*c));
+    struct detector *d = detector_new(config, on_alert, c, err, sizeof(err));
+    CHECK(d != NULL);
+    if (d == NULL)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        if (restart && i == 3) {
+            CHECK(detector_save_state(d, err, sizeof(err)));
+            detector_free(d);
+            d = detector_new(config, on_alert, c, err, sizeof(err));
+            CHECK(d != NULL);
+            if (d == NULL)
+                return -1;
+        }
+        upload(d, (uint64_t)i + 1, "drop.example.org", T0 + (uint64_t)i * 3600 * SEC, 2 * MB);
+        if (c->count > 0) {
+            detector_free(d);
+            remove_state();
+            return i;
+        }
+    }
+    detector_free(d);
+    remove_state();
+    return -1;
+}
+
+UNIT_TEST(test_restart_mid_schedule)
+{
+    struct detect_config config;
+    struct collected whole, split;
+    detect_config_defaults(&config);
+    config.state_file = state_path;
+    int at_whole = hourly_across_restart(&config, &whole, false);
+    int at_split = hourly_across_restart(&config, &split, true);
+    CHECK(at_whole >= 3);
+    CHECK_EQ_U(at_split, at_whole);
+    CHECK_EQ_U(split.last.connections, whole.last.connections);
+    CHECK_NEAR(split.last.period_sec, whole.last.period_sec, 1e-6);
+}
+
 UNIT_TEST(test_checkpoint_refuses_other_version)
 {
     struct detect_config config;
@@ -176,7 +222,8 @@ int main(void)
 {
     setup();
     static const struct unit_case cases[] = {
-        UNIT_CASE(test_restart_gives_same_alerts), UNIT_CASE(test_checkpoint_refuses_other_version),
+        UNIT_CASE(test_restart_gives_same_alerts), UNIT_CASE(test_restart_mid_schedule),
+        UNIT_CASE(test_checkpoint_refuses_other_version),
     };
     int rc = unit_run("checkpoint", cases, (int)(sizeof(cases) / sizeof(cases[0])));
     rmdir(temp_dir);

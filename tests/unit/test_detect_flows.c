@@ -15,6 +15,8 @@ struct rig {
     int updates;                /* alerts that were is_update */
     struct alert first;
     struct alert last;
+    int burst_records;          /* FLOW_END_BURST records heard */
+    uint64_t final_out;         /* originator payload of the last final record */
 };
 
 static void rig_alert(void *user, const struct alert *alert)
@@ -36,6 +38,9 @@ static void rig_packet(void *user, struct flow *flow, const struct packet *pkt, 
 static void rig_record(void *user, struct flow *flow, enum flow_end_reason reason, bool final)
 {
     struct rig *rig = user;
+    rig->burst_records += reason == FLOW_END_BURST;
+    if (final)
+        rig->final_out = flow->dir[FLOW_DIR_ORIG].payload_bytes;
     detector_on_record(rig->detector, flow, reason, final);
 }
 
@@ -208,7 +213,104 @@ UNIT_TEST(test_long_upload_interim_records)
     CHECK(rig.last.severity >= rig.first.severity);
 }
 
+/* One keep-alive connection: a burst of `segments` client segments of `size` bytes every
+ * `period` seconds, each answered by a small server reply, `bursts` times; left open. */
+static void keepalive_bursts(struct rig *rig, uint64_t t, const char *client, const char *server,
+                             int bursts, uint64_t period, int segments, uint32_t size)
+{
+    handshake(rig, t, client, 47000, server, 443);
+    for (int b = 0; b < bursts; b++) {
+        uint64_t at = t + SEC + (uint64_t)b * period * SEC;
+        for (int k = 0; k < segments; k++)
+            send_tcp(rig, at + (uint64_t)k * 1000, client, 47000, server, 443, ACK, NULL, size);
+        send_tcp(rig, at + 2 * SEC, server, 443, client, 47000, ACK, NULL, 400);
+    }
+}
+
+UNIT_TEST(test_keepalive_bursts_are_series)
+{
+    /* 1 MB every 5 minutes on one connection: each burst is a transfer of its own, so the
+     * schedule alerts while the connection is still open; the flow's own counters (and
+     * its flow events) still cover the whole connection (no active timeout here). */
+    struct rig rig;
+    if (!rig_open_with(&rig, 86400 * SEC)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    const char *client = "10.1.1.9", *server = "93.184.216.80";
+    keepalive_bursts(&rig, T0, client, server, 8, 300, 100, 10000);
+    CHECK_EQ_U(rig.burst_records, 7);       /* each burst closed when the next began */
+    CHECK(rig.alerts >= 1);
+    if (rig.alerts >= 1) {
+        CHECK(rig.first.evidence & EVIDENCE_PERIODIC);
+        CHECK_NEAR(rig.first.period_sec, 300.0, 1.0);
+        CHECK(rig.first.connections >= 4);
+        CHECK(rig.first.ts_usec < T0 + 8 * 300 * SEC);
+        CHECK_EQ_U(rig.first.bytes_out, (uint64_t)rig.first.connections * 1000000);
+    }
+    close_both(&rig, T0 + 8 * 300 * SEC, client, 47000, server, 443);
+    rig_close(&rig);
+    CHECK_EQ_U(rig.final_out, 8 * 1000000ULL);
+}
+
+UNIT_TEST(test_keepalive_small_bursts_quiet)
+{
+    /* A log shipper: 2 KB every minute on one connection for two hours. Bursts, each far
+     * below --min-upload and the schedule's upload floor: no alert. The default active
+     * timeout (30 min) reports three interim records, which close the burst they fall in
+     * themselves. */
+    struct rig rig;
+    if (!rig_open(&rig)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    keepalive_bursts(&rig, T0, "10.1.1.10", "93.184.216.81", 120, 60, 2, 1000);
+    close_both(&rig, T0 + 121 * 60 * SEC, "10.1.1.10", 47000, "93.184.216.81", 443);
+    rig_close(&rig);
+    CHECK_EQ_U(rig.burst_records, 116);
+    CHECK_EQ_U(rig.alerts, 0);
+}
+
+UNIT_TEST(test_keepalive_http_posts_counted_once)
+{
+    /* A keep-alive HTTP connection with one 1 MB POST every 5 minutes: the parser counts the
+     * whole connection, and each burst adds only its own requests to the series. */
+    struct rig rig;
+    if (!rig_open_with(&rig, 86400 * SEC)) {
+        rig_close(&rig);
+        CHECK(0);
+        return;
+    }
+    const char *client = "10.1.1.11", *server = "93.184.216.82";
+    const char *post = "POST /up HTTP/1.1\r\nHost: drop.example-vault.net\r\n"
+                       "Content-Length: 1000000\r\n\r\n";
+    handshake(&rig, T0, client, 47100, server, 80);
+    for (int b = 0; b < 6; b++) {
+        uint64_t at = T0 + SEC + (uint64_t)b * 300 * SEC;
+        send_tcp(&rig, at, client, 47100, server, 80, PSH | ACK, post, 0);
+        for (int k = 0; k < 100; k++)
+            send_tcp(&rig, at + (uint64_t)(k + 1) * 1000, client, 47100, server, 80, ACK, NULL, 10000);
+        send_tcp(&rig, at + 2 * SEC, server, 80, client, 47100, PSH | ACK, "HTTP/1.1 200 OK\r\n\r\n", 0);
+    }
+    CHECK(rig.alerts >= 1);
+    if (rig.alerts >= 1) {
+        char expected[64];
+        snprintf(expected, sizeof(expected), "; %u HTTP upload requests (%u.0 MB of bodies)",
+                 rig.first.connections, rig.first.connections);
+        CHECK(rig.first.evidence & EVIDENCE_HTTP_UPLOAD);
+        CHECK(rig.first.evidence & EVIDENCE_PERIODIC);
+        CHECK(strstr(rig.first.reason, expected) != NULL);
+        printf("     reason: %s\n", rig.first.reason);
+    }
+    rig_close(&rig);
+}
+
 UNIT_MAIN("detect_flows",
           UNIT_CASE(test_ftp_passive_through_flow_table),
           UNIT_CASE(test_hourly_upload_through_flow_table),
-          UNIT_CASE(test_long_upload_interim_records))
+          UNIT_CASE(test_long_upload_interim_records),
+          UNIT_CASE(test_keepalive_bursts_are_series),
+          UNIT_CASE(test_keepalive_small_bursts_quiet),
+          UNIT_CASE(test_keepalive_http_posts_counted_once))

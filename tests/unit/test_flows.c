@@ -36,6 +36,7 @@ struct record {
     uint16_t orig_port, resp_port, vlan;
     struct flow_labels labels;
     bool ndpi_flow_null;
+    struct flow_burst burst;
 };
 
 #define MAX_RECORDS 256
@@ -84,6 +85,7 @@ static void recorder_on_record(void *user, struct flow *flow, enum flow_end_reas
     r->vlan = flow->vlan;
     r->labels = flow->labels;
     r->ndpi_flow_null = flow->ndpi_flow == NULL;
+    r->burst = flow->burst;
 }
 
 static struct flow_table *table_new(struct recorder *rec, struct flow_table_config *config)
@@ -1230,7 +1232,81 @@ UNIT_TEST(ndpi_eviction_counts_ndpi_state)
     flow_table_free(table);
 }
 
+/* A client that uploads, pauses for the burst gap (server ACKs and keep-alives in between do
+ * not count), then uploads again: the first burst is reported, before the packet that opens
+ * the second is counted, as a FLOW_END_BURST record; the flow's own counters go on. */
+UNIT_TEST(upload_bursts_inside_one_flow)
+{
+    struct recorder rec;
+    struct flow_table_config config = config_plain();
+    config.burst_gap_usec = 30 * SEC;
+    struct flow_table *table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    handshake(table, 40000, T0);
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + SEC, 5000);
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + 2 * SEC, 5000);
+    tcp(table, 2, 443, 1, 40000, ACK, T0 + 3 * SEC, 100);
+    tcp(table, 2, 443, 1, 40000, ACK, T0 + 20 * SEC, 0);   /* keep-alive: no payload */
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + 31 * SEC, 0);   /* client ACK: no payload */
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + 31 * SEC + 1, 7000); /* 29 s after: same burst */
+    CHECK_EQ_U(rec.count, 0);
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + 70 * SEC, 3000);  /* 39 s pause: a new burst */
+    CHECK_EQ_U(rec.count, 1);
+    if (rec.count == 1) {
+        const struct record *r = &rec.records[0];
+        CHECK_EQ_U(r->reason, FLOW_END_BURST);
+        CHECK(!r->final);
+        CHECK_EQ_U(r->burst.seq, 0);              /* the first burst: the flow's own counts */
+        CHECK_EQ_U(r->dir[FLOW_DIR_ORIG].payload_bytes, 17000);
+        CHECK_EQ_U(r->burst.payload_bytes[FLOW_DIR_ORIG], 17000);
+        CHECK_EQ_U(r->burst.payload_bytes[FLOW_DIR_RESP], 100);
+        CHECK_EQ_U(r->last_ts_usec, T0 + 31 * SEC + 1);
+    }
+    tcp(table, 2, 443, 1, 40000, ACK, T0 + 71 * SEC, 200);
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + 120 * SEC, 4000); /* another pause */
+    CHECK_EQ_U(rec.count, 2);
+    if (rec.count == 2) {
+        const struct record *r = &rec.records[1];
+        CHECK_EQ_U(r->reason, FLOW_END_BURST);
+        CHECK_EQ_U(r->burst.seq, 1);
+        CHECK_EQ_U(r->burst.start_ts_usec, T0 + 70 * SEC);
+        CHECK_EQ_U(r->burst.payload_bytes[FLOW_DIR_ORIG], 3000);
+        CHECK_EQ_U(r->burst.payload_bytes[FLOW_DIR_RESP], 200);
+        CHECK_EQ_U(r->dir[FLOW_DIR_ORIG].payload_bytes, 20000);
+    }
+    flow_table_flush(table);
+    CHECK_EQ_U(rec.count, 3);
+    if (rec.count == 3) {
+        const struct record *r = &rec.records[2];
+        CHECK(r->final);
+        CHECK_EQ_U(r->burst.seq, 2);
+        CHECK_EQ_U(r->burst.payload_bytes[FLOW_DIR_ORIG], 4000);
+        CHECK_EQ_U(r->dir[FLOW_DIR_ORIG].payload_bytes, 24000);
+        CHECK_EQ_U(r->record_seq, 0);             /* bursts are not interim records */
+    }
+    struct flow_table_stats stats;
+    flow_table_get_stats(table, &stats);
+    CHECK_EQ_U(stats.bursts, 2);
+    CHECK_EQ_U(stats.ended[FLOW_END_ACTIVE], 0);
+    flow_table_free(table);
+
+    /* A gap of 0 turns bursts off: one record for the flow. */
+    config.burst_gap_usec = 0;
+    table = table_new(&rec, &config);
+    if (table == NULL)
+        return;
+    handshake(table, 40000, T0);
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + SEC, 5000);
+    tcp(table, 1, 40000, 2, 443, ACK, T0 + 100 * SEC, 5000);
+    flow_table_flush(table);
+    CHECK_EQ_U(rec.count, 1);
+    CHECK_EQ_U(rec.records[0].burst.seq, 0);
+    flow_table_free(table);
+}
+
 UNIT_MAIN("flows",
+          UNIT_CASE(upload_bursts_inside_one_flow),
           UNIT_CASE(both_directions_one_flow),
           UNIT_CASE(originator_is_first_sender),
           UNIT_CASE(syn_ack_first_makes_receiver_originator),

@@ -130,5 +130,69 @@ UNIT_TEST(test_rotation_over_a_domain)
     detector_free(d);
 }
 
+/* Hourly uploads rotated over eight networks of one autonomous system (1.128.0.0/11 is
+ * AS1221, Telstra, in MaxMind's test ASN database): no address, /24 or name has a schedule;
+ * the AS does, and only with the ASN database given. */
+static int rotation_over_an_asn(struct geo *geo, struct collected *c)
+{
+    struct detect_config config;
+    char err[512] = "";
+    memset(c, 0, sizeof(*c));
+    detect_config_defaults(&config);
+    config.geo = geo;
+    struct detector *d = detector_new(&config, on_alert, c, err, sizeof(err));
+    CHECK(d != NULL);
+    if (d == NULL)
+        return -1;
+    for (uint64_t i = 0; i < 12; i++) {
+        char server[32];
+        snprintf(server, sizeof(server), "1.%u.%u.9", (unsigned)(128 + 4 * (i % 8)), (unsigned)(i % 8));
+        upload(d, i, server, "");
+    }
+    struct detect_stats stats;
+    detector_get_stats(d, &stats);
+    detector_free(d);
+    return (int)stats.group_findings;
+}
+
+UNIT_TEST(test_rotation_over_an_asn)
+{
+    char err[256] = "", key[64], name[160];
+    struct collected c;
+    CHECK_EQ_U(rotation_over_an_asn(NULL, &c), 0);
+    CHECK_EQ_U(c.count, 0);
+    struct geo *geo = geo_open(NULL, "geo/testdata/GeoLite2-ASN-Test.mmdb", err, sizeof(err));
+    CHECK(geo != NULL);
+    if (geo == NULL) {
+        fprintf(stderr, "  %s (run from the repository root)\n", err);
+        return;
+    }
+    CHECK(rotation_over_an_asn(geo, &c) >= 1);
+    CHECK(c.count >= 1);
+    if (c.count >= 1) {
+        CHECK_STR(c.last.group, "AS1221 Telstra Pty Ltd");
+        CHECK_STR(c.last.dest_name, "AS1221 Telstra Pty Ltd");
+        CHECK(c.last.evidence & EVIDENCE_PERIODIC);
+        CHECK(strstr(c.last.group_members, "1.128.0.9,1.132.1.9") != NULL);
+        CHECK(c.last.connections >= 4);
+        CHECK(c.last.dest_geo.asn == 1221);
+    }
+    /* The organisation's group is keyed by its name as keys are made everywhere. */
+    struct geo_info info;
+    memset(&info, 0, sizeof(info));
+    info.asn = 1221;
+    snprintf(info.as_org, sizeof(info.as_org), "Telstra Pty Ltd");
+    CHECK(groups_of_network_owner(&info, GROUP_LEVEL_ASN, key, sizeof(key), name, sizeof(name)));
+    CHECK_STR(key, "AS1221");
+    CHECK(groups_of_network_owner(&info, GROUP_LEVEL_ORG, key, sizeof(key), name, sizeof(name)));
+    CHECK_STR(key, "org:telstra_pty_ltd");
+    CHECK_STR(name, "Telstra Pty Ltd");
+    info.asn = 0;
+    info.as_org[0] = '\0';
+    CHECK(!groups_of_network_owner(&info, GROUP_LEVEL_ASN, key, sizeof(key), name, sizeof(name)));
+    CHECK(!groups_of_network_owner(&info, GROUP_LEVEL_ORG, key, sizeof(key), name, sizeof(name)));
+    geo_close(geo);
+}
+
 UNIT_MAIN("groups", UNIT_CASE(test_group_keys), UNIT_CASE(test_rotation_over_a_network),
-          UNIT_CASE(test_rotation_over_a_domain))
+          UNIT_CASE(test_rotation_over_a_domain), UNIT_CASE(test_rotation_over_an_asn))
