@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Compares the alerts of two exflow JSON-lines outputs: same alerts, same order, same fields.
-Only event_id may differ (it names the run that wrote the event). Prints the first
-difference and exits 1; prints the alert count and exits 0 when they agree."""
+"""Compares the alerts of two exflow JSON-lines outputs: same alerts, same order, same fields,
+event_id aside (it differs between runs unless both were given one --run-id). Prints the
+fields of the first alert that differs and exits 1; prints the alert count and exits 0 when
+they agree. tests/report/rescore.sh uses it to say what differs."""
 import json
 import sys
 
