@@ -13,7 +13,8 @@
 # cloud_storage (tls_mega), parallel_streams (rclone_multistream), bulk_upload
 # (bulk_http_50m), dns_tunnel (dns_iodine), icmp_tunnel (icmp_ptunnel), smtp_exfil
 # (smtp_stealer), persistent (jitter_tls_24h), a group of destinations (rotate_ip24), a
-# learned mail server (smtp_relay, no alert) and one with the allowlist (allowlisted_sync).
+# learned mail server (smtp_relay, no alert) and one with the allowlist (allowlisted_sync);
+# and the restarts (restart_zip: two runs that share a state file).
 # The whole check-gated corpus agrees too; RESCORE_ALL=1 runs every scenario (about a minute).
 set -u
 : "${EXFLOW:=./exflow}" "${BUILD:=build/default}"
@@ -47,6 +48,7 @@ grep -v '^#' tests/scenarios/manifest.tsv | tail -n +2 |
 
 # 1. Captures -> events -> alerts again, per scenario.
 while IFS="$(printf '\t')" read -r name pcaps args; do
+    # shellcheck disable=SC2086
     if [ -z "${RESCORE_ALL:-}" ] && ! printf '%s\n' $subset | grep -qx "$name"; then continue; fi
     files=$(printf '%s' "$pcaps" | sed 's/,/ -r /g')
     # shellcheck disable=SC2086
@@ -62,6 +64,27 @@ while IFS="$(printf '\t')" read -r name pcaps args; do
     same "$name" "$tmp/$name.pcap.jsonl" "$tmp/$name.events.jsonl"
     [ -n "${EXFLOW_EVENTS_DIR:-}" ] && cp "$tmp/$name.pcap.jsonl" "$EXFLOW_EVENTS_DIR/rescore-$name.jsonl"
 done <"$tmp/manifest"
+
+# 1b. Restarts (runs separated by ';' that share a state file): each run's events are
+# re-scored in turn, sharing a state file of their own, and each run agrees.
+grep -v '^#' tests/scenarios/manifest.tsv | tail -n +2 |
+    awk -F '\t' '$3 == "check" && $4 ~ /;/ { print $1 "\t" $4 "\t" $5 }' >"$tmp/restarts"
+while IFS="$(printf '\t')" read -r name pcaps args; do
+    rm -f "$tmp"/state-*
+    i=1
+    while [ -n "$(printf '%s' "$pcaps" | cut -d ';' -f "$i")" ]; do
+        files=$(printf '%s' "$pcaps" | cut -d ';' -f "$i" | sed 's/,/ -r /g')
+        run_args=$(printf '%s' "$args" | cut -d ';' -f "$i")
+        # shellcheck disable=SC2086
+        "$EXFLOW" -r $files $run_args --state-file "$tmp/state-pcap" $run_id \
+            -w "$tmp/run$i.pcap.jsonl" 2>/dev/null
+        # shellcheck disable=SC2086
+        "$EXFLOW" -r "$tmp/run$i.pcap.jsonl" $run_args --state-file "$tmp/state-events" $run_id \
+            -w "$tmp/run$i.events.jsonl" 2>/dev/null
+        same "$name (run $i of a restart)" "$tmp/run$i.pcap.jsonl" "$tmp/run$i.events.jsonl"
+        i=$((i + 1))
+    done
+done <"$tmp/restarts"
 
 # 2. A new allowlist and a new threshold over saved events do what they do over captures.
 # sync_without_allowlist's events, re-scored with the allowlist the benign scenario uses.
@@ -81,6 +104,7 @@ fi
 # more without learning.
 for thresholds in "--learn 3d --alert-threshold 0.92" \
                   "--alert-threshold 0.3 --min-upload 2000 --pcr-threshold 0.2"; do
+    rm -f "$tmp/t.pcap.jsonl" "$tmp/t.events.jsonl"
     # shellcheck disable=SC2086
     "$EXFLOW" -r pcaps/scenarios/baseline.pcap -r pcaps/scenarios/ps_upload.pcap $thresholds \
         $run_id -w "$tmp/t.pcap.jsonl" 2>/dev/null
@@ -127,6 +151,7 @@ elif [ "$rc" -eq 0 ] && grep -q 'bad_lines=12 other_events=1 records=2 ' "$tmp/b
 else
     fail "bad lines (exit $rc)"; cat "$tmp/bad.err"
 fi
+# (-w appends, as a sensor appends to its log: every run here writes a file of its own.)
 # Captures and saved events are not mixed in one run; a missing file is an error.
 "$EXFLOW" -r "$tmp/bad.jsonl" -r pcaps/golden/ftp.pcap >/dev/null 2>"$tmp/mix.err"
 rc=$?
