@@ -175,8 +175,10 @@ static bool get_tcp_state(json_t *object, enum tcp_state *out, struct field_erro
 {
     char text[32];
     *out = TCP_STATE_NONE;
-    if (!get_text(object, "tcp_state", text, sizeof(text), false, e) || text[0] == '\0')
-        return e->field == NULL;
+    if (!get_text(object, "tcp_state", text, sizeof(text), false, e))
+        return false;
+    if (text[0] == '\0')
+        return true;   /* not TCP */
     for (int s = TCP_STATE_NONE; s <= TCP_STATE_RESET; s++)
         if (strcmp(text, tcp_state_name((enum tcp_state)s)) == 0) {
             *out = (enum tcp_state)s;
@@ -189,8 +191,10 @@ static bool get_end_reason(json_t *object, enum flow_end_reason *out, struct fie
 {
     char text[32];
     *out = FLOW_END_EOF;
-    if (!get_text(object, "end_reason", text, sizeof(text), false, e) || text[0] == '\0')
-        return e->field == NULL;
+    if (!get_text(object, "end_reason", text, sizeof(text), false, e))
+        return false;
+    if (text[0] == '\0')
+        return true;   /* detection does not read it */
     for (int r = FLOW_END_IDLE; r <= FLOW_END_EOF; r++)
         if (strcmp(text, flow_end_reason_name((enum flow_end_reason)r)) == 0) {
             *out = (enum flow_end_reason)r;
