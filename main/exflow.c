@@ -621,6 +621,11 @@ static void print_rescore_stats(struct exflow *x, const char *when)
 static int run_rescore(struct exflow *x)
 {
     bool ok = rescore_reader_run(x->rescore, &stop_requested);
+    struct rescore_stats rs;
+    rescore_reader_get_stats(x->rescore, &rs);
+    if (rs.flows_out == 0 && !stop_requested)
+        LOG_WARN("-r: no flow events in the saved events, nothing to score (were they "
+                 "written with --no-flows?)");
     snapshot_stats(x);
     fflush(stdout);
     if (log_threshold >= LOG_LEVEL_INFO)

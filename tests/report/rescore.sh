@@ -151,6 +151,13 @@ elif [ "$rc" -eq 0 ] && grep -q 'bad_lines=12 other_events=1 records=2 ' "$tmp/b
 else
     fail "bad lines (exit $rc)"; cat "$tmp/bad.err"
 fi
+# Alerts only (--no-flows): nothing to score, and the warning says why.
+"$EXFLOW" -r pcaps/golden/ftp.pcap --no-flows -w "$tmp/noflows.jsonl" 2>/dev/null
+"$EXFLOW" -r "$tmp/noflows.jsonl" >/dev/null 2>"$tmp/noflows.err"
+rc=$?
+[ "$rc" -eq 0 ] && grep -q 'no flow events.*--no-flows' "$tmp/noflows.err" &&
+    ok "saved events without flow records: a warning" ||
+    { fail "saved events without flow records: exit $rc"; cat "$tmp/noflows.err"; }
 # (-w appends, as a sensor appends to its log: every run here writes a file of its own.)
 # Captures and saved events are not mixed in one run; a missing file is an error.
 "$EXFLOW" -r "$tmp/bad.jsonl" -r pcaps/golden/ftp.pcap >/dev/null 2>"$tmp/mix.err"
