@@ -28,7 +28,7 @@ LDFLAGS += $(SANFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
 # Every .c in a stage folder belongs to the library; tests link it without main.
-STAGES     := common capture flows detect geo output pipeline report collect zeek
+STAGES     := common capture flows detect geo output pipeline report collect zeek rescore
 LIB_SRCS   := $(wildcard $(addsuffix /*.c,$(STAGES)))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB        := $(BUILD)/libexflow.a

@@ -189,12 +189,92 @@ struct detect_log_evidence {
     bool ftp_active;                 /* ... opened by the server (PORT/EPRT) */
     bool ftp_upload;                 /* ... carrying STOR/STOU/APPE */
     char ftp_dest_name[FLOW_NAME_LEN]; /* the control channel's server, as the alert names it */
+    /* Saved flow events (rescore/) carry the packet side's evidence in full: when set, it is
+     * used and the fields above are not. NULL for Zeek logs. */
+    const struct detect_flow_evidence *saved;
 };
+
+/* What detection reads of a flow record beyond struct flow: the protocol evidence the packet
+ * side parsed (evidence.c, covert.h) and left in flow->observer_state. Flow events carry it
+ * (output/) and saved flow events give it back (rescore/), so that a saved record scores as
+ * the packets that made it did. Text is NUL-terminated; "" means absent. */
+enum detect_payload_kind {
+    DETECT_PAYLOAD_NONE = 0,
+    DETECT_PAYLOAD_HTTP,          /* HTTP request side parsed */
+    DETECT_PAYLOAD_FTP_CONTROL,   /* an FTP control channel */
+    DETECT_PAYLOAD_FTP_DATA,      /* an FTP data channel announced on a control channel */
+    DETECT_PAYLOAD_DNS,
+    DETECT_PAYLOAD_ICMP,
+    DETECT_PAYLOAD_SMTP,
+};
+#define DETECT_PAYLOAD_KIND_COUNT 7
+/* "http", "ftp_control", ...; "" for NONE. */
+const char *detect_payload_kind_name(enum detect_payload_kind kind);
+/* DETECT_PAYLOAD_NONE for an unknown name. */
+enum detect_payload_kind detect_payload_kind_parse(const char *name);
+
+#define DETECT_SAVED_DNS_DOMAINS 2      /* registered domains followed per DNS flow */
+#define DETECT_SAVED_DNS_UNIQUE 64      /* bytes of the distinct-names bitmap (512 bits) */
+#define DETECT_SAVED_NAME_LEN 96        /* HTTP Host, DNS registered domain */
+#define DETECT_SAVED_SMTP_LEN 80        /* SMTP envelope addresses, attachment name */
+
+/* One DNS flow's queries for one registered domain. */
+struct detect_saved_dns {
+    char domain[DETECT_SAVED_NAME_LEN];
+    uint32_t queries, responses;
+    uint32_t long_names;          /* subdomain part long enough to carry data */
+    uint32_t odd_types;           /* TXT, NULL, CNAME, MX... */
+    uint64_t name_bytes;          /* bytes of the subdomain parts */
+    uint64_t response_bytes;
+    double entropy_sum;           /* sum of each subdomain part's entropy, bits/byte */
+    uint8_t unique[DETECT_SAVED_DNS_UNIQUE]; /* linear-counting bitmap of distinct names */
+};
+
+struct detect_flow_evidence {
+    enum detect_payload_kind kind;
+    /* HTTP: requests that carried a body, their body bytes, Host of the first request. */
+    uint32_t http_upload_requests;
+    uint64_t http_body_bytes;
+    char http_host[DETECT_SAVED_NAME_LEN];
+    /* HTTP and FTP data: archive kind seen in the upload ("zip", "7z", ...). */
+    char packed[8];
+    /* FTP data: opened by the server (PORT/EPRT), its transfer command ("STOR", "RETR",
+     * "other"), and the control channel's server as alerts name it. */
+    bool ftp_active;
+    char ftp_command[8];
+    char ftp_dest_name[FLOW_NAME_LEN];
+    /* DNS: in the order the flow met the domains. */
+    uint32_t dns_domain_count;
+    struct detect_saved_dns dns[DETECT_SAVED_DNS_DOMAINS];
+    /* ICMP echoes, by enum flow_direction. */
+    uint64_t icmp_echo_bytes[2];
+    uint32_t icmp_echo_packets[2];
+    uint32_t icmp_odd_size_packets;  /* sizes no usual ping tool sends */
+    uint32_t icmp_pattern_packets;   /* a ping's fixed pattern after the timestamp */
+    uint32_t icmp_sampled_packets;   /* payloads whose entropy was measured */
+    double icmp_entropy_sum;
+    /* SMTP client side. */
+    uint32_t smtp_messages, smtp_recipients, smtp_attachments;
+    uint64_t smtp_data_bytes;        /* cleartext message bytes */
+    uint64_t smtp_tls_bytes;         /* client bytes after STARTTLS or on implicit TLS */
+    bool smtp_starttls, smtp_implicit_tls;
+    char smtp_mail_from[DETECT_SAVED_SMTP_LEN];
+    char smtp_rcpt_to[DETECT_SAVED_SMTP_LEN];
+    char smtp_filename[DETECT_SAVED_SMTP_LEN];
+};
+
+/* The evidence of a record about to be handed to detector_on_record (after
+ * detector_prepare_record on the thread that saw its packets). False when it has none. */
+bool detect_flow_evidence_get(const struct flow *flow, struct detect_flow_evidence *out);
 
 /* A whole flow from logs (final record, no packets before it): scored as detector_on_record
  * scores a packet flow that carried this evidence. evidence may be NULL. */
 void detector_on_log_record(struct detector *detector, struct flow *flow,
                             enum flow_end_reason reason, const struct detect_log_evidence *evidence);
+/* Its first half: gives the flow (no packets seen, no state yet) the per-flow state the
+ * evidence stands for, for a caller that writes the record with its evidence before
+ * detector_on_record(final=true) scores it and frees the state. */
+void detector_log_attach(struct flow *flow, const struct detect_log_evidence *evidence);
 
 /* For records scored on another thread than the one that saw the flow's packets
  * (pipeline/): settles, on the packet side, what the record needs from this detector's

@@ -383,6 +383,12 @@ bool detect_label_is(const char *label, const char *name);
  * control bytes (names come from packets). */
 void detect_name_sanitize(const char *name, char *out, size_t out_len);
 
+/* ---- saved.c: the per-flow state of a saved flow record -------------------------------- */
+
+/* The state evidence.c and covert.h would have left for this evidence (allocated); NULL for
+ * none or out of memory (which only loses that evidence). */
+struct flow_state *saved_flow_state(const struct detect_flow_evidence *evidence);
+
 /* ---- allowlist.c -------------------------------------------------------------------- */
 
 struct allowlist;

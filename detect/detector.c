@@ -1154,6 +1154,8 @@ static struct flow_state *detector_log_state(const struct detect_log_evidence *e
     struct flow_state *state = NULL;
     if (evidence == NULL)
         return NULL;
+    if (evidence->saved != NULL)
+        return saved_flow_state(evidence->saved);
     if (evidence->ftp_data) {
         state = calloc(1, sizeof(*state));
         if (state == NULL)
@@ -1178,12 +1180,17 @@ static struct flow_state *detector_log_state(const struct detect_log_evidence *e
     return state;
 }
 
-void detector_on_log_record(struct detector *detector, struct flow *flow,
-                            enum flow_end_reason reason, const struct detect_log_evidence *evidence)
+void detector_log_attach(struct flow *flow, const struct detect_log_evidence *evidence)
 {
     /* A state left by someone else would leak or be misread: logs never run the packet hooks. */
     free(flow->observer_state);
     flow->observer_state = detector_log_state(evidence);
+}
+
+void detector_on_log_record(struct detector *detector, struct flow *flow,
+                            enum flow_end_reason reason, const struct detect_log_evidence *evidence)
+{
+    detector_log_attach(flow, evidence);
     detector_on_record(detector, flow, reason, true);
 }
 

@@ -32,6 +32,7 @@
 #include "../output/output.h"
 #include "../pipeline/pipeline.h"
 #include "../report/report.h"
+#include "../rescore/rescore.h"
 
 #include "options.h"
 
@@ -46,6 +47,7 @@ struct exflow {
     unsigned fanout_count;
     struct pipeline *pipeline;
     struct zeek_reader *zeek;       /* --zeek: instead of capture and pipeline */
+    struct rescore_reader *rescore; /* -r EVENTS.jsonl: saved flow events, likewise */
     struct detector *detector;
     struct output *output;
     struct geo *geo;
@@ -111,6 +113,15 @@ static void report_add_run_counters(struct exflow *x)
         zeek_reader_get_stats(x->zeek, &zs);
         report_add_counter(x->report, "zeek_bad_lines", zs.bad_lines);
         report_add_counter(x->report, "zeek_uid_overflow", zs.uid_overflow);
+        report_add_counter(x->report, "suppressed", x->detect_stats.suppressed);
+        report_add_counter(x->report, "allowlisted", x->detect_stats.allowlisted);
+        report_add_counter(x->report, "write_errors", x->output_stats.write_errors);
+        return;
+    }
+    if (x->rescore != NULL) {   /* no packets: what the saved events held */
+        struct rescore_stats rs;
+        rescore_reader_get_stats(x->rescore, &rs);
+        report_add_counter(x->report, "events_bad_lines", rs.bad_lines);
         report_add_counter(x->report, "suppressed", x->detect_stats.suppressed);
         report_add_counter(x->report, "allowlisted", x->detect_stats.allowlisted);
         report_add_counter(x->report, "write_errors", x->output_stats.write_errors);
@@ -237,6 +248,17 @@ static void on_zeek_record(void *user, struct flow *flow, enum flow_end_reason r
     struct exflow *x = user;
     output_flow(x->output, flow, reason, NULL);
     detector_on_log_record(x->detector, flow, reason, evidence);
+}
+
+/* -r EVENTS.jsonl: one saved flow record. Its evidence goes on first, so that the flow
+ * event written again carries it too (a re-scored file can be re-scored). */
+static void on_saved_record(void *user, struct flow *flow, enum flow_end_reason reason,
+                            const struct detect_log_evidence *evidence)
+{
+    struct exflow *x = user;
+    detector_log_attach(flow, evidence);
+    output_flow(x->output, flow, reason, NULL);
+    detector_on_record(x->detector, flow, reason, true);
 }
 
 /* Worker threads: each encodes its own flow records (output/ says why). */
@@ -607,6 +629,60 @@ static int run_zeek(struct exflow *x)
     return ok ? EXIT_OK : EXIT_RUNTIME;
 }
 
+/* -r EVENTS.jsonl: the stats line of a re-scoring run (no packets, no flow table). */
+static void print_rescore_stats(struct exflow *x, const char *when)
+{
+    struct rescore_stats rs;
+    struct detect_stats ds;
+    struct output_stats os;
+    rescore_reader_get_stats(x->rescore, &rs);
+    detector_get_stats(x->detector, &ds);
+    output_get_stats(x->output, &os);
+    fprintf(stderr,
+            "exflow: stats(%s): event_files=%llu event_lines=%llu bad_lines=%llu"
+            " other_events=%llu records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
+            " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_dropped=%llu"
+            " write_errors=%llu\n",
+            when, (unsigned long long)rs.files, (unsigned long long)rs.lines,
+            (unsigned long long)rs.bad_lines, (unsigned long long)rs.other_events,
+            (unsigned long long)ds.records, (unsigned long long)ds.alerts,
+            (unsigned long long)ds.suppressed, (unsigned long long)ds.allowlisted,
+            (unsigned long long)os.flows_written, (unsigned long long)os.alerts_written,
+            (unsigned long long)os.syslog_sent, (unsigned long long)os.syslog_dropped,
+            (unsigned long long)os.write_errors);
+}
+
+/* -r EVENTS.jsonl: the whole run on this thread, records in the order they were saved. */
+static int run_rescore(struct exflow *x)
+{
+    bool ok = rescore_reader_run(x->rescore, &stop_requested);
+    struct rescore_stats rs;
+    rescore_reader_get_stats(x->rescore, &rs);
+    if (rs.flows_out == 0 && !stop_requested)
+        LOG_WARN("-r: no flow events in the saved events, nothing to score (were they "
+                 "written with --no-flows?)");
+    snapshot_stats(x);
+    fflush(stdout);
+    if (log_threshold >= LOG_LEVEL_INFO)
+        print_rescore_stats(x, stop_requested ? "interrupted" : "final");
+    if (x->report != NULL && !finish_report(x))
+        ok = false;
+    return ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
+/* -r with saved events instead of captures: 1 all of them, 0 none, -1 a mix (an error). */
+static int saved_events_given(const struct capture_config *capture)
+{
+    int events = 0;
+    if (capture->interface != NULL)
+        return 0;
+    for (int i = 0; i < capture->file_count; i++)
+        events += rescore_is_events_file(capture->files[i]);
+    if (events == 0)
+        return 0;
+    return events == capture->file_count ? 1 : -1;
+}
+
 /* "1.2 GB", "512 B": sizes in the progress line. */
 static const char *format_size(uint64_t bytes, char *buf, size_t len)
 {
@@ -852,7 +928,20 @@ int main(int argc, char **argv)
     options.detect.geo = x.geo;
     options.output.geo = x.geo;
 
-    if (options.zeek.path_count > 0) {
+    int saved_events = saved_events_given(&options.capture);
+    if (saved_events < 0) {
+        LOG_ERROR("-r: give either captures or saved events (JSON lines), not both in one run");
+        goto done;
+    }
+    if (saved_events > 0) {
+        /* Everything was in the events: no evidence is missing from what they carry. */
+        x.rescore = rescore_reader_new(options.capture.files, options.capture.file_count,
+                                       on_saved_record, &x, err, sizeof(err));
+        if (x.rescore == NULL) {
+            LOG_ERROR("%s", err);
+            goto done;
+        }
+    } else if (options.zeek.path_count > 0) {
         x.zeek = zeek_reader_new(&options.zeek, on_zeek_record, &x, err, sizeof(err));
         if (x.zeek == NULL) {
             LOG_ERROR("%s", err);
@@ -931,6 +1020,10 @@ int main(int argc, char **argv)
         status = run_zeek(&x);
         goto done;
     }
+    if (x.rescore != NULL) {
+        status = run_rescore(&x);
+        goto done;
+    }
     if (x.collector != NULL) {
         status = run_collect(&x);
         goto done;
@@ -986,6 +1079,7 @@ done:
     if (x.collector != NULL)
         collector_free(x.collector);
     zeek_reader_free(x.zeek);
+    rescore_reader_free(x.rescore);
     if (x.detector != NULL) {
         if (options.detect.state_file != NULL && !detector_save_state(x.detector, err, sizeof(err))) {
             LOG_ERROR("state not saved: %s", err);

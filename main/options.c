@@ -47,7 +47,8 @@ const struct option_spec option_table[] = {
     SECTION("Input"),
     { "read", 'r', "FILE", OPTION_CUSTOM, NOFIELD, 0, 0,
       "read a pcap/pcapng file ('-' = stdin); repeat, or list more files after the options; "
-      "read in order", 0, add_file },
+      "read in order. Saved exflow events (JSON lines) instead: score their flow records "
+      "again", 0, add_file },
     { "interface", 'i', "IFACE", OPTION_STRING, FIELD(capture.interface), 0, 0,
       "capture live from IFACE", 0, NULL },
     { "collect", 0, "udp://HOST:PORT", OPTION_CUSTOM, NOFIELD, 0, 0,

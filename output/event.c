@@ -259,6 +259,104 @@ static char *dump_event(json_t *event)
     return text;
 }
 
+/* The distinct-names bitmap of a DNS domain, as hex. */
+static void set_hex(json_t *object, const char *key, const uint8_t *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char text[2 * DETECT_SAVED_DNS_UNIQUE + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 2 < sizeof(text); i++) {
+        text[n++] = digits[bytes[i] >> 4];
+        text[n++] = digits[bytes[i] & 15];
+    }
+    text[n] = '\0';
+    set_own_text(object, key, text);
+}
+
+static json_t *payload_dns_json(const struct detect_flow_evidence *ev)
+{
+    json_t *domains = json_array();
+    for (uint32_t i = 0; i < ev->dns_domain_count && i < DETECT_SAVED_DNS_DOMAINS; i++) {
+        const struct detect_saved_dns *d = &ev->dns[i];
+        json_t *one = json_object();
+        set_text(one, "domain", d->domain);
+        set_uint(one, "queries", d->queries);
+        set_uint(one, "responses", d->responses);
+        set_uint(one, "long_names", d->long_names);
+        set_uint(one, "odd_types", d->odd_types);
+        set_uint(one, "name_bytes", d->name_bytes);
+        set_uint(one, "response_bytes", d->response_bytes);
+        set_value(one, "entropy_sum", json_real(d->entropy_sum));
+        set_hex(one, "unique", d->unique, sizeof(d->unique));
+        json_array_append_new(domains, one);
+    }
+    return domains;
+}
+
+static void payload_smtp_json(json_t *object, const struct detect_flow_evidence *ev)
+{
+    set_uint(object, "messages", ev->smtp_messages);
+    set_uint(object, "recipients", ev->smtp_recipients);
+    set_uint(object, "attachments", ev->smtp_attachments);
+    set_uint(object, "data_bytes", ev->smtp_data_bytes);
+    set_uint(object, "tls_bytes", ev->smtp_tls_bytes);
+    set_value(object, "starttls", json_boolean(ev->smtp_starttls));
+    set_value(object, "implicit_tls", json_boolean(ev->smtp_implicit_tls));
+    set_label(object, "mail_from", ev->smtp_mail_from);
+    set_label(object, "rcpt_to", ev->smtp_rcpt_to);
+    set_label(object, "filename", ev->smtp_filename);
+}
+
+static void payload_icmp_json(json_t *object, const struct detect_flow_evidence *ev)
+{
+    set_uint(object, "echo_bytes_toserver", ev->icmp_echo_bytes[FLOW_DIR_ORIG]);
+    set_uint(object, "echo_bytes_toclient", ev->icmp_echo_bytes[FLOW_DIR_RESP]);
+    set_uint(object, "echo_pkts_toserver", ev->icmp_echo_packets[FLOW_DIR_ORIG]);
+    set_uint(object, "echo_pkts_toclient", ev->icmp_echo_packets[FLOW_DIR_RESP]);
+    set_uint(object, "odd_size_pkts", ev->icmp_odd_size_packets);
+    set_uint(object, "pattern_pkts", ev->icmp_pattern_packets);
+    set_uint(object, "sampled_pkts", ev->icmp_sampled_packets);
+    set_value(object, "entropy_sum", json_real(ev->icmp_entropy_sum));
+}
+
+/* What detection parsed from the flow's payload (detect.h: struct detect_flow_evidence), so
+ * that saved flow events can be scored again (`exflow -r EVENTS.jsonl`). Absent when the
+ * flow was not parsed. Names and addresses in it come from the network. */
+static void set_payload_evidence(json_t *event, const struct flow *flow)
+{
+    struct detect_flow_evidence ev;
+    if (!detect_flow_evidence_get(flow, &ev))
+        return;
+    json_t *object = json_object();
+    set_own_text(object, "kind", detect_payload_kind_name(ev.kind));
+    switch (ev.kind) {
+    case DETECT_PAYLOAD_HTTP:
+        set_uint(object, "upload_requests", ev.http_upload_requests);
+        set_uint(object, "upload_body_bytes", ev.http_body_bytes);
+        set_label(object, "host", ev.http_host);
+        set_label(object, "packed", ev.packed);
+        break;
+    case DETECT_PAYLOAD_FTP_DATA:
+        set_value(object, "active", json_boolean(ev.ftp_active));
+        set_label(object, "command", ev.ftp_command);
+        set_label(object, "dest_name", ev.ftp_dest_name);
+        set_label(object, "packed", ev.packed);
+        break;
+    case DETECT_PAYLOAD_DNS:
+        set_value(object, "domains", payload_dns_json(&ev));
+        break;
+    case DETECT_PAYLOAD_ICMP:
+        payload_icmp_json(object, &ev);
+        break;
+    case DETECT_PAYLOAD_SMTP:
+        payload_smtp_json(object, &ev);
+        break;
+    default:
+        break;
+    }
+    set_value(event, "payload_evidence", object);
+}
+
 char *output_flow_json(const struct output_config *config, const struct event_identity *identity,
                        const struct flow *flow, enum flow_end_reason reason)
 {
@@ -330,6 +428,7 @@ char *output_flow_json(const struct output_config *config, const struct event_id
             set_geo(event, &info);
     }
     set_own_text(event, "remote_ip_class", geo_addr_class_name(remote_class));
+    set_payload_evidence(event, flow);
     return dump_event(event);
 }
 

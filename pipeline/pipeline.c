@@ -470,7 +470,10 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
             memcpy(event->state, flow->observer_state, p->state_size);
         }
     }
-    event->text = w->encoder != NULL ? p->sink.encode(w->encoder, flow, reason) : NULL;
+    /* The encoder reads the record's detection evidence (flow events carry it). */
+    event->flow.observer_state = event->state;
+    event->text = w->encoder != NULL ? p->sink.encode(w->encoder, &event->flow, reason) : NULL;
+    event->flow.observer_state = NULL;
     event->reason = reason;
     event->final = final;
     event_ring_commit(&w->out);

@@ -46,6 +46,7 @@ run_part public ./tests/scenarios/public.sh
 run_part cli ./tests/cli/run.sh
 run_part options ./tests/cli/options.sh
 run_part report ./tests/report/run.sh
+run_part rescore ./tests/report/rescore.sh
 run_part syslog ./tests/syslog/run.sh
 run_part collect ./tests/collect/run.sh
 run_part zeek ./tests/zeek/run.sh

@@ -12,11 +12,11 @@ CFLAGS    := -std=gnu11 -g -O1 -Wall -Wextra -D_GNU_SOURCE -I. $(SANITIZE) \
              $(shell pkg-config --cflags $(PKGS))
 LDLIBS    := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
-STAGES    := common capture flows detect geo output pipeline collect zeek
+STAGES    := common capture flows detect geo output pipeline collect zeek rescore
 LIB_SRCS  := $(wildcard $(addsuffix /*.c,$(STAGES)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_OUT)/obj/%.o)
 HARNESSES := fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event \
-             fuzz_collect fuzz_checkpoint fuzz_zeek
+             fuzz_collect fuzz_checkpoint fuzz_zeek fuzz_rescore
 BINS      := $(HARNESSES:%=$(FUZZ_OUT)/%)
 
 .PHONY: all

@@ -23,7 +23,7 @@ fi
 # libFuzzer runs each file given on the command line once and exits non-zero on a crash,
 # a sanitizer report, a leak or a timeout.
 for h in fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event \
-         fuzz_collect fuzz_checkpoint fuzz_zeek; do
+         fuzz_collect fuzz_checkpoint fuzz_zeek fuzz_rescore; do
     name=${h#fuzz_}
     for kind in regressions seeds; do
         dir=tests/fuzz/$kind/$name

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.." || exit 1
 : "${FUZZ_SECONDS:=60}"
 : "${PUBLIC_PCAPS:=../shared/pcaps/public}"
 out=build/fuzz
-all="fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event fuzz_collect fuzz_checkpoint fuzz_zeek"
+all="fuzz_decode fuzz_flows fuzz_detect_parsers fuzz_allowlist fuzz_state fuzz_spool fuzz_event fuzz_collect fuzz_checkpoint fuzz_zeek fuzz_rescore"
 harnesses=${*:-$all}
 
 command -v clang >/dev/null 2>&1 || { echo "fuzz: clang missing (scripts/deps.sh --test)"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
