@@ -73,7 +73,7 @@ struct beacon_params {
 /* Persistence looks at the last this many bins (RITA's 24 hourly buckets) and needs at
  * least the minimum before it says anything. */
 #define BEACON_PERSIST_WINDOW_BINS 24
-#define BEACON_PERSIST_MIN_BINS 6
+#define BEACON_PERSIST_MIN_BINS 4
 
 struct beacon_result {
     uint32_t connections;   /* in the ring */
@@ -445,6 +445,7 @@ struct finding {
     uint32_t parallel_streams;
     uint8_t packed;                /* enum packed_kind seen in the upload, 0 none */
     bool learned_schedule;         /* periodic to a destination learned during --learn */
+    uint64_t conn_bytes_out;       /* this record's connection alone (interim records add up) */
 };
 
 struct score_parts {
@@ -501,6 +502,28 @@ void groups_free(struct groups *groups);
 void groups_of(const struct groups *groups, const char *dest_name, bool dest_is_name,
                int ip_version, const uint8_t *dest_addr, char *out, size_t out_len);
 
+/* ---- alert.c: the shape a series showed when it alerted ----------------------------- */
+
+/* A series that has alerted alerts again only when this changes materially: repetition of
+ * the same job is no news, however often it repeats (docs/detection.md, "Suppression"). */
+struct alert_shape {
+    uint32_t evidence;              /* EVIDENCE_* kinds that are news (ALERT_SHAPE_NEWS) */
+    uint64_t transfer_bytes;        /* bytes of one transfer: a session of the schedule, the
+                                     * parallel burst, or the connection */
+    double rate;                    /* bytes per second: of the schedule, or one transfer per
+                                     * suppression window when unscheduled */
+};
+
+/* Evidence kinds whose first appearance is news. Left out: what repetition of one job
+ * earns by itself (a schedule, persistence, a busy hour for the host, the first one-shot),
+ * and newness, which only fades. */
+#define ALERT_SHAPE_NEWS                                                                   \
+    (~(EVIDENCE_NEW_DESTINATION | EVIDENCE_PERIODIC | EVIDENCE_PERSISTENT |                \
+       EVIDENCE_VOLUME_ANOMALY | EVIDENCE_BULK_UPLOAD | EVIDENCE_SMALL_UPLOAD))
+/* Growth of bytes per transfer, or of a schedule's rate, that counts as a new shape: a
+ * job's own night-to-night variation stays well under it. */
+#define ALERT_SHAPE_GROWTH 2.0
+
 /* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
 
 /* One (internal host, destination) series: its connections, evidence and alert state. */
@@ -526,6 +549,7 @@ struct series {
     bool alerted;
     enum alert_severity last_severity;
     uint64_t last_alert_usec;
+    struct alert_shape alert_shape; /* what it showed when it last alerted */
     /* Group series only (key "<src> group:<group>"): the destinations seen in it. */
     uint32_t member_count;
     char *members;                  /* comma-joined, the first GROUP_MAX_MEMBERS; allocated
@@ -542,7 +566,7 @@ struct host {
 
 /* ---- checkpoint.c: detection state beside the first-seen state file ------------------ */
 
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 2       /* 2: series keep their last alert's shape */
 #define CHECKPOINT_SUFFIX ".detect"   /* STATE-FILE.detect */
 
 /* The tables a checkpoint holds, and how to make and free their entries. */
@@ -582,6 +606,13 @@ struct alert_source {
     const char *const *extra_techniques;
     const char *extra_reason;
 };
+
+/* The shape of a finding, to keep on its series when it alerts. window_sec: the
+ * suppression window (--suppress), the time scale of an unscheduled finding's rate. */
+void alert_shape_of(const struct finding *f, double window_sec, struct alert_shape *shape);
+/* True when now differs materially from then: a kind of evidence that is news, or bytes
+ * per transfer or the schedule's rate ALERT_SHAPE_GROWTH times what then showed. */
+bool alert_shape_changed(const struct alert_shape *then, const struct alert_shape *now);
 
 /* Fills alert (all but id) from the finding and its score. */
 void alert_build(struct alert *alert, const struct alert_source *source, const struct finding *f,

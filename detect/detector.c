@@ -665,6 +665,7 @@ static void features_scope(const struct record_view *view, const struct series_s
                            struct finding *f)
 {
     const struct series *s = step->series;
+    f->conn_bytes_out = step->conn_out;
     if (periodic_upload) {
         f->bytes_out = s->total_out;
         f->bytes_in = s->total_in;
@@ -776,7 +777,7 @@ static bool features_build(const struct detector *d, const struct record_view *v
         evidence |= EVIDENCE_NEW_DESTINATION;
     if (f->periodic || f->c2_like)
         evidence |= EVIDENCE_PERIODIC;
-    if (f->periodic && f->beacon.persistent && !f->beacon.regular)
+    if (f->periodic && f->beacon.persistent)
         evidence |= EVIDENCE_PERSISTENT;
     if (f->baseline_anomalous)
         evidence |= EVIDENCE_VOLUME_ANOMALY;
@@ -837,10 +838,15 @@ static bool alert_gate(struct detector *d, const struct series *s, const struct 
         d->stats.allowlisted++;
         return false;
     }
-    /* One alert per series: again only when it gets worse or the window has passed. */
-    enum alert_severity severity = score_severity(score);
+    /* One alert per series: again only when its shape changed (repetition of the same job
+     * is no news), and then at once when worse, else after the window. */
+    if (!s->alerted)
+        return true;
+    struct alert_shape shape;
+    alert_shape_of(f, (double)cfg->suppress_usec / 1e6, &shape);
+    bool worse = score_severity(score) > s->last_severity;
     bool quiet = now < s->last_alert_usec + alert_suppress_usec(cfg, f);
-    if (s->alerted && severity <= s->last_severity && quiet) {
+    if (!alert_shape_changed(&s->alert_shape, &shape) || (!worse && quiet)) {
         d->stats.suppressed++;
         return false;
     }
@@ -880,6 +886,7 @@ static void alert_emit(struct detector *d, const struct series_step *step,
     s->alerted = true;
     s->last_severity = alert.severity;
     s->last_alert_usec = view->now;
+    alert_shape_of(f, (double)d->config.suppress_usec / 1e6, &s->alert_shape);
     d->stats.alerts++;
     if (d->on_alert)
         d->on_alert(d->user, &alert);
