@@ -24,6 +24,14 @@
 #define BEACON_SKEW_MIN_SPREAD 0.05
 #define BEACON_SKEW_FULL_SPREAD 0.20
 
+/* Marks the series two-way once a connection of it fetched a file. Kept for the series'
+ * life: the connection leaves the ring, the destination's role does not. */
+static void beacon_note_fetch(struct beacon_series *series, const struct beacon_conn *conn)
+{
+    if (conn->bytes_in >= BEACON_DOWNLOAD_MIN_BYTES && conn->bytes_in > conn->bytes_out)
+        series->fetched = true;
+}
+
 /* Adds a connection, or its bytes when this flow id is already in the ring. */
 bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
                 uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in)
@@ -36,6 +44,7 @@ bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_u
             conn->bytes_in += bytes_in;
             if (end_usec > conn->end_usec)
                 conn->end_usec = end_usec;
+            beacon_note_fetch(series, conn);
             return true;
         }
     }
@@ -57,6 +66,7 @@ bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_u
     slot->end_usec = end_usec > start_usec ? end_usec : start_usec;
     slot->bytes_out = bytes_out;
     slot->bytes_in = bytes_in;
+    beacon_note_fetch(series, slot);
     series->head = (series->head + 1) % series->capacity;
     if (series->count < series->capacity)
         series->count++;
@@ -152,6 +162,7 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
     double gaps[BEACON_RING_MAX];
 
     memset(result, 0, sizeof(*result));
+    result->fetched = series->fetched;
     uint32_t n = series->count;
     result->connections = n;
     if (n == 0)

@@ -15,7 +15,9 @@
  *   series SRC DEST IPV SRC_ADDR DEST_ADDR PORT PROTO APP MASTER OUT IN FIRST_START
  *          EVIDENCE FTP_CMD HTTP_REQS HTTP_BODY BARE_IP PACKED ALERTED LAST_SEV LAST_ALERT
  *          TOTAL_CONNS N MEMBER_COUNT MEMBERS SHAPE_EVIDENCE SHAPE_TRANSFER SHAPE_RATE
- *          (version 1: without the three SHAPE fields, the shape of the last alert)
+ *          FETCHED
+ *          (version 1: without the last four, the shape of the last alert and whether
+ *          the series ever fetched a file)
  *   conn START END OUT IN          (N of them, oldest first, after their series)
  * Tables are written oldest first, so loading rebuilds their LRU order.
  */
@@ -105,8 +107,8 @@ static void series_write(FILE *file, const struct series *s)
             s->beacon.count);
     fprintf(file, " %u ", s->member_count);
     hex_write(file, (const uint8_t *)s->members, s->members ? strlen(s->members) : 0);
-    fprintf(file, " %u %" PRIu64 " %a\n", s->alert_shape.evidence, s->alert_shape.transfer_bytes,
-            s->alert_shape.rate);
+    fprintf(file, " %u %" PRIu64 " %a %d\n", s->alert_shape.evidence,
+            s->alert_shape.transfer_bytes, s->alert_shape.rate, s->beacon.fetched);
     ring_write(file, &s->beacon);
 }
 
@@ -341,7 +343,7 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
                 goto bad;
             continue;
         }
-        if (strcmp(tok[0], "series") != 0 || count != (version == 1 ? 26 : 29))
+        if (strcmp(tok[0], "series") != 0 || count != (version == 1 ? 26 : 30))
             goto bad;
         char src[64], dest[FLOW_NAME_LEN], key[64 + FLOW_NAME_LEN + 2];
         struct series fields;
@@ -392,8 +394,11 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
         s->beacon.total_connections = total;
         if (version == 1)
             shape_migrate(s);
-        else if (!shape_read(tok + 26, &s->alert_shape))
+        else if (!shape_read(tok + 26, &s->alert_shape) || strlen(tok[29]) != 1 ||
+                 (tok[29][0] != '0' && tok[29][0] != '1'))
             goto bad;
+        else
+            s->beacon.fetched = s->beacon.fetched || tok[29][0] == '1';
     }
     return true;
 bad:

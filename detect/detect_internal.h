@@ -59,6 +59,7 @@ struct beacon_series {
     uint32_t count;
     uint32_t head;          /* next slot to write */
     uint64_t total_connections; /* ever added */
+    bool fetched;           /* a connection ever fetched a file (BEACON_DOWNLOAD_MIN_BYTES) */
 };
 
 struct beacon_params {
@@ -74,6 +75,9 @@ struct beacon_params {
  * least the minimum before it says anything. */
 #define BEACON_PERSIST_WINDOW_BINS 24
 #define BEACON_PERSIST_MIN_BINS 4
+/* A connection that fetched a file: this many bytes in, and more in than out. A two-way
+ * file store (sync clients, collaboration tools) sends files back; a drop does not. */
+#define BEACON_DOWNLOAD_MIN_BYTES (64 * 1024)
 
 struct beacon_result {
     uint32_t connections;   /* in the ring */
@@ -93,6 +97,7 @@ struct beacon_result {
     uint64_t bytes_out;     /* sums over the ring */
     uint64_t bytes_in;
     uint64_t first_start_usec;
+    bool fetched;           /* the series ever fetched a file: a two-way store */
 };
 
 /* Adds a connection, or adds bytes to it when flow_id is already in the ring (interim

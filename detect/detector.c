@@ -740,9 +740,21 @@ static bool features_build(const struct detector *d, const struct record_view *v
     /* C2-like: a schedule of small check-ins, and now a real upload on the same channel. */
     bool c2_like = br->periodic && !periodic_upload && step->conn_upload;
 
+    f->host_pcr_known = history->host_pcr_known;
+    f->host_pcr = history->host_pcr;
+    if (history->host) {
+        double usual;
+        f->baseline_ratio = baseline_ratio(&history->host->baseline, view->now,
+                                           cfg->min_upload_bytes / 16, &f->baseline_anomalous,
+                                           &usual);
+    }
     struct finding burst;
     memset(&burst, 0, sizeof(burst));
     uint32_t parallel = features_parallel(d, view, step, &burst);
+    /* Sync clients, browsers and backup tools upload in parallel too: a burst is evidence
+     * when it is out of the host's character or large in itself. */
+    if (parallel && !f->baseline_anomalous && burst.bytes_out < cfg->bulk_min_bytes)
+        parallel = 0;
     if (parallel)
         evidence |= EVIDENCE_PARALLEL_STREAMS;
     if (periodic_upload)
@@ -760,14 +772,6 @@ static bool features_build(const struct detector *d, const struct record_view *v
     f->c2_like = c2_like;
     f->parallel_streams = parallel;
     features_newness(d, view, history, learn_end, f);
-    f->host_pcr_known = history->host_pcr_known;
-    f->host_pcr = history->host_pcr;
-    if (history->host) {
-        double usual;
-        f->baseline_ratio = baseline_ratio(&history->host->baseline, view->now,
-                                           cfg->min_upload_bytes / 16, &f->baseline_anomalous,
-                                           &usual);
-    }
     features_protocol(view, step, evidence, f);
     f->learned_schedule = f->periodic && history->pair_first != 0 &&
                           history->pair_first < learn_end;

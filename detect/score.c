@@ -74,6 +74,10 @@ static double score_pattern(const struct finding *finding, const struct detect_c
     double pcr_span = 1.0 - config->pcr_threshold;
     p.upload = pcr_span > 0.0 ? clamp01((finding->pcr - config->pcr_threshold) / pcr_span)
                               : (finding->pcr >= config->pcr_threshold ? 1.0 : 0.0);
+    /* A schedule that also fetches files from the destination is a two-way store (a sync
+     * client), not a one-way channel out: its upload share says nothing more. */
+    if (finding->periodic && finding->beacon.fetched)
+        p.upload = 0.0;
     /* A schedule to a destination learned during --learn repeats what was learned. */
     if ((finding->periodic || finding->c2_like) && !finding->learned_schedule) {
         p.automation = clamp01(finding->beacon.score);
