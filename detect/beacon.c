@@ -36,8 +36,9 @@ static void beacon_note_fetch(struct beacon_series *series, const struct beacon_
 bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
                 uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in)
 {
-    /* Interim records of one long flow: same connection, more bytes. */
-    for (uint32_t i = 0; i < series->count; i++) {
+    /* Interim records of one long flow: same connection, more bytes. Flow id 0 is a
+     * connection restored from the state file: each is its own. */
+    for (uint32_t i = 0; flow_id != 0 && i < series->count; i++) {
         struct beacon_conn *conn = &series->conn[i];
         if (conn->flow_id == flow_id) {
             conn->bytes_out += bytes_out;
