@@ -327,7 +327,8 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
         return false;
     }
     if (version != CHECKPOINT_VERSION && version != 1) {
-        snprintf(err, err_len, "written with format version %d; this exflow reads version %d",
+        snprintf(err, err_len,
+                 "written with format version %d; this exflow reads version %d (and migrates 1)",
                  version, CHECKPOINT_VERSION);
         return false;
     }
