@@ -38,8 +38,9 @@
 #define DEFAULT_BEACON_MIN_PERIOD   30    /* seconds: shorter gaps are sessions, not schedules */
 #define DEFAULT_BEACON_MAX_PERIOD   (2 * 86400) /* seconds: daily jobs with slack */
 #define DEFAULT_ALERT_THRESHOLD     0.6   /* [--alert-threshold] combined score in [0,1] that raises an alert */
-#define DEFAULT_SUPPRESS_WINDOW     86400 /* [--suppress] seconds before a series re-alerts at equal severity: once a
-                                         * day, so an hourly job is one alert, not 24 */
+#define DEFAULT_SUPPRESS_WINDOW     86400 /* [--suppress] seconds before a series whose shape changed re-alerts at
+                                         * equal severity (the same shape never re-alerts): a
+                                         * day, so a growing hourly job is one alert a day */
 #define DEFAULT_LEARN_PERIOD        0     /* [--learn] seconds of packet time that only learn, never alert */
 #define DEFAULT_BEACON_MIN_SCORE    0.6   /* regularity in [0,1] from which a series counts as a schedule */
 #define DEFAULT_BEACON_MIN_CONN_BYTES (8 * 1024) /* bytes: median upload per scheduled session before a

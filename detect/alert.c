@@ -2,7 +2,9 @@
 /*
  * The last stage: one alert from one finding. It copies who and where from the record,
  * the numbers from the finding, and writes the techniques and the sentence; whether to
- * say it at all was decided before (detector.c, alert_gate).
+ * say it at all was decided before (detector.c, alert_gate). It also keeps the shape a
+ * series showed when it alerted, against which the gate judges whether a later finding on
+ * the same series is news.
  */
 #include "detect_internal.h"
 
@@ -87,4 +89,36 @@ void alert_build(struct alert *alert, const struct alert_source *source, const s
     alert_add_extra(alert, source);
     if (source->flagged_geo)
         alert_reason_flagged(alert, source->dest_geo);
+}
+
+void alert_shape_of(const struct finding *f, double window_sec, struct alert_shape *shape)
+{
+    memset(shape, 0, sizeof(*shape));
+    shape->evidence = f->evidence & ALERT_SHAPE_NEWS;
+    if (f->periodic || f->c2_like) {
+        /* One transfer of the schedule: its usual session, or this one when larger. */
+        double median = f->beacon.median_bytes_out;
+        shape->transfer_bytes = f->conn_bytes_out;
+        if (median > (double)shape->transfer_bytes)
+            shape->transfer_bytes = (uint64_t)median;
+        if (f->periodic && f->beacon.period_sec > 0.0)
+            shape->rate = median / f->beacon.period_sec;
+    } else {
+        shape->transfer_bytes = f->bytes_out; /* the connection or the parallel burst */
+        /* Unscheduled: one transfer per window, the time one alert speaks for. The same
+         * job repeated daily keeps that rate; a one-off that turns into an hourly
+         * schedule multiplies it. */
+        if (window_sec > 0.0)
+            shape->rate = (double)shape->transfer_bytes / window_sec;
+    }
+}
+
+bool alert_shape_changed(const struct alert_shape *then, const struct alert_shape *now)
+{
+    if (now->evidence & ~then->evidence)
+        return true;
+    if ((double)now->transfer_bytes >= ALERT_SHAPE_GROWTH * (double)then->transfer_bytes &&
+        now->transfer_bytes > then->transfer_bytes)
+        return true;
+    return then->rate > 0.0 && now->rate >= ALERT_SHAPE_GROWTH * then->rate;
 }

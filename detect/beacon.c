@@ -24,18 +24,28 @@
 #define BEACON_SKEW_MIN_SPREAD 0.05
 #define BEACON_SKEW_FULL_SPREAD 0.20
 
+/* Marks the series two-way once a connection of it fetched a file. Kept for the series'
+ * life: the connection leaves the ring, the destination's role does not. */
+static void beacon_note_fetch(struct beacon_series *series, const struct beacon_conn *conn)
+{
+    if (conn->bytes_in >= BEACON_DOWNLOAD_MIN_BYTES && conn->bytes_in > conn->bytes_out)
+        series->fetched = true;
+}
+
 /* Adds a connection, or its bytes when this flow id is already in the ring. */
 bool beacon_add(struct beacon_series *series, uint64_t flow_id, uint64_t start_usec,
                 uint64_t end_usec, uint64_t bytes_out, uint64_t bytes_in)
 {
-    /* Interim records of one long flow: same connection, more bytes. */
-    for (uint32_t i = 0; i < series->count; i++) {
+    /* Interim records of one long flow: same connection, more bytes. Flow id 0 is a
+     * connection restored from the state file: each is its own. */
+    for (uint32_t i = 0; flow_id != 0 && i < series->count; i++) {
         struct beacon_conn *conn = &series->conn[i];
         if (conn->flow_id == flow_id) {
             conn->bytes_out += bytes_out;
             conn->bytes_in += bytes_in;
             if (end_usec > conn->end_usec)
                 conn->end_usec = end_usec;
+            beacon_note_fetch(series, conn);
             return true;
         }
     }
@@ -64,6 +74,7 @@ bool beacon_append(struct beacon_series *series, uint64_t flow_id, uint64_t star
     slot->end_usec = end_usec > start_usec ? end_usec : start_usec;
     slot->bytes_out = bytes_out;
     slot->bytes_in = bytes_in;
+    beacon_note_fetch(series, slot);
     series->head = (series->head + 1) % series->capacity;
     if (series->count < series->capacity)
         series->count++;
@@ -159,6 +170,7 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
     double gaps[BEACON_RING_MAX];
 
     memset(result, 0, sizeof(*result));
+    result->fetched = series->fetched;
     uint32_t n = series->count;
     result->connections = n;
     if (n == 0)

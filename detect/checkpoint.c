@@ -4,7 +4,8 @@
  * ring of connections, evidence and suppression, and every host's hourly baseline and
  * typical PCR. Without it a restart forgets the baselines learned on day 1 and re-alerts
  * every series. It lives beside the first-seen state file, in STATE-FILE.detect, written
- * atomically; a version line refuses a file another version wrote.
+ * atomically; a version line refuses a file of a version it does not know, and version 1
+ * files (before alert shapes) are migrated on load.
  *
  * Format (text, one record a line, numbers decimal, doubles as C99 hex floats so they
  * round-trip exactly, names and labels hex-encoded so no byte of theirs is special):
@@ -13,7 +14,10 @@
  *        H0..H71
  *   series SRC DEST IPV SRC_ADDR DEST_ADDR PORT PROTO APP MASTER OUT IN FIRST_START
  *          EVIDENCE FTP_CMD HTTP_REQS HTTP_BODY BARE_IP PACKED ALERTED LAST_SEV LAST_ALERT
- *          TOTAL_CONNS N MEMBER_COUNT MEMBERS
+ *          TOTAL_CONNS N MEMBER_COUNT MEMBERS SHAPE_EVIDENCE SHAPE_TRANSFER SHAPE_RATE
+ *          FETCHED
+ *          (version 1: without the last four, the shape of the last alert and whether
+ *          the series ever fetched a file)
  *   conn START END OUT IN          (N of them, oldest first, after their series)
  * Tables are written oldest first, so loading rebuilds their LRU order.
  */
@@ -103,7 +107,8 @@ static void series_write(FILE *file, const struct series *s)
             s->beacon.count);
     fprintf(file, " %u ", s->member_count);
     hex_write(file, (const uint8_t *)s->members, s->members ? strlen(s->members) : 0);
-    fputc('\n', file);
+    fprintf(file, " %u %" PRIu64 " %a %d\n", s->alert_shape.evidence,
+            s->alert_shape.transfer_bytes, s->alert_shape.rate, s->beacon.fetched);
     ring_write(file, &s->beacon);
 }
 
@@ -284,6 +289,31 @@ static bool conn_read(struct series *s, char *line)
     return beacon_append(&s->beacon, 0, v[0], v[1], v[2], v[3]);
 }
 
+/* The last alert's shape (tokens 26..28 of a version 2 "series" line). */
+static bool shape_read(char **tok, struct alert_shape *shape)
+{
+    uint64_t evidence;
+    if (!parse_u64(tok[0], &evidence) || evidence > UINT32_MAX ||
+        !parse_u64(tok[1], &shape->transfer_bytes) || !parse_double(tok[2], &shape->rate) ||
+        !(shape->rate >= 0.0))
+        return false;
+    shape->evidence = (uint32_t)evidence;
+    return true;
+}
+
+/* A version 1 series kept no shape: an alerted one takes what it shows now (its evidence,
+ * its largest connection), so the restart alone does not make it news again. */
+static void shape_migrate(struct series *s)
+{
+    memset(&s->alert_shape, 0, sizeof(s->alert_shape));
+    if (!s->alerted)
+        return;
+    s->alert_shape.evidence = s->evidence & ALERT_SHAPE_NEWS;
+    for (uint32_t i = 0; i < s->beacon.count; i++)
+        if (s->beacon.conn[i].bytes_out > s->alert_shape.transfer_bytes)
+            s->alert_shape.transfer_bytes = s->beacon.conn[i].bytes_out;
+}
+
 /* Restores the whole file, line by line. */
 static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, char *err,
                             size_t err_len)
@@ -297,8 +327,9 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
         snprintf(err, err_len, "not an exflow detection state file");
         return false;
     }
-    if (version != CHECKPOINT_VERSION) {
-        snprintf(err, err_len, "written with format version %d; this exflow reads version %d",
+    if (version != CHECKPOINT_VERSION && version != 1) {
+        snprintf(err, err_len,
+                 "written with format version %d; this exflow reads version %d (and migrates 1)",
                  version, CHECKPOINT_VERSION);
         return false;
     }
@@ -314,7 +345,7 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
                 goto bad;
             continue;
         }
-        if (strcmp(tok[0], "series") != 0 || count != 26)
+        if (strcmp(tok[0], "series") != 0 || count != (version == 1 ? 26 : 30))
             goto bad;
         char src[64], dest[FLOW_NAME_LEN], key[64 + FLOW_NAME_LEN + 2];
         struct series fields;
@@ -363,6 +394,13 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
                 goto bad;
         }
         s->beacon.total_connections = total;
+        if (version == 1)
+            shape_migrate(s);
+        else if (!shape_read(tok + 26, &s->alert_shape) || strlen(tok[29]) != 1 ||
+                 (tok[29][0] != '0' && tok[29][0] != '1'))
+            goto bad;
+        else
+            s->beacon.fetched = s->beacon.fetched || tok[29][0] == '1';
     }
     return true;
 bad:

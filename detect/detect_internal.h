@@ -59,6 +59,7 @@ struct beacon_series {
     uint32_t count;
     uint32_t head;          /* next slot to write */
     uint64_t total_connections; /* ever added */
+    bool fetched;           /* a connection ever fetched a file (BEACON_DOWNLOAD_MIN_BYTES) */
 };
 
 struct beacon_params {
@@ -73,7 +74,10 @@ struct beacon_params {
 /* Persistence looks at the last this many bins (RITA's 24 hourly buckets) and needs at
  * least the minimum before it says anything. */
 #define BEACON_PERSIST_WINDOW_BINS 24
-#define BEACON_PERSIST_MIN_BINS 6
+#define BEACON_PERSIST_MIN_BINS 4
+/* A connection that fetched a file: this many bytes in, and more in than out. A two-way
+ * file store (sync clients, collaboration tools) sends files back; a drop does not. */
+#define BEACON_DOWNLOAD_MIN_BYTES (64 * 1024)
 
 struct beacon_result {
     uint32_t connections;   /* in the ring */
@@ -93,6 +97,7 @@ struct beacon_result {
     uint64_t bytes_out;     /* sums over the ring */
     uint64_t bytes_in;
     uint64_t first_start_usec;
+    bool fetched;           /* the series ever fetched a file: a two-way store */
 };
 
 /* Adds a connection, or adds bytes to it when flow_id is already in the ring (interim
@@ -455,6 +460,7 @@ struct finding {
     uint32_t parallel_streams;
     uint8_t packed;                /* enum packed_kind seen in the upload, 0 none */
     bool learned_schedule;         /* periodic to a destination learned during --learn */
+    uint64_t conn_bytes_out;       /* this record's connection alone (interim records add up) */
 };
 
 struct score_parts {
@@ -521,6 +527,28 @@ enum group_level { GROUP_LEVEL_ASN = 0, GROUP_LEVEL_ORG, GROUP_LEVEL_COUNT };
 bool groups_of_network_owner(const struct geo_info *geo, enum group_level level, char *key,
                              size_t key_len, char *name, size_t name_len);
 
+/* ---- alert.c: the shape a series showed when it alerted ----------------------------- */
+
+/* A series that has alerted alerts again only when this changes materially: repetition of
+ * the same job is no news, however often it repeats (docs/detection.md, "Suppression"). */
+struct alert_shape {
+    uint32_t evidence;              /* EVIDENCE_* kinds that are news (ALERT_SHAPE_NEWS) */
+    uint64_t transfer_bytes;        /* bytes of one transfer: a session of the schedule, the
+                                     * parallel burst, or the connection */
+    double rate;                    /* bytes per second: of the schedule, or one transfer per
+                                     * suppression window when unscheduled */
+};
+
+/* Evidence kinds whose first appearance is news. Left out: what repetition of one job
+ * earns by itself (a schedule, persistence, a busy hour for the host, the first one-shot),
+ * and newness, which only fades. */
+#define ALERT_SHAPE_NEWS                                                                   \
+    (~(EVIDENCE_NEW_DESTINATION | EVIDENCE_PERIODIC | EVIDENCE_PERSISTENT |                \
+       EVIDENCE_VOLUME_ANOMALY | EVIDENCE_BULK_UPLOAD | EVIDENCE_SMALL_UPLOAD))
+/* Growth of bytes per transfer, or of a schedule's rate, that counts as a new shape: a
+ * job's own night-to-night variation stays well under it. */
+#define ALERT_SHAPE_GROWTH 2.0
+
 /* ---- detector.c's tables: what checkpoint.c saves and restores --------------------- */
 
 /* One (internal host, destination) series: its connections, evidence and alert state. */
@@ -552,6 +580,7 @@ struct series {
     bool alerted;
     enum alert_severity last_severity;
     uint64_t last_alert_usec;
+    struct alert_shape alert_shape; /* what it showed when it last alerted */
     /* Group series only (key "<src> group:<group>"): the destinations seen in it. */
     uint32_t member_count;
     char *members;                  /* comma-joined, the first GROUP_MAX_MEMBERS; allocated
@@ -568,7 +597,7 @@ struct host {
 
 /* ---- checkpoint.c: detection state beside the first-seen state file ------------------ */
 
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 2       /* 2: series keep their last alert's shape */
 #define CHECKPOINT_SUFFIX ".detect"   /* STATE-FILE.detect */
 
 /* The tables a checkpoint holds, and how to make and free their entries. */
@@ -608,6 +637,13 @@ struct alert_source {
     const char *const *extra_techniques;
     const char *extra_reason;
 };
+
+/* The shape of a finding, to keep on its series when it alerts. window_sec: the
+ * suppression window (--suppress), the time scale of an unscheduled finding's rate. */
+void alert_shape_of(const struct finding *f, double window_sec, struct alert_shape *shape);
+/* True when now differs materially from then: a kind of evidence that is news, or bytes
+ * per transfer or the schedule's rate ALERT_SHAPE_GROWTH times what then showed. */
+bool alert_shape_changed(const struct alert_shape *then, const struct alert_shape *now);
 
 /* Fills alert (all but id) from the finding and its score. */
 void alert_build(struct alert *alert, const struct alert_source *source, const struct finding *f,

@@ -706,6 +706,7 @@ static void features_scope(const struct record_view *view, const struct series_s
                            struct finding *f)
 {
     const struct series *s = step->series;
+    f->conn_bytes_out = step->conn_out;
     if (periodic_upload) {
         f->bytes_out = s->total_out;
         f->bytes_in = s->total_in;
@@ -780,9 +781,21 @@ static bool features_build(const struct detector *d, const struct record_view *v
     /* C2-like: a schedule of small check-ins, and now a real upload on the same channel. */
     bool c2_like = br->periodic && !periodic_upload && step->conn_upload;
 
+    f->host_pcr_known = history->host_pcr_known;
+    f->host_pcr = history->host_pcr;
+    if (history->host) {
+        double usual;
+        f->baseline_ratio = baseline_ratio(&history->host->baseline, view->now,
+                                           cfg->min_upload_bytes / 16, &f->baseline_anomalous,
+                                           &usual);
+    }
     struct finding burst;
     memset(&burst, 0, sizeof(burst));
     uint32_t parallel = features_parallel(d, view, step, &burst);
+    /* Sync clients, browsers and backup tools upload in parallel too: a burst is evidence
+     * when it is out of the host's character or large in itself. */
+    if (parallel && !f->baseline_anomalous && burst.bytes_out < cfg->bulk_min_bytes)
+        parallel = 0;
     if (parallel)
         evidence |= EVIDENCE_PARALLEL_STREAMS;
     if (periodic_upload)
@@ -800,14 +813,6 @@ static bool features_build(const struct detector *d, const struct record_view *v
     f->c2_like = c2_like;
     f->parallel_streams = parallel;
     features_newness(d, view, history, learn_end, f);
-    f->host_pcr_known = history->host_pcr_known;
-    f->host_pcr = history->host_pcr;
-    if (history->host) {
-        double usual;
-        f->baseline_ratio = baseline_ratio(&history->host->baseline, view->now,
-                                           cfg->min_upload_bytes / 16, &f->baseline_anomalous,
-                                           &usual);
-    }
     features_protocol(view, step, evidence, f);
     f->learned_schedule = f->periodic && history->pair_first != 0 &&
                           history->pair_first < learn_end;
@@ -817,7 +822,7 @@ static bool features_build(const struct detector *d, const struct record_view *v
         evidence |= EVIDENCE_NEW_DESTINATION;
     if (f->periodic || f->c2_like)
         evidence |= EVIDENCE_PERIODIC;
-    if (f->periodic && f->beacon.persistent && !f->beacon.regular)
+    if (f->periodic && f->beacon.persistent)
         evidence |= EVIDENCE_PERSISTENT;
     if (f->baseline_anomalous)
         evidence |= EVIDENCE_VOLUME_ANOMALY;
@@ -878,10 +883,15 @@ static bool alert_gate(struct detector *d, const struct series *s, const struct 
         d->stats.allowlisted++;
         return false;
     }
-    /* One alert per series: again only when it gets worse or the window has passed. */
-    enum alert_severity severity = score_severity(score);
+    /* One alert per series: again only when its shape changed (repetition of the same job
+     * is no news), and then at once when worse, else after the window. */
+    if (!s->alerted)
+        return true;
+    struct alert_shape shape;
+    alert_shape_of(f, (double)cfg->suppress_usec / 1e6, &shape);
+    bool worse = score_severity(score) > s->last_severity;
     bool quiet = now < s->last_alert_usec + alert_suppress_usec(cfg, f);
-    if (s->alerted && severity <= s->last_severity && quiet) {
+    if (!alert_shape_changed(&s->alert_shape, &shape) || (!worse && quiet)) {
         d->stats.suppressed++;
         return false;
     }
@@ -921,6 +931,7 @@ static void alert_emit(struct detector *d, const struct series_step *step,
     s->alerted = true;
     s->last_severity = alert.severity;
     s->last_alert_usec = view->now;
+    alert_shape_of(f, (double)d->config.suppress_usec / 1e6, &s->alert_shape);
     d->stats.alerts++;
     if (d->on_alert)
         d->on_alert(d->user, &alert);

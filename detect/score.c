@@ -74,12 +74,18 @@ static double score_pattern(const struct finding *finding, const struct detect_c
     double pcr_span = 1.0 - config->pcr_threshold;
     p.upload = pcr_span > 0.0 ? clamp01((finding->pcr - config->pcr_threshold) / pcr_span)
                               : (finding->pcr >= config->pcr_threshold ? 1.0 : 0.0);
+    /* A schedule that also fetches files from the destination is a two-way store (a sync
+     * client), not a one-way channel out: its upload share says nothing more. */
+    if (finding->periodic && finding->beacon.fetched)
+        p.upload = 0.0;
     /* A schedule to a destination learned during --learn repeats what was learned. */
     if ((finding->periodic || finding->c2_like) && !finding->learned_schedule) {
         p.automation = clamp01(finding->beacon.score);
-        /* A jittered schedule: as automated as it is persistent. */
-        if (finding->beacon.persistent && finding->beacon.persistence > p.automation)
-            p.automation = clamp01(finding->beacon.persistence);
+        /* Regular gaps and uploads in most hours are two views of one automation: either
+         * may fail alone (jitter wrecks the gaps, a daily job fills few hours), so they
+         * combine like independent evidence, and a schedule with both scores above each. */
+        if (finding->beacon.persistent)
+            p.automation = 1.0 - (1.0 - p.automation) * (1.0 - clamp01(finding->beacon.persistence));
     }
     if ((finding->evidence & EVIDENCE_PARALLEL_STREAMS) && p.automation < SCORE_PARALLEL_AUTOMATION)
         p.automation = SCORE_PARALLEL_AUTOMATION;

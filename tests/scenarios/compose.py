@@ -256,11 +256,14 @@ SCENARIOS = [
          pcaps=S + "restart_zip-day1.pcap," + S + "restart_zip-day2.pcap", argv="--learn 1d",
          desc="the restart_zip days read by one uninterrupted run (what the restart must reproduce)"),
     # ----------------------------------------------------------------- benign look-alikes
-    dict(name="backup_s3_nightly", kind="benign", gate="eval", slim=True, raw="backup_s3", pieces=(0, 7),
-         client="10.20.1.70", server="94.130.5.20", net=TLS, sched=every(D0 + 5400, DAY, 7, 300), alerts=(0, 0),
-         dest="acme-backups.s3.amazonaws.com",
+    # new_job: a job that first appears after learning. Its first run IS a new bulk upload to a
+    # new destination: at most one alert, low, and never again for the same job (no escalation,
+    # no re-alert). Not ranked: the first night cannot be told from a one-shot theft of that size.
+    dict(name="backup_s3_nightly", kind="new_job", slim=True, raw="backup_s3", pieces=(0, 7),
+         client="10.20.1.70", server="94.130.5.20", net=TLS, sched=every(D0 + 5400, DAY, 7, 300), alerts=(0, 1),
+         dest="acme-backups.s3.amazonaws.com", visits=False,
          desc="nightly 30 MB backup (curl -T, User-Agent restic) to the S3 bucket name acme-backups.s3.amazonaws.com "
-              "at 01:30 +-5 min, 7 nights, not seen while learning"),
+              "at 01:30 +-5 min, 7 nights, first seen after learning (a new job)"),
     dict(name="backup_s3_learned", kind="benign", slim=True, raw="backup_s3", pieces=(0, 10),
          client="10.20.1.71", server="94.130.5.21", net=TLS, sched=every(BASELINE_START + 5400, DAY, 10, 300),
          alerts=(0, 0), dest="acme-backups.s3.amazonaws.com",
@@ -269,14 +272,19 @@ SCENARIOS = [
          pcaps=S + "backup_s3_learned.pcap", argv="--learn 3d",
          desc="the same nightly 30 MB S3 backup for 10 nights from 2026-03-06: the first 3 are learned "
               "(--learn 3d from its own capture's start), then 7 nights of detection"),
-    dict(name="backup_unknown_nightly", kind="benign", gate="eval", slim=True, raw="backup_unknown", pieces=(0, 7),
-         client="10.20.1.72", server="37.187.11.5", net=TLS, sched=every(D0 + 3600, DAY, 7, 300), alerts=(0, 0),
-         dest="bk01.nas-offsite.net",
+    dict(name="backup_unknown_nightly", kind="new_job", slim=True, raw="backup_unknown", pieces=(0, 7),
+         client="10.20.1.72", server="37.187.11.5", net=TLS, sched=every(D0 + 3600, DAY, 7, 300), alerts=(0, 1),
+         dest="bk01.nas-offsite.net", visits=False,
          desc="nightly 30 MB backup (curl -T, User-Agent duplicity) to an unknown name, bk01.nas-offsite.net, "
-              "at 01:00 +-5 min, 7 nights"),
-    dict(name="sync_client", kind="benign", gate="eval", slim=True, raw="sync_client", client="10.20.1.73",
+              "at 01:00 +-5 min, 7 nights, first seen after learning (a new job)"),
+    dict(name="backup_unknown_learned", kind="benign", client="10.20.1.80", server="37.187.11.6", net=TLS,
+         derive=dict(pcap="backup_unknown_nightly", shift=-3 * DAY, server_ports="443"),
+         sched=every(BASELINE_START + 3600, DAY, 7, 300), alerts=(0, 0), dest="bk01.nas-offsite.net", visits=False,
+         desc="the backup_unknown_nightly job moved 3 days earlier, on its own host and server: nights 1-3 fall in "
+              "the learning period (the job existed before), nights 4-7 are detection"),
+    dict(name="sync_client", kind="benign", slim=True, raw="sync_client", client="10.20.1.73",
          server="46.105.12.70", net=DAV, sched=every(D0 + 9 * 3600, 1800, 16, 60), pieces=(0, 16), alerts=(0, 0),
-         dest="sync.cloudbox-client.com",
+         dest="sync.cloudbox-client.com", visits=False,
          desc="a sync client: real rclone (copy down, sync up) against a WebDAV server over TLS every 30 min for "
               "8 h; each run lists, downloads a file changed elsewhere (100-400 KB) and uploads one changed here"),
     dict(name="log_shipper", kind="benign", slim=True, raw="log_shipper", client="10.20.1.74",
@@ -382,6 +390,14 @@ def scenario_packets(raw_dir, sc, cache):
     return pr.merge(*parts)
 
 
+def derived_packets(out_dir, sc):
+    """A scenario made from another's composed capture (written before it in SCENARIOS): the
+    same packets moved in time and onto this scenario's client and server."""
+    src = sc["derive"]
+    lt, pk = pr.read_pcap(os.path.join(out_dir, src["pcap"] + ".pcap"))
+    return pr.rewrite(pk, lt, sc["client"], sc["server"], pr.parse_ports(src["server_ports"]), shift=src["shift"])
+
+
 def write_scenario(out_dir, sc, pk, sizes):
     """Writes NAME.pcap, or NAME-day1/-day2.pcap when the scenario is split for a restart."""
     if sc.get("slim"):
@@ -406,6 +422,9 @@ def compose(raw_dir, out_dir, only=None):
             continue  # reuses another scenario's capture
         if only and not re.search(only, sc["name"]):
             continue
+        if "derive" in sc:
+            write_scenario(out_dir, sc, derived_packets(out_dir, sc), sizes)
+            continue
         write_scenario(out_dir, sc, scenario_packets(raw_dir, sc, cache), sizes)
         if "baseline" in sc:
             lt, pieces = cache[sc["raw"]]
@@ -422,8 +441,8 @@ def compose(raw_dir, out_dir, only=None):
     lt, visits = load_pieces(raw_dir, "baseline_visit")
     rnd = random.Random("baseline")
     for sc in SCENARIOS:
-        if "pcap" in sc or sc.get("gate") == "eval":
-            continue  # the eval-only shapes came later; the baseline stays as it was
+        if "pcap" in sc or not sc.get("visits", sc.get("gate") != "eval"):
+            continue  # the eval-only shapes and visits=False came later; the baseline stays as it was
         for day in range(3):
             for k in range(rnd.choice((1, 2))):
                 t = BASELINE_START + day * DAY + rnd.uniform(8 * 3600, 18 * 3600)

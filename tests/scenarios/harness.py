@@ -209,6 +209,14 @@ def evaluate(row, res):
     for a in other:
         problems.append("unexpected alert %s -> %s (%s)" % (a.get("src_ip"), a.get("dest_name") or a.get("dest_ip"),
                                                              ",".join(as_list(a.get("evidence")))))
+    if row["kind"] == "new_job":
+        # A job first seen after learning: its first run may alert once, low; the same job
+        # repeating must never escalate or re-alert (updates count here too).
+        if len(mine) > 1:
+            problems.append(f"{len(mine)} alerts to {dest}: the repeating job escalated or re-alerted")
+        for a in mine:
+            if str(a.get("severity", "")).lower() != "low":
+                problems.append(f"severity {a.get('severity')} (a new job's first run alerts low at most)")
     t0 = parse_time(row.get("first_transfer"))
     first_alert = min((parse_time(a.get("timestamp")) for a in mine if parse_time(a.get("timestamp"))), default=None)
     return dict(ok=not problems, problems=problems, n=n, mine=mine, other=other, techs=techs, evid=evid,
@@ -281,6 +289,8 @@ def cmd_check(args):
             passed += 1
             if row["kind"] == "benign":
                 print(f"PASS {row['name']}: no alert")
+            elif row["kind"] == "new_job":
+                print(f"PASS {row['name']}: {v['n']} alert(s), low, no escalation or re-alert")
             else:
                 print(f"PASS {row['name']}: {v['n']} alert(s) -> {row['dest']} [{','.join(v['techs'])}] "
                       f"evidence {','.join(v['evid'])}, first after {fmt_dur(v['ttd'])}")
@@ -399,6 +409,9 @@ def cmd_eval(args):
         if row["kind"] == "control":
             result = "ok" if v["ok"] else "MISS"
             expected = row["alerts"]
+        elif row["kind"] == "new_job":
+            result = "ok" if v["ok"] else "FAIL"
+            expected = row["alerts"]
         elif row["kind"] == "positive":
             scored.append((row["name"], "positive", score))
             if v["mine"]:
@@ -445,9 +458,15 @@ def cmd_eval(args):
     print(f"time from first transfer to first alert (packet time): median {fmt_dur(med)}, "
           f"max {fmt_dur(ttds[-1] if ttds else None)}")
     print("TP* = detected, but a semantic check failed (see detail); ! = exflow exited non-zero; "
-          "control rows (ok/MISS) are not counted; gate: check = asserted by make check, eval = reported only")
+          "control and new_job rows (ok/MISS/FAIL) are not counted; gate: check = asserted by make check, "
+          "eval = reported only")
     for line in restart_comparison(results):
         print(line)
+    new_jobs = sorted(r["name"] for r, _ in results.values() if r["kind"] == "new_job")
+    if new_jobs:
+        print(f"ranking: not ranked (kind new_job): {', '.join(new_jobs)}: a job first seen after learning; its "
+              "first run is a new bulk upload to a new destination, which cannot be told from a one-shot theft of "
+              "that size, so it may alert once, low; checked instead: never escalates, never re-alerts")
     margin, low, high = ranking_check(scored)
     if margin is None:
         print("ranking: needs at least one exfiltration and one benign case")

@@ -385,10 +385,105 @@ UNIT_TEST(test_ftp_data_7z_is_packed)
     detector_free(d);
 }
 
+/* A nightly 30 MB backup to a name never seen, first appearing after learning: its first
+ * night is a new bulk upload (one low alert), and the job repeating for a week is no news:
+ * no escalation when it becomes a schedule, no re-alert when the window passes. */
+UNIT_TEST(test_new_job_alerts_once)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    for (int day = 0; day < 7; day++)
+        tls_upload(d, (uint64_t)day + 1, "151.101.64.9", "nightly.unknown-example.net",
+                   T0 + (uint64_t)day * 86400 * SEC + (uint64_t)(day * 37 % 11) * 60 * SEC,
+                   30 * MB);
+    CHECK_EQ_U(c.count, 1);
+    if (c.count >= 1) {
+        CHECK_EQ_U(c.alerts[0].severity, SEVERITY_LOW);
+        CHECK(c.alerts[0].evidence & EVIDENCE_BULK_UPLOAD);
+    }
+    struct detect_stats stats;
+    detector_get_stats(d, &stats);
+    CHECK(stats.suppressed >= 1);   /* the schedule scored, and was not said again */
+    detector_free(d);
+}
+
+/* Score parts straight from a finding: regularity and persistence combine like independent
+ * evidence, and a schedule to a destination the host also fetched files from (a two-way
+ * store: a sync client) earns nothing for its upload share. */
+UNIT_TEST(test_automation_and_two_way_parts)
+{
+    struct detect_config config;
+    detect_config_defaults(&config);
+    struct finding f;
+    struct score_parts parts;
+    memset(&f, 0, sizeof(f));
+    f.bytes_out = 5 * MB;
+    f.pcr = 0.95;
+    f.periodic = true;
+    f.beacon.score = 0.5;
+    score_finding(&f, &config, &parts, NULL);
+    CHECK_NEAR(parts.automation, 0.5, 1e-9);
+    CHECK_NEAR(parts.upload, 0.9, 1e-9);
+    f.beacon.persistent = true;
+    f.beacon.persistence = 0.8;
+    score_finding(&f, &config, &parts, NULL);
+    CHECK_NEAR(parts.automation, 1.0 - 0.5 * 0.2, 1e-9);   /* above either alone */
+    f.beacon.fetched = true;
+    score_finding(&f, &config, &parts, NULL);
+    CHECK_NEAR(parts.upload, 0.0, 1e-9);
+    f.learned_schedule = true;                              /* repeats what was learned */
+    score_finding(&f, &config, &parts, NULL);
+    CHECK_NEAR(parts.automation, 0.0, 1e-9);
+}
+
+/* Four overlapping 270 kB uploads: for a host whose usual hour is tens of kB they are out
+ * of character (parallel_streams); from a host with no baseline they are what any sync
+ * client's first run looks like, under the bulk floor, and say nothing. */
+UNIT_TEST(test_small_parallel_burst_needs_character)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    for (int known = 0; known < 2; known++) {
+        struct detector *d = make_detector(&config, &c);
+        if (!d)
+            return;
+        uint64_t start = T0;
+        for (int h = 0; known && h < 12; h++)
+            tls_upload(d, (uint64_t)h + 100, "151.101.64.1", "usual.example.net",
+                       T0 + (uint64_t)h * 3600 * SEC, 20000);
+        if (known)
+            start = T0 + 12 * 3600 * SEC;
+        for (int i = 0; i < 4; i++) {
+            struct flow f;
+            uint64_t t = start + (uint64_t)i * SEC / 2;
+            flow_make(&f, (uint64_t)i + 1, "10.1.1.5", "151.101.64.70", 443, t, t + 2 * SEC,
+                      270000, 3000);
+            f.orig_port = (uint16_t)(41000 + i);
+            snprintf(f.labels.server_name, sizeof(f.labels.server_name), "dav.burst-example.net");
+            detector_on_record(d, &f, FLOW_END_TCP_CLOSE, true);
+        }
+        if (known) {
+            CHECK_EQ_U(c.count, 1);
+            if (c.count >= 1)
+                CHECK(c.alerts[0].evidence & EVIDENCE_PARALLEL_STREAMS);
+        } else {
+            CHECK_EQ_U(c.count, 0);
+        }
+        detector_free(d);
+    }
+}
+
 UNIT_MAIN("bulk",
           UNIT_CASE(test_packed_recognition), UNIT_CASE(test_http_zip_post_is_packed),
           UNIT_CASE(test_bulk_upload_log_scale), UNIT_CASE(test_learned_destination_not_bulk),
           UNIT_CASE(test_learned_daily_backup_stays_low), UNIT_CASE(test_cloud_not_above_unknown),
           UNIT_CASE(test_jittered_schedule_is_persistent),
           UNIT_CASE(test_nightly_s3_backup_not_high),
-          UNIT_CASE(test_ftp_data_7z_is_packed))
+          UNIT_CASE(test_ftp_data_7z_is_packed), UNIT_CASE(test_new_job_alerts_once),
+          UNIT_CASE(test_automation_and_two_way_parts),
+          UNIT_CASE(test_small_parallel_burst_needs_character))

@@ -208,6 +208,63 @@ UNIT_TEST(test_checkpoint_refuses_other_version)
     remove_state();
 }
 
+/* The file's text (up to len - 1 bytes). */
+static void read_text(const char *path, char *out, size_t len)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(out, 1, len - 1, f);
+        out[n] = '\0';
+        fclose(f);
+    }
+}
+
+/* A version 1 file (before alert shapes) loads: an alerted series takes its evidence and
+ * largest connection as the shape of its last alert, and is written back as version 2. A
+ * version 2 series' shape and two-way flag survive a save unchanged. */
+UNIT_TEST(test_checkpoint_migrates_version_1)
+{
+    static const char series_v1[] =
+        "series 31302e312e312e35 782e6f7267 4 0a010105000000000000000000000000 "
+        "97654014000000000000000000000000 443 6 - - 10000000 40000 1700000000000000 %u 0 0 0 "
+        "0 0 1 1 1700003620000000 2 2 0 -%s\n"
+        "conn 1700000000000000 1700000020000000 4000000 20000\n"
+        "conn 1700003600000000 1700003620000000 6000000 20000\n";
+    struct detect_config config;
+    char err[512] = "", text[4096], line[1024], expect[128];
+    detect_config_defaults(&config);
+    config.state_file = state_path;
+    remove_state();
+    struct detector *d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d != NULL);
+    detector_free(d);
+    snprintf(line, sizeof(line), series_v1, EVIDENCE_PERIODIC | EVIDENCE_HTTP_UPLOAD, "");
+    snprintf(text, sizeof(text), "exflow-detect-state 1\n%s", line);
+    write_file(detect_path, text);
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d != NULL);
+    if (d)
+        CHECK(detector_save_state(d, err, sizeof(err)));
+    detector_free(d);
+    read_text(detect_path, text, sizeof(text));
+    CHECK(strncmp(text, "exflow-detect-state 2\n", 22) == 0);
+    snprintf(expect, sizeof(expect), " 0 - %u 6000000 0x0p+0 0\n", EVIDENCE_HTTP_UPLOAD);
+    CHECK(strstr(text, expect) != NULL);
+
+    snprintf(line, sizeof(line), series_v1, 0u, " 2 7000000 0x1p+10 1");
+    snprintf(text, sizeof(text), "exflow-detect-state 2\n%s", line);
+    write_file(detect_path, text);
+    d = detector_new(&config, NULL, NULL, err, sizeof(err));
+    CHECK(d != NULL);
+    if (d)
+        CHECK(detector_save_state(d, err, sizeof(err)));
+    detector_free(d);
+    read_text(detect_path, text, sizeof(text));
+    CHECK(strstr(text, " 0 - 2 7000000 0x1p+10 1\n") != NULL);
+    remove_state();
+}
+
 static void setup(void)
 {
     if (mkdtemp(temp_dir) == NULL) {
@@ -224,6 +281,7 @@ int main(void)
     static const struct unit_case cases[] = {
         UNIT_CASE(test_restart_gives_same_alerts), UNIT_CASE(test_restart_mid_schedule),
         UNIT_CASE(test_checkpoint_refuses_other_version),
+        UNIT_CASE(test_checkpoint_migrates_version_1),
     };
     int rc = unit_run("checkpoint", cases, (int)(sizeof(cases) / sizeof(cases[0])));
     rmdir(temp_dir);

@@ -90,14 +90,15 @@ static void run_hourly_upload(struct detector *d, const char *src, const char *s
     }
 }
 
-/* Run i (0-based) of the same hourly job as run_hourly_upload, for a series continued later. */
-static void run_hourly_upload_from(struct detector *d, int i, uint64_t first_id)
+/* Run i (0-based) of the same hourly job as run_hourly_upload, for a series continued later,
+ * uploading mb megabytes. */
+static void run_hourly_upload_from(struct detector *d, int i, uint64_t first_id, uint64_t mb)
 {
     static const int jitter[] = { 0, 40, -30, 20, -10, 50, -40, 10, 30, -20 };
     struct flow f;
     uint64_t start = T0 + (uint64_t)(3600 * i + jitter[i % 10] + 100) * SEC;
     flow_make(&f, first_id + (uint64_t)i, "10.1.1.5", 40000, "93.184.216.21", 443, start,
-              start + 30 * SEC, 8 * MB, 60000);
+              start + 30 * SEC, mb * MB, 60000);
     snprintf(f.labels.master_protocol, sizeof(f.labels.master_protocol), "TLS");
     snprintf(f.labels.server_name, sizeof(f.labels.server_name), "files.example-drop.net");
     record(d, &f);
@@ -158,26 +159,49 @@ UNIT_TEST(test_suppression_window)
     struct detector *d = make_detector(&config, &c);
     if (!d)
         return;
-    /* The window is at least two periods of the schedule (median gap 3640 s): alert at the
-     * 4th run (3 h), quiet at the 5th and 6th (2 h 10 s later, under 7280 s), again at
-     * the 7th, though the configured window is only 1 h. */
+    /* Alert at the 4th run (3 h). The same job repeating is no news: runs 5-7 say nothing,
+     * though the configured window (1 h) and two periods (7280 s) pass. */
     run_hourly_upload(d, "10.1.1.5", "files.example-drop.net", 4, 1);
     CHECK_EQ_U(c.count, 1);
-    run_hourly_upload_from(d, 4, 1);
+    for (int i = 4; i < 7; i++)
+        run_hourly_upload_from(d, i, 1, 8);
     CHECK_EQ_U(c.count, 1);
-    run_hourly_upload_from(d, 5, 1);
-    CHECK_EQ_U(c.count, 1);
-    run_hourly_upload_from(d, 6, 1);
+    /* Run 8 sends 40 MB, five times a usual run: a new shape, and after the window (at
+     * least two periods since the alert), so it is said again, as an update. */
+    run_hourly_upload_from(d, 7, 1, 40);
     CHECK_EQ_U(c.count, 2);
     if (c.count == 2) {
         CHECK(!c.alerts[0].is_update);
         CHECK(c.alerts[1].is_update);
-        CHECK_EQ_U(c.alerts[1].connections, 7);
+        CHECK_EQ_U(c.alerts[1].connections, 8);
         CHECK(c.alerts[1].id > c.alerts[0].id);
     }
+    /* Run 9 at 40 MB again: changed from the first alert's shape, not from the second's. */
+    run_hourly_upload_from(d, 8, 1, 40);
+    CHECK_EQ_U(c.count, 2);
     struct detect_stats stats;
     detector_get_stats(d, &stats);
-    CHECK_EQ_U(stats.suppressed, 2);
+    CHECK_EQ_U(stats.suppressed, 4);
+    detector_free(d);
+}
+
+UNIT_TEST(test_changed_shape_waits_for_window)
+{
+    struct detect_config config;
+    struct collected c;
+    detect_config_defaults(&config);
+    struct detector *d = make_detector(&config, &c);
+    if (!d)
+        return;
+    /* A changed shape at the same severity still waits out the window (a day by default):
+     * run 5 at 40 MB, an hour after the alert, is counted and not said. */
+    run_hourly_upload(d, "10.1.1.5", "files.example-drop.net", 4, 1);
+    CHECK_EQ_U(c.count, 1);
+    run_hourly_upload_from(d, 4, 1, 40);
+    CHECK_EQ_U(c.count, 1);
+    struct detect_stats stats;
+    detector_get_stats(d, &stats);
+    CHECK_EQ_U(stats.suppressed, 1);
     detector_free(d);
 }
 
@@ -826,6 +850,7 @@ UNIT_TEST(test_score_formula)
 
 UNIT_MAIN("detect",
           UNIT_CASE(test_periodic_upload_alerts_once), UNIT_CASE(test_suppression_window),
+          UNIT_CASE(test_changed_shape_waits_for_window),
           UNIT_CASE(test_cloud_storage_upload),
           UNIT_CASE(test_big_download_no_alert), UNIT_CASE(test_periodic_small_polling_no_alert),
           UNIT_CASE(test_slow_drip_alerts),
