@@ -92,6 +92,24 @@ bool dns_parse_question(const uint8_t *data, size_t len, char *name, size_t name
     return n > 0 && dns_read_be16(&c, qtype) && dns_read_be16(&c, &qclass);
 }
 
+#define ENTROPY_TERMS_MAX 256 /* longest input remembered: ICMP samples, DNS names */
+
+/* p log2 p for p = count / len, as covert_entropy adds them up: remembered per thread for
+ * the last len seen, since an ICMP flow's echoes mostly share one size and log2 is most of
+ * the cost (~30 calls of it per sampled echo). The same expression gives the same bits. */
+struct entropy_terms {
+    size_t len;                     /* 0: nothing remembered */
+    uint64_t known[(ENTROPY_TERMS_MAX + 1 + 63) / 64];
+    double term[ENTROPY_TERMS_MAX + 1];
+};
+static _Thread_local struct entropy_terms entropy_terms;
+
+static double entropy_term(uint32_t count, size_t len)
+{
+    double p = (double)count / (double)len;
+    return p * log2(p);
+}
+
 /* Bits per byte over the byte histogram. */
 double covert_entropy(const uint8_t *data, size_t len)
 {
@@ -100,12 +118,25 @@ double covert_entropy(const uint8_t *data, size_t len)
         return 0.0;
     for (size_t i = 0; i < len; i++)
         counts[data[i]]++;
+    struct entropy_terms *memo = len <= ENTROPY_TERMS_MAX ? &entropy_terms : NULL;
+    if (memo != NULL && memo->len != len) {
+        memset(memo->known, 0, sizeof(memo->known));
+        memo->len = len;
+    }
     double h = 0.0;
     for (int i = 0; i < 256; i++) {
-        if (counts[i] == 0)
+        uint32_t c = counts[i];
+        if (c == 0)
             continue;
-        double p = (double)counts[i] / (double)len;
-        h -= p * log2(p);
+        if (memo == NULL) {
+            h -= entropy_term(c, len);
+            continue;
+        }
+        if (!(memo->known[c / 64] & (1ull << (c % 64)))) {
+            memo->term[c] = entropy_term(c, len);
+            memo->known[c / 64] |= 1ull << (c % 64);
+        }
+        h -= memo->term[c];
     }
     return h;
 }
