@@ -105,8 +105,9 @@ struct start_bytes {
     uint64_t bytes_out;
 };
 
-/* Orders by start time, stably: records arrive when flows end, so starts come nearly in
- * order and insertion costs a few compares each (BEACON_RING_MAX is 64). */
+/* Orders by start time: records arrive when flows end, so starts taken oldest first come
+ * nearly in order and insertion costs a few compares each (BEACON_RING_MAX is 64). Ties
+ * may leave in any order: they merge into one session, and byte sums are exact. */
 static void sort_by_start(struct start_bytes *starts, uint32_t n)
 {
     for (uint32_t i = 1; i < n; i++) {
@@ -162,8 +163,10 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
     if (n == 0)
         return;
     result->first_start_usec = UINT64_MAX;
+    /* Oldest first (a full ring's oldest is at head): nearly in start order already. */
+    uint32_t oldest = n == series->capacity ? series->head : 0;
     for (uint32_t i = 0; i < n; i++) {
-        const struct beacon_conn *conn = &series->conn[i];
+        const struct beacon_conn *conn = &series->conn[(oldest + i) % n];
         /* Start times as seconds relative to nothing in particular: doubles keep usec
          * precision for any epoch time, which is plenty for schedules. */
         starts[i].start_sec = (double)conn->start_usec / 1e6;
