@@ -110,33 +110,37 @@ static double entropy_term(uint32_t count, size_t len)
     return p * log2(p);
 }
 
-/* Bits per byte over the byte histogram. */
+/* Bits per byte over the byte histogram. The terms are added in byte-value order, the
+ * values present found through a bitmap rather than by a look at all 256 counts. */
 double covert_entropy(const uint8_t *data, size_t len)
 {
     uint32_t counts[256] = { 0 };
+    uint64_t present[4] = { 0 };
     if (len == 0)
         return 0.0;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len; i++) {
         counts[data[i]]++;
+        present[data[i] / 64] |= 1ull << (data[i] % 64);
+    }
     struct entropy_terms *memo = len <= ENTROPY_TERMS_MAX ? &entropy_terms : NULL;
     if (memo != NULL && memo->len != len) {
         memset(memo->known, 0, sizeof(memo->known));
         memo->len = len;
     }
     double h = 0.0;
-    for (int i = 0; i < 256; i++) {
-        uint32_t c = counts[i];
-        if (c == 0)
-            continue;
-        if (memo == NULL) {
-            h -= entropy_term(c, len);
-            continue;
+    for (unsigned word = 0; word < 4; word++) {
+        for (uint64_t bits = present[word]; bits != 0; bits &= bits - 1) {
+            uint32_t c = counts[word * 64 + (unsigned)__builtin_ctzll(bits)];
+            if (memo == NULL) {
+                h -= entropy_term(c, len);
+                continue;
+            }
+            if (!(memo->known[c / 64] & (1ull << (c % 64)))) {
+                memo->term[c] = entropy_term(c, len);
+                memo->known[c / 64] |= 1ull << (c % 64);
+            }
+            h -= memo->term[c];
         }
-        if (!(memo->known[c / 64] & (1ull << (c % 64)))) {
-            memo->term[c] = entropy_term(c, len);
-            memo->known[c / 64] |= 1ull << (c % 64);
-        }
-        h -= memo->term[c];
     }
     return h;
 }
