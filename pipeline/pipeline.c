@@ -89,7 +89,7 @@ struct byte_ring {
     _Alignas(CACHE_LINE) uint64_t cons_tail;     /* consumer's private view */
     uint64_t cons_head_seen;
     unsigned cons_unpublished;
-    struct doorbell *space_bell;                 /* rung by the consumer when half free */
+    struct doorbell *space_bell;                 /* rung by the consumer when a quarter is free */
 };
 
 /* A record on its way to the consumer; flow is a copy, state the observer state it carries. */
@@ -115,7 +115,7 @@ struct worker {
     struct byte_ring in;
     struct event_ring out;
     struct doorbell in_bell;        /* rung by the capture thread when it publishes input */
-    struct doorbell space_bell;     /* rung by the worker when a full ring is half free */
+    struct doorbell space_bell;     /* rung by the worker when a full ring is a quarter free */
     _Alignas(CACHE_LINE) _Atomic uint64_t watermark; /* no record with seq <= this will come */
     _Alignas(CACHE_LINE) struct pipeline *pipeline;
     pthread_t thread;
@@ -339,11 +339,13 @@ static void byte_ring_release_publish(struct byte_ring *r)
 {
     atomic_store_explicit(&r->tail, r->cons_tail, memory_order_release);
     r->cons_unpublished = 0;
-    /* A producer that found the ring full sleeps until half of it is free (the read-modify-
-     * write orders this after the tail's store, as in doorbell_ring). */
+    /* A producer that found the ring full sleeps until a quarter of it is free (the read-
+     * modify-write orders this after the tail's store, as in doorbell_ring): the other three
+     * quarters keep this side busy while the producer is scheduled again. */
     if (r->space_bell == NULL || atomic_fetch_add(&r->space_bell->sleepers, 0) == 0)
         return;
-    if (atomic_load_explicit(&r->head, memory_order_acquire) - r->cons_tail > INPUT_RING_BYTES / 2)
+    if (atomic_load_explicit(&r->head, memory_order_acquire) - r->cons_tail >
+        INPUT_RING_BYTES / 4 * 3)
         return;
     atomic_fetch_add(&r->space_bell->rings, 1);
     futex(&r->space_bell->rings, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
@@ -893,7 +895,7 @@ static void pipeline_advance(struct pipeline *p, uint64_t upto)
 }
 
 /* Room in w's ring for the item numbered seq; waits while it is full. The wait is a sleep
- * until the worker has emptied half the ring: reading a file, the capture thread is faster
+ * until the worker has emptied a quarter of the ring: reading a file, the capture thread is faster
  * than a worker and finds the ring full again and again, and yields or short sleeps there
  * cost two syscalls and a context switch every few packets. */
 static struct item *pipeline_reserve(struct pipeline *p, struct worker *w, uint32_t need,
