@@ -14,6 +14,7 @@
 #include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -176,6 +177,9 @@ static bool capture_open_file(struct capture *capture, int index, char *err, siz
         setvbuf(stream, buffer, _IOFBF, CAPTURE_FILE_BUFFER);
     if (stream == stdin)
         stdin_buffered = true;
+    /* Only this thread reads the stream: libpcap's two freads a packet need not take and
+     * release its lock (atomic operations, since the process has other threads). */
+    __fsetlocking(stream, FSETLOCKING_BYCALLER);
     /* Nanosecond files are scaled to microseconds. */
     capture->pcap = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_MICRO,
                                                              pcap_err);

@@ -123,12 +123,18 @@ struct start_bytes {
     uint64_t bytes_out;
 };
 
-/* qsort order: by start time. */
-static int compare_start(const void *a, const void *b)
+/* Orders by start time: records arrive when flows end, so starts taken oldest first come
+ * nearly in order and insertion costs a few compares each (BEACON_RING_MAX is 64). Ties
+ * may leave in any order: they merge into one session, and byte sums are exact. */
+static void sort_by_start(struct start_bytes *starts, uint32_t n)
 {
-    double x = ((const struct start_bytes *)a)->start_sec;
-    double y = ((const struct start_bytes *)b)->start_sec;
-    return (x > y) - (x < y);
+    for (uint32_t i = 1; i < n; i++) {
+        struct start_bytes v = starts[i];
+        uint32_t j = i;
+        for (; j > 0 && starts[j - 1].start_sec > v.start_sec; j--)
+            starts[j] = starts[j - 1];
+        starts[j] = v;
+    }
 }
 
 /* Share of time bins, over the last BEACON_PERSIST_WINDOW_BINS ending at the latest
@@ -176,8 +182,10 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
     if (n == 0)
         return;
     result->first_start_usec = UINT64_MAX;
+    /* Oldest first (a full ring's oldest is at head): nearly in start order already. */
+    uint32_t oldest = n == series->capacity ? series->head : 0;
     for (uint32_t i = 0; i < n; i++) {
-        const struct beacon_conn *conn = &series->conn[i];
+        const struct beacon_conn *conn = &series->conn[(oldest + i) % n];
         /* Start times as seconds relative to nothing in particular: doubles keep usec
          * precision for any epoch time, which is plenty for schedules. */
         starts[i].start_sec = (double)conn->start_usec / 1e6;
@@ -188,7 +196,7 @@ void beacon_evaluate(const struct beacon_series *series, const struct beacon_par
             result->first_start_usec = conn->start_usec;
     }
     /* Records arrive when flows end, not when they start: order by start. */
-    qsort(starts, n, sizeof(starts[0]), compare_start);
+    sort_by_start(starts, n);
 
     /* A start closer than min_period to the previous start continues its session (chained,
      * so a connection every 10 s is one long session, not a 30 s schedule). */

@@ -38,6 +38,39 @@ struct dns_window {
     uint64_t last_alert_usec;
 };
 
+/* Registered domains of recent names: libpsl spends ~16 k instructions on one name, and
+ * most DNS names repeat (a response carries its query's name; clients ask again). Short
+ * names go in a direct-mapped cache keyed by the masked name. Long ones (a tunnel's, each
+ * asked once) would only push those out: they go in a few slots of their own, enough for
+ * a response to find its query's. */
+#define REGISTERED_CACHE_SLOTS 1024
+#define REGISTERED_SHORT_NAME 64       /* shorter names go in the direct-mapped cache */
+#define REGISTERED_LONG_SLOTS 16
+#define REGISTERED_NONE 0xff           /* offset: the name has no registered domain */
+
+/* What a slot says about the name it holds. */
+struct registered_tag {
+    uint8_t len;                    /* of the name; 0: empty slot */
+    uint8_t offset;                 /* of the registered domain in it, or REGISTERED_NONE */
+};
+
+struct registered_slot {
+    struct registered_tag tag;
+    char name[REGISTERED_SHORT_NAME];
+};
+
+struct registered_long_slot {
+    uint64_t hash;
+    struct registered_tag tag;
+    char name[256];                 /* as covert_registered's copy */
+};
+
+struct registered_cache {
+    struct registered_slot slot[REGISTERED_CACHE_SLOTS];
+    struct registered_long_slot long_slot[REGISTERED_LONG_SLOTS];
+    unsigned long_next;             /* the long slot to fill next, round robin */
+};
+
 struct covert {
     psl_ctx_t *psl;                 /* NULL: no rules found, the last two labels are used */
     struct table heavy;             /* listed registered domains */
@@ -48,6 +81,7 @@ struct covert {
     uint64_t suppress_usec;
     struct covert_stats stats;
     char domain[DNS_DOMAIN_MAX];    /* covert_registered's answer */
+    struct registered_cache *registered; /* NULL: none */
 };
 
 static void covert_free_entry(struct table_entry *entry)
@@ -109,6 +143,8 @@ struct covert *covert_new(const struct covert_config *config, char *err, size_t 
     }
     c->home_net = config->home_net;
     c->suppress_usec = config->suppress_usec;
+    /* Without it every name goes to libpsl: slower, same answers. */
+    c->registered = calloc(1, sizeof(*c->registered));
     if (!table_init(&c->heavy, 256) || !table_init(&c->mail_learned, 64) ||
         !table_init(&c->dns_windows, 1024)) {
         snprintf(err, err_len, "covert: out of memory");
@@ -148,6 +184,7 @@ void covert_free(struct covert *c)
         table_destroy(&c->dns_windows, covert_free_entry);
     if (c->mail_listed)
         cidr_set_free(c->mail_listed);
+    free(c->registered);
     free(c);
 }
 
@@ -185,6 +222,70 @@ void covert_flow_init(struct covert_flow *state, const struct flow *flow)
     }
 }
 
+/* Where libpsl (or the last-two-labels rule) puts the registered domain of clean, or NULL. */
+static const char *covert_registered_lookup(const struct covert *c, const char *clean)
+{
+    if (c->psl)
+        return psl_registrable_domain(c->psl, clean);
+    /* No rules at all: the last two labels. */
+    const char *last = strrchr(clean, '.');
+    if (last == NULL)
+        return NULL;
+    const char *p = last;
+    while (p > clean && p[-1] != '.')
+        p--;
+    return p > clean ? p : (last > clean ? clean : NULL);
+}
+
+/* The slot of clean (n bytes, hashing to hash) in the cache, its name in *name: returns
+ * true when it holds clean's answer already; else it is the one to fill. */
+static bool registered_slot_of(struct registered_cache *cache, const char *clean, size_t n,
+                               uint64_t hash, struct registered_tag **tag, char **name)
+{
+    if (n < REGISTERED_SHORT_NAME) {
+        struct registered_slot *slot = &cache->slot[(hash ^ (hash >> 32)) % REGISTERED_CACHE_SLOTS];
+        *tag = &slot->tag;
+        *name = slot->name;
+        return slot->tag.len == n && memcmp(slot->name, clean, n) == 0;
+    }
+    for (unsigned i = 0; i < REGISTERED_LONG_SLOTS; i++) {
+        struct registered_long_slot *slot = &cache->long_slot[i];
+        if (slot->hash == hash && slot->tag.len == n && memcmp(slot->name, clean, n) == 0) {
+            *tag = &slot->tag;
+            *name = slot->name;
+            return true;
+        }
+    }
+    struct registered_long_slot *slot = &cache->long_slot[cache->long_next];
+    cache->long_next = (cache->long_next + 1) % REGISTERED_LONG_SLOTS;
+    slot->hash = hash;
+    *tag = &slot->tag;
+    *name = slot->name;
+    return false;
+}
+
+/* covert_registered_lookup through the cache: clean is n bytes long and hashes to hash. */
+static const char *covert_registered_cached(struct covert *c, const char *clean, size_t n,
+                                            uint64_t hash)
+{
+    if (c->registered == NULL || n == 0 || n > 255)
+        return covert_registered_lookup(c, clean);
+    struct registered_tag *tag;
+    char *name;
+    if (registered_slot_of(c->registered, clean, n, hash, &tag, &name))
+        return tag->offset != REGISTERED_NONE ? clean + tag->offset : NULL;
+    const char *domain = covert_registered_lookup(c, clean);
+    /* libpsl answers with a pointer into the name it was given. */
+    if (domain != NULL && (domain < clean || domain >= clean + n)) {
+        tag->len = 0;
+        return domain;
+    }
+    tag->len = (uint8_t)n;
+    tag->offset = domain != NULL ? (uint8_t)(domain - clean) : REGISTERED_NONE;
+    memcpy(name, clean, n);
+    return domain;
+}
+
 /* The registered domain of a name from a packet. Bytes a tunnel puts in its labels are
  * not for libpsl (it wants UTF-8): they are masked in a copy, the domain's own labels are
  * plain LDH. */
@@ -193,24 +294,14 @@ static const char *covert_registered(void *user, const char *name)
     struct covert *c = user;
     char clean[256];
     size_t n = 0;
+    uint64_t hash = 0xcbf29ce484222325u; /* FNV-1a over the masked name */
     for (; name[n] && n + 1 < sizeof(clean); n++) {
         unsigned char ch = (unsigned char)name[n];
         clean[n] = (char)(isalnum(ch) || ch == '.' || ch == '-' || ch == '_' ? ch : 'x');
+        hash = (hash ^ (unsigned char)clean[n]) * 0x100000001b3u;
     }
     clean[n] = '\0';
-    const char *domain = NULL;
-    if (c->psl) {
-        domain = psl_registrable_domain(c->psl, clean);
-    } else {
-        /* No rules at all: the last two labels. */
-        const char *last = strrchr(clean, '.');
-        if (last != NULL) {
-            const char *p = last;
-            while (p > clean && p[-1] != '.')
-                p--;
-            domain = p > clean ? p : (last > clean ? clean : NULL);
-        }
-    }
+    const char *domain = covert_registered_cached(c, clean, n, hash);
     if (domain == NULL || domain[0] == '\0')
         return NULL;
     size_t len = strnlen(domain, sizeof(c->domain) - 1);

@@ -46,6 +46,8 @@
 #define OUTPUT_RING_EVENTS  1024       /* per worker: records waiting for the merge (~2.3 MiB) */
 #define ITEM_ALIGN          64         /* input items start on a cache line */
 #define PUBLISH_EVERY       32         /* input items between index and watermark publications */
+#define CONSUMER_WAKE_RECORDS 64       /* records a busy worker batches before waking the consumer */
+#define CONSUMER_WAKE_ITEMS 4096       /* or input items, for the watermark other workers' wait on */
 #define WORKER_BATCH        8          /* input items whose flow lookups a worker overlaps */
 #define TICK_MSEC           1000       /* the sink's on_tick period, wall time */
 #define ORDER_EOF           (1ULL << 63) /* end-of-input records sort after timeouts */
@@ -87,6 +89,7 @@ struct byte_ring {
     _Alignas(CACHE_LINE) uint64_t cons_tail;     /* consumer's private view */
     uint64_t cons_head_seen;
     unsigned cons_unpublished;
+    struct doorbell *space_bell;                 /* rung by the consumer when a quarter is free */
 };
 
 /* A record on its way to the consumer; flow is a copy, state the observer state it carries. */
@@ -112,6 +115,7 @@ struct worker {
     struct byte_ring in;
     struct event_ring out;
     struct doorbell in_bell;        /* rung by the capture thread when it publishes input */
+    struct doorbell space_bell;     /* rung by the worker when a full ring is a quarter free */
     _Alignas(CACHE_LINE) _Atomic uint64_t watermark; /* no record with seq <= this will come */
     _Alignas(CACHE_LINE) struct pipeline *pipeline;
     pthread_t thread;
@@ -130,6 +134,8 @@ struct worker {
     const struct item *current;     /* the item being processed */
     uint64_t records_for_item;      /* order2 of the next record a packet causes */
     uint64_t done_seq;              /* watermark not yet published */
+    uint64_t announced_seq;         /* done_seq when the consumer was last woken */
+    unsigned records_unannounced;   /* records committed since then */
     pthread_mutex_t stats_lock;     /* guards stats: snapshot for pipeline_get_flow_stats */
     struct flow_table_stats stats;
     _Alignas(CACHE_LINE) uint64_t last_sent; /* capture thread only: seq of the last item sent */
@@ -203,6 +209,9 @@ struct backoff {
 #define BACKOFF_IDLE_ROUNDS (BACKOFF_YIELDS + 8)
 /* The longest an idle worker sleeps without a ring: a safety net, not a clock. */
 #define IDLE_SLEEP_MAX_MSEC 1000
+/* The longest the capture thread sleeps on a full ring without a ring of its bell: a safety
+ * net, not a clock (a worker waiting on the consumer frees nothing meanwhile). */
+#define SPACE_SLEEP_MAX_MSEC 100
 
 static bool backoff_idle(const struct backoff *b)
 {
@@ -331,6 +340,16 @@ static void byte_ring_release_publish(struct byte_ring *r)
 {
     atomic_store_explicit(&r->tail, r->cons_tail, memory_order_release);
     r->cons_unpublished = 0;
+    /* A producer that found the ring full sleeps until a quarter of it is free (the read-
+     * modify-write orders this after the tail's store, as in doorbell_ring): the other three
+     * quarters keep this side busy while the producer is scheduled again. */
+    if (r->space_bell == NULL || atomic_fetch_add(&r->space_bell->sleepers, 0) == 0)
+        return;
+    if (atomic_load_explicit(&r->head, memory_order_acquire) - r->cons_tail >
+        INPUT_RING_BYTES / 4 * 3)
+        return;
+    atomic_fetch_add(&r->space_bell->rings, 1);
+    futex(&r->space_bell->rings, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 }
 
 /* Frees the item that starts at pos, and any pad before it. */
@@ -377,14 +396,23 @@ static void event_ring_pop(struct event_ring *r)
 
 /* ---- workers ---- */
 
-/* Hands over consumed input space and the watermark. */
-static void worker_publish(struct worker *w)
+/* Hands over consumed input space and the watermark. A busy worker wakes a sleeping
+ * consumer only once CONSUMER_WAKE_RECORDS records or CONSUMER_WAKE_ITEMS items have passed
+ * since it last did: woken at every publication, the consumer slept and woke again for each
+ * record or two (a futex call and two context switches each). A worker out of work or
+ * waiting for room for records (now) always wakes it. */
+static void worker_publish(struct worker *w, bool now)
 {
     byte_ring_release_publish(&w->in);
     /* The consumer waits for records and watermarks; records come with a watermark move. */
     if (atomic_load_explicit(&w->watermark, memory_order_relaxed) == w->done_seq)
         return;
     atomic_store_explicit(&w->watermark, w->done_seq, memory_order_release);
+    if (!now && w->records_unannounced < CONSUMER_WAKE_RECORDS &&
+        w->done_seq - w->announced_seq < CONSUMER_WAKE_ITEMS)
+        return;
+    w->records_unannounced = 0;
+    w->announced_seq = w->done_seq;
     doorbell_ring(&w->pipeline->consumer_bell);
 }
 
@@ -431,7 +459,7 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
     struct record_event *event = event_ring_reserve(&w->out);
     if (event == NULL) {
         struct backoff wait = { 0 };
-        worker_publish(w);
+        worker_publish(w, true);
         while ((event = event_ring_reserve(&w->out)) == NULL) {
             if (atomic_load_explicit(&p->abort, memory_order_relaxed)) {
                 if (final)
@@ -477,6 +505,7 @@ static void worker_on_record(void *user, struct flow *flow, enum flow_end_reason
     event->reason = reason;
     event->final = final;
     event_ring_commit(&w->out);
+    w->records_unannounced++;
     /* Fanout: the consumer takes records as they come, not at watermark moves. */
     if (p->fanout)
         doorbell_ring(&p->consumer_bell);
@@ -523,7 +552,7 @@ static void *worker_main(void *arg)
     while (!last) {
         unsigned n = byte_ring_peek_batch(&w->in, batch, at, WORKER_BATCH);
         if (n == 0) {
-            worker_publish(w);
+            worker_publish(w, true);
             since_publish = 0;
             if (atomic_load_explicit(&p->abort, memory_order_relaxed))
                 break;
@@ -553,7 +582,7 @@ static void *worker_main(void *arg)
             w->done_seq = batch[i]->seq;
             byte_ring_release(&w->in, batch[i], at[i]);
             if (++since_publish >= PUBLISH_EVERY) {
-                worker_publish(w);
+                worker_publish(w, false);
                 since_publish = 0;
             }
         }
@@ -869,18 +898,23 @@ static void pipeline_advance(struct pipeline *p, uint64_t upto)
     }
 }
 
-/* Room in w's ring for the item numbered seq; waits while it is full. */
+/* Room in w's ring for the item numbered seq; waits while it is full. The wait is a sleep
+ * until the worker has emptied a quarter of the ring: reading a file, the capture thread is faster
+ * than a worker and finds the ring full again and again, and yields or short sleeps there
+ * cost two syscalls and a context switch every few packets. */
 static struct item *pipeline_reserve(struct pipeline *p, struct worker *w, uint32_t need,
                                      uint64_t seq)
 {
     struct item *item = byte_ring_reserve(&w->in, need);
-    struct backoff wait = { 0 };
     while (item == NULL) {
         /* The other workers will only ever get seq or later: say so, or the consumer may
          * wait for one of them while this worker waits for the consumer. */
         pipeline_advance(p, seq - 1);
-        backoff_wait(&wait);
+        uint32_t ticket = doorbell_prepare(&w->space_bell);
         item = byte_ring_reserve(&w->in, need);
+        doorbell_sleep(&w->space_bell, ticket, item == NULL, SPACE_SLEEP_MAX_MSEC);
+        if (item == NULL)
+            item = byte_ring_reserve(&w->in, need);
     }
     return item;
 }
@@ -1102,6 +1136,7 @@ static struct worker *worker_new(struct pipeline *p, const struct pipeline_confi
     w->pipeline = p;
     w->in.buf = p->fanout ? NULL : malloc(INPUT_RING_BYTES); /* fanout: no input ring */
     w->in.bell = &w->in_bell;
+    w->in.space_bell = &w->space_bell;
     w->out.slot = calloc(OUTPUT_RING_EVENTS, sizeof(*w->out.slot));
     w->out.state_buf = calloc(OUTPUT_RING_EVENTS, p->state_size > 0 ? p->state_size : 1);
     if ((w->in.buf == NULL && !p->fanout) || w->out.slot == NULL || w->out.state_buf == NULL) {

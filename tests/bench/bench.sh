@@ -319,11 +319,14 @@ report_real() {
     real_row rt_bare "bare libpcap loop"
     echo "targets (issue 20):"
     result rt_ex1 || { echo "  [ N/A ] exflow did not finish"; return; }
-    ex_sec=$BEST_SEC; ex_cpu=$BEST_CPU
+    ex_sec=$BEST_SEC; ex_cpu=$(min_cpu rt_ex1)
     if result rt_ndpi; then
-        r=$(ratio "$ex_cpu" "$BEST_CPU")
+        # CPU: each program's least over its runs (on a loaded machine the fastest run by
+        # the clock is not always the one charged the least).
+        ndpi_cpu=$(min_cpu rt_ndpi)
+        r=$(ratio "$ex_cpu" "$ndpi_cpu")
         v=$(awk -v x="$r" 'BEGIN { print (x <= 0.8) ? "PASS " : "FAIL " }')
-        echo "  [$v] CPU s, exflow --threads 1 / ndpiReader = $ex_cpu / $BEST_CPU = ${r}x (target <= 0.8x)"
+        echo "  [$v] CPU s (least of each's runs), exflow --threads 1 / ndpiReader = $ex_cpu / $ndpi_cpu = ${r}x (target <= 0.8x)"
         r=$(ratio "$BEST_SEC" "$ex_sec")
         echo "  [$(verdict "$r" 2)] wall, ndpiReader / exflow --threads 1 = $BEST_SEC / $ex_sec = ${r}x faster (target >= 2x)"
     else
