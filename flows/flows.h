@@ -26,8 +26,10 @@ enum flow_end_reason {
     FLOW_END_TCP_RESET,    /* RST */
     FLOW_END_EVICTED,      /* memory cap reached, oldest flow pushed out */
     FLOW_END_EOF,          /* end of input or shutdown */
-    /* Not an end and not a flow event: an upload burst inside the flow closed (struct
-     * flow_burst). Only detection hears it; flow exports and counts ignore it. */
+    /* Not an end: an upload burst inside the flow closed (struct flow_burst). Detection
+     * scores it; it is written as a flow event of its own (end_reason "burst", with the
+     * burst's bytes) so that saved events can be scored again, but the flow's counters go
+     * on: its next record counts them again. */
     FLOW_END_BURST,
 };
 const char *flow_end_reason_name(enum flow_end_reason reason);

@@ -357,6 +357,23 @@ static void set_payload_evidence(json_t *event, const struct flow *flow)
     set_value(event, "payload_evidence", object);
 }
 
+/* The upload burst a record closes or falls in (flows.h, struct flow_burst): on burst
+ * records, and on every later record of a flow that had bursts, since detection scores
+ * those by the burst rather than by the record's counters. Absent otherwise, so a flow
+ * without bursts is written as before. */
+static void set_burst(json_t *event, const struct flow *flow, enum flow_end_reason reason)
+{
+    const struct flow_burst *burst = &flow->burst;
+    if (reason != FLOW_END_BURST && burst->seq == 0)
+        return;
+    json_t *object = json_object();
+    set_uint(object, "seq", burst->seq);
+    set_time(object, "start", burst->start_ts_usec);
+    set_uint(object, "payload_bytes_toserver", burst->payload_bytes[FLOW_DIR_ORIG]);
+    set_uint(object, "payload_bytes_toclient", burst->payload_bytes[FLOW_DIR_RESP]);
+    set_value(event, "burst", object);
+}
+
 char *output_flow_json(const struct output_config *config, const struct event_identity *identity,
                        const struct flow *flow, enum flow_end_reason reason)
 {
@@ -364,9 +381,15 @@ char *output_flow_json(const struct output_config *config, const struct event_id
     const struct flow_direction_stats *to_client = &flow->dir[FLOW_DIR_RESP];
     const struct flow_labels *labels = &flow->labels;
 
-    char name[64], event_id[40];
-    snprintf(name, sizeof(name), "flow/%" PRIu64 "/%" PRIu64, (uint64_t)flow->id,
-             (uint64_t)flow->record_seq);
+    /* A burst record shares record_seq with the record that follows it: its burst number
+     * keeps its event id apart. */
+    char name[80], event_id[40];
+    if (reason == FLOW_END_BURST)
+        snprintf(name, sizeof(name), "flow/%" PRIu64 "/%" PRIu64 "/burst/%" PRIu64,
+                 (uint64_t)flow->id, (uint64_t)flow->record_seq, (uint64_t)flow->burst.seq);
+    else
+        snprintf(name, sizeof(name), "flow/%" PRIu64 "/%" PRIu64, (uint64_t)flow->id,
+                 (uint64_t)flow->record_seq);
     event_id_format(identity, name, event_id, sizeof(event_id));
     json_t *event = event_head("flow", flow->last_ts_usec, identity, event_id);
     if (event == NULL)
@@ -428,6 +451,7 @@ char *output_flow_json(const struct output_config *config, const struct event_id
             set_geo(event, &info);
     }
     set_own_text(event, "remote_ip_class", geo_addr_class_name(remote_class));
+    set_burst(event, flow, reason);
     set_payload_evidence(event, flow);
     return dump_event(event);
 }

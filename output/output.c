@@ -82,9 +82,7 @@ static bool output_encodes_flows(const struct output *output)
 void output_flow(struct output *output, const struct flow *flow, enum flow_end_reason reason,
                  char *json)
 {
-    /* A burst closed inside a flow is for detection only: the flow's own records stay as
-     * they are for every export. */
-    if (!output_encodes_flows(output) || reason == FLOW_END_BURST) {
+    if (!output_encodes_flows(output)) {
         free(json);
         return;
     }
@@ -133,8 +131,6 @@ struct flow_encoder *output_flow_encoder_new(const struct output *output)
 char *output_flow_encode(struct flow_encoder *encoder, const struct flow *flow,
                          enum flow_end_reason reason)
 {
-    if (reason == FLOW_END_BURST)
-        return NULL; /* not a flow event (output_flow) */
     return output_flow_json(&encoder->config, &encoder->identity, flow, reason);
 }
 

@@ -164,6 +164,9 @@ static void report_see_time(struct report *report, uint64_t usec)
 
 static void report_add_flow(struct report *report, const json_t *event)
 {
+    /* A burst record repeats counters that the flow's next record holds too. */
+    if (strcmp(report_json_string(event, "end_reason"), "burst") == 0)
+        return;
     if (report->flow_count == report->flow_capacity) {
         size_t capacity = report->flow_capacity == 0 ? 1024 : report->flow_capacity * 2;
         if (capacity > REPORT_MAX_FLOWS)

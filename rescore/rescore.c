@@ -195,12 +195,30 @@ static bool get_end_reason(json_t *object, enum flow_end_reason *out, struct fie
         return false;
     if (text[0] == '\0')
         return true;   /* detection does not read it */
-    for (int r = FLOW_END_IDLE; r <= FLOW_END_EOF; r++)
+    for (int r = FLOW_END_IDLE; r <= FLOW_END_BURST; r++)
         if (strcmp(text, flow_end_reason_name((enum flow_end_reason)r)) == 0) {
             *out = (enum flow_end_reason)r;
             return true;
         }
     return fail(e, "end_reason", "unknown reason");
+}
+
+/* The upload burst of the record (output/event.c writes it), into flow->burst; absent: no
+ * bursts so far, and a burst record must have it. */
+static bool get_burst(json_t *event, enum flow_end_reason reason, struct flow_burst *burst,
+                      struct field_error *e)
+{
+    json_t *object = json_object_get(event, "burst");
+    if (object == NULL)
+        return reason == FLOW_END_BURST ? fail(e, "burst", "missing on a burst record") : true;
+    if (!json_is_object(object))
+        return fail(e, "burst", "not an object");
+    return get_u32(object, "seq", &burst->seq, e) &&
+           get_time(object, "start", &burst->start_ts_usec, e) &&
+           get_uint(object, "payload_bytes_toserver", INT64_MAX, true,
+                    &burst->payload_bytes[FLOW_DIR_ORIG], e) &&
+           get_uint(object, "payload_bytes_toclient", INT64_MAX, true,
+                    &burst->payload_bytes[FLOW_DIR_RESP], e);
 }
 
 /* Both addresses, of one family. */
@@ -403,7 +421,8 @@ static bool rescore_flow(struct rescore_reader *r, json_t *event, enum flow_end_
     flow->total_start_ts_usec = flow->start_ts_usec;
     flow->age_ts_usec = flow->last_ts_usec;
     return get_proto(event, &flow->proto, e) && get_tcp_state(event, &flow->tcp_state, e) &&
-           get_end_reason(event, reason, e) && get_labels(event, &flow->labels, e) &&
+           get_end_reason(event, reason, e) && get_burst(event, *reason, &flow->burst, e) &&
+           get_labels(event, &flow->labels, e) &&
            get_counters(event, flow, e) && get_evidence(event, &r->saved, has_evidence, e);
 }
 

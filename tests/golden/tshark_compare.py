@@ -57,7 +57,8 @@ def exflow_conversations(jsonl):
     with open(jsonl) as f:
         for line in f:
             ev = json.loads(line)
-            if ev.get("event_type") != "flow":
+            # Burst records repeat counters the flow's next record holds (docs/events.md).
+            if ev.get("event_type") != "flow" or ev.get("end_reason") == "burst":
                 continue
             proto = ev["proto"] if ev["proto"] in ("TCP", "UDP") else "other"
             sport = ev.get("src_port", 0) if proto != "other" else 0

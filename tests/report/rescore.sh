@@ -12,7 +12,8 @@
 # (ftp_stor_active), ftp_stor + small_upload (ftp_small_stor), ssh_upload (sftp_hourly),
 # cloud_storage (tls_mega), parallel_streams (rclone_multistream), bulk_upload
 # (bulk_http_50m), dns_tunnel (dns_iodine), icmp_tunnel (icmp_ptunnel), smtp_exfil
-# (smtp_stealer), persistent (jitter_tls_24h), a group of destinations (rotate_ip24), a
+# (smtp_stealer), persistent (jitter_tls_24h), periodic over the upload bursts of one
+# keep-alive connection (keepalive_http_6h), a group of destinations (rotate_ip24), a
 # learned mail server (smtp_relay, no alert) and one with the allowlist (allowlisted_sync);
 # and the restarts (restart_zip: two runs that share a state file).
 # The whole check-gated corpus agrees too; RESCORE_ALL=1 runs every scenario (about a minute).
@@ -40,7 +41,7 @@ crashed() {   # STDERR-FILE EXIT-STATUS: a crash or a sanitizer report
 }
 
 subset="ps_upload ftp_stor_active ftp_small_stor sftp_hourly tls_mega rclone_multistream
-bulk_http_50m dns_iodine icmp_ptunnel smtp_stealer jitter_tls_24h rotate_ip24 smtp_relay
+bulk_http_50m dns_iodine icmp_ptunnel smtp_stealer jitter_tls_24h keepalive_http_6h rotate_ip24 smtp_relay
 allowlisted_sync"
 # name, pcaps, args of the check-gated scenarios that are one run (';' marks a restart).
 grep -v '^#' tests/scenarios/manifest.tsv | tail -n +2 |
@@ -134,6 +135,8 @@ out = [line,
     edit(lambda e: e["payload_evidence"].update(kind="gopher")),     # unknown kind
     edit(lambda e: e["payload_evidence"].update(upload_requests=-1)),  # negative
     edit(lambda e: e["payload_evidence"].update(host='<script>\x1b[2J"x\u2028' + "A" * 300)),  # kept
+    edit(lambda e: e.update(end_reason="burst")),                    # burst record without burst
+    edit(lambda e: e.update(burst={"seq": 1, "start": e["start"]})),  # burst without its bytes
     '{"event_type":"flow","payload_evidence":{"kind":"dns","domains":[{"domain":"a","unique":"zz"}]}}',
     "[]", "null"]
 with open(sys.argv[2], "wb") as f:
@@ -144,7 +147,7 @@ PY
 rc=$?
 if crashed "$tmp/bad.err" "$rc"; then
     fail "bad lines: exit $rc"; head -n 5 "$tmp/bad.err"
-elif [ "$rc" -eq 0 ] && grep -q 'bad_lines=12 other_events=1 records=2 ' "$tmp/bad.err" &&
+elif [ "$rc" -eq 0 ] && grep -q 'bad_lines=14 other_events=1 records=2 ' "$tmp/bad.err" &&
      grep -q "bad.jsonl:2: .*line skipped" "$tmp/bad.err" &&
      [ "$(grep -c '"event_type":"flow"' "$tmp/bad.out")" -eq 2 ]; then
     ok "bad lines counted and skipped, good lines kept"

@@ -195,6 +195,46 @@ UNIT_TEST(test_flow_json)
     geo_close(config.geo);
 }
 
+/* Upload bursts of a keep-alive connection: the burst record and the flow's later records
+ * carry the burst, each with an event id of its own; the record a burst ends with has the
+ * same record_seq as the one after it. */
+UNIT_TEST(test_flow_burst_json)
+{
+    struct output_config config;
+    output_config_defaults(&config);
+    struct flow flow;
+    make_flow(&flow);
+    struct event_identity identity = test_identity();
+    char *plain = output_flow_json(&config, &identity, &flow, FLOW_END_TCP_CLOSE);
+    CHECK(plain != NULL && strstr(plain, "\"burst\"") == NULL);
+
+    flow.burst.seq = 0;
+    flow.burst.start_ts_usec = TS_2024 + 1000000;
+    flow.burst.payload_bytes[FLOW_DIR_ORIG] = 4100;
+    flow.burst.payload_bytes[FLOW_DIR_RESP] = 250;
+    char *first = output_flow_json(&config, &identity, &flow, FLOW_END_BURST);
+    CHECK(first != NULL && strstr(first, "\"end_reason\":\"burst\",\"remote_ip_class\":\"public\","
+                                         "\"burst\":{\"seq\":0,\"start\":\"2024-01-02T03:04:06.123456Z\","
+                                         "\"payload_bytes_toserver\":4100,"
+                                         "\"payload_bytes_toclient\":250}}") != NULL);
+    flow.burst.seq = 1;
+    char *second = output_flow_json(&config, &identity, &flow, FLOW_END_BURST);
+    char *last = output_flow_json(&config, &identity, &flow, FLOW_END_TCP_CLOSE);
+    CHECK(last != NULL && strstr(last, "\"end_reason\":\"tcp_close\",\"remote_ip_class\":\"public\","
+                                       "\"burst\":{\"seq\":1,") != NULL);
+    /* The final record keeps the event id a flow without bursts has. */
+    CHECK(plain != NULL && last != NULL && strncmp(plain, last, 140) == 0);
+    const char *records[] = { first, second, last };
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            CHECK(records[i] != NULL && records[j] != NULL &&
+                  strncmp(strstr(records[i], "event_id"), strstr(records[j], "event_id"), 50) != 0);
+    free(plain);
+    free(first);
+    free(second);
+    free(last);
+}
+
 UNIT_TEST(test_alert_json)
 {
     struct output_config config;
@@ -1233,6 +1273,7 @@ UNIT_TEST(test_json_sink_rotation)
 UNIT_MAIN("output",
           UNIT_CASE(test_time_and_proto),
           UNIT_CASE(test_flow_json),
+          UNIT_CASE(test_flow_burst_json),
           UNIT_CASE(test_alert_json),
           UNIT_CASE(test_syslog_format),
           UNIT_CASE(test_syslog_alert_sd_and_cef),

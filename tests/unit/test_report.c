@@ -23,6 +23,13 @@ static const char flow_internal[] =
     "{\"event_type\":\"flow\",\"start\":\"2026-03-09T04:00:00Z\",\"src_ip\":\"10.0.0.2\","
     "\"dest_ip\":\"10.0.0.50\",\"dest_port\":22,\"bytes_toserver\":9000000,"
     "\"remote_ip_class\":\"private\"}";
+/* A burst of flow_b's connection: its counters are flow_b's again, not more bytes. */
+static const char flow_b_burst[] =
+    "{\"event_type\":\"flow\",\"start\":\"2026-03-09T04:00:00.500000Z\",\"src_ip\":\"10.0.0.1\","
+    "\"dest_ip\":\"81.2.69.142\",\"dest_port\":443,\"bytes_toserver\":150000,"
+    "\"bytes_toclient\":600,\"remote_ip_class\":\"public\",\"end_reason\":\"burst\","
+    "\"burst\":{\"seq\":0,\"start\":\"2026-03-09T04:00:00.600000Z\","
+    "\"payload_bytes_toserver\":140000,\"payload_bytes_toclient\":300}}";
 /* No geo, a breakdown object of unknown shape, an unknown field: all fine. */
 static const char alert_a[] =
     "{\"timestamp\":\"2026-03-09T04:00:01Z\",\"event_type\":\"alert\",\"severity\":\"high\","
@@ -92,6 +99,7 @@ UNIT_TEST(test_report_summary_adds_up)
 {
     struct report *report = report_new();
     ADD(report, flow_a);
+    ADD(report, flow_b_burst);
     ADD(report, flow_b);
     ADD(report, flow_internal);
     ADD(report, alert_a);
@@ -106,7 +114,8 @@ UNIT_TEST(test_report_summary_adds_up)
     CHECK(strstr(buf, "  high           1") != NULL);
     /* 10.0.0.2's 9 MB went to a private address: not an upload to the outside */
     CHECK(strstr(buf, "10.0.0.2 ") == NULL);
-    CHECK(strstr(buf, "500.0 kB") != NULL);             /* 10.0.0.1: 300 kB + 200 kB */
+    CHECK(strstr(buf, "500.0 kB") != NULL);             /* 10.0.0.1: 300 kB + 200 kB, the
+                                                         * burst record not counted again */
     CHECK(strstr(buf, "skipped_truncated_ip") != NULL);
     CHECK(strstr(buf, "pcap_dropped") == NULL);
     free(buf);
