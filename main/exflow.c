@@ -46,6 +46,7 @@ struct exflow {
     struct capture *fanout[PIPELINE_MAX_WORKERS]; /* --fanout: one capture per worker */
     unsigned fanout_count;
     struct pipeline *pipeline;
+    struct cidr_set *home_net;      /* the pipeline's copy, for choosing workers */
     struct zeek_reader *zeek;       /* --zeek: instead of capture and pipeline */
     struct rescore_reader *rescore; /* -r EVENTS.jsonl: saved flow events, likewise */
     struct detector *detector;
@@ -1033,8 +1034,18 @@ int main(int argc, char **argv)
     struct pipeline_packet_stage stage = { new_packet_detector, packet_detector_on_packet,
                                            packet_detector_prepare, free_packet_detector,
                                            detector_flow_state_size(), &options.detect };
-    struct pipeline_config pipeline_config = { options.threads, options.flows, &stage,
-                                               options.fanout ? x.fanout : NULL };
+    x.home_net = cidr_set_new();
+    if (x.home_net == NULL ||
+        !cidr_set_add_list(x.home_net, options.detect.home_net ? options.detect.home_net
+                                                               : GEO_DEFAULT_HOME_NET,
+                           err, sizeof(err))) {
+        LOG_ERROR("--home-net: %s", x.home_net ? err : "out of memory");
+        goto done;
+    }
+    struct pipeline_config pipeline_config = {
+        .workers = options.threads, .flows = options.flows, .stage = &stage,
+        .home_net = x.home_net, .captures = options.fanout ? x.fanout : NULL,
+    };
     struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x,
                                   new_flow_encoder, encode_flow, free_flow_encoder };
     x.pipeline = pipeline_new(&pipeline_config, &sink, err, sizeof(err));
@@ -1076,6 +1087,7 @@ int main(int argc, char **argv)
 done:
     if (x.pipeline != NULL)
         pipeline_free(x.pipeline);
+    cidr_set_free(x.home_net);
     if (x.collector != NULL)
         collector_free(x.collector);
     zeek_reader_free(x.zeek);

@@ -157,7 +157,7 @@ struct pipeline {
     /* Capture thread only, written per packet: kept off the lines the others read (the
      * padding keeps whatever precedes them a whole line away). */
     char capture_side_apart[CACHE_LINE];
-    uint32_t hash_seed;
+    const struct cidr_set *home_net; /* pipeline_config's, for worker_of */
     uint64_t seq;                   /* last seq handed out */
     bool seen_packet;
     uint64_t marker_sec;            /* second of the last time marker */
@@ -848,21 +848,34 @@ static uint32_t hash_word(uint32_t h, uint32_t k)
     return h * 5 + 0xe6546b64u;
 }
 
-/* The worker of a packet: a hash of its two addresses in a fixed order, so both directions
- * and every port pair between two hosts go to the same worker. */
+/* Worker choice is not seeded per run: the flow tables' own hashes are (against hash
+ * flooding), but the split over workers must be the same on every run for the output to be
+ * (nDPI keeps per-host caches in each instance, so which flows share one shows in labels). */
+#define WORKER_HASH_SEED 0x6578666cu
+
+/* The worker of a packet: a hash of its home address when exactly one of its two addresses
+ * is home (pipeline_config.home_net), else of both in a fixed order; either way both
+ * directions and every port pair between two hosts go to the same worker. */
 static unsigned worker_of(const struct pipeline *p, const struct packet *pkt)
 {
     if (p->worker_count == 1)
         return 0;
     /* Any fixed order of the two addresses will do: two word compares, not a memcmp call. */
     _Static_assert(PACKET_ADDR_LEN == 2 * sizeof(uint64_t), "an address is two words");
+    _Static_assert(PACKET_ADDR_LEN == GEO_ADDR_LEN, "packet and geo addresses agree");
     uint64_t src[2], dst[2];
     memcpy(src, pkt->src, sizeof(src));
     memcpy(dst, pkt->dst, sizeof(dst));
     const uint8_t *low = pkt->src, *high = pkt->dst;
     if (src[0] > dst[0] || (src[0] == dst[0] && src[1] > dst[1]))
         low = pkt->dst, high = pkt->src;
-    uint32_t h = hash_word(p->hash_seed, pkt->ip_version);
+    if (p->home_net != NULL) {
+        bool src_home = cidr_set_contains(p->home_net, pkt->ip_version, pkt->src);
+        bool dst_home = cidr_set_contains(p->home_net, pkt->ip_version, pkt->dst);
+        if (src_home != dst_home)
+            low = high = src_home ? pkt->src : pkt->dst;
+    }
+    uint32_t h = hash_word(WORKER_HASH_SEED, pkt->ip_version);
     for (int i = 0; i < PACKET_ADDR_LEN; i += 4) {
         uint32_t a, b;
         memcpy(&a, low + i, sizeof(a));
@@ -1200,7 +1213,7 @@ struct pipeline *pipeline_new(const struct pipeline_config *config, const struct
         p->sink = *sink;
     atomic_init(&p->abort, false);
     p->fanout = config->captures != NULL;
-    p->hash_seed = config->flows.hash_seed;
+    p->home_net = config->home_net;
     if (config->stage != NULL)
         p->stage = *config->stage;
     p->state_size = p->stage.state_size;

@@ -11,8 +11,9 @@
  * one instance per worker) and a sink (what runs on merged records).
  *
  * The capture thread numbers every packet (pkt->seq) and sends it to the worker chosen by a
- * symmetric hash of its address pair, so all flows between two hosts (an FTP control channel
- * and its data channels) live in one worker. Flows time out only at "time is now T" markers
+ * fixed hash of its home address (or of its address pair when none or both are home), so all
+ * flows between two hosts (an FTP control channel and its data channels) live in one worker
+ * and the same input goes the same way on every run. Flows time out only at "time is now T" markers
  * the capture thread sends every whole second of packet time to all workers. Each record is
  * tagged with the packet or marker that caused it; the consumer hands records on in tag order
  * once every worker has passed that tag, so the output is the same for 1 or N workers.
@@ -26,6 +27,7 @@
 
 #include "../capture/capture.h"
 #include "../flows/flows.h"
+#include "../geo/geo.h"
 
 #define PIPELINE_MAX_WORKERS 64
 
@@ -50,6 +52,11 @@ struct pipeline_config {
     struct flow_table_config flows;    /* each worker's table; the memory cap, less the rings'
                                         * fixed size when it is 4x that, is split evenly */
     const struct pipeline_packet_stage *stage; /* NULL: flows and nDPI only */
+    /* The home networks (the caller's, read only): a packet with exactly one home address
+     * goes to the worker of that address, so all of an internal host's conversations with
+     * the outside share one nDPI instance and its per-host caches (STUN/Teams, Zoom, TLS
+     * certificates), as they do with one worker. NULL: by the address pair only. */
+    const struct cidr_set *home_net;
     /* Live fanout: `workers` open captures in one fanout group (capture_config.fanout),
      * one per worker. Each worker then reads its own in its own thread, with no capture
      * thread and no copy in between; flows expire on the workers' own wall-clock ticks and

@@ -217,6 +217,30 @@ for sig in TERM INT; do
         && ok "$name: state file written" || fail "$name: state file not written"
 done
 
+# ---- the split over workers is the same on every run ---------------------------------------
+# nDPI keeps per-host caches in each worker's instance (a host's Teams TLS flow labels its
+# later STUN flows): which flows share a worker shows in labels. Workers are chosen by a fixed
+# hash of the home address, so a capture gives the same output run after run and for any
+# worker count above one (docs/design.md says what one worker may label differently).
+calls="$PUBLIC_PCAPS/ndpi/teams.pcap $PUBLIC_PCAPS/ndpi/skype-conference-call.pcap $PUBLIC_PCAPS/ndpi/zoom.pcap"
+if [ -r "$PUBLIC_PCAPS/ndpi/teams.pcap" ]; then
+    for run in a b c; do
+        threads=3; [ "$run" = c ] && threads=2
+        "$EXFLOW" -q --threads $threads $(for f in $calls; do printf ' -r %s' "$f"; done) -w - \
+            2>"$tmp/split-$run.err" | sed 's/"event_id":"[^"]*"//' >"$tmp/split-$run.json"
+    done
+    if [ -s "$tmp/split-a.json" ] && cmp -s "$tmp/split-a.json" "$tmp/split-b.json" &&
+       cmp -s "$tmp/split-a.json" "$tmp/split-c.json"; then
+        ok "worker split: calls give the same labels on every run and with 2 or 3 workers"
+    else
+        fail "worker split: output differs between runs"
+        diff "$tmp/split-a.json" "$tmp/split-b.json" | head -n 4 | cut -c 1-300
+        diff "$tmp/split-a.json" "$tmp/split-c.json" | head -n 4 | cut -c 1-300
+    fi
+else
+    skip "worker split: $PUBLIC_PCAPS/ndpi/teams.pcap missing"
+fi
+
 # ---- live: pidfile, SIGHUP, stats line, --user -------------------------------------------
 if [ "$(id -u)" -ne 0 ]; then
     skip "live checks on lo: not root"
