@@ -1044,7 +1044,9 @@ int main(int argc, char **argv)
     }
     struct pipeline_config pipeline_config = {
         .workers = options.threads, .flows = options.flows, .stage = &stage,
-        .home_net = x.home_net, .captures = options.fanout ? x.fanout : NULL,
+        .home_net = options.worker_split != NULL && strcmp(options.worker_split, "pair") == 0
+                        ? NULL : x.home_net,
+        .captures = options.fanout ? x.fanout : NULL,
     };
     struct pipeline_sink sink = { on_flow_record, on_consumer_tick, &x,
                                   new_flow_encoder, encode_flow, free_flow_encoder };

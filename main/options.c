@@ -92,6 +92,10 @@ const struct option_spec option_table[] = {
     { "fanout", 0, NULL, OPTION_SET, FIELD(fanout), 0, 0,
       "live: each worker reads its own socket of an AF_PACKET fanout group (Linux), no "
       "capture thread in between", 0, NULL },
+    { "worker-split", 0, "host|pair", OPTION_CHOICE, FIELD(worker_split), 0, 0,
+      "how packets are spread over workers: by the home host (default: the same output for "
+      "any worker count) or by the address pair (spreads one busy host, a proxy or NAT "
+      "gateway, over workers; some nDPI labels then depend on the worker count)", 0, NULL },
     { "no-dpi", 0, NULL, OPTION_SET, FIELD(no_dpi), 0, 0,
       "do not run nDPI (no labels, no cloud detection)", 0, NULL },
     SECTION("Detection"),

@@ -59,6 +59,7 @@ struct options {
     bool summary_event;         /* --summary-event: a `summary` event ends the JSON output */
     unsigned threads;           /* pipeline workers */
     bool fanout;                /* live: a capture per worker (--fanout) */
+    const char *worker_split;   /* --worker-split: "host" (NULL) or "pair" */
     bool no_dpi;
     enum log_level log_level;   /* -v, -q; options_parse makes it the log threshold */
     enum options_action action;
