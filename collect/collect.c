@@ -19,6 +19,7 @@
 
 #include "../common/log.h"
 #include "../common/tunables.h"
+#include "../detect/detect.h"
 
 #define DATAGRAM_MAX 65535
 #define PAIR_NONE UINT32_MAX
@@ -893,6 +894,17 @@ void collector_run(struct collector *c, volatile sig_atomic_t *stop,
 void collector_flush(struct collector *c)
 {
     pair_release(c, UINT64_MAX);
+}
+
+uint32_t collector_unavailable_evidence(const struct collector *c)
+{
+    (void)c;
+    /* HTTP methods and bodies, FTP commands, DNS names, ICMP and SMTP payloads, archive
+     * magic and TLS/HTTP names are all in packets no exporter forwards. SSH uploads are
+     * still found by port and ratio; the rest are volumes, times and addresses. */
+    return EVIDENCE_HTTP_UPLOAD | EVIDENCE_FTP_STOR | EVIDENCE_CLOUD_STORAGE |
+           EVIDENCE_DNS_TUNNEL | EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL |
+           EVIDENCE_PACKED_DATA;
 }
 
 void collector_get_stats(const struct collector *c, struct collect_stats *stats)

@@ -65,6 +65,10 @@ void collector_datagram(struct collector *collector, const uint8_t *data, size_t
 /* Hands on every pending record, in end-time order (end of input). */
 void collector_flush(struct collector *collector);
 
+/* The EVIDENCE_* bits (detect/detect.h) that flow records cannot carry, judged as they are
+ * on payload bytes; alerts name them so that their absence says nothing about the traffic. */
+uint32_t collector_unavailable_evidence(const struct collector *collector);
+
 void collector_get_stats(const struct collector *collector, struct collect_stats *stats);
 void collector_free(struct collector *collector);
 

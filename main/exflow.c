@@ -831,6 +831,8 @@ int main(int argc, char **argv)
             LOG_ERROR("%s", err);
             goto done;
         }
+        /* Alerts name the evidence flow records cannot carry. */
+        options.detect.evidence_unavailable = collector_unavailable_evidence(x.collector);
     } else if (options.fanout) {
         /* One socket per worker in a fanout group of this process's own: the first starts
          * it, the others join it by the id the kernel gave it. */

@@ -72,6 +72,13 @@ if abs(got["period_sec"] - want["period_sec"]) > 1.0:
     problems.append("period %.3f vs %.3f" % (got["period_sec"], want["period_sec"]))
 if set(got["evidence"]) & flow_evidence != set(want["evidence"]) & flow_evidence:
     problems.append("evidence %s vs %s" % (got["evidence"], want["evidence"]))
+# Flow input names what it cannot see, less what it saw anyway; packets name nothing.
+blind = {"http_upload", "ftp_stor", "cloud_storage", "dns_tunnel", "icmp_tunnel", "smtp_exfil",
+         "packed_data"}
+if set(got.get("evidence_unavailable", [])) != blind - set(got["evidence"]):
+    problems.append("evidence_unavailable %s" % got.get("evidence_unavailable"))
+if "evidence_unavailable" in want:
+    problems.append("pcap alert has evidence_unavailable")
 from datetime import datetime
 def when(e):
     return datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
