@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * Flow export collection: UDP sockets, exporter sessions (libfixbuf decodes IPFIX; NetFlow
+ * Flow export collection: UDP sockets and TCP sessions, exporter sessions (libfixbuf decodes IPFIX; NetFlow
  * v9 is rewritten to IPFIX framing first), sequence accounting, and the pairing table that
  * turns one-way records into bidirectional ones.
  */
@@ -100,12 +100,25 @@ struct pair_entry {
     struct pair_dir dir[2];
 };
 
+/* One IPFIX-over-TCP connection: a stream of messages, each framed by its header's length
+ * (RFC 7011 §10.4). The connection is the transport session: its templates end with it. */
+struct tcp_session {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    size_t have;                        /* bytes of the next message(s) read so far */
+    uint8_t buf[DATAGRAM_MAX];          /* a message's length field caps it at 65,535 */
+};
+
 struct collector {
     struct collect_config config;
     collect_record_fn on_record;
     void *user;
     int sockets[COLLECT_MAX_URLS];
+    bool listening[COLLECT_MAX_URLS];   /* tcp:// listener, else a UDP socket */
     unsigned socket_count;
+    struct tcp_session *tcp[COLLECT_MAX_TCP];
+    unsigned tcp_count;
     fbInfoModel_t *model;
     struct exporter *exporters[COLLECT_MAX_EXPORTERS];
     unsigned exporter_count;
@@ -201,6 +214,20 @@ static struct exporter *exporter_get(struct collector *c, const struct sockaddr 
         c->exporters[c->exporter_count++] = e;
     }
     return e;
+}
+
+/* A TCP session ended: its templates go with it (RFC 7011 §10.4.2), and a new connection
+ * from the same address and port starts afresh. */
+static void exporter_forget(struct collector *c, const struct sockaddr *from, socklen_t from_len)
+{
+    for (unsigned i = 0; i < c->exporter_count; i++) {
+        struct exporter *e = c->exporters[i];
+        if (e->addr_len == from_len && memcmp(&e->addr, from, from_len) == 0) {
+            exporter_free(e);
+            c->exporters[i] = c->exporters[--c->exporter_count];
+            return;
+        }
+    }
 }
 
 /* NULL when the exporter already uses COLLECT_MAX_DOMAINS others. */
@@ -757,14 +784,15 @@ garbage:
 
 /* ---- sockets and the loop ----------------------------------------------------------- */
 
-/* udp://HOST:PORT, HOST may be [v6]. */
-static int bind_url(const char *url, char *err, size_t err_len)
+/* udp://HOST:PORT or tcp://HOST:PORT, HOST may be [v6]; *tcp tells which. */
+static int bind_url(const char *url, bool *tcp, char *err, size_t err_len)
 {
     char host[256];
-    const char *rest = strncmp(url, "udp://", 6) == 0 ? url + 6 : NULL;
+    *tcp = strncmp(url, "tcp://", 6) == 0;
+    const char *rest = strncmp(url, "udp://", 6) == 0 || *tcp ? url + 6 : NULL;
     const char *colon = rest ? strrchr(rest, ':') : NULL;
     if (colon == NULL || colon == rest || (size_t)(colon - rest) >= sizeof(host) || colon[1] == '\0') {
-        snprintf(err, err_len, "--collect %s: expected udp://HOST:PORT", url);
+        snprintf(err, err_len, "--collect %s: expected udp://HOST:PORT or tcp://HOST:PORT", url);
         return -1;
     }
     memcpy(host, rest, (size_t)(colon - rest));
@@ -775,15 +803,19 @@ static int bind_url(const char *url, char *err, size_t err_len)
         h[hl - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_DGRAM };
+    int type = *tcp ? SOCK_STREAM : SOCK_DGRAM;
+    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = type };
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(strcmp(h, "*") == 0 ? NULL : h, colon + 1, &hints, &ai);
     if (rc != 0) {
         snprintf(err, err_len, "--collect %s: %s", url, gai_strerror(rc));
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    int fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0 && *tcp)   /* a restarted collector rebinds while old sessions linger */
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (*tcp && listen(fd, 16) != 0)) {
         snprintf(err, err_len, "--collect %s: %s", url, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -822,9 +854,11 @@ struct collector *collector_new(const struct collect_config *config, collect_rec
     g_log_set_default_handler(fixbuf_log, NULL);
     c->model = fbInfoModelAlloc();
     for (unsigned i = 0; i < config->url_count; i++) {
-        int fd = bind_url(config->urls[i], err, err_len);
+        bool tcp;
+        int fd = bind_url(config->urls[i], &tcp, err, err_len);
         if (fd < 0)
             goto fail;
+        c->listening[c->socket_count] = tcp;
         c->sockets[c->socket_count++] = fd;
     }
     return c;
@@ -859,20 +893,109 @@ static unsigned drain_socket(struct collector *c, int fd)
     return count;
 }
 
+/* ---- IPFIX over TCP ----------------------------------------------------------------- */
+
+static void tcp_close(struct collector *c, unsigned index, bool broken)
+{
+    struct tcp_session *t = c->tcp[index];
+    if (broken && c->stats.tcp_broken++ == 0)   /* once: a peer could repeat it at will */
+        LOG_WARN("IPFIX over TCP: a session sent something that is not an IPFIX message; "
+                 "closed (counted in tcp_broken from now on)");
+    exporter_forget(c, (const struct sockaddr *)&t->addr, t->addr_len);
+    close(t->fd);
+    free(t);
+    c->tcp[index] = c->tcp[--c->tcp_count];
+}
+
+/* A new connection on a tcp:// listener; at the cap it is closed at once, counted. */
+static void tcp_accept(struct collector *c, int listener)
+{
+    for (;;) {
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof(from);
+        int fd = accept4(listener, (struct sockaddr *)&from, &from_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct tcp_session *t = c->tcp_count < COLLECT_MAX_TCP ? malloc(sizeof(*t)) : NULL;
+        if (t == NULL) {
+            if (c->stats.tcp_refused++ == 0)
+                LOG_WARN("IPFIX over TCP: more than %d sessions at once: refusing more",
+                         COLLECT_MAX_TCP);
+            close(fd);
+            continue;
+        }
+        t->fd = fd;
+        t->addr = from;
+        t->addr_len = from_len;
+        t->have = 0;
+        c->tcp[c->tcp_count++] = t;
+        c->stats.tcp_sessions++;
+    }
+}
+
+enum tcp_result { TCP_OPEN, TCP_ENDED, TCP_BROKEN };
+
+/* Reads what the session holds and decodes every whole message in it. */
+static enum tcp_result tcp_read(struct collector *c, struct tcp_session *t)
+{
+    for (;;) {
+        ssize_t n = read(t->fd, t->buf + t->have, sizeof(t->buf) - t->have);
+        if (n == 0)
+            return TCP_ENDED;
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? TCP_OPEN : TCP_ENDED;
+        t->have += (size_t)n;
+        size_t used = 0;
+        while (t->have - used >= 4) {
+            const uint8_t *m = t->buf + used;
+            size_t len = get_u16(m + 2);
+            /* Only IPFIX runs over TCP; a wrong version or length leaves no way to find
+             * the next message. */
+            if (get_u16(m) != 10 || len < 16) {
+                c->stats.garbage++;
+                return TCP_BROKEN;
+            }
+            if (t->have - used < len)
+                break;
+            collector_datagram(c, m, len, (const struct sockaddr *)&t->addr, t->addr_len);
+            used += len;
+        }
+        memmove(t->buf, t->buf + used, t->have - used);
+        t->have -= used;
+    }
+}
+
 void collector_run(struct collector *c, volatile sig_atomic_t *stop,
                    void (*on_tick)(void *user), void *tick_user)
 {
-    struct pollfd fds[COLLECT_MAX_URLS];
-    for (unsigned i = 0; i < c->socket_count; i++)
-        fds[i] = (struct pollfd){ .fd = c->sockets[i], .events = POLLIN };
+    struct pollfd fds[COLLECT_MAX_URLS + COLLECT_MAX_TCP];
     uint64_t last_datagram = monotonic_ms(), next_tick = last_datagram + 1000;
     while (!*stop) {
-        int ready = poll(fds, c->socket_count, 200);
+        unsigned nfds = 0, tcp_count = c->tcp_count;
+        for (unsigned i = 0; i < c->socket_count; i++)
+            fds[nfds++] = (struct pollfd){ .fd = c->sockets[i], .events = POLLIN };
+        for (unsigned i = 0; i < tcp_count; i++)
+            fds[nfds++] = (struct pollfd){ .fd = c->tcp[i]->fd, .events = POLLIN };
+        int ready = poll(fds, nfds, 200);
         uint64_t now = monotonic_ms();
         if (ready > 0) {
-            for (unsigned i = 0; i < c->socket_count; i++)
-                if ((fds[i].revents & POLLIN) && drain_socket(c, fds[i].fd) > 0)
+            /* Sessions first, from the last: closing one moves the last into its place. */
+            for (unsigned i = tcp_count; i-- > 0;) {
+                if (!(fds[c->socket_count + i].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                last_datagram = now;
+                enum tcp_result result = tcp_read(c, c->tcp[i]);
+                if (result != TCP_OPEN)
+                    tcp_close(c, i, result == TCP_BROKEN);
+            }
+            for (unsigned i = 0; i < c->socket_count; i++) {
+                if (!(fds[i].revents & POLLIN))
+                    continue;
+                if (c->listening[i])
+                    tcp_accept(c, fds[i].fd);
+                else if (drain_socket(c, fds[i].fd) > 0)
                     last_datagram = now;
+            }
         }
         if (now < next_tick)
             continue;
@@ -911,6 +1034,7 @@ void collector_get_stats(const struct collector *c, struct collect_stats *stats)
 {
     *stats = c->stats;
     stats->exporters = c->exporter_count;
+    stats->tcp_open = c->tcp_count;
 }
 
 void collector_free(struct collector *c)
@@ -919,6 +1043,10 @@ void collector_free(struct collector *c)
         return;
     for (unsigned i = 0; i < c->socket_count; i++)
         close(c->sockets[i]);
+    for (unsigned i = 0; i < c->tcp_count; i++) {
+        close(c->tcp[i]->fd);
+        free(c->tcp[i]);
+    }
     for (unsigned i = 0; i < c->exporter_count; i++)
         exporter_free(c->exporters[i]);
     if (c->model != NULL)

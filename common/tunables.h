@@ -128,6 +128,8 @@
 #define COLLECT_MAX_EXPORTERS    256     /* exporter sessions (templates); least recently heard dropped */
 #define COLLECT_MAX_DOMAINS      16      /* observation domains per exporter: bounds template memory */
 #define COLLECT_RCVBUF_BYTES     (8 * 1024 * 1024) /* socket buffer: exporters send in bursts */
+#define COLLECT_MAX_TCP          64      /* IPFIX-over-TCP sessions at once (64 KiB buffer each);
+                                          * more connections are refused */
 #define COLLECT_IDLE_FLUSH       5       /* seconds of wall time without a datagram before waiting
                                           * records leave, so a quiet exporter's last flows are scored */
 

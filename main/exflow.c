@@ -339,7 +339,8 @@ static void print_collect_stats(struct exflow *x, const char *when)
             " biflows=%llu uniflows_paired=%llu uniflows_single=%llu pair_overflow=%llu"
             " exporters=%llu exporters_evicted=%llu records=%llu alerts=%llu suppressed=%llu"
             " allowlisted=%llu flows_written=%llu alerts_written=%llu syslog_sent=%llu"
-            " syslog_dropped=%llu write_errors=%llu\n",
+            " syslog_dropped=%llu write_errors=%llu tcp_sessions=%llu tcp_open=%llu"
+            " tcp_broken=%llu tcp_refused=%llu\n",
             when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
             (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
             (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
@@ -350,7 +351,9 @@ static void print_collect_stats(struct exflow *x, const char *when)
             (unsigned long long)ds.suppressed, (unsigned long long)ds.allowlisted,
             (unsigned long long)os.flows_written, (unsigned long long)os.alerts_written,
             (unsigned long long)os.syslog_sent, (unsigned long long)os.syslog_dropped,
-            (unsigned long long)os.write_errors);
+            (unsigned long long)os.write_errors, (unsigned long long)cs.tcp_sessions,
+            (unsigned long long)cs.tcp_open, (unsigned long long)cs.tcp_broken,
+            (unsigned long long)cs.tcp_refused);
 }
 
 /* --collect, once a second: what the consumer and capture ticks do in packet mode. */

@@ -50,9 +50,10 @@ const struct option_spec option_table[] = {
       "read in order", 0, add_file },
     { "interface", 'i', "IFACE", OPTION_STRING, FIELD(capture.interface), 0, 0,
       "capture live from IFACE", 0, NULL },
-    { "collect", 0, "udp://HOST:PORT", OPTION_CUSTOM, NOFIELD, 0, 0,
-      "receive IPFIX, NetFlow v9 or v5 exports and run detection on their flows instead of "
-      "packets (repeat for more listeners; not with -r or -i)", 0, add_collect },
+    { "collect", 0, "udp://HOST:PORT|tcp://HOST:PORT", OPTION_CUSTOM, NOFIELD, 0, 0,
+      "receive IPFIX, NetFlow v9 or v5 exports (tcp://: IPFIX over TCP) and run detection on "
+      "their flows instead of packets (repeat for more listeners; not with -r or -i)", 0,
+      add_collect },
     { "collect-idle-exit", 0, "DURATION", OPTION_DURATION, FIELD(collect.idle_exit_usec), 0,
       DURATION_MAX_SECONDS, "end a --collect run after this long without a datagram "
       "(0 = never)", 0, NULL },

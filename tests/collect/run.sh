@@ -151,6 +151,35 @@ else
     fail "flow times from the records"; head -n 2 "$tmp/seq.json"
 fi
 
+# IPFIX over TCP: libfixbuf's own exporter (tests/collect/exporter.c) connects twice (an
+# exporter restart: each session sends its templates), then hand-made sessions.
+if cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/exporter" tests/collect/exporter.c \
+        $(pkg-config --cflags --libs libfixbuf) 2>"$tmp/cc.err"; then
+    port=$(free_port)
+    "$EXFLOW" --collect "tcp://127.0.0.1:$port" --collect-idle-exit 2 >"$tmp/tcp.json" 2>"$tmp/tcp.err" &
+    ex=$!; pids="$pids $ex"
+    i=0
+    while ! "$tmp/exporter" tcp 127.0.0.1 "$port" 0 4 2>/dev/null && [ $i -lt 50 ]; do
+        sleep 0.1; i=$((i + 1)); done
+    "$tmp/exporter" tcp 127.0.0.1 "$port" 4 4
+    python3 tests/collect/send.py tcp "$port"
+    wait "$ex"
+    stats=$(grep 'stats(final)' "$tmp/tcp.err")
+    # 8 records from the exporter, 1 from the split message; the template-less one is not read.
+    for want in tcp_sessions=5 tcp_open=0 tcp_broken=1 export_records=9 biflows=9 sequence_resets=0; do
+        case " $stats " in
+            *" $want "*) ok "tcp: stats $want" ;;
+            *) fail "tcp: stats $want: $stats" ;;
+        esac
+    done
+    n=$(grep -c '"event_type":"flow".*"src_ip":"10.20.1.5"' "$tmp/tcp.json")
+    [ "$n" -eq 9 ] && ok "tcp: 9 flow records" || fail "tcp: $n flow records, not 9"
+    grep -q '"event_type":"alert".*"dest_ip":"45.137.21.9"' "$tmp/tcp.json" &&
+        ok "tcp: alert on the exported series" || fail "tcp: no alert"
+else
+    fail "tcp: test exporter does not build"; head -n 3 "$tmp/cc.err"
+fi
+
 # Set-up errors: one line naming the option, exit status 2 (usage), nothing processed.
 usage_error() {
     name=$1 pattern=$2; shift 2

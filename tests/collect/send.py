@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Sends hand-built exports to 127.0.0.1:PORT for tests/collect/run.sh: four IPFIX biflow
 messages whose sequence numbers skip 4 records and then go back (an exporter restart), one
-that redefines the template, one NetFlow v9 datagram, and four garbage datagrams. Every flow's times are in its record."""
+that redefines the template, one NetFlow v9 datagram, and four garbage datagrams. Every flow's times are in its record.
+`send.py tcp PORT` sends IPFIX-over-TCP sessions instead (tcp_sessions)."""
 import socket
 import struct
 import sys
+import time
 
 BASE_MS = 1773054000000  # 2026-03-09T11:00:00Z
 PEN_REVERSE = 29305      # RFC 5103
@@ -60,7 +62,26 @@ def netflow9():
     return header + tset + dset
 
 
+def tcp_sessions(port):
+    """IPFIX over TCP, three sessions: a message that arrives in two reads, data whose
+    template was sent on the previous session only (templates end with their session), and
+    a stream that is not IPFIX at all (the collector closes it)."""
+    def session(*chunks):
+        s = socket.create_connection(("127.0.0.1", port))
+        for c in chunks:
+            s.sendall(c)
+            time.sleep(0.2)
+        s.close()
+    m = ipfix_message(0, 20)
+    session(m[:30], m[30:])
+    session(ipfix_message(1, 21, False))
+    session(b"GET / HTTP/1.0\r\n\r\n")
+
+
 def main():
+    if sys.argv[1] == "tcp":
+        tcp_sessions(int(sys.argv[2]))
+        return
     port = int(sys.argv[1])
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     good = [ipfix_message(0, 0), ipfix_message(1, 1, False),
