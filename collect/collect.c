@@ -66,6 +66,9 @@ struct domain {
     bool seen;
     uint32_t next_seq;          /* what the next message should carry */
     uint64_t system_init_ms;    /* from an options record: the base of SysUpTime fields */
+    unsigned template_count;    /* templates this domain defined, their ids and field counts */
+    uint16_t template_id[COLLECT_MAX_TEMPLATES];
+    uint16_t template_fields[COLLECT_MAX_TEMPLATES];
 };
 
 /* One transport session (RFC 7011 §10.3.1: source address and port, our socket). */
@@ -73,11 +76,12 @@ struct exporter {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     uint64_t last_heard;        /* collector's datagram counter: least recently heard goes */
-    /* Owns the fixbuf session and its templates.
-     * THREAT: fixbuf does not cap templates per domain: an exporter may define up to
-     * 65,280 per domain (COLLECT_MAX_DOMAINS domains) before ids repeat; the fuzzer's
-     * worst case held a few hundred MiB over four exporters. */
+    /* Owns the fixbuf session and its templates. fixbuf does not cap templates per domain
+     * (an exporter could define 65,280 before ids repeat; the fuzzer once held a few hundred
+     * MiB over four exporters): domain_admit_templates caps them before fixbuf sees them. */
     fBuf_t *fbuf;
+    uint64_t template_fields;   /* fields of the templates it holds: its share of the budget */
+    bool refusal_logged;
     struct domain domains[COLLECT_MAX_DOMAINS];
     unsigned domain_count;
 };
@@ -127,6 +131,7 @@ struct collector {
     uint64_t datagram_counter;
     uint64_t flow_clock_usec;           /* latest flow end seen: the pairing window's clock */
     uint64_t flow_ids;
+    uint64_t template_fields;           /* held by all exporters: COLLECT_TEMPLATE_BUDGET */
     uint32_t hash_seed;
     struct pair_entry *entries;         /* COLLECT_PAIR_MAX */
     uint32_t *buckets;                  /* COLLECT_PAIR_MAX chains */
@@ -181,6 +186,15 @@ static void exporter_free(struct exporter *exporter)
     free(exporter);
 }
 
+/* An exporter leaves while the collector runs: its templates leave the budget. */
+static void exporter_release(struct collector *c, struct exporter *e)
+{
+    c->template_fields -= e->template_fields;
+    for (unsigned i = 0; i < e->domain_count; i++)
+        c->stats.templates -= e->domains[i].template_count;
+    exporter_free(e);
+}
+
 /* The exporter for this source, created when new; at the cap the least recently heard
  * one is dropped (its templates go: it resends them, as exporters do periodically). */
 static struct exporter *exporter_get(struct collector *c, const struct sockaddr *from,
@@ -207,7 +221,7 @@ static struct exporter *exporter_get(struct collector *c, const struct sockaddr 
     e->addr_len = from_len;
     e->last_heard = c->datagram_counter;
     if (c->exporter_count == COLLECT_MAX_EXPORTERS) {
-        exporter_free(c->exporters[oldest]);
+        exporter_release(c, c->exporters[oldest]);
         c->exporters[oldest] = e;
         c->stats.exporters_evicted++;
     } else {
@@ -223,7 +237,7 @@ static void exporter_forget(struct collector *c, const struct sockaddr *from, so
     for (unsigned i = 0; i < c->exporter_count; i++) {
         struct exporter *e = c->exporters[i];
         if (e->addr_len == from_len && memcmp(&e->addr, from, from_len) == 0) {
-            exporter_free(e);
+            exporter_release(c, e);
             c->exporters[i] = c->exporters[--c->exporter_count];
             return;
         }
@@ -724,6 +738,70 @@ static long v5_decode(struct collector *c, const uint8_t *data, size_t len)
     return count;
 }
 
+/* One template record (id, field count) against the caps; with commit, it is recorded. */
+static bool domain_template(struct collector *c, struct exporter *e, struct domain *d,
+                            uint16_t id, uint16_t fields, uint64_t *budget, bool commit)
+{
+    if (fields > COLLECT_MAX_TEMPLATE_FIELDS)
+        return false;
+    unsigned i = 0;
+    while (i < d->template_count && d->template_id[i] != id)
+        i++;
+    uint16_t old = i < d->template_count ? d->template_fields[i] : 0;
+    if (i == COLLECT_MAX_TEMPLATES || *budget - old + fields > COLLECT_TEMPLATE_BUDGET)
+        return false;
+    *budget = *budget - old + fields;
+    if (commit) {
+        if (i == d->template_count) {
+            d->template_count++;
+            c->stats.templates++;
+        }
+        d->template_id[i] = id;
+        d->template_fields[i] = fields;
+        e->template_fields = e->template_fields - old + fields;
+        c->template_fields = c->template_fields - old + fields;
+    }
+    return true;
+}
+
+/* Bounded template memory: every template the message defines must fit this domain's
+ * COLLECT_MAX_TEMPLATES ids, COLLECT_MAX_TEMPLATE_FIELDS fields, and the collector's
+ * field budget; otherwise the whole message is refused (fixbuf never sees it), counted,
+ * and logged once per exporter. The sets were checked by ipfix_sets_valid. */
+static bool domain_admit_templates(struct collector *c, struct exporter *e, struct domain *d,
+                                   const uint8_t *message, size_t len)
+{
+    for (int commit = 0; commit < 2; commit++) {
+        uint64_t budget = c->template_fields;
+        const uint8_t *cur = message + 16, *end = message + len;
+        while (end - cur >= 4) {
+            uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
+            const uint8_t *rec = cur + 4, *set_end = cur + set_len;
+            cur = set_end;
+            if (set_id != 2 && set_id != 3)
+                continue;
+            while (set_end - rec >= 4) {
+                uint16_t id = get_u16(rec), fields = get_u16(rec + 2);
+                rec += set_id == 3 ? 6 : 4;
+                for (uint16_t f = 0; f < fields; f++)
+                    rec += get_u16(rec) & 0x8000 ? 8 : 4;
+                if (!domain_template(c, e, d, id, fields, &budget, commit)) {
+                    c->stats.templates_refused++;
+                    if (!e->refusal_logged)
+                        LOG_WARN("flow exporter: a template past the caps (%d per observation "
+                                 "domain, %d fields, %d fields in all) refused with its "
+                                 "message; counted in templates_refused from now on",
+                                 COLLECT_MAX_TEMPLATES, COLLECT_MAX_TEMPLATE_FIELDS,
+                                 COLLECT_TEMPLATE_BUDGET);
+                    e->refusal_logged = true;
+                    return false;
+                }
+            }
+        }
+    }
+    return true;
+}
+
 void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
                         const struct sockaddr *from, socklen_t from_len)
 {
@@ -771,6 +849,8 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     struct domain *d = e ? exporter_domain(e, domain_id) : NULL;
     if (d == NULL)
         goto garbage;
+    if (!domain_admit_templates(c, e, d, c->message, message_len))
+        return;
     domain_check_sequence(c, d, seq);
     long records = decode_message(c, e, d, message_len, base_ms);
     if (records < 0)

@@ -42,6 +42,8 @@ struct collect_stats {
     uint64_t exporters;         /* exporters known now */
     uint64_t exporters_evicted; /* least recently heard exporters dropped at the cap */
     uint64_t flows_out;         /* records handed on */
+    uint64_t templates;         /* templates held now, all exporters */
+    uint64_t templates_refused; /* template records refused at a cap: their message is skipped */
     uint64_t tcp_sessions;      /* IPFIX-over-TCP connections accepted */
     uint64_t tcp_open;          /* ... open now */
     uint64_t tcp_broken;        /* ... closed by us: a stream that is not IPFIX messages */

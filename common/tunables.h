@@ -128,6 +128,10 @@
 #define COLLECT_MAX_EXPORTERS    256     /* exporter sessions (templates); least recently heard dropped */
 #define COLLECT_MAX_DOMAINS      16      /* observation domains per exporter: bounds template memory */
 #define COLLECT_RCVBUF_BYTES     (8 * 1024 * 1024) /* socket buffer: exporters send in bursts */
+#define COLLECT_MAX_TEMPLATES    64      /* template ids per observation domain; more are refused */
+#define COLLECT_MAX_TEMPLATE_FIELDS 512  /* fields in one template; a longer one is refused */
+#define COLLECT_TEMPLATE_BUDGET  262144  /* template fields held over all exporters (~140 bytes each in
+                                          * libfixbuf); a template past it is refused */
 #define COLLECT_MAX_TCP          64      /* IPFIX-over-TCP sessions at once (64 KiB buffer each);
                                           * more connections are refused */
 #define COLLECT_IDLE_FLUSH       5       /* seconds of wall time without a datagram before waiting

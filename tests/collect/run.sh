@@ -151,6 +151,24 @@ else
     fail "flow times from the records"; head -n 2 "$tmp/seq.json"
 fi
 
+# Bounded template memory: a template flood from one exporter is capped and counted; the
+# templates it already had still work, and another exporter still gets its own.
+port=$(free_port)
+"$EXFLOW" --collect "udp://127.0.0.1:$port" --collect-idle-exit 2 >"$tmp/flood.json" 2>"$tmp/flood.err" &
+ex=$!; pids="$pids $ex"
+sleep 0.3
+python3 tests/collect/send.py flood "$port"
+wait "$ex"
+stats=$(grep 'stats(final)' "$tmp/flood.err")
+for want in templates=65 templates_refused=37 export_records=2 garbage=0; do
+    case " $stats " in
+        *" $want "*) ok "template flood: stats $want" ;;
+        *) fail "template flood: stats $want: $stats" ;;
+    esac
+done
+[ "$(grep -c 'refused with its message' "$tmp/flood.err")" -eq 1 ] &&
+    ok "template flood: logged once" || fail "template flood: logged once"
+
 # IPFIX over TCP: libfixbuf's own exporter (tests/collect/exporter.c) connects twice (an
 # exporter restart: each session sends its templates), then hand-made sessions.
 if cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/exporter" tests/collect/exporter.c \

@@ -78,7 +78,29 @@ def tcp_sessions(port):
     session(b"GET / HTTP/1.0\r\n\r\n")
 
 
+def template_flood(port):
+    """One exporter defines 100 templates in one domain, then one of 600 fields: the first
+    64 are kept, the other 37 refused with their messages. Then a record for the first
+    template is still read, and a second exporter still has room of its own."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (1, 8), (2, 8), (152, 8), (153, 8)]
+    def message(seq, sets):
+        return struct.pack(">HHIII", 10, 16 + len(sets), (BASE_MS // 1000) + 3600, seq, 1) + sets
+    for tid in range(300, 400):
+        body = struct.pack(">HH", tid, len(fields)) + b"".join(struct.pack(">HH", i, n) for i, n in fields)
+        s.sendto(message(0, struct.pack(">HH", 2, 4 + len(body)) + body), ("127.0.0.1", port))
+    body = struct.pack(">HH", 299, 600) + struct.pack(">HH", 210, 4) * 600   # paddingOctets
+    s.sendto(message(0, struct.pack(">HH", 2, 4 + len(body)) + body), ("127.0.0.1", port))
+    data = ipfix_record(0)[:17] + struct.pack(">QQQQ", 100000, 100, BASE_MS, BASE_MS + 2000)
+    s.sendto(message(0, struct.pack(">HH", 300, 4 + len(data)) + data), ("127.0.0.1", port))
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.sendto(ipfix_message(0, 1), ("127.0.0.1", port))
+
+
 def main():
+    if sys.argv[1] == "flood":
+        template_flood(int(sys.argv[2]))
+        return
     if sys.argv[1] == "tcp":
         tcp_sessions(int(sys.argv[2]))
         return
