@@ -24,11 +24,28 @@
 #define DATAGRAM_MAX 65535
 #define PAIR_NONE UINT32_MAX
 #define INTERNAL_TID 0x9999        /* our internal template's id in every session */
+#define PEN_CERT 6871               /* YAF's elements */
+#define PEN_NTOP 35632              /* nProbe's elements */
+
+/* Enterprise elements that name what payload showed: nProbe's L7_PROTO_NAME (nDPI's
+ * "MASTER.APP"), HTTP_HOST and SSL_SERVER_NAME (ids as nProbe numbers them under its PEN),
+ * YAF's silkAppLabel (the application's well-known port) and httpHost when a template
+ * carries them at top level. Added to the information model so that fixbuf transcodes
+ * them by (PEN, id). */
+static fbInfoElement_t enterprise_elements[] = {
+    FB_IE_INIT_FULL("ntopL7ProtoName", PEN_NTOP, 119, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_INIT_FULL("ntopHttpHost", PEN_NTOP, 187, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_INIT_FULL("ntopSslServerName", PEN_NTOP, 188, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_INIT_FULL("silkAppLabel", PEN_CERT, 33, 2, FB_IE_F_ENDIAN, 0, 0, FB_UINT_16, NULL),
+    FB_IE_INIT_FULL("httpHost", PEN_CERT, 117, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_NULL
+};
 
 /* What we read from any record: libfixbuf transcodes each exporter template into this
  * layout, leaving absent elements zero. Largest fields first: fixbuf packs without gaps. */
 struct export_record {
     uint8_t src6[16], dst6[16];
+    fbVarfield_t app_name, http_host, tls_name, yaf_http_host; /* into the message; len 0: absent */
     uint64_t start_ms, end_ms;          /* flowStart/EndMilliseconds */
     uint64_t system_init_ms;            /* systemInitTimeMilliseconds (options records) */
     uint64_t octets, packets;           /* deltas */
@@ -39,12 +56,15 @@ struct export_record {
     uint32_t src4, dst4;                /* host order */
     uint16_t sport, dport;
     uint16_t tcp_flags, rev_tcp_flags;
+    uint16_t app_label;                 /* YAF silkAppLabel */
     uint8_t proto, end_reason, ip_version;
-    uint8_t padding[5];
+    uint8_t padding[3];
 };
 
 static fbInfoElementSpec_t record_spec[] = {
     { "sourceIPv6Address", 16, 0 },        { "destinationIPv6Address", 16, 0 },
+    { "ntopL7ProtoName", FB_IE_VARLEN, 0 }, { "ntopHttpHost", FB_IE_VARLEN, 0 },
+    { "ntopSslServerName", FB_IE_VARLEN, 0 }, { "httpHost", FB_IE_VARLEN, 0 },
     { "flowStartMilliseconds", 8, 0 },     { "flowEndMilliseconds", 8, 0 },
     { "systemInitTimeMilliseconds", 8, 0 },
     { "octetDeltaCount", 8, 0 },           { "packetDeltaCount", 8, 0 },
@@ -55,8 +75,9 @@ static fbInfoElementSpec_t record_spec[] = {
     { "sourceIPv4Address", 4, 0 },         { "destinationIPv4Address", 4, 0 },
     { "sourceTransportPort", 2, 0 },       { "destinationTransportPort", 2, 0 },
     { "tcpControlBits", 2, 0 },            { "reverseTcpControlBits", 2, 0 },
+    { "silkAppLabel", 2, 0 },
     { "protocolIdentifier", 1, 0 },        { "flowEndReason", 1, 0 },
-    { "ipVersion", 1, 0 },                 { "paddingOctets", 5, 0 },
+    { "ipVersion", 1, 0 },                 { "paddingOctets", 3, 0 },
     FB_IESPEC_NULL
 };
 
@@ -99,6 +120,7 @@ struct pair_entry {
     uint32_t hash;
     uint8_t ip_version, proto, end_reason;
     bool used, complete;        /* complete: both directions known, nothing to pair */
+    bool named;                 /* its names are in the collector's names[] at its index */
     uint16_t port[2];
     uint8_t addr[2][16];
     struct pair_dir dir[2];
@@ -112,6 +134,12 @@ struct tcp_session {
     socklen_t addr_len;
     size_t have;                        /* bytes of the next message(s) read so far */
     uint8_t buf[DATAGRAM_MAX];          /* a message's length field caps it at 65,535 */
+};
+
+/* What an exporter's enterprise elements named; "" when absent. */
+struct flow_names {
+    char server[FLOW_NAME_LEN];         /* TLS SNI, else HTTP Host */
+    char master[FLOW_LABEL_LEN], app[FLOW_LABEL_LEN];
 };
 
 struct collector {
@@ -136,6 +164,7 @@ struct collector {
     struct pair_entry *entries;         /* COLLECT_PAIR_MAX */
     uint32_t *buckets;                  /* COLLECT_PAIR_MAX chains */
     uint32_t *due;                      /* scratch for a release pass */
+    struct flow_names *names;           /* COLLECT_PAIR_MAX, allocated with the first name */
     uint32_t free_head, used_count;
     struct flow flow;                   /* the record being handed on */
     struct collect_stats stats;
@@ -431,6 +460,8 @@ struct one_way {
     uint8_t src[16], dst[16];
     uint16_t sport, dport;
     struct pair_dir forward, reverse;   /* reverse.seen only for a biflow */
+    bool named;
+    struct flow_names names;
 };
 
 static struct pair_entry *pair_find_reverse(struct collector *c, const struct one_way *w,
@@ -525,6 +556,12 @@ static void pair_emit(struct collector *c, const struct pair_entry *e)
         f->tcp_state = tcp_state_of(e->dir[o].tcp_flags, e->dir[!o].tcp_flags);
     f->id = ++c->flow_ids;
     f->labels.detection_done = true;
+    if (e->named) {
+        const struct flow_names *n = &c->names[e - c->entries];
+        memcpy(f->labels.server_name, n->server, sizeof(n->server));
+        memcpy(f->labels.master_protocol, n->master, sizeof(n->master));
+        memcpy(f->labels.app_protocol, n->app, sizeof(n->app));
+    }
     c->stats.flows_out++;
     c->on_record(c->user, f, end_reason_of(e->end_reason));
 }
@@ -565,6 +602,18 @@ static void pair_release(struct collector *c, uint64_t before_usec)
     }
 }
 
+/* Keeps a record's names with its entry (the first that named the connection wins). The
+ * table for them is allocated when an exporter first sends names: ~350 bytes an entry. */
+static void pair_set_names(struct collector *c, struct pair_entry *e, const struct one_way *w)
+{
+    if (!w->named || e->named)
+        return;
+    if (c->names == NULL && (c->names = malloc(COLLECT_PAIR_MAX * sizeof(*c->names))) == NULL)
+        return;
+    c->names[e - c->entries] = w->names;
+    e->named = true;
+}
+
 /* Files one decoded record: completes its reverse when that waits, else waits itself. */
 static void pair_add(struct collector *c, const struct one_way *w)
 {
@@ -574,6 +623,7 @@ static void pair_add(struct collector *c, const struct one_way *w)
         if (e != NULL) {
             e->dir[1] = w->forward;
             e->complete = true;
+            pair_set_names(c, e, w);
             if (w->end_reason > e->end_reason)
                 e->end_reason = w->end_reason;
             c->stats.uniflows_paired += 2;
@@ -608,6 +658,7 @@ static void pair_add(struct collector *c, const struct one_way *w)
     e->next = c->buckets[hash % COLLECT_PAIR_MAX];
     c->buckets[hash % COLLECT_PAIR_MAX] = index;
     c->used_count++;
+    pair_set_names(c, e, w);
 }
 
 /* ---- records ------------------------------------------------------------------------ */
@@ -622,6 +673,61 @@ static uint64_t record_time_ms(uint64_t abs_ms, uint32_t secs, uint32_t uptime, 
     if (uptime != 0 && base_ms != 0)
         return base_ms + uptime;
     return 0;
+}
+
+/* A string element into a fixed buffer, cut at its size or at a NUL. */
+static void varfield_text(const fbVarfield_t *v, char *out, size_t out_len)
+{
+    size_t n = v->len < out_len - 1 ? v->len : out_len - 1;
+    if (n > 0)
+        memcpy(out, v->buf, n);
+    out[n] = '\0';
+}
+
+/* A string cut to the buffer (names longer than a label are cut, as nDPI's are). */
+static void copy_text(char *out, size_t out_len, const char *in)
+{
+    size_t n = strlen(in);
+    if (n > out_len - 1)
+        n = out_len - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+}
+
+/* YAF's silkAppLabel is the application's well-known port; the few that matter here. */
+static const char *app_label_name(uint16_t label)
+{
+    switch (label) {
+    case 21: return "FTP";
+    case 22: return "SSH";
+    case 25: return "SMTP";
+    case 53: return "DNS";
+    case 80: return "HTTP";
+    case 443: return "TLS";
+    default: return NULL;
+    }
+}
+
+/* The names a record's enterprise elements carry, as the packet path's labels hold them
+ * (nDPI's "MASTER.APP" split in two). */
+static void record_names(const struct export_record *r, struct one_way *w)
+{
+    struct flow_names *n = &w->names;
+    const fbVarfield_t *server = r->tls_name.len ? &r->tls_name
+                               : r->http_host.len ? &r->http_host : &r->yaf_http_host;
+    varfield_text(server, n->server, sizeof(n->server));
+    char app[FLOW_LABEL_LEN * 2];
+    const char *label = app_label_name(r->app_label);
+    if (r->app_name.len)
+        varfield_text(&r->app_name, app, sizeof(app));
+    else
+        copy_text(app, sizeof(app), label ? label : "");
+    char *dot = strchr(app, '.');
+    if (dot != NULL)
+        *dot = '\0';
+    copy_text(n->master, sizeof(n->master), app);
+    copy_text(n->app, sizeof(n->app), dot ? dot + 1 : app);
+    w->named = n->server[0] != '\0' || n->app[0] != '\0';
 }
 
 /* One decoded record into a one_way; false when it is not a flow we can use. */
@@ -691,6 +797,9 @@ static long decode_message(struct collector *c, struct exporter *e, struct domai
             c->stats.records_skipped++;
             continue;
         }
+        record_names(&r, &w);
+        if (w.named)
+            c->stats.records_named++;
         if (w.forward.last_usec > c->flow_clock_usec)
             c->flow_clock_usec = w.forward.last_usec;
         pair_add(c, &w);
@@ -933,6 +1042,7 @@ struct collector *collector_new(const struct collect_config *config, collect_rec
     /* glib's default handler is process-wide; only libfixbuf logs through glib here. */
     g_log_set_default_handler(fixbuf_log, NULL);
     c->model = fbInfoModelAlloc();
+    fbInfoModelAddElementArray(c->model, enterprise_elements);
     for (unsigned i = 0; i < config->url_count; i++) {
         bool tcp;
         int fd = bind_url(config->urls[i], &tcp, err, err_len);
@@ -1134,5 +1244,6 @@ void collector_free(struct collector *c)
     free(c->entries);
     free(c->buckets);
     free(c->due);
+    free(c->names);
     free(c);
 }

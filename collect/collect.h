@@ -6,7 +6,8 @@
  * hands to detection. Flow times come from the records, never from arrival time. Biflows
  * (RFC 5103 reverse IEs) pass as they are; uniflows are paired with their reverse within a
  * window of flow time, in a table of bounded size. Records leave in flow end-time order
- * within that window, as the packet path's records do.
+ * within that window, as the packet path's records do. nProbe's and YAF's enterprise
+ * elements, when a template carries them, give the record its server name and labels.
  */
 #ifndef EXFLOW_COLLECT_H
 #define EXFLOW_COLLECT_H
@@ -42,6 +43,7 @@ struct collect_stats {
     uint64_t exporters;         /* exporters known now */
     uint64_t exporters_evicted; /* least recently heard exporters dropped at the cap */
     uint64_t flows_out;         /* records handed on */
+    uint64_t records_named;     /* records whose enterprise elements named the server or app */
     uint64_t templates;         /* templates held now, all exporters */
     uint64_t templates_refused; /* template records refused at a cap: their message is skipped */
     uint64_t tcp_sessions;      /* IPFIX-over-TCP connections accepted */

@@ -194,6 +194,33 @@ if cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/exporter" tests/collect/exporter
     [ "$n" -eq 9 ] && ok "tcp: 9 flow records" || fail "tcp: $n flow records, not 9"
     grep -q '"event_type":"alert".*"dest_ip":"45.137.21.9"' "$tmp/tcp.json" &&
         ok "tcp: alert on the exported series" || fail "tcp: no alert"
+
+    # Enterprise elements (nProbe's, YAF's) name the server and the application as the
+    # packet path's labels do: alerts then carry the name and cloud_storage evidence.
+    named_run() {
+        port=$(free_port)
+        "$EXFLOW" --collect "udp://127.0.0.1:$port" --collect-idle-exit 2 >"$tmp/$1.json" 2>"$tmp/$1.err" &
+        ex=$!; pids="$pids $ex"
+        sleep 0.3
+        "$tmp/exporter" udp 127.0.0.1 "$port" 0 8 "$1"
+        wait "$ex"
+    }
+    expect() {
+        name=$1 file=$2 pattern=$3
+        if grep -q -e "$pattern" "$file"; then ok "$name"; else fail "$name"; grep alert "$file" | head -n 1; fi
+    }
+    named_run nprobe
+    expect "nprobe: flow labels" "$tmp/nprobe.json" \
+        '"event_type":"flow".*"master_protocol":"TLS","app_protocol":"Dropbox","server_name":"content.dropboxapi.com"'
+    expect "nprobe: alert names the service" "$tmp/nprobe.json" \
+        '"event_type":"alert".*"dest_name":"content.dropboxapi.com","app_protocol":"TLS.Dropbox"'
+    expect "nprobe: cloud_storage evidence, not listed unavailable" "$tmp/nprobe.json" \
+        '"evidence":\["cloud_storage".*"evidence_unavailable":\["ftp_stor","http_upload","dns_tunnel"'
+    expect "nprobe: stats export_records_named=8" "$tmp/nprobe.err" 'export_records_named=8'
+    named_run yaf
+    expect "yaf: flow labels" "$tmp/yaf.json" \
+        '"event_type":"flow".*"master_protocol":"HTTP","app_protocol":"HTTP","server_name":"upload.example-drop.net"'
+    expect "yaf: alert names the host" "$tmp/yaf.json" '"event_type":"alert".*"dest_name":"upload.example-drop.net"'
 else
     fail "tcp: test exporter does not build"; head -n 3 "$tmp/cc.err"
 fi
