@@ -28,6 +28,9 @@ static void on_record(void *user, struct flow *flow, enum flow_end_reason reason
     (void)user;
     checksum += flow->dir[0].payload_bytes + flow->dir[1].payload_bytes + flow->start_ts_usec +
                 flow->last_ts_usec + flow->orig_port + flow->resp_port + (unsigned)reason;
+    /* Names from enterprise elements: must be terminated inside their buffers. */
+    checksum += strlen(flow->labels.server_name) + strlen(flow->labels.master_protocol) +
+                strlen(flow->labels.app_protocol);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
