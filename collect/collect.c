@@ -1155,6 +1155,21 @@ static enum tcp_result tcp_read(struct collector *c, struct tcp_session *t)
     }
 }
 
+/* Asked to stop: what the kernel has already queued is read first, so that exports sent
+ * just before the signal (a replay that has just ended) are scored, not dropped. */
+static void drain_queued(struct collector *c)
+{
+    for (unsigned i = 0; i < c->socket_count; i++)
+        if (!c->listening[i])
+            while (drain_socket(c, c->sockets[i]) == 1024)
+                ;
+    for (unsigned i = c->tcp_count; i-- > 0;) {
+        enum tcp_result result = tcp_read(c, c->tcp[i]);
+        if (result != TCP_OPEN)
+            tcp_close(c, i, result == TCP_BROKEN);
+    }
+}
+
 void collector_run(struct collector *c, volatile sig_atomic_t *stop,
                    void (*on_tick)(void *user), void *tick_user)
 {
@@ -1201,6 +1216,8 @@ void collector_run(struct collector *c, volatile sig_atomic_t *stop,
         if (c->config.idle_exit_usec > 0 && now - last_datagram >= c->config.idle_exit_usec / 1000)
             break;
     }
+    if (*stop)
+        drain_queued(c);
     collector_flush(c);
 }
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Flow-input table of `make eval`: every scenario of tests/scenarios/manifest.tsv read as
-packets (`exflow -r`), and replayed by softflowd as IPFIX (-v 10) and NetFlow v9 (-v 9) into
+packets (`exflow -r`), and replayed by softflowd as IPFIX (-v 10) and NetFlow v9 (-v 9), and
+by nfdump (nfpcapd makes flow files of the capture, nfreplay sends them as NetFlow v9) into
 `exflow --collect`. Per scenario it prints whether the collect-mode alerts match the
 pcap-mode alerts on what flow records carry (source, destination, volume, ratio, schedule,
 flow evidence), and why not when they do not.
 
-  eval.py [--exflow PATH] [--jobs N] [--modes v10,v9] [NAME...]
+  eval.py [--exflow PATH] [--jobs N] [--modes v10,v9,nf9,nf5] [NAME...]
 
-Run from the repository root. Needs softflowd and softflowctl (Debian softflowd).
+Run from the repository root. Needs softflowd and softflowctl (Debian softflowd); the nf
+modes need nfpcapd, nfdump and nfreplay (Debian nfdump) and are left out without them.
 """
 
 import argparse
@@ -16,10 +18,12 @@ import concurrent.futures
 import errno
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +37,8 @@ FLOW_EVIDENCE = {"new_destination", "periodic", "volume_anomaly", "parallel_stre
                  "persistent", "ssh_upload"}
 PAYLOAD_EVIDENCE = {"http_upload", "ftp_stor", "cloud_storage", "dns_tunnel", "icmp_tunnel", "smtp_exfil",
                     "packed_data"}
-MODES = {"v10": ["-v", "10", "-A", "milli"], "v9": ["-v", "9", "-a"]}
+MODES = {"v10": ["-v", "10", "-A", "milli"], "v9": ["-v", "9", "-a"], "nf9": ["9"], "nf5": ["5"]}
+MODE_NAMES = {"v10": "softflowd -v 10", "v9": "softflowd -v 9", "nf9": "nfreplay -v 9", "nf5": "nfreplay -v 5"}
 
 
 def free_port():
@@ -80,7 +85,34 @@ def softflowd_replay(pcap, port, args, tmp):
         os.unlink(ctl)
 
 
-def run_collect(exflow, row, mode):
+QUIET = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+NFDUMP_CACHE = {}       # capture -> its flow file, made once per run (the baseline is in most)
+NFDUMP_LOCK = threading.Lock()
+
+
+def nfdump_flows(pcap, tmp):
+    """nfpcapd turns the capture into nfcapd files (its default 300 s active and 60 s
+    inactive timeouts) and nfdump joins them: done before exflow starts, since it takes
+    longer than exflow's idle exit."""
+    with NFDUMP_LOCK:
+        if pcap not in NFDUMP_CACHE:
+            cap = tempfile.mkdtemp(dir=tmp)
+            flows = cap + ".nf"   # one per capture: nfdump does not overwrite a file
+            subprocess.run(["nfpcapd", "-r", pcap, "-w", cap], **QUIET)
+            subprocess.run(["nfdump", "-R", cap, "-w", flows], **QUIET)
+            shutil.rmtree(cap, ignore_errors=True)
+            NFDUMP_CACHE[pcap] = flows
+        return NFDUMP_CACHE[pcap]
+
+
+def nfdump_replay(flows, port, version):
+    """nfreplay sends the flows as NetFlow v5 or v9."""
+    subprocess.run(["nfreplay", "-r", flows, "-H", "127.0.0.1", "-p", str(port), "-v", version], **QUIET)
+
+
+def run_collect(exflow, row, mode, cache):
     """The scenario's runs, each an `exflow --collect` fed by softflowd one pcap after the
     other (baseline first); runs share a state file as in pcap mode. Returns the alerts."""
     runs = harness.scenario_runs(row)
@@ -88,8 +120,11 @@ def run_collect(exflow, row, mode):
     with tempfile.TemporaryDirectory(prefix="exflow-flow-eval-") as tmp:
         state = ["--state-file", os.path.join(tmp, "state")] if len(runs) > 1 else []
         for files, args in runs:
+            flow_files = [nfdump_flows(pcap, cache) for pcap in files] if mode.startswith("nf") else []
             port = free_port()
-            cmd = [exflow, "--collect", f"udp://127.0.0.1:{port}", "--collect-idle-exit", "1",
+            # Ended by SIGTERM once the exporters are done: exflow reads what is queued
+            # first. The idle exit only guards against a replay that hangs.
+            cmd = [exflow, "--collect", f"udp://127.0.0.1:{port}", "--collect-idle-exit", "60",
                    "--no-flows"] + args + state
             with open(os.path.join(tmp, "out"), "w+") as out, open(os.path.join(tmp, "err"), "w+") as err:
                 ex = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
@@ -99,8 +134,11 @@ def run_collect(exflow, row, mode):
                     err.seek(0)
                     problems.append("exflow did not listen: " + err.read().strip()[:200])
                     continue
-                for pcap in files:
+                for flows in flow_files:
+                    nfdump_replay(flows, port, MODES[mode][0])
+                for pcap in files if not flow_files else []:
                     softflowd_replay(pcap, port, MODES[mode], tmp)
+                ex.send_signal(signal.SIGTERM)
                 try:
                     rc = ex.wait(timeout=60)
                 except subprocess.TimeoutExpired:
@@ -179,12 +217,12 @@ def compare(pcap_alerts, flow_alerts, period_tolerance, allowlist=False):
     return ("explained" if why else "match"), "; ".join(why) or "same alerts"
 
 
-def evaluate(exflow, row, modes):
+def evaluate(exflow, row, modes, cache):
     pcap = harness.run_scenario(exflow, row)
     pcap_alerts = harness.alerts_of(pcap["events"])
     result = {"name": row["name"], "pcap": len(first_alerts(pcap_alerts)), "modes": {}}
     for mode in modes:
-        alerts, problems = run_collect(exflow, row, mode)
+        alerts, problems = run_collect(exflow, row, mode, cache)
         # NetFlow v9 headers carry whole seconds: each start is good to a second.
         verdict, why = compare(pcap_alerts, alerts, 2.0 if mode == "v9" else 1.0,
                                "--allowlist" in row["args"])
@@ -199,20 +237,24 @@ def main():
     ap.add_argument("names", nargs="*")
     ap.add_argument("--exflow", default=os.environ.get("EXFLOW", "./exflow"))
     ap.add_argument("--manifest", default=os.path.join(ROOT, "tests", "scenarios", "manifest.tsv"))
-    ap.add_argument("--jobs", type=int, default=6)
-    ap.add_argument("--modes", default="v10,v9")
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--modes", default="v10,v9,nf9")
     args = ap.parse_args()
     if not shutil.which("softflowd") or not shutil.which("softflowctl"):
         print("flow input: softflowd missing (scripts/deps.sh --test): table skipped")
         return 0
-    modes = [m for m in args.modes.split(",") if m in MODES]
+    have_nfdump = all(shutil.which(t) for t in ("nfpcapd", "nfdump", "nfreplay"))
+    modes = [m for m in args.modes.split(",") if m in MODES and (have_nfdump or not m.startswith("nf"))]
+    if not have_nfdump:
+        print("flow input: nfdump missing (scripts/deps.sh --test): its columns are left out")
     rows = harness.load_manifest(args.manifest)
     if args.names:
         rows = [r for r in rows if r["name"] in args.names]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda r: evaluate(args.exflow, r, modes), rows))
+    with tempfile.TemporaryDirectory(prefix="exflow-flow-eval-") as cache, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda r: evaluate(args.exflow, r, modes, cache), rows))
     print()
-    print("Flow input: softflowd " + " and ".join(f"-{m[0]} {m[1:]}" for m in modes) +
+    print("Flow input: " + ", ".join(f"{m} = {MODE_NAMES[m]}" for m in modes) +
           " into exflow --collect, against exflow -r (first alert per source and destination)")
     hdr = f"{'case':24s} {'pcap':>4s} " + " ".join(f"{m:>4s} {'verdict':9s}" for m in modes) + "  why"
     print(hdr)

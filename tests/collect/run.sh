@@ -121,6 +121,27 @@ for run in $runs; do
         fi
     }
 done
+# nfdump as a second exporter: nfpcapd turns the capture into nfcapd files, nfreplay sends
+# them as NetFlow v9 and v5 (Debian nfdump).
+if command -v nfpcapd >/dev/null && command -v nfreplay >/dev/null; then
+    mkdir -p "$tmp/nfcap"
+    nfpcapd -r pcaps/scenarios/curl_form_loop.pcap -w "$tmp/nfcap" >/dev/null 2>&1
+    nfdump -R "$tmp/nfcap" -w "$tmp/curl_form_loop.nf" >/dev/null 2>&1
+    for v in 9 5; do
+        name=curl_form_loop-nfreplay$v
+        port=$(free_port)
+        "$EXFLOW" --collect "udp://127.0.0.1:$port" --collect-idle-exit 2 --no-flows \
+            >"$tmp/$name.json" 2>"$tmp/$name.err" &
+        ex=$!; pids="$pids $ex"
+        sleep 0.3
+        nfreplay -r "$tmp/curl_form_loop.nf" -H 127.0.0.1 -p "$port" -v "$v" >/dev/null 2>&1
+        wait "$ex"
+        if why=$(compare "$tmp/curl_form_loop.pcap.json" "$tmp/$name.json" 2>&1); then ok "$name"
+        else fail "$name: $why"; fi
+    done
+else
+    fail "nfdump missing (scripts/deps.sh --test)"
+fi
 grep -q 'biflows=[1-9]' "$tmp/curl_form_loop-ipfix-biflow.err" && ok "biflows counted" || fail "biflows counted"
 grep -q 'uniflows_paired=[1-9]' "$tmp/curl_form_loop-ipfix.err" && ok "uniflows paired" || fail "uniflows paired"
 
