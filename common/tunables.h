@@ -139,6 +139,9 @@
 
 /* zeek/: Zeek logs instead of packets. */
 #define ZEEK_LINE_MAX        65536   /* bytes in one log line; longer lines are skipped as bad */
+#define ZEEK_DNS_BYTES       (256 * 1024) /* dns.log lookups kept per connection (~500 long
+                                      * names with their responses); more are counted in dns_dropped */
+#define ZEEK_DNS_TOTAL       (64 * 1024 * 1024) /* ... and over all connections */
 #define ZEEK_VALUE_MAX       256     /* bytes kept of one field (names are cut there, as in flows) */
 #define ZEEK_UID_MAX         262144  /* side-log (ssl/http/ftp) connections held for the join
                                       * (~800 bytes each); more are counted and lose their evidence */

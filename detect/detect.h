@@ -184,6 +184,10 @@ struct detect_log_evidence {
     bool ftp_active;                 /* ... opened by the server (PORT/EPRT) */
     bool ftp_upload;                 /* ... carrying STOR/STOU/APPE */
     char ftp_dest_name[FLOW_NAME_LEN]; /* the control channel's server, as the alert names it */
+    /* A UDP flow's DNS messages (Zeek's dns.log), each after a 2-byte big-endian length, in
+     * wire format: scored by the DNS tunnel detector as the packets' would be. */
+    const uint8_t *dns_messages;
+    size_t dns_messages_len;
 };
 
 /* A whole flow from logs (final record, no packets before it): scored as detector_on_record

@@ -1107,12 +1107,44 @@ static struct flow_state *detector_log_state(const struct detect_log_evidence *e
     return state;
 }
 
+/* DNS messages from logs, fed to the covert module as the packets carrying them would be;
+ * NULL when there are none or the flow is not DNS over UDP. */
+static struct flow_state *detector_log_dns_state(struct detector *d, const struct flow *flow,
+                                                 const struct detect_log_evidence *evidence)
+{
+    if (evidence == NULL || evidence->dns_messages_len == 0 || flow->proto != 17)
+        return NULL;
+    struct flow_state *state = calloc(1, sizeof(*state));
+    if (state == NULL)
+        return NULL;
+    state->kind = FLOW_KIND_COVERT;
+    covert_flow_init(&state->u.covert, flow);
+    const uint8_t *cur = evidence->dns_messages, *end = cur + evidence->dns_messages_len;
+    while (end - cur >= 2) {
+        size_t len = (size_t)cur[0] << 8 | cur[1];
+        cur += 2;
+        if (len < 3 || len > (size_t)(end - cur))
+            break;
+        struct packet pkt;
+        memset(&pkt, 0, sizeof(pkt));
+        pkt.payload = cur;
+        pkt.payload_len = pkt.payload_wire_len = (uint32_t)len;
+        pkt.ts_usec = flow->start_ts_usec;
+        covert_on_packet(d->covert, &state->u.covert, flow, &pkt,
+                         cur[2] & 0x80 ? FLOW_DIR_RESP : FLOW_DIR_ORIG);
+        cur += len;
+    }
+    return state;
+}
+
 void detector_on_log_record(struct detector *detector, struct flow *flow,
                             enum flow_end_reason reason, const struct detect_log_evidence *evidence)
 {
     /* A state left by someone else would leak or be misread: logs never run the packet hooks. */
     free(flow->observer_state);
-    flow->observer_state = detector_log_state(evidence);
+    flow->observer_state = detector_log_dns_state(detector, flow, evidence);
+    if (flow->observer_state == NULL)
+        flow->observer_state = detector_log_state(evidence);
     detector_on_record(detector, flow, reason, true);
 }
 

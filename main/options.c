@@ -59,7 +59,8 @@ const struct option_spec option_table[] = {
       "(0 = never)", 0, NULL },
     { "zeek", 0, "DIR|LOG", OPTION_CUSTOM, NOFIELD, 0, 0,
       "read Zeek logs instead of packets: a directory of conn.log (with ssl.log, http.log, "
-      "ftp.log when there), or log files; TSV or JSON; repeat for more", CLI_ONLY, add_zeek_path },
+      "ftp.log, dns.log when there), or log files; TSV or JSON; repeat for more", CLI_ONLY,
+      add_zeek_path },
     { "filter", 'f', "EXPR", OPTION_STRING, FIELD(capture.bpf_filter), 0, 0,
       "BPF filter (tcpdump syntax)", 0, NULL },
     { "snaplen", 's', "BYTES", OPTION_INTEGER, FIELD(capture.snaplen), 64, 262144,
