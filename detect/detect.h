@@ -188,6 +188,10 @@ struct detect_log_evidence {
      * wire format: scored by the DNS tunnel detector as the packets' would be. */
     const uint8_t *dns_messages;
     size_t dns_messages_len;
+    /* The first file the originator sent (Zeek's files.log): an archive by type or name is
+     * the packed_data evidence of an HTTP or FTP upload. "" when none. */
+    char upload_mime_type[64];
+    char upload_filename[FLOW_NAME_LEN];
 };
 
 /* A whole flow from logs (final record, no packets before it): scored as detector_on_record

@@ -1075,6 +1075,16 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     }
 }
 
+/* An uploaded file's archive kind from its logged MIME type, else its name. */
+static uint8_t log_packed(const struct detect_log_evidence *evidence)
+{
+    uint8_t packed = packed_content_type(evidence->upload_mime_type,
+                                         strlen(evidence->upload_mime_type));
+    if (packed == PACKED_NONE)
+        packed = packed_filename(evidence->upload_filename, strlen(evidence->upload_filename));
+    return packed;
+}
+
 /* The per-flow state detector_classify and the parsers would have left, built from log
  * evidence instead; NULL when the evidence needs none (or on allocation failure, which only
  * loses that evidence). */
@@ -1104,6 +1114,11 @@ static struct flow_state *detector_log_state(const struct detect_log_evidence *e
         state->u.http.upload_body_bytes = evidence->http_body_bytes;
         copy_text(state->u.http.host, sizeof(state->u.http.host), evidence->http_host);
     }
+    uint8_t packed = log_packed(evidence);
+    if (state != NULL && state->kind == FLOW_KIND_HTTP)
+        state->u.http.packed = packed;
+    else if (state != NULL && state->kind == FLOW_KIND_FTP_DATA)
+        state->u.ftp_data.packed = packed;
     return state;
 }
 

@@ -552,7 +552,7 @@ static void print_zeek_stats(struct exflow *x, const char *when)
             " joined_ssl=%llu joined_http=%llu joined_ftp=%llu uid_overflow=%llu"
             " reorder_overflow=%llu records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
             " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_dropped=%llu"
-            " write_errors=%llu joined_dns=%llu dns_dropped=%llu\n",
+            " write_errors=%llu joined_dns=%llu dns_dropped=%llu joined_files=%llu\n",
             when, (unsigned long long)zs.files, (unsigned long long)zs.lines,
             (unsigned long long)zs.bad_lines, (unsigned long long)zs.flows_out,
             (unsigned long long)zs.joined_ssl, (unsigned long long)zs.joined_http,
@@ -562,7 +562,8 @@ static void print_zeek_stats(struct exflow *x, const char *when)
             (unsigned long long)ds.allowlisted, (unsigned long long)os.flows_written,
             (unsigned long long)os.alerts_written, (unsigned long long)os.syslog_sent,
             (unsigned long long)os.syslog_dropped, (unsigned long long)os.write_errors,
-            (unsigned long long)zs.joined_dns, (unsigned long long)zs.dns_dropped);
+            (unsigned long long)zs.joined_dns, (unsigned long long)zs.dns_dropped,
+            (unsigned long long)zs.joined_files);
 }
 
 /* --zeek: the whole run on this thread; no capture, no pipeline (records come whole). */

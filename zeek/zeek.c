@@ -34,6 +34,7 @@ enum field {
     F_HOST, F_METHOD, F_REQUEST_BODY_LEN,
     F_COMMAND, F_DC_PASSIVE, F_DC_ORIG_H, F_DC_RESP_H, F_DC_RESP_P,
     F_QUERY, F_QTYPE, F_RCODE,
+    F_CONN_UIDS, F_IS_ORIG, F_MIME_TYPE, F_FILENAME,
     F_COUNT
 };
 
@@ -46,6 +47,7 @@ static const char *const field_names[F_COUNT] = {
     "command", "data_channel.passive", "data_channel.orig_h", "data_channel.resp_h",
     "data_channel.resp_p",
     "query", "qtype", "rcode",
+    "conn_uids", "is_orig", "mime_type", "filename",
 };
 
 enum log_kind { LOG_CONN = 0, LOG_SSL, LOG_HTTP, LOG_FTP, LOG_DNS, LOG_FILES, LOG_KIND_COUNT };
@@ -87,6 +89,9 @@ struct side_entry {
      * after a 2-byte length as on TCP; malloc'd, at most ZEEK_DNS_BYTES. */
     uint8_t *dns;
     uint32_t dns_len, dns_cap;
+    char upload_mime[64];              /* files.log: the first file the originator sent */
+    char upload_name[ZEEK_VALUE_MAX];
+    bool has_file;
 };
 
 struct side_table {
@@ -676,6 +681,11 @@ static void conn_emit(struct zeek_reader *r, const struct conn_entry *e)
             snprintf(f->labels.server_name, sizeof(f->labels.server_name), "%s", side->http_host);
         r->stats.joined_http++;
     }
+    if (side != NULL && side->has_file) {
+        snprintf(evidence.upload_mime_type, sizeof(evidence.upload_mime_type), "%s", side->upload_mime);
+        snprintf(evidence.upload_filename, sizeof(evidence.upload_filename), "%s", side->upload_name);
+        r->stats.joined_files++;
+    }
     if (side != NULL && side->dns_len > 0) {
         evidence.dns_messages = side->dns;
         evidence.dns_messages_len = side->dns_len;
@@ -792,6 +802,33 @@ static bool dns_line(struct zeek_reader *r, const struct line_values *v)
     return true;
 }
 
+/* ---- files.log -------------------------------------------------------------------------- */
+
+/* A file the connection's originator sent (is_orig): its MIME type and name, for archive
+ * evidence. The connection is `uid` (Zeek 5.1 on) or the first of `conn_uids` (before). */
+static bool files_line(struct zeek_reader *r, const struct line_values *v)
+{
+    char uid[ZEEK_UID_LEN];
+    if (v->present[F_UID])
+        snprintf(uid, sizeof(uid), "%.*s", ZEEK_UID_LEN - 1, v->text[F_UID]);
+    else if (v->present[F_CONN_UIDS])
+        snprintf(uid, sizeof(uid), "%.*s", (int)strcspn(v->text[F_CONN_UIDS], ","),
+                 v->text[F_CONN_UIDS]);
+    else
+        return false;
+    if (!v->present[F_IS_ORIG] || strcmp(v->text[F_IS_ORIG], "T") != 0 || uid[0] == '\0')
+        return true;   /* a download, or a file whose direction is not known: no upload */
+    struct side_entry *e = side_get(r, &r->uids, uid);
+    if (e == NULL || e->has_file)
+        return e != NULL;
+    if (v->present[F_MIME_TYPE])
+        snprintf(e->upload_mime, sizeof(e->upload_mime), "%.63s", v->text[F_MIME_TYPE]);
+    if (v->present[F_FILENAME])
+        memcpy(e->upload_name, v->text[F_FILENAME], sizeof(e->upload_name));
+    e->has_file = e->upload_mime[0] != '\0' || e->upload_name[0] != '\0';
+    return true;
+}
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
 static void header_reset(struct tsv_header *h)
@@ -824,7 +861,8 @@ static void log_line(struct zeek_reader *r, enum log_kind kind, const char *line
         case LOG_HTTP: ok = http_line(r, v); break;
         case LOG_FTP: ok = ftp_line(r, v); break;
         case LOG_DNS: ok = dns_line(r, v); break;
-        default: break;   /* files.log: recognised, nothing read from it yet */
+        case LOG_FILES: ok = files_line(r, v); break;
+        default: break;
         }
     }
     if (!ok)
@@ -1019,11 +1057,13 @@ bool zeek_reader_run(struct zeek_reader *r, volatile sig_atomic_t *stop)
 
 uint32_t zeek_reader_unavailable_evidence(const struct zeek_reader *r)
 {
-    /* ICMP tunnels, SMTP and archive magic are judged on payload bytes no log carries;
-     * DNS tunnels on query names, which dns.log has. */
-    uint32_t missing = EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL | EVIDENCE_PACKED_DATA;
+    /* ICMP tunnels and SMTP are judged on payload bytes no log carries; DNS tunnels on
+     * query names, which dns.log has; archives on file types and names, files.log's. */
+    uint32_t missing = EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL;
     if (!r->kind_seen[LOG_DNS])
         missing |= EVIDENCE_DNS_TUNNEL;
+    if (!r->kind_seen[LOG_FILES])
+        missing |= EVIDENCE_PACKED_DATA;
     if (!r->kind_seen[LOG_HTTP])
         missing |= EVIDENCE_HTTP_UPLOAD;
     if (!r->kind_seen[LOG_FTP])

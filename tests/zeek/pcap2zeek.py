@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Writes the Zeek logs Zeek would write for a set of pcaps (conn, ssl, http, ftp, dns), from
 tshark's per-packet fields, so that --zeek can be compared with pcap mode on the same traffic
-(Zeek itself is not packaged in Debian 12).
+(Zeek itself is not packaged in Debian 12). files.log: one line per file a request uploaded
+in a multipart form, with the filename of its Content-Disposition (Zeek 6's layout: uid
+and id.* rather than conn_uids); Zeek's own mime_type comes from libmagic on the content,
+which is left unset here.
 
     pcap2zeek.py --format tsv|json OUTDIR PCAP...
 
@@ -19,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -31,6 +35,7 @@ FIELDS = [
     "ftp.response.code", "ftp.passive.ip", "ftp.passive.port", "ftp.active.cip",
     "ftp.active.port", "ssh.protocol", "dns.qry.name", "dns.qry.type", "dns.id",
     "dns.flags.response", "dns.flags.rcode", "udp.payload",
+    "mime_multipart.header.content-disposition",
 ]
 UDP_IDLE = 60.0
 
@@ -55,6 +60,11 @@ FTP_FIELDS = ID_FIELDS + [("user", "string"), ("password", "string"), ("command"
                           ("data_channel.passive", "bool"), ("data_channel.orig_h", "addr"),
                           ("data_channel.resp_h", "addr"), ("data_channel.resp_p", "port"),
                           ("fuid", "string")]
+FILES_FIELDS = [("ts", "time"), ("fuid", "string"), ("uid", "string"), ("id.orig_h", "addr"),
+                ("id.orig_p", "port"), ("id.resp_h", "addr"), ("id.resp_p", "port"),
+                ("source", "string"), ("depth", "count"), ("analyzers", "set[string]"),
+                ("mime_type", "string"), ("filename", "string"), ("duration", "interval"),
+                ("is_orig", "bool"), ("seen_bytes", "count"), ("total_bytes", "count")]
 DNS_FIELDS = ID_FIELDS + [("proto", "enum"), ("trans_id", "count"), ("query", "escaped"),
                           ("qclass", "count"), ("qtype", "count"), ("rcode", "count")]
 
@@ -88,6 +98,7 @@ class Conn:
         self.requests = []   # (ts, method, host, uri, body_len)
         self.ftp = []        # (ts, command, arg, dc) with dc = (passive, orig_h, resp_h, resp_p)
         self.dns = []        # [ts, trans_id, query, qtype, rcode or None]
+        self.files = []      # (ts, filename) of files uploaded in multipart requests
         self.uid = "C" + hashlib.sha1(repr(key).encode()).hexdigest()[:17]
 
 
@@ -182,6 +193,9 @@ def read_conns(pcaps):
                 c.service.add("http")
                 c.requests.append((ts, p["http.request.method"], p["http.host"],
                                    p["http.request.uri"], num(p["http.content_length"])))
+                m = re.search(r'filename="([^"]*)"', p["mime_multipart.header.content-disposition"])
+                if m:
+                    c.files.append((ts, m.group(1)))
             ftp_data_channel(c, p, ts, d)
     return conns
 
@@ -313,6 +327,11 @@ def main():
            for c in conns for ts, trans_id, query, qtype, rcode in c.dns]
     if dns:
         write_log(args.outdir, "dns", DNS_FIELDS, dns, args.format)
+    files = [[ts, "F" + hashlib.sha1(repr((c.uid, ts)).encode()).hexdigest()[:17]] + ids(c)[1:]
+             + ["HTTP", 0, set(), None, name, 0.0, True, None, None]
+             for c in conns for ts, name in c.files]
+    if files:
+        write_log(args.outdir, "files", FILES_FIELDS, files, args.format)
     return 0
 
 
