@@ -90,6 +90,8 @@ struct domain {
     unsigned template_count;    /* templates this domain defined, their ids and field counts */
     uint16_t template_id[COLLECT_MAX_TEMPLATES];
     uint16_t template_fields[COLLECT_MAX_TEMPLATES];
+    bool template_withdrawn[COLLECT_MAX_TEMPLATES]; /* until defined again */
+    unsigned withdrawn_count;
 };
 
 /* One transport session (RFC 7011 §10.3.1: source address and port, our socket). */
@@ -864,6 +866,10 @@ static bool domain_template(struct collector *c, struct exporter *e, struct doma
         if (i == d->template_count) {
             d->template_count++;
             c->stats.templates++;
+            d->template_withdrawn[i] = false;
+        } else if (d->template_withdrawn[i]) {
+            d->template_withdrawn[i] = false;
+            d->withdrawn_count--;
         }
         d->template_id[i] = id;
         d->template_fields[i] = fields;
@@ -911,9 +917,143 @@ static bool domain_admit_templates(struct collector *c, struct exporter *e, stru
     return true;
 }
 
+/* RFC 7011 §8.1 template withdrawals (IPFIX over TCP): records with no fields, naming one
+ * template, or all of a domain's (id 2 or 3). libfixbuf 2.4 misreads them (data for a
+ * withdrawn id became endless empty records), so they are taken out of the message here and
+ * applied by domain_withdraw. */
+#define MAX_WITHDRAWN 64
+struct withdrawals {
+    uint16_t id[MAX_WITHDRAWN];
+    unsigned count;
+    bool all;
+};
+
+/* Copies one template set's records to out without the withdrawals; NULL when malformed,
+ * else where the copy ends. Bytes after the last record (padding) are dropped. */
+static uint8_t *set_take_withdrawals(const uint8_t *rec, const uint8_t *set_end, bool options,
+                                     uint8_t *out, struct withdrawals *w)
+{
+    while (set_end - rec >= 4) {
+        uint16_t id = get_u16(rec), fields = get_u16(rec + 2);
+        if (id < 256 && id != 2 && id != 3)
+            break;                          /* padding */
+        if (fields == 0) {
+            if (id == 2 || id == 3)
+                w->all = true;
+            else if (w->count < MAX_WITHDRAWN)
+                w->id[w->count++] = id;
+            else
+                return NULL;
+            rec += 4;
+            continue;
+        }
+        const uint8_t *r = rec + (options ? 6 : 4);
+        for (uint16_t f = 0; f < fields && r <= set_end; f++)
+            r += set_end - r >= 4 && (get_u16(r) & 0x8000) ? 8 : 4;
+        if (r > set_end)
+            return NULL;
+        memcpy(out, rec, (size_t)(r - rec));
+        out += r - rec;
+        rec = r;
+    }
+    return out;
+}
+
+/* The message into c->message without its withdrawals (a set left empty goes too). Returns
+ * the new length, 0 when malformed. */
+static size_t ipfix_take_withdrawals(struct collector *c, const uint8_t *in, size_t len,
+                                     struct withdrawals *w)
+{
+    uint8_t *out = c->message, *o = out + 16;
+    memcpy(out, in, 16);
+    const uint8_t *cur = in + 16, *end = in + len;
+    while (end - cur >= 4) {
+        uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
+        if (set_len < 4 || set_len > end - cur)
+            return 0;
+        if (set_id == 2 || set_id == 3) {
+            uint8_t *set_end = set_take_withdrawals(cur + 4, cur + set_len, set_id == 3, o + 4, w);
+            if (set_end == NULL)
+                return 0;
+            if (set_end - o > 4) {
+                put_u16(o, set_id);
+                put_u16(o + 2, (uint16_t)(set_end - o));
+                o = set_end;
+            }
+        } else {
+            memcpy(o, cur, set_len);
+            o += set_len;
+        }
+        cur += set_len;
+    }
+    if (cur != end)
+        return 0;
+    put_u16(out + 2, (uint16_t)(o - out));
+    return (size_t)(o - out);
+}
+
+/* Marks one template of the domain withdrawn (all of them for id 0): its data sets are
+ * dropped until it is defined again. fixbuf keeps the template meanwhile (its own removal
+ * left dangling state in the fuzzer), still counted against the caps. */
+static void domain_withdraw(struct collector *c, struct domain *d, uint16_t id)
+{
+    for (unsigned i = 0; i < d->template_count; i++) {
+        if ((id != 0 && d->template_id[i] != id) || d->template_withdrawn[i])
+            continue;
+        d->template_withdrawn[i] = true;
+        d->withdrawn_count++;
+        c->stats.templates_withdrawn++;
+    }
+}
+
+static bool domain_is_withdrawn(const struct domain *d, uint16_t id)
+{
+    for (unsigned i = 0; i < d->template_count; i++)
+        if (d->template_id[i] == id)
+            return d->template_withdrawn[i];
+    return false;
+}
+
+/* Drops the data sets of withdrawn templates from c->message (checked by ipfix_sets_valid);
+ * returns the new length. */
+static size_t domain_drop_withdrawn(struct collector *c, const struct domain *d, size_t len)
+{
+    if (d->withdrawn_count == 0)
+        return len;
+    uint8_t *m = c->message, *o = m + 16;
+    const uint8_t *cur = m + 16, *end = m + len;
+    while (end - cur >= 4) {
+        uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
+        if (set_id < 256 || !domain_is_withdrawn(d, set_id)) {
+            memmove(o, cur, set_len);
+            o += set_len;
+        }
+        cur += set_len;
+    }
+    put_u16(m + 2, (uint16_t)(o - m));
+    return (size_t)(o - m);
+}
+
+static void collector_message(struct collector *c, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len, bool stream);
+
 void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
                         const struct sockaddr *from, socklen_t from_len)
 {
+    collector_message(c, data, len, from, from_len, false);
+}
+
+void collector_stream_message(struct collector *c, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len)
+{
+    collector_message(c, data, len, from, from_len, true);
+}
+
+/* One message; stream: it came over TCP, where withdrawals are allowed. */
+static void collector_message(struct collector *c, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len, bool stream)
+{
+    struct withdrawals withdrawn = { .count = 0 };
     c->stats.datagrams++;
     c->datagram_counter++;
     if (len < 4 || len > DATAGRAM_MAX)
@@ -924,10 +1064,16 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     uint32_t domain_id, seq;
     if (version == 10) {
         /* RFC 7011 §3.1: the message length must be the datagram's. */
-        if (len < 16 || get_u16(data + 2) != len || !ipfix_sets_valid(data, len))
+        if (len < 16 || get_u16(data + 2) != len)
             goto garbage;
-        memcpy(c->message, data, len);
-        message_len = len;
+        if (stream) {
+            message_len = ipfix_take_withdrawals(c, data, len, &withdrawn);
+        } else {
+            memcpy(c->message, data, len);
+            message_len = len;
+        }
+        if (message_len == 0 || !ipfix_sets_valid(c->message, message_len))
+            goto garbage;
         domain_id = get_u32(data + 12);
         seq = get_u32(data + 8);
     } else if (version == 5) {
@@ -958,8 +1104,13 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     struct domain *d = e ? exporter_domain(e, domain_id) : NULL;
     if (d == NULL)
         goto garbage;
+    if (withdrawn.all)
+        domain_withdraw(c, d, 0);
+    for (unsigned i = 0; i < withdrawn.count; i++)
+        domain_withdraw(c, d, withdrawn.id[i]);
     if (!domain_admit_templates(c, e, d, c->message, message_len))
         return;
+    message_len = domain_drop_withdrawn(c, d, message_len);
     domain_check_sequence(c, d, seq);
     long records = decode_message(c, e, d, message_len, base_ms);
     if (records < 0)
@@ -1147,7 +1298,7 @@ static enum tcp_result tcp_read(struct collector *c, struct tcp_session *t)
             }
             if (t->have - used < len)
                 break;
-            collector_datagram(c, m, len, (const struct sockaddr *)&t->addr, t->addr_len);
+            collector_message(c, m, len, (const struct sockaddr *)&t->addr, t->addr_len, true);
             used += len;
         }
         memmove(t->buf, t->buf + used, t->have - used);

@@ -46,6 +46,7 @@ struct collect_stats {
     uint64_t records_named;     /* records whose enterprise elements named the server or app */
     uint64_t templates;         /* templates held now, all exporters */
     uint64_t templates_refused; /* template records refused at a cap: their message is skipped */
+    uint64_t templates_withdrawn; /* templates an exporter withdrew (IPFIX over TCP) */
     uint64_t tcp_sessions;      /* IPFIX-over-TCP connections accepted */
     uint64_t tcp_open;          /* ... open now */
     uint64_t tcp_broken;        /* ... closed by us: a stream that is not IPFIX messages */
@@ -69,6 +70,11 @@ void collector_run(struct collector *collector, volatile sig_atomic_t *stop,
 /* One datagram as if it came from `from` (the fuzz harness and tests use it directly). */
 void collector_datagram(struct collector *collector, const uint8_t *data, size_t len,
                         const struct sockaddr *from, socklen_t from_len);
+
+/* One whole IPFIX message as if it came on a TCP session from `from`, where template
+ * withdrawals are allowed (the fuzz harness uses it). */
+void collector_stream_message(struct collector *collector, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len);
 
 /* Hands on every pending record, in end-time order (end of input). */
 void collector_flush(struct collector *collector);

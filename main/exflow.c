@@ -341,7 +341,7 @@ static void print_collect_stats(struct exflow *x, const char *when)
             " allowlisted=%llu flows_written=%llu alerts_written=%llu syslog_sent=%llu"
             " syslog_dropped=%llu write_errors=%llu tcp_sessions=%llu tcp_open=%llu"
             " tcp_broken=%llu tcp_refused=%llu templates=%llu templates_refused=%llu"
-            " export_records_named=%llu\n",
+            " export_records_named=%llu templates_withdrawn=%llu\n",
             when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
             (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
             (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
@@ -355,7 +355,8 @@ static void print_collect_stats(struct exflow *x, const char *when)
             (unsigned long long)os.write_errors, (unsigned long long)cs.tcp_sessions,
             (unsigned long long)cs.tcp_open, (unsigned long long)cs.tcp_broken,
             (unsigned long long)cs.tcp_refused, (unsigned long long)cs.templates,
-            (unsigned long long)cs.templates_refused, (unsigned long long)cs.records_named);
+            (unsigned long long)cs.templates_refused, (unsigned long long)cs.records_named,
+            (unsigned long long)cs.templates_withdrawn);
 }
 
 /* --collect, once a second: what the consumer and capture ticks do in packet mode. */

@@ -204,15 +204,19 @@ if cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/exporter" tests/collect/exporter
     python3 tests/collect/send.py tcp "$port"
     wait "$ex"
     stats=$(grep 'stats(final)' "$tmp/tcp.err")
-    # 8 records from the exporter, 1 from the split message; the template-less one is not read.
-    for want in tcp_sessions=5 tcp_open=0 tcp_broken=1 export_records=9 biflows=9 sequence_resets=0; do
+    # 8 records from the exporter, 1 from the split message, 1 between the withdrawals; the
+    # template-less and withdrawn ones are not read.
+    for want in tcp_sessions=6 tcp_open=0 tcp_broken=1 export_records=10 biflows=10 garbage=1 \
+        templates_withdrawn=2 sequence_resets=0; do
         case " $stats " in
             *" $want "*) ok "tcp: stats $want" ;;
             *) fail "tcp: stats $want: $stats" ;;
         esac
     done
     n=$(grep -c '"event_type":"flow".*"src_ip":"10.20.1.5"' "$tmp/tcp.json")
-    [ "$n" -eq 9 ] && ok "tcp: 9 flow records" || fail "tcp: $n flow records, not 9"
+    [ "$n" -eq 10 ] && ok "tcp: 10 flow records" || fail "tcp: $n flow records, not 10"
+    grep -q '"src_port":40023' "$tmp/tcp.json" && ! grep -q '"src_port":4002[24]' "$tmp/tcp.json" &&
+        ok "tcp: withdrawn template not used" || fail "tcp: withdrawn template not used"
     grep -q '"event_type":"alert".*"dest_ip":"45.137.21.9"' "$tmp/tcp.json" &&
         ok "tcp: alert on the exported series" || fail "tcp: no alert"
 

@@ -63,9 +63,9 @@ def netflow9():
 
 
 def tcp_sessions(port):
-    """IPFIX over TCP, three sessions: a message that arrives in two reads, data whose
-    template was sent on the previous session only (templates end with their session), and
-    a stream that is not IPFIX at all (the collector closes it)."""
+    """IPFIX over TCP, four sessions: a message that arrives in two reads, data whose
+    template was sent on the previous session only (templates end with their session), a
+    stream that is not IPFIX at all (the collector closes it), and template withdrawals."""
     def session(*chunks):
         s = socket.create_connection(("127.0.0.1", port))
         for c in chunks:
@@ -76,6 +76,16 @@ def tcp_sessions(port):
     session(m[:30], m[30:])
     session(ipfix_message(1, 21, False))
     session(b"GET / HTTP/1.0\r\n\r\n")
+    # RFC 7011 §8.1 withdrawals: template 300 withdrawn, then data for it (not read); defined
+    # again and read (record 23); then all of the domain's withdrawn, and data (not read).
+    def with_sets(seq, sets):
+        return struct.pack(">HHIII", 10, 16 + len(sets), (BASE_MS // 1000) + 3600, seq, 1) + sets
+    withdraw = struct.pack(">HHHH", 2, 8, 300, 0)
+    withdraw_all = struct.pack(">HHHH", 2, 8, 2, 0)
+    session(with_sets(0, ipfix_template()),
+            with_sets(0, withdraw + ipfix_message(0, 22, False)[16:]),
+            ipfix_message(0, 23),
+            with_sets(1, withdraw_all + ipfix_message(0, 24, False)[16:]))
 
 
 def template_flood(port):

@@ -4,7 +4,7 @@
  * framing, libfixbuf's template handling, sequence accounting and uniflow pairing. The
  * input is a series of datagrams, each `exporter byte, length (2 bytes, big endian),
  * bytes`, so that a template in one datagram meets data in the next. The exporter byte
- * picks one of four source addresses (sessions). Each datagram is copied to a buffer of its
+ * picks one of four source addresses (sessions), and with bit 2 the TCP path (withdrawals). Each datagram is copied to a buffer of its
  * exact size so ASan flags a read one byte past the end.
  *
  *   make -f tests/fuzz/fuzz.mk build/fuzz/fuzz_collect
@@ -57,7 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (datagram == NULL)
             return 0;
         memcpy(datagram, cur, len);
-        collector_datagram(collector, datagram, len, (const struct sockaddr *)&from, sizeof(from));
+        if (cur[-3] & 4)   /* as on a TCP session: template withdrawals allowed */
+            collector_stream_message(collector, datagram, len, (const struct sockaddr *)&from,
+                                     sizeof(from));
+        else
+            collector_datagram(collector, datagram, len, (const struct sockaddr *)&from, sizeof(from));
         free(datagram);
         cur += len;
     }
