@@ -110,6 +110,7 @@ bless: $(EXFLOW)
 
 eval: $(EXFLOW)
 	EXFLOW=$(EXFLOW) ./tests/scenarios/eval.sh
+	EXFLOW=$(EXFLOW) nice python3 tests/collect/eval.py
 
 # libFuzzer harnesses (clang): each runs FUZZ_SECONDS; crashes land in tests/fuzz/regressions/.
 FUZZ_SECONDS ?= 60

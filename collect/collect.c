@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * Flow export collection: UDP sockets, exporter sessions (libfixbuf decodes IPFIX; NetFlow
+ * Flow export collection: UDP sockets and TCP sessions, exporter sessions (libfixbuf decodes IPFIX; NetFlow
  * v9 is rewritten to IPFIX framing first), sequence accounting, and the pairing table that
  * turns one-way records into bidirectional ones.
  */
@@ -19,15 +19,33 @@
 
 #include "../common/log.h"
 #include "../common/tunables.h"
+#include "../detect/detect.h"
 
 #define DATAGRAM_MAX 65535
 #define PAIR_NONE UINT32_MAX
 #define INTERNAL_TID 0x9999        /* our internal template's id in every session */
+#define PEN_CERT 6871               /* YAF's elements */
+#define PEN_NTOP 35632              /* nProbe's elements */
+
+/* Enterprise elements that name what payload showed: nProbe's L7_PROTO_NAME (nDPI's
+ * "MASTER.APP"), HTTP_HOST and SSL_SERVER_NAME (ids as nProbe numbers them under its PEN),
+ * YAF's silkAppLabel (the application's well-known port) and httpHost when a template
+ * carries them at top level. Added to the information model so that fixbuf transcodes
+ * them by (PEN, id). */
+static fbInfoElement_t enterprise_elements[] = {
+    FB_IE_INIT_FULL("ntopL7ProtoName", PEN_NTOP, 119, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_INIT_FULL("ntopHttpHost", PEN_NTOP, 187, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_INIT_FULL("ntopSslServerName", PEN_NTOP, 188, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_INIT_FULL("silkAppLabel", PEN_CERT, 33, 2, FB_IE_F_ENDIAN, 0, 0, FB_UINT_16, NULL),
+    FB_IE_INIT_FULL("httpHost", PEN_CERT, 117, FB_IE_VARLEN, 0, 0, 0, FB_STRING, NULL),
+    FB_IE_NULL
+};
 
 /* What we read from any record: libfixbuf transcodes each exporter template into this
  * layout, leaving absent elements zero. Largest fields first: fixbuf packs without gaps. */
 struct export_record {
     uint8_t src6[16], dst6[16];
+    fbVarfield_t app_name, http_host, tls_name, yaf_http_host; /* into the message; len 0: absent */
     uint64_t start_ms, end_ms;          /* flowStart/EndMilliseconds */
     uint64_t system_init_ms;            /* systemInitTimeMilliseconds (options records) */
     uint64_t octets, packets;           /* deltas */
@@ -38,12 +56,15 @@ struct export_record {
     uint32_t src4, dst4;                /* host order */
     uint16_t sport, dport;
     uint16_t tcp_flags, rev_tcp_flags;
+    uint16_t app_label;                 /* YAF silkAppLabel */
     uint8_t proto, end_reason, ip_version;
-    uint8_t padding[5];
+    uint8_t padding[3];
 };
 
 static fbInfoElementSpec_t record_spec[] = {
     { "sourceIPv6Address", 16, 0 },        { "destinationIPv6Address", 16, 0 },
+    { "ntopL7ProtoName", FB_IE_VARLEN, 0 }, { "ntopHttpHost", FB_IE_VARLEN, 0 },
+    { "ntopSslServerName", FB_IE_VARLEN, 0 }, { "httpHost", FB_IE_VARLEN, 0 },
     { "flowStartMilliseconds", 8, 0 },     { "flowEndMilliseconds", 8, 0 },
     { "systemInitTimeMilliseconds", 8, 0 },
     { "octetDeltaCount", 8, 0 },           { "packetDeltaCount", 8, 0 },
@@ -54,8 +75,9 @@ static fbInfoElementSpec_t record_spec[] = {
     { "sourceIPv4Address", 4, 0 },         { "destinationIPv4Address", 4, 0 },
     { "sourceTransportPort", 2, 0 },       { "destinationTransportPort", 2, 0 },
     { "tcpControlBits", 2, 0 },            { "reverseTcpControlBits", 2, 0 },
+    { "silkAppLabel", 2, 0 },
     { "protocolIdentifier", 1, 0 },        { "flowEndReason", 1, 0 },
-    { "ipVersion", 1, 0 },                 { "paddingOctets", 5, 0 },
+    { "ipVersion", 1, 0 },                 { "paddingOctets", 3, 0 },
     FB_IESPEC_NULL
 };
 
@@ -65,6 +87,11 @@ struct domain {
     bool seen;
     uint32_t next_seq;          /* what the next message should carry */
     uint64_t system_init_ms;    /* from an options record: the base of SysUpTime fields */
+    unsigned template_count;    /* templates this domain defined, their ids and field counts */
+    uint16_t template_id[COLLECT_MAX_TEMPLATES];
+    uint16_t template_fields[COLLECT_MAX_TEMPLATES];
+    bool template_withdrawn[COLLECT_MAX_TEMPLATES]; /* until defined again */
+    unsigned withdrawn_count;
 };
 
 /* One transport session (RFC 7011 §10.3.1: source address and port, our socket). */
@@ -72,11 +99,12 @@ struct exporter {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     uint64_t last_heard;        /* collector's datagram counter: least recently heard goes */
-    /* Owns the fixbuf session and its templates.
-     * THREAT: fixbuf does not cap templates per domain: an exporter may define up to
-     * 65,280 per domain (COLLECT_MAX_DOMAINS domains) before ids repeat; the fuzzer's
-     * worst case held a few hundred MiB over four exporters. */
+    /* Owns the fixbuf session and its templates. fixbuf does not cap templates per domain
+     * (an exporter could define 65,280 before ids repeat; the fuzzer once held a few hundred
+     * MiB over four exporters): domain_admit_templates caps them before fixbuf sees them. */
     fBuf_t *fbuf;
+    uint64_t template_fields;   /* fields of the templates it holds: its share of the budget */
+    bool refusal_logged;
     struct domain domains[COLLECT_MAX_DOMAINS];
     unsigned domain_count;
 };
@@ -94,9 +122,26 @@ struct pair_entry {
     uint32_t hash;
     uint8_t ip_version, proto, end_reason;
     bool used, complete;        /* complete: both directions known, nothing to pair */
+    bool named;                 /* its names are in the collector's names[] at its index */
     uint16_t port[2];
     uint8_t addr[2][16];
     struct pair_dir dir[2];
+};
+
+/* One IPFIX-over-TCP connection: a stream of messages, each framed by its header's length
+ * (RFC 7011 §10.4). The connection is the transport session: its templates end with it. */
+struct tcp_session {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    size_t have;                        /* bytes of the next message(s) read so far */
+    uint8_t buf[DATAGRAM_MAX];          /* a message's length field caps it at 65,535 */
+};
+
+/* What an exporter's enterprise elements named; "" when absent. */
+struct flow_names {
+    char server[FLOW_NAME_LEN];         /* TLS SNI, else HTTP Host */
+    char master[FLOW_LABEL_LEN], app[FLOW_LABEL_LEN];
 };
 
 struct collector {
@@ -104,7 +149,10 @@ struct collector {
     collect_record_fn on_record;
     void *user;
     int sockets[COLLECT_MAX_URLS];
+    bool listening[COLLECT_MAX_URLS];   /* tcp:// listener, else a UDP socket */
     unsigned socket_count;
+    struct tcp_session *tcp[COLLECT_MAX_TCP];
+    unsigned tcp_count;
     fbInfoModel_t *model;
     struct exporter *exporters[COLLECT_MAX_EXPORTERS];
     unsigned exporter_count;
@@ -113,10 +161,12 @@ struct collector {
     uint64_t datagram_counter;
     uint64_t flow_clock_usec;           /* latest flow end seen: the pairing window's clock */
     uint64_t flow_ids;
+    uint64_t template_fields;           /* held by all exporters: COLLECT_TEMPLATE_BUDGET */
     uint32_t hash_seed;
     struct pair_entry *entries;         /* COLLECT_PAIR_MAX */
     uint32_t *buckets;                  /* COLLECT_PAIR_MAX chains */
     uint32_t *due;                      /* scratch for a release pass */
+    struct flow_names *names;           /* COLLECT_PAIR_MAX, allocated with the first name */
     uint32_t free_head, used_count;
     struct flow flow;                   /* the record being handed on */
     struct collect_stats stats;
@@ -167,6 +217,15 @@ static void exporter_free(struct exporter *exporter)
     free(exporter);
 }
 
+/* An exporter leaves while the collector runs: its templates leave the budget. */
+static void exporter_release(struct collector *c, struct exporter *e)
+{
+    c->template_fields -= e->template_fields;
+    for (unsigned i = 0; i < e->domain_count; i++)
+        c->stats.templates -= e->domains[i].template_count;
+    exporter_free(e);
+}
+
 /* The exporter for this source, created when new; at the cap the least recently heard
  * one is dropped (its templates go: it resends them, as exporters do periodically). */
 static struct exporter *exporter_get(struct collector *c, const struct sockaddr *from,
@@ -193,13 +252,27 @@ static struct exporter *exporter_get(struct collector *c, const struct sockaddr 
     e->addr_len = from_len;
     e->last_heard = c->datagram_counter;
     if (c->exporter_count == COLLECT_MAX_EXPORTERS) {
-        exporter_free(c->exporters[oldest]);
+        exporter_release(c, c->exporters[oldest]);
         c->exporters[oldest] = e;
         c->stats.exporters_evicted++;
     } else {
         c->exporters[c->exporter_count++] = e;
     }
     return e;
+}
+
+/* A TCP session ended: its templates go with it (RFC 7011 §10.4.2), and a new connection
+ * from the same address and port starts afresh. */
+static void exporter_forget(struct collector *c, const struct sockaddr *from, socklen_t from_len)
+{
+    for (unsigned i = 0; i < c->exporter_count; i++) {
+        struct exporter *e = c->exporters[i];
+        if (e->addr_len == from_len && memcmp(&e->addr, from, from_len) == 0) {
+            exporter_release(c, e);
+            c->exporters[i] = c->exporters[--c->exporter_count];
+            return;
+        }
+    }
 }
 
 /* NULL when the exporter already uses COLLECT_MAX_DOMAINS others. */
@@ -389,6 +462,8 @@ struct one_way {
     uint8_t src[16], dst[16];
     uint16_t sport, dport;
     struct pair_dir forward, reverse;   /* reverse.seen only for a biflow */
+    bool named;
+    struct flow_names names;
 };
 
 static struct pair_entry *pair_find_reverse(struct collector *c, const struct one_way *w,
@@ -483,6 +558,12 @@ static void pair_emit(struct collector *c, const struct pair_entry *e)
         f->tcp_state = tcp_state_of(e->dir[o].tcp_flags, e->dir[!o].tcp_flags);
     f->id = ++c->flow_ids;
     f->labels.detection_done = true;
+    if (e->named) {
+        const struct flow_names *n = &c->names[e - c->entries];
+        memcpy(f->labels.server_name, n->server, sizeof(n->server));
+        memcpy(f->labels.master_protocol, n->master, sizeof(n->master));
+        memcpy(f->labels.app_protocol, n->app, sizeof(n->app));
+    }
     c->stats.flows_out++;
     c->on_record(c->user, f, end_reason_of(e->end_reason));
 }
@@ -523,6 +604,18 @@ static void pair_release(struct collector *c, uint64_t before_usec)
     }
 }
 
+/* Keeps a record's names with its entry (the first that named the connection wins). The
+ * table for them is allocated when an exporter first sends names: ~350 bytes an entry. */
+static void pair_set_names(struct collector *c, struct pair_entry *e, const struct one_way *w)
+{
+    if (!w->named || e->named)
+        return;
+    if (c->names == NULL && (c->names = malloc(COLLECT_PAIR_MAX * sizeof(*c->names))) == NULL)
+        return;
+    c->names[e - c->entries] = w->names;
+    e->named = true;
+}
+
 /* Files one decoded record: completes its reverse when that waits, else waits itself. */
 static void pair_add(struct collector *c, const struct one_way *w)
 {
@@ -532,6 +625,7 @@ static void pair_add(struct collector *c, const struct one_way *w)
         if (e != NULL) {
             e->dir[1] = w->forward;
             e->complete = true;
+            pair_set_names(c, e, w);
             if (w->end_reason > e->end_reason)
                 e->end_reason = w->end_reason;
             c->stats.uniflows_paired += 2;
@@ -566,6 +660,7 @@ static void pair_add(struct collector *c, const struct one_way *w)
     e->next = c->buckets[hash % COLLECT_PAIR_MAX];
     c->buckets[hash % COLLECT_PAIR_MAX] = index;
     c->used_count++;
+    pair_set_names(c, e, w);
 }
 
 /* ---- records ------------------------------------------------------------------------ */
@@ -580,6 +675,61 @@ static uint64_t record_time_ms(uint64_t abs_ms, uint32_t secs, uint32_t uptime, 
     if (uptime != 0 && base_ms != 0)
         return base_ms + uptime;
     return 0;
+}
+
+/* A string element into a fixed buffer, cut at its size or at a NUL. */
+static void varfield_text(const fbVarfield_t *v, char *out, size_t out_len)
+{
+    size_t n = v->len < out_len - 1 ? v->len : out_len - 1;
+    if (n > 0)
+        memcpy(out, v->buf, n);
+    out[n] = '\0';
+}
+
+/* A string cut to the buffer (names longer than a label are cut, as nDPI's are). */
+static void copy_text(char *out, size_t out_len, const char *in)
+{
+    size_t n = strlen(in);
+    if (n > out_len - 1)
+        n = out_len - 1;
+    memcpy(out, in, n);
+    out[n] = '\0';
+}
+
+/* YAF's silkAppLabel is the application's well-known port; the few that matter here. */
+static const char *app_label_name(uint16_t label)
+{
+    switch (label) {
+    case 21: return "FTP";
+    case 22: return "SSH";
+    case 25: return "SMTP";
+    case 53: return "DNS";
+    case 80: return "HTTP";
+    case 443: return "TLS";
+    default: return NULL;
+    }
+}
+
+/* The names a record's enterprise elements carry, as the packet path's labels hold them
+ * (nDPI's "MASTER.APP" split in two). */
+static void record_names(const struct export_record *r, struct one_way *w)
+{
+    struct flow_names *n = &w->names;
+    const fbVarfield_t *server = r->tls_name.len ? &r->tls_name
+                               : r->http_host.len ? &r->http_host : &r->yaf_http_host;
+    varfield_text(server, n->server, sizeof(n->server));
+    char app[FLOW_LABEL_LEN * 2];
+    const char *label = app_label_name(r->app_label);
+    if (r->app_name.len)
+        varfield_text(&r->app_name, app, sizeof(app));
+    else
+        copy_text(app, sizeof(app), label ? label : "");
+    char *dot = strchr(app, '.');
+    if (dot != NULL)
+        *dot = '\0';
+    copy_text(n->master, sizeof(n->master), app);
+    copy_text(n->app, sizeof(n->app), dot ? dot + 1 : app);
+    w->named = n->server[0] != '\0' || n->app[0] != '\0';
 }
 
 /* One decoded record into a one_way; false when it is not a flow we can use. */
@@ -649,6 +799,9 @@ static long decode_message(struct collector *c, struct exporter *e, struct domai
             c->stats.records_skipped++;
             continue;
         }
+        record_names(&r, &w);
+        if (w.named)
+            c->stats.records_named++;
         if (w.forward.last_usec > c->flow_clock_usec)
             c->flow_clock_usec = w.forward.last_usec;
         pair_add(c, &w);
@@ -696,9 +849,211 @@ static long v5_decode(struct collector *c, const uint8_t *data, size_t len)
     return count;
 }
 
+/* One template record (id, field count) against the caps; with commit, it is recorded. */
+static bool domain_template(struct collector *c, struct exporter *e, struct domain *d,
+                            uint16_t id, uint16_t fields, uint64_t *budget, bool commit)
+{
+    if (fields > COLLECT_MAX_TEMPLATE_FIELDS)
+        return false;
+    unsigned i = 0;
+    while (i < d->template_count && d->template_id[i] != id)
+        i++;
+    uint16_t old = i < d->template_count ? d->template_fields[i] : 0;
+    if (i == COLLECT_MAX_TEMPLATES || *budget - old + fields > COLLECT_TEMPLATE_BUDGET)
+        return false;
+    *budget = *budget - old + fields;
+    if (commit) {
+        if (i == d->template_count) {
+            d->template_count++;
+            c->stats.templates++;
+            d->template_withdrawn[i] = false;
+        } else if (d->template_withdrawn[i]) {
+            d->template_withdrawn[i] = false;
+            d->withdrawn_count--;
+        }
+        d->template_id[i] = id;
+        d->template_fields[i] = fields;
+        e->template_fields = e->template_fields - old + fields;
+        c->template_fields = c->template_fields - old + fields;
+    }
+    return true;
+}
+
+/* Bounded template memory: every template the message defines must fit this domain's
+ * COLLECT_MAX_TEMPLATES ids, COLLECT_MAX_TEMPLATE_FIELDS fields, and the collector's
+ * field budget; otherwise the whole message is refused (fixbuf never sees it), counted,
+ * and logged once per exporter. The sets were checked by ipfix_sets_valid. */
+static bool domain_admit_templates(struct collector *c, struct exporter *e, struct domain *d,
+                                   const uint8_t *message, size_t len)
+{
+    for (int commit = 0; commit < 2; commit++) {
+        uint64_t budget = c->template_fields;
+        const uint8_t *cur = message + 16, *end = message + len;
+        while (end - cur >= 4) {
+            uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
+            const uint8_t *rec = cur + 4, *set_end = cur + set_len;
+            cur = set_end;
+            if (set_id != 2 && set_id != 3)
+                continue;
+            while (set_end - rec >= 4) {
+                uint16_t id = get_u16(rec), fields = get_u16(rec + 2);
+                rec += set_id == 3 ? 6 : 4;
+                for (uint16_t f = 0; f < fields; f++)
+                    rec += get_u16(rec) & 0x8000 ? 8 : 4;
+                if (!domain_template(c, e, d, id, fields, &budget, commit)) {
+                    c->stats.templates_refused++;
+                    if (!e->refusal_logged)
+                        LOG_WARN("flow exporter: a template past the caps (%d per observation "
+                                 "domain, %d fields, %d fields in all) refused with its "
+                                 "message; counted in templates_refused from now on",
+                                 COLLECT_MAX_TEMPLATES, COLLECT_MAX_TEMPLATE_FIELDS,
+                                 COLLECT_TEMPLATE_BUDGET);
+                    e->refusal_logged = true;
+                    return false;
+                }
+            }
+        }
+    }
+    return true;
+}
+
+/* RFC 7011 §8.1 template withdrawals (IPFIX over TCP): records with no fields, naming one
+ * template, or all of a domain's (id 2 or 3). libfixbuf 2.4 misreads them (data for a
+ * withdrawn id became endless empty records), so they are taken out of the message here and
+ * applied by domain_withdraw. */
+#define MAX_WITHDRAWN 64
+struct withdrawals {
+    uint16_t id[MAX_WITHDRAWN];
+    unsigned count;
+    bool all;
+};
+
+/* Copies one template set's records to out without the withdrawals; NULL when malformed,
+ * else where the copy ends. Bytes after the last record (padding) are dropped. */
+static uint8_t *set_take_withdrawals(const uint8_t *rec, const uint8_t *set_end, bool options,
+                                     uint8_t *out, struct withdrawals *w)
+{
+    while (set_end - rec >= 4) {
+        uint16_t id = get_u16(rec), fields = get_u16(rec + 2);
+        if (id < 256 && id != 2 && id != 3)
+            break;                          /* padding */
+        if (fields == 0) {
+            if (id == 2 || id == 3)
+                w->all = true;
+            else if (w->count < MAX_WITHDRAWN)
+                w->id[w->count++] = id;
+            else
+                return NULL;
+            rec += 4;
+            continue;
+        }
+        const uint8_t *r = rec + (options ? 6 : 4);
+        for (uint16_t f = 0; f < fields && r <= set_end; f++)
+            r += set_end - r >= 4 && (get_u16(r) & 0x8000) ? 8 : 4;
+        if (r > set_end)
+            return NULL;
+        memcpy(out, rec, (size_t)(r - rec));
+        out += r - rec;
+        rec = r;
+    }
+    return out;
+}
+
+/* The message into c->message without its withdrawals (a set left empty goes too). Returns
+ * the new length, 0 when malformed. */
+static size_t ipfix_take_withdrawals(struct collector *c, const uint8_t *in, size_t len,
+                                     struct withdrawals *w)
+{
+    uint8_t *out = c->message, *o = out + 16;
+    memcpy(out, in, 16);
+    const uint8_t *cur = in + 16, *end = in + len;
+    while (end - cur >= 4) {
+        uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
+        if (set_len < 4 || set_len > end - cur)
+            return 0;
+        if (set_id == 2 || set_id == 3) {
+            uint8_t *set_end = set_take_withdrawals(cur + 4, cur + set_len, set_id == 3, o + 4, w);
+            if (set_end == NULL)
+                return 0;
+            if (set_end - o > 4) {
+                put_u16(o, set_id);
+                put_u16(o + 2, (uint16_t)(set_end - o));
+                o = set_end;
+            }
+        } else {
+            memcpy(o, cur, set_len);
+            o += set_len;
+        }
+        cur += set_len;
+    }
+    if (cur != end)
+        return 0;
+    put_u16(out + 2, (uint16_t)(o - out));
+    return (size_t)(o - out);
+}
+
+/* Marks one template of the domain withdrawn (all of them for id 0): its data sets are
+ * dropped until it is defined again. fixbuf keeps the template meanwhile (its own removal
+ * left dangling state in the fuzzer), still counted against the caps. */
+static void domain_withdraw(struct collector *c, struct domain *d, uint16_t id)
+{
+    for (unsigned i = 0; i < d->template_count; i++) {
+        if ((id != 0 && d->template_id[i] != id) || d->template_withdrawn[i])
+            continue;
+        d->template_withdrawn[i] = true;
+        d->withdrawn_count++;
+        c->stats.templates_withdrawn++;
+    }
+}
+
+static bool domain_is_withdrawn(const struct domain *d, uint16_t id)
+{
+    for (unsigned i = 0; i < d->template_count; i++)
+        if (d->template_id[i] == id)
+            return d->template_withdrawn[i];
+    return false;
+}
+
+/* Drops the data sets of withdrawn templates from c->message (checked by ipfix_sets_valid);
+ * returns the new length. */
+static size_t domain_drop_withdrawn(struct collector *c, const struct domain *d, size_t len)
+{
+    if (d->withdrawn_count == 0)
+        return len;
+    uint8_t *m = c->message, *o = m + 16;
+    const uint8_t *cur = m + 16, *end = m + len;
+    while (end - cur >= 4) {
+        uint16_t set_id = get_u16(cur), set_len = get_u16(cur + 2);
+        if (set_id < 256 || !domain_is_withdrawn(d, set_id)) {
+            memmove(o, cur, set_len);
+            o += set_len;
+        }
+        cur += set_len;
+    }
+    put_u16(m + 2, (uint16_t)(o - m));
+    return (size_t)(o - m);
+}
+
+static void collector_message(struct collector *c, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len, bool stream);
+
 void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
                         const struct sockaddr *from, socklen_t from_len)
 {
+    collector_message(c, data, len, from, from_len, false);
+}
+
+void collector_stream_message(struct collector *c, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len)
+{
+    collector_message(c, data, len, from, from_len, true);
+}
+
+/* One message; stream: it came over TCP, where withdrawals are allowed. */
+static void collector_message(struct collector *c, const uint8_t *data, size_t len,
+                              const struct sockaddr *from, socklen_t from_len, bool stream)
+{
+    struct withdrawals withdrawn = { .count = 0 };
     c->stats.datagrams++;
     c->datagram_counter++;
     if (len < 4 || len > DATAGRAM_MAX)
@@ -709,10 +1064,16 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     uint32_t domain_id, seq;
     if (version == 10) {
         /* RFC 7011 §3.1: the message length must be the datagram's. */
-        if (len < 16 || get_u16(data + 2) != len || !ipfix_sets_valid(data, len))
+        if (len < 16 || get_u16(data + 2) != len)
             goto garbage;
-        memcpy(c->message, data, len);
-        message_len = len;
+        if (stream) {
+            message_len = ipfix_take_withdrawals(c, data, len, &withdrawn);
+        } else {
+            memcpy(c->message, data, len);
+            message_len = len;
+        }
+        if (message_len == 0 || !ipfix_sets_valid(c->message, message_len))
+            goto garbage;
         domain_id = get_u32(data + 12);
         seq = get_u32(data + 8);
     } else if (version == 5) {
@@ -743,6 +1104,13 @@ void collector_datagram(struct collector *c, const uint8_t *data, size_t len,
     struct domain *d = e ? exporter_domain(e, domain_id) : NULL;
     if (d == NULL)
         goto garbage;
+    if (withdrawn.all)
+        domain_withdraw(c, d, 0);
+    for (unsigned i = 0; i < withdrawn.count; i++)
+        domain_withdraw(c, d, withdrawn.id[i]);
+    if (!domain_admit_templates(c, e, d, c->message, message_len))
+        return;
+    message_len = domain_drop_withdrawn(c, d, message_len);
     domain_check_sequence(c, d, seq);
     long records = decode_message(c, e, d, message_len, base_ms);
     if (records < 0)
@@ -756,14 +1124,15 @@ garbage:
 
 /* ---- sockets and the loop ----------------------------------------------------------- */
 
-/* udp://HOST:PORT, HOST may be [v6]. */
-static int bind_url(const char *url, char *err, size_t err_len)
+/* udp://HOST:PORT or tcp://HOST:PORT, HOST may be [v6]; *tcp tells which. */
+static int bind_url(const char *url, bool *tcp, char *err, size_t err_len)
 {
     char host[256];
-    const char *rest = strncmp(url, "udp://", 6) == 0 ? url + 6 : NULL;
+    *tcp = strncmp(url, "tcp://", 6) == 0;
+    const char *rest = strncmp(url, "udp://", 6) == 0 || *tcp ? url + 6 : NULL;
     const char *colon = rest ? strrchr(rest, ':') : NULL;
     if (colon == NULL || colon == rest || (size_t)(colon - rest) >= sizeof(host) || colon[1] == '\0') {
-        snprintf(err, err_len, "--collect %s: expected udp://HOST:PORT", url);
+        snprintf(err, err_len, "--collect %s: expected udp://HOST:PORT or tcp://HOST:PORT", url);
         return -1;
     }
     memcpy(host, rest, (size_t)(colon - rest));
@@ -774,15 +1143,19 @@ static int bind_url(const char *url, char *err, size_t err_len)
         h[hl - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_DGRAM };
+    int type = *tcp ? SOCK_STREAM : SOCK_DGRAM;
+    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = type };
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(strcmp(h, "*") == 0 ? NULL : h, colon + 1, &hints, &ai);
     if (rc != 0) {
         snprintf(err, err_len, "--collect %s: %s", url, gai_strerror(rc));
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    int fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0 && *tcp)   /* a restarted collector rebinds while old sessions linger */
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (*tcp && listen(fd, 16) != 0)) {
         snprintf(err, err_len, "--collect %s: %s", url, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -820,10 +1193,13 @@ struct collector *collector_new(const struct collect_config *config, collect_rec
     /* glib's default handler is process-wide; only libfixbuf logs through glib here. */
     g_log_set_default_handler(fixbuf_log, NULL);
     c->model = fbInfoModelAlloc();
+    fbInfoModelAddElementArray(c->model, enterprise_elements);
     for (unsigned i = 0; i < config->url_count; i++) {
-        int fd = bind_url(config->urls[i], err, err_len);
+        bool tcp;
+        int fd = bind_url(config->urls[i], &tcp, err, err_len);
         if (fd < 0)
             goto fail;
+        c->listening[c->socket_count] = tcp;
         c->sockets[c->socket_count++] = fd;
     }
     return c;
@@ -858,20 +1234,124 @@ static unsigned drain_socket(struct collector *c, int fd)
     return count;
 }
 
+/* ---- IPFIX over TCP ----------------------------------------------------------------- */
+
+static void tcp_close(struct collector *c, unsigned index, bool broken)
+{
+    struct tcp_session *t = c->tcp[index];
+    if (broken && c->stats.tcp_broken++ == 0)   /* once: a peer could repeat it at will */
+        LOG_WARN("IPFIX over TCP: a session sent something that is not an IPFIX message; "
+                 "closed (counted in tcp_broken from now on)");
+    exporter_forget(c, (const struct sockaddr *)&t->addr, t->addr_len);
+    close(t->fd);
+    free(t);
+    c->tcp[index] = c->tcp[--c->tcp_count];
+}
+
+/* A new connection on a tcp:// listener; at the cap it is closed at once, counted. */
+static void tcp_accept(struct collector *c, int listener)
+{
+    for (;;) {
+        struct sockaddr_storage from;
+        socklen_t from_len = sizeof(from);
+        int fd = accept4(listener, (struct sockaddr *)&from, &from_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct tcp_session *t = c->tcp_count < COLLECT_MAX_TCP ? malloc(sizeof(*t)) : NULL;
+        if (t == NULL) {
+            if (c->stats.tcp_refused++ == 0)
+                LOG_WARN("IPFIX over TCP: more than %d sessions at once: refusing more",
+                         COLLECT_MAX_TCP);
+            close(fd);
+            continue;
+        }
+        t->fd = fd;
+        t->addr = from;
+        t->addr_len = from_len;
+        t->have = 0;
+        c->tcp[c->tcp_count++] = t;
+        c->stats.tcp_sessions++;
+    }
+}
+
+enum tcp_result { TCP_OPEN, TCP_ENDED, TCP_BROKEN };
+
+/* Reads what the session holds and decodes every whole message in it. */
+static enum tcp_result tcp_read(struct collector *c, struct tcp_session *t)
+{
+    for (;;) {
+        ssize_t n = read(t->fd, t->buf + t->have, sizeof(t->buf) - t->have);
+        if (n == 0)
+            return TCP_ENDED;
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? TCP_OPEN : TCP_ENDED;
+        t->have += (size_t)n;
+        size_t used = 0;
+        while (t->have - used >= 4) {
+            const uint8_t *m = t->buf + used;
+            size_t len = get_u16(m + 2);
+            /* Only IPFIX runs over TCP; a wrong version or length leaves no way to find
+             * the next message. */
+            if (get_u16(m) != 10 || len < 16) {
+                c->stats.garbage++;
+                return TCP_BROKEN;
+            }
+            if (t->have - used < len)
+                break;
+            collector_message(c, m, len, (const struct sockaddr *)&t->addr, t->addr_len, true);
+            used += len;
+        }
+        memmove(t->buf, t->buf + used, t->have - used);
+        t->have -= used;
+    }
+}
+
+/* Asked to stop: what the kernel has already queued is read first, so that exports sent
+ * just before the signal (a replay that has just ended) are scored, not dropped. */
+static void drain_queued(struct collector *c)
+{
+    for (unsigned i = 0; i < c->socket_count; i++)
+        if (!c->listening[i])
+            while (drain_socket(c, c->sockets[i]) == 1024)
+                ;
+    for (unsigned i = c->tcp_count; i-- > 0;) {
+        enum tcp_result result = tcp_read(c, c->tcp[i]);
+        if (result != TCP_OPEN)
+            tcp_close(c, i, result == TCP_BROKEN);
+    }
+}
+
 void collector_run(struct collector *c, volatile sig_atomic_t *stop,
                    void (*on_tick)(void *user), void *tick_user)
 {
-    struct pollfd fds[COLLECT_MAX_URLS];
-    for (unsigned i = 0; i < c->socket_count; i++)
-        fds[i] = (struct pollfd){ .fd = c->sockets[i], .events = POLLIN };
+    struct pollfd fds[COLLECT_MAX_URLS + COLLECT_MAX_TCP];
     uint64_t last_datagram = monotonic_ms(), next_tick = last_datagram + 1000;
     while (!*stop) {
-        int ready = poll(fds, c->socket_count, 200);
+        unsigned nfds = 0, tcp_count = c->tcp_count;
+        for (unsigned i = 0; i < c->socket_count; i++)
+            fds[nfds++] = (struct pollfd){ .fd = c->sockets[i], .events = POLLIN };
+        for (unsigned i = 0; i < tcp_count; i++)
+            fds[nfds++] = (struct pollfd){ .fd = c->tcp[i]->fd, .events = POLLIN };
+        int ready = poll(fds, nfds, 200);
         uint64_t now = monotonic_ms();
         if (ready > 0) {
-            for (unsigned i = 0; i < c->socket_count; i++)
-                if ((fds[i].revents & POLLIN) && drain_socket(c, fds[i].fd) > 0)
+            /* Sessions first, from the last: closing one moves the last into its place. */
+            for (unsigned i = tcp_count; i-- > 0;) {
+                if (!(fds[c->socket_count + i].revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                last_datagram = now;
+                enum tcp_result result = tcp_read(c, c->tcp[i]);
+                if (result != TCP_OPEN)
+                    tcp_close(c, i, result == TCP_BROKEN);
+            }
+            for (unsigned i = 0; i < c->socket_count; i++) {
+                if (!(fds[i].revents & POLLIN))
+                    continue;
+                if (c->listening[i])
+                    tcp_accept(c, fds[i].fd);
+                else if (drain_socket(c, fds[i].fd) > 0)
                     last_datagram = now;
+            }
         }
         if (now < next_tick)
             continue;
@@ -887,6 +1367,8 @@ void collector_run(struct collector *c, volatile sig_atomic_t *stop,
         if (c->config.idle_exit_usec > 0 && now - last_datagram >= c->config.idle_exit_usec / 1000)
             break;
     }
+    if (*stop)
+        drain_queued(c);
     collector_flush(c);
 }
 
@@ -895,10 +1377,22 @@ void collector_flush(struct collector *c)
     pair_release(c, UINT64_MAX);
 }
 
+uint32_t collector_unavailable_evidence(const struct collector *c)
+{
+    (void)c;
+    /* HTTP methods and bodies, FTP commands, DNS names, ICMP and SMTP payloads, archive
+     * magic and TLS/HTTP names are all in packets no exporter forwards. SSH uploads are
+     * still found by port and ratio; the rest are volumes, times and addresses. */
+    return EVIDENCE_HTTP_UPLOAD | EVIDENCE_FTP_STOR | EVIDENCE_CLOUD_STORAGE |
+           EVIDENCE_DNS_TUNNEL | EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL |
+           EVIDENCE_PACKED_DATA;
+}
+
 void collector_get_stats(const struct collector *c, struct collect_stats *stats)
 {
     *stats = c->stats;
     stats->exporters = c->exporter_count;
+    stats->tcp_open = c->tcp_count;
 }
 
 void collector_free(struct collector *c)
@@ -907,6 +1401,10 @@ void collector_free(struct collector *c)
         return;
     for (unsigned i = 0; i < c->socket_count; i++)
         close(c->sockets[i]);
+    for (unsigned i = 0; i < c->tcp_count; i++) {
+        close(c->tcp[i]->fd);
+        free(c->tcp[i]);
+    }
     for (unsigned i = 0; i < c->exporter_count; i++)
         exporter_free(c->exporters[i]);
     if (c->model != NULL)
@@ -914,5 +1412,6 @@ void collector_free(struct collector *c)
     free(c->entries);
     free(c->buckets);
     free(c->due);
+    free(c->names);
     free(c);
 }

@@ -132,11 +132,20 @@
 #define COLLECT_MAX_EXPORTERS    256     /* exporter sessions (templates); least recently heard dropped */
 #define COLLECT_MAX_DOMAINS      16      /* observation domains per exporter: bounds template memory */
 #define COLLECT_RCVBUF_BYTES     (8 * 1024 * 1024) /* socket buffer: exporters send in bursts */
+#define COLLECT_MAX_TEMPLATES    64      /* template ids per observation domain; more are refused */
+#define COLLECT_MAX_TEMPLATE_FIELDS 512  /* fields in one template; a longer one is refused */
+#define COLLECT_TEMPLATE_BUDGET  262144  /* template fields held over all exporters (~140 bytes each in
+                                          * libfixbuf); a template past it is refused */
+#define COLLECT_MAX_TCP          64      /* IPFIX-over-TCP sessions at once (64 KiB buffer each);
+                                          * more connections are refused */
 #define COLLECT_IDLE_FLUSH       5       /* seconds of wall time without a datagram before waiting
                                           * records leave, so a quiet exporter's last flows are scored */
 
 /* zeek/: Zeek logs instead of packets. */
 #define ZEEK_LINE_MAX        65536   /* bytes in one log line; longer lines are skipped as bad */
+#define ZEEK_DNS_BYTES       (256 * 1024) /* dns.log lookups kept per connection (~500 long
+                                      * names with their responses); more are counted in dns_dropped */
+#define ZEEK_DNS_TOTAL       (64 * 1024 * 1024) /* ... and over all connections */
 #define ZEEK_VALUE_MAX       256     /* bytes kept of one field (names are cut there, as in flows) */
 #define ZEEK_UID_MAX         262144  /* side-log (ssl/http/ftp) connections held for the join
                                       * (~800 bytes each); more are counted and lose their evidence */

@@ -192,6 +192,14 @@ struct detect_log_evidence {
     /* Saved flow events (rescore/) carry the packet side's evidence in full: when set, it is
      * used and the fields above are not. NULL for Zeek logs. */
     const struct detect_flow_evidence *saved;
+    /* A UDP flow's DNS messages (Zeek's dns.log), each after a 2-byte big-endian length, in
+     * wire format: scored by the DNS tunnel detector as the packets' would be. */
+    const uint8_t *dns_messages;
+    size_t dns_messages_len;
+    /* The first file the originator sent (Zeek's files.log): an archive by type or name is
+     * the packed_data evidence of an HTTP or FTP upload. "" when none. */
+    char upload_mime_type[64];
+    char upload_filename[FLOW_NAME_LEN];
 };
 
 /* What detection reads of a flow record beyond struct flow: the protocol evidence the packet

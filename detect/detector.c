@@ -1157,6 +1157,16 @@ void detector_on_record(struct detector *detector, struct flow *flow, enum flow_
     }
 }
 
+/* An uploaded file's archive kind from its logged MIME type, else its name. */
+static uint8_t log_packed(const struct detect_log_evidence *evidence)
+{
+    uint8_t packed = packed_content_type(evidence->upload_mime_type,
+                                         strlen(evidence->upload_mime_type));
+    if (packed == PACKED_NONE)
+        packed = packed_filename(evidence->upload_filename, strlen(evidence->upload_filename));
+    return packed;
+}
+
 /* The per-flow state detector_classify and the parsers would have left, built from log
  * evidence instead; NULL when the evidence needs none (or on allocation failure, which only
  * loses that evidence). */
@@ -1188,6 +1198,41 @@ static struct flow_state *detector_log_state(const struct detect_log_evidence *e
         state->u.http.upload_body_bytes = evidence->http_body_bytes;
         copy_text(state->u.http.host, sizeof(state->u.http.host), evidence->http_host);
     }
+    uint8_t packed = log_packed(evidence);
+    if (state != NULL && state->kind == FLOW_KIND_HTTP)
+        state->u.http.packed = packed;
+    else if (state != NULL && state->kind == FLOW_KIND_FTP_DATA)
+        state->u.ftp_data.packed = packed;
+    return state;
+}
+
+/* DNS messages from logs, fed to the covert module as the packets carrying them would be;
+ * NULL when there are none or the flow is not DNS over UDP. */
+static struct flow_state *detector_log_dns_state(struct detector *d, const struct flow *flow,
+                                                 const struct detect_log_evidence *evidence)
+{
+    if (evidence == NULL || evidence->dns_messages_len == 0 || flow->proto != 17)
+        return NULL;
+    struct flow_state *state = calloc(1, sizeof(*state));
+    if (state == NULL)
+        return NULL;
+    state->kind = FLOW_KIND_COVERT;
+    covert_flow_init(&state->u.covert, flow);
+    const uint8_t *cur = evidence->dns_messages, *end = cur + evidence->dns_messages_len;
+    while (end - cur >= 2) {
+        size_t len = (size_t)cur[0] << 8 | cur[1];
+        cur += 2;
+        if (len < 3 || len > (size_t)(end - cur))
+            break;
+        struct packet pkt;
+        memset(&pkt, 0, sizeof(pkt));
+        pkt.payload = cur;
+        pkt.payload_len = pkt.payload_wire_len = (uint32_t)len;
+        pkt.ts_usec = flow->start_ts_usec;
+        covert_on_packet(d->covert, &state->u.covert, flow, &pkt,
+                         cur[2] & 0x80 ? FLOW_DIR_RESP : FLOW_DIR_ORIG);
+        cur += len;
+    }
     return state;
 }
 
@@ -1201,7 +1246,14 @@ void detector_log_attach(struct flow *flow, const struct detect_log_evidence *ev
 void detector_on_log_record(struct detector *detector, struct flow *flow,
                             enum flow_end_reason reason, const struct detect_log_evidence *evidence)
 {
-    detector_log_attach(flow, evidence);
+    /* DNS messages from dns.log go through the covert module, which the detector owns. */
+    struct flow_state *dns = detector_log_dns_state(detector, flow, evidence);
+    if (dns != NULL) {
+        free(flow->observer_state);
+        flow->observer_state = dns;
+    } else {
+        detector_log_attach(flow, evidence);
+    }
     detector_on_record(detector, flow, reason, true);
 }
 

@@ -420,13 +420,20 @@ static void print_collect_stats(struct exflow *x, const char *when)
             "exflow: stats(%s): datagrams=%llu garbage=%llu export_records=%llu"
             " export_records_skipped=%llu sequence_lost=%llu sequence_resets=%llu"
             " biflows=%llu uniflows_paired=%llu uniflows_single=%llu pair_overflow=%llu"
-            " exporters=%llu exporters_evicted=%llu %s\n",
+            " exporters=%llu exporters_evicted=%llu tcp_sessions=%llu tcp_open=%llu"
+            " tcp_broken=%llu tcp_refused=%llu templates=%llu templates_refused=%llu"
+            " export_records_named=%llu templates_withdrawn=%llu %s\n",
             when, (unsigned long long)cs.datagrams, (unsigned long long)cs.garbage,
             (unsigned long long)cs.records, (unsigned long long)cs.records_skipped,
             (unsigned long long)cs.sequence_lost, (unsigned long long)cs.sequence_resets,
             (unsigned long long)cs.biflows, (unsigned long long)cs.uniflows_paired,
             (unsigned long long)cs.uniflows_single, (unsigned long long)cs.pair_overflow,
-            (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted, tail);
+            (unsigned long long)cs.exporters, (unsigned long long)cs.exporters_evicted,
+            (unsigned long long)cs.tcp_sessions,
+            (unsigned long long)cs.tcp_open, (unsigned long long)cs.tcp_broken,
+            (unsigned long long)cs.tcp_refused, (unsigned long long)cs.templates,
+            (unsigned long long)cs.templates_refused, (unsigned long long)cs.records_named,
+            (unsigned long long)cs.templates_withdrawn, tail);
 }
 
 /* --collect, once a second: what the consumer and capture ticks do in packet mode. */
@@ -609,12 +616,13 @@ static void print_zeek_stats(struct exflow *x, const char *when)
     fprintf(stderr,
             "exflow: stats(%s): log_files=%llu log_lines=%llu bad_lines=%llu conn_entries=%llu"
             " joined_ssl=%llu joined_http=%llu joined_ftp=%llu uid_overflow=%llu"
-            " reorder_overflow=%llu %s\n",
+            " reorder_overflow=%llu joined_dns=%llu dns_dropped=%llu joined_files=%llu %s\n",
             when, (unsigned long long)zs.files, (unsigned long long)zs.lines,
             (unsigned long long)zs.bad_lines, (unsigned long long)zs.flows_out,
             (unsigned long long)zs.joined_ssl, (unsigned long long)zs.joined_http,
             (unsigned long long)zs.joined_ftp, (unsigned long long)zs.uid_overflow,
-            (unsigned long long)zs.reorder_overflow, tail);
+            (unsigned long long)zs.reorder_overflow, (unsigned long long)zs.joined_dns,
+            (unsigned long long)zs.dns_dropped, (unsigned long long)zs.joined_files, tail);
 }
 
 /* --zeek: the whole run on this thread; no capture, no pipeline (records come whole). */
@@ -956,6 +964,8 @@ int main(int argc, char **argv)
             LOG_ERROR("%s", err);
             goto done;
         }
+        /* Alerts name the evidence flow records cannot carry. */
+        options.detect.evidence_unavailable = collector_unavailable_evidence(x.collector);
     } else if (options.fanout) {
         /* One socket per worker in a fanout group of this process's own: the first starts
          * it, the others join it by the id the kernel gave it. */

@@ -51,15 +51,17 @@ const struct option_spec option_table[] = {
       "again", 0, add_file },
     { "interface", 'i', "IFACE", OPTION_STRING, FIELD(capture.interface), 0, 0,
       "capture live from IFACE", 0, NULL },
-    { "collect", 0, "udp://HOST:PORT", OPTION_CUSTOM, NOFIELD, 0, 0,
-      "receive IPFIX, NetFlow v9 or v5 exports and run detection on their flows instead of "
-      "packets (repeat for more listeners; not with -r or -i)", 0, add_collect },
+    { "collect", 0, "udp://HOST:PORT|tcp://HOST:PORT", OPTION_CUSTOM, NOFIELD, 0, 0,
+      "receive IPFIX, NetFlow v9 or v5 exports (tcp://: IPFIX over TCP) and run detection on "
+      "their flows instead of packets (repeat for more listeners; not with -r or -i)", 0,
+      add_collect },
     { "collect-idle-exit", 0, "DURATION", OPTION_DURATION, FIELD(collect.idle_exit_usec), 0,
       DURATION_MAX_SECONDS, "end a --collect run after this long without a datagram "
       "(0 = never)", 0, NULL },
     { "zeek", 0, "DIR|LOG", OPTION_CUSTOM, NOFIELD, 0, 0,
       "read Zeek logs instead of packets: a directory of conn.log (with ssl.log, http.log, "
-      "ftp.log when there), or log files; TSV or JSON; repeat for more", CLI_ONLY, add_zeek_path },
+      "ftp.log, dns.log when there), or log files; TSV or JSON; repeat for more", CLI_ONLY,
+      add_zeek_path },
     { "filter", 'f', "EXPR", OPTION_STRING, FIELD(capture.bpf_filter), 0, 0,
       "BPF filter (tcpdump syntax)", 0, NULL },
     { "snaplen", 's', "BYTES", OPTION_INTEGER, FIELD(capture.snaplen), 64, 262144,

@@ -13,7 +13,7 @@ if [ "${1:-}" = "--test" ]; then
     packages="$packages python3 tshark valgrind rsyslog clang libclang-rt-14-dev libndpi-bin \
 tcpdump iproute2 procps rsyslog-gnutls rsyslog-relp gnutls-bin \
 git dpkg-dev debhelper fakeroot lintian systemd man-db logrotate \
-python3-jsonschema python3-prometheus-client chromium softflowd redis-server"
+python3-jsonschema python3-prometheus-client chromium softflowd nfdump redis-server"
 fi
 if [ "${1:-}" = "--corpus" ]; then
     packages="$packages python3 tcpdump curl lftp openssh-server openssh-client rsync rclone python3-pyftpdlib \

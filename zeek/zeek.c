@@ -33,6 +33,8 @@ enum field {
     F_SERVER_NAME,
     F_HOST, F_METHOD, F_REQUEST_BODY_LEN,
     F_COMMAND, F_DC_PASSIVE, F_DC_ORIG_H, F_DC_RESP_H, F_DC_RESP_P,
+    F_QUERY, F_QTYPE, F_RCODE,
+    F_CONN_UIDS, F_IS_ORIG, F_MIME_TYPE, F_FILENAME,
     F_COUNT
 };
 
@@ -44,6 +46,8 @@ static const char *const field_names[F_COUNT] = {
     "host", "method", "request_body_len",
     "command", "data_channel.passive", "data_channel.orig_h", "data_channel.resp_h",
     "data_channel.resp_p",
+    "query", "qtype", "rcode",
+    "conn_uids", "is_orig", "mime_type", "filename",
 };
 
 enum log_kind { LOG_CONN = 0, LOG_SSL, LOG_HTTP, LOG_FTP, LOG_DNS, LOG_FILES, LOG_KIND_COUNT };
@@ -81,6 +85,13 @@ struct side_entry {
     char ftp_dest[64];                 /* control channel's server (data channel entries) */
     bool ftp_upload, ftp_active;
     bool has_ssl, has_http, has_ftp;
+    /* dns.log: the connection's DNS messages rebuilt in wire format (RFC 1035 §4.1), each
+     * after a 2-byte length as on TCP; malloc'd, at most ZEEK_DNS_BYTES. */
+    uint8_t *dns;
+    uint32_t dns_len, dns_cap;
+    char upload_mime[64];              /* files.log: the first file the originator sent */
+    char upload_name[ZEEK_VALUE_MAX];
+    bool has_file;
 };
 
 struct side_table {
@@ -117,6 +128,7 @@ struct zeek_reader {
     struct line_values values;
     char line[ZEEK_LINE_MAX + 2];
     struct flow flow;
+    size_t dns_bytes;                  /* held by all connections' DNS messages */
     struct zeek_stats stats;
 };
 
@@ -669,6 +681,16 @@ static void conn_emit(struct zeek_reader *r, const struct conn_entry *e)
             snprintf(f->labels.server_name, sizeof(f->labels.server_name), "%s", side->http_host);
         r->stats.joined_http++;
     }
+    if (side != NULL && side->has_file) {
+        snprintf(evidence.upload_mime_type, sizeof(evidence.upload_mime_type), "%s", side->upload_mime);
+        snprintf(evidence.upload_filename, sizeof(evidence.upload_filename), "%s", side->upload_name);
+        r->stats.joined_files++;
+    }
+    if (side != NULL && side->dns_len > 0) {
+        evidence.dns_messages = side->dns;
+        evidence.dns_messages_len = side->dns_len;
+        r->stats.joined_dns++;
+    }
     char orig[64], resp[64], key[ZEEK_KEY_LEN];
     geo_addr_to_string(e->ip_version, e->addr[0], orig, sizeof(orig));
     geo_addr_to_string(e->ip_version, e->addr[1], resp, sizeof(resp));
@@ -693,6 +715,118 @@ void zeek_reader_flush(struct zeek_reader *r)
     for (size_t i = 0; i < r->conn_count; i++)
         conn_emit(r, &r->conns[i]);
     r->conn_count = 0;
+}
+
+/* ---- dns.log ---------------------------------------------------------------------------- */
+
+#define DNS_MESSAGE_MAX (12 + 255 + 4)   /* header, a QNAME of at most 255 bytes, type, class */
+
+/* One DNS message with the question only: header, QNAME from the name's labels, QTYPE,
+ * class IN. What the DNS tunnel detector reads of a message (the name, its type, query or
+ * response) is all there. Returns its length, 0 when the name cannot be a QNAME. */
+static size_t dns_message(const char *name, uint16_t qtype, bool response, uint8_t *out, size_t out_len)
+{
+    size_t used = 12;
+    if (out_len < DNS_MESSAGE_MAX)
+        return 0;
+    memset(out, 0, used);
+    out[2] = response ? 0x81 : 0x01;   /* QR, RD */
+    out[5] = 1;                        /* QDCOUNT */
+    for (const char *label = name; *label != '\0';) {
+        size_t n = strcspn(label, ".");
+        if (n == 0 || n > 63 || used + 1 + n > 12 + 254)
+            return 0;
+        out[used++] = (uint8_t)n;
+        memcpy(out + used, label, n);
+        used += n;
+        label += n;
+        if (*label == '.')
+            label++;
+    }
+    out[used++] = 0;
+    out[used++] = (uint8_t)(qtype >> 8);
+    out[used++] = (uint8_t)qtype;
+    out[used++] = 0;
+    out[used++] = 1;
+    return used;
+}
+
+/* Appends a message to the connection's, within ZEEK_DNS_BYTES per connection and
+ * ZEEK_DNS_TOTAL over all; the buffer grows by doubling. */
+static void dns_append(struct zeek_reader *r, struct side_entry *e, const uint8_t *msg, size_t len)
+{
+    size_t need = e->dns_len + 2 + len;
+    if (need > ZEEK_DNS_BYTES) {
+        r->stats.dns_dropped++;
+        return;
+    }
+    if (need > e->dns_cap) {
+        size_t cap = e->dns_cap ? e->dns_cap * 2 : 4096;
+        while (cap < need)
+            cap *= 2;
+        if (cap > ZEEK_DNS_BYTES)
+            cap = ZEEK_DNS_BYTES;
+        uint8_t *grown = r->dns_bytes + (cap - e->dns_cap) <= ZEEK_DNS_TOTAL ? realloc(e->dns, cap) : NULL;
+        if (grown == NULL) {
+            r->stats.dns_dropped++;
+            return;
+        }
+        r->dns_bytes += cap - e->dns_cap;
+        e->dns = grown;
+        e->dns_cap = (uint32_t)cap;
+    }
+    e->dns[e->dns_len] = (uint8_t)(len >> 8);
+    e->dns[e->dns_len + 1] = (uint8_t)len;
+    memcpy(e->dns + e->dns_len + 2, msg, len);
+    e->dns_len += (uint32_t)(2 + len);
+}
+
+/* A dns.log entry: the query, and its response when one came (an rcode is logged). */
+static bool dns_line(struct zeek_reader *r, const struct line_values *v)
+{
+    struct side_entry *e = uid_entry(r, v);
+    if (e == NULL || !v->present[F_QUERY])
+        return e != NULL;   /* a lookup without a name (a bare response) says nothing */
+    uint64_t qtype = 1;
+    if (v->present[F_QTYPE] && (!parse_u64(v->text[F_QTYPE], &qtype) || qtype > 0xffff))
+        return false;
+    uint8_t msg[DNS_MESSAGE_MAX];
+    size_t len = dns_message(v->text[F_QUERY], (uint16_t)qtype, false, msg, sizeof(msg));
+    if (len == 0)
+        return false;
+    dns_append(r, e, msg, len);
+    if (v->present[F_RCODE]) {
+        msg[2] |= 0x80;
+        dns_append(r, e, msg, len);
+    }
+    return true;
+}
+
+/* ---- files.log -------------------------------------------------------------------------- */
+
+/* A file the connection's originator sent (is_orig): its MIME type and name, for archive
+ * evidence. The connection is `uid` (Zeek 5.1 on) or the first of `conn_uids` (before). */
+static bool files_line(struct zeek_reader *r, const struct line_values *v)
+{
+    char uid[ZEEK_UID_LEN];
+    if (v->present[F_UID])
+        snprintf(uid, sizeof(uid), "%.*s", ZEEK_UID_LEN - 1, v->text[F_UID]);
+    else if (v->present[F_CONN_UIDS])
+        snprintf(uid, sizeof(uid), "%.*s", (int)strcspn(v->text[F_CONN_UIDS], ","),
+                 v->text[F_CONN_UIDS]);
+    else
+        return false;
+    if (!v->present[F_IS_ORIG] || strcmp(v->text[F_IS_ORIG], "T") != 0 || uid[0] == '\0')
+        return true;   /* a download, or a file whose direction is not known: no upload */
+    struct side_entry *e = side_get(r, &r->uids, uid);
+    if (e == NULL || e->has_file)
+        return e != NULL;
+    if (v->present[F_MIME_TYPE])
+        snprintf(e->upload_mime, sizeof(e->upload_mime), "%.63s", v->text[F_MIME_TYPE]);
+    if (v->present[F_FILENAME])
+        memcpy(e->upload_name, v->text[F_FILENAME], sizeof(e->upload_name));
+    e->has_file = e->upload_mime[0] != '\0' || e->upload_name[0] != '\0';
+    return true;
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */
@@ -726,7 +860,9 @@ static void log_line(struct zeek_reader *r, enum log_kind kind, const char *line
         case LOG_SSL: ok = ssl_line(r, v); break;
         case LOG_HTTP: ok = http_line(r, v); break;
         case LOG_FTP: ok = ftp_line(r, v); break;
-        default: break;   /* dns.log, files.log: recognised, nothing read from them yet */
+        case LOG_DNS: ok = dns_line(r, v); break;
+        case LOG_FILES: ok = files_line(r, v); break;
+        default: break;
         }
     }
     if (!ok)
@@ -921,9 +1057,13 @@ bool zeek_reader_run(struct zeek_reader *r, volatile sig_atomic_t *stop)
 
 uint32_t zeek_reader_unavailable_evidence(const struct zeek_reader *r)
 {
-    /* Tunnels, SMTP and archive magic are judged on payload bytes no log carries. */
-    uint32_t missing = EVIDENCE_DNS_TUNNEL | EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL |
-                       EVIDENCE_PACKED_DATA;
+    /* ICMP tunnels and SMTP are judged on payload bytes no log carries; DNS tunnels on
+     * query names, which dns.log has; archives on file types and names, files.log's. */
+    uint32_t missing = EVIDENCE_ICMP_TUNNEL | EVIDENCE_SMTP_EXFIL;
+    if (!r->kind_seen[LOG_DNS])
+        missing |= EVIDENCE_DNS_TUNNEL;
+    if (!r->kind_seen[LOG_FILES])
+        missing |= EVIDENCE_PACKED_DATA;
     if (!r->kind_seen[LOG_HTTP])
         missing |= EVIDENCE_HTTP_UPLOAD;
     if (!r->kind_seen[LOG_FTP])
@@ -945,6 +1085,8 @@ void zeek_reader_free(struct zeek_reader *r)
     for (int k = 0; k < LOG_KIND_COUNT; k++)
         for (unsigned i = 0; i < r->file_count[k]; i++)
             free(r->files[k][i]);
+    for (uint32_t i = 0; i < r->uids.count; i++)
+        free(r->uids.entries[i].dns);
     free(r->uids.entries);
     free(r->ftp_channels.entries);
     free(r->conns);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * zeek/: flow input from Zeek logs instead of packets. Reads conn.log, and ssl.log,
- * http.log and ftp.log when present, in Zeek's TSV (#separator/#fields headers, '-' unset,
+ * http.log, ftp.log, dns.log and files.log when present, in Zeek's TSV (#separator/#fields headers, '-' unset,
  * '(empty)', \xHH escapes) or JSON (one object a line) format, joins them by uid, and turns
  * each conn.log entry into the same struct flow the packet path hands to detection, with the
  * evidence the side logs carry (TLS SNI, HTTP Host and uploads, FTP STOR data channels).
@@ -31,7 +31,9 @@ struct zeek_stats {
     uint64_t lines;             /* data lines read, all logs */
     uint64_t bad_lines;         /* unparsable, over-long, or missing a needed field: skipped */
     uint64_t conn_entries;      /* conn.log entries turned into records */
-    uint64_t joined_ssl, joined_http, joined_ftp; /* records given evidence by a side log */
+    uint64_t joined_ssl, joined_http, joined_ftp, joined_dns, joined_files; /* records given
+                                 * evidence by a side log */
+    uint64_t dns_dropped;       /* dns.log lookups past a connection's ZEEK_DNS_BYTES: not scored */
     uint64_t uid_overflow;      /* side-log entries dropped at the uid table cap */
     uint64_t reorder_overflow;  /* times the end-time sort buffer was full and emptied early */
     uint64_t flows_out;

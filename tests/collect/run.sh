@@ -72,6 +72,13 @@ if abs(got["period_sec"] - want["period_sec"]) > 1.0:
     problems.append("period %.3f vs %.3f" % (got["period_sec"], want["period_sec"]))
 if set(got["evidence"]) & flow_evidence != set(want["evidence"]) & flow_evidence:
     problems.append("evidence %s vs %s" % (got["evidence"], want["evidence"]))
+# Flow input names what it cannot see, less what it saw anyway; packets name nothing.
+blind = {"http_upload", "ftp_stor", "cloud_storage", "dns_tunnel", "icmp_tunnel", "smtp_exfil",
+         "packed_data"}
+if set(got.get("evidence_unavailable", [])) != blind - set(got["evidence"]):
+    problems.append("evidence_unavailable %s" % got.get("evidence_unavailable"))
+if "evidence_unavailable" in want:
+    problems.append("pcap alert has evidence_unavailable")
 from datetime import datetime
 def when(e):
     return datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
@@ -114,6 +121,27 @@ for run in $runs; do
         fi
     }
 done
+# nfdump as a second exporter: nfpcapd turns the capture into nfcapd files, nfreplay sends
+# them as NetFlow v9 and v5 (Debian nfdump).
+if command -v nfpcapd >/dev/null && command -v nfreplay >/dev/null; then
+    mkdir -p "$tmp/nfcap"
+    nfpcapd -r pcaps/scenarios/curl_form_loop.pcap -w "$tmp/nfcap" >/dev/null 2>&1
+    nfdump -R "$tmp/nfcap" -w "$tmp/curl_form_loop.nf" >/dev/null 2>&1
+    for v in 9 5; do
+        name=curl_form_loop-nfreplay$v
+        port=$(free_port)
+        "$EXFLOW" --collect "udp://127.0.0.1:$port" --collect-idle-exit 2 --no-flows \
+            >"$tmp/$name.json" 2>"$tmp/$name.err" &
+        ex=$!; pids="$pids $ex"
+        sleep 0.3
+        nfreplay -r "$tmp/curl_form_loop.nf" -H 127.0.0.1 -p "$port" -v "$v" >/dev/null 2>&1
+        wait "$ex"
+        if why=$(compare "$tmp/curl_form_loop.pcap.json" "$tmp/$name.json" 2>&1); then ok "$name"
+        else fail "$name: $why"; fi
+    done
+else
+    fail "nfdump missing (scripts/deps.sh --test)"
+fi
 grep -q 'biflows=[1-9]' "$tmp/curl_form_loop-ipfix-biflow.err" && ok "biflows counted" || fail "biflows counted"
 grep -q 'uniflows_paired=[1-9]' "$tmp/curl_form_loop-ipfix.err" && ok "uniflows paired" || fail "uniflows paired"
 
@@ -142,6 +170,84 @@ if grep -q '"event_type":"flow".*"start":"2026-03-09T11:00:00' "$tmp/seq.json" |
     ok "flow times from the records"
 else
     fail "flow times from the records"; head -n 2 "$tmp/seq.json"
+fi
+
+# Bounded template memory: a template flood from one exporter is capped and counted; the
+# templates it already had still work, and another exporter still gets its own.
+port=$(free_port)
+"$EXFLOW" --collect "udp://127.0.0.1:$port" --collect-idle-exit 2 >"$tmp/flood.json" 2>"$tmp/flood.err" &
+ex=$!; pids="$pids $ex"
+sleep 0.3
+python3 tests/collect/send.py flood "$port"
+wait "$ex"
+stats=$(grep 'stats(final)' "$tmp/flood.err")
+for want in templates=65 templates_refused=37 export_records=2 garbage=0; do
+    case " $stats " in
+        *" $want "*) ok "template flood: stats $want" ;;
+        *) fail "template flood: stats $want: $stats" ;;
+    esac
+done
+[ "$(grep -c 'refused with its message' "$tmp/flood.err")" -eq 1 ] &&
+    ok "template flood: logged once" || fail "template flood: logged once"
+
+# IPFIX over TCP: libfixbuf's own exporter (tests/collect/exporter.c) connects twice (an
+# exporter restart: each session sends its templates), then hand-made sessions.
+if cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/exporter" tests/collect/exporter.c \
+        $(pkg-config --cflags --libs libfixbuf) 2>"$tmp/cc.err"; then
+    port=$(free_port)
+    "$EXFLOW" --collect "tcp://127.0.0.1:$port" --collect-idle-exit 2 >"$tmp/tcp.json" 2>"$tmp/tcp.err" &
+    ex=$!; pids="$pids $ex"
+    i=0
+    while ! "$tmp/exporter" tcp 127.0.0.1 "$port" 0 4 2>/dev/null && [ $i -lt 50 ]; do
+        sleep 0.1; i=$((i + 1)); done
+    "$tmp/exporter" tcp 127.0.0.1 "$port" 4 4
+    python3 tests/collect/send.py tcp "$port"
+    wait "$ex"
+    stats=$(grep 'stats(final)' "$tmp/tcp.err")
+    # 8 records from the exporter, 1 from the split message, 1 between the withdrawals; the
+    # template-less and withdrawn ones are not read.
+    for want in tcp_sessions=6 tcp_open=0 tcp_broken=1 export_records=10 biflows=10 garbage=1 \
+        templates_withdrawn=2 sequence_resets=0; do
+        case " $stats " in
+            *" $want "*) ok "tcp: stats $want" ;;
+            *) fail "tcp: stats $want: $stats" ;;
+        esac
+    done
+    n=$(grep -c '"event_type":"flow".*"src_ip":"10.20.1.5"' "$tmp/tcp.json")
+    [ "$n" -eq 10 ] && ok "tcp: 10 flow records" || fail "tcp: $n flow records, not 10"
+    grep -q '"src_port":40023' "$tmp/tcp.json" && ! grep -q '"src_port":4002[24]' "$tmp/tcp.json" &&
+        ok "tcp: withdrawn template not used" || fail "tcp: withdrawn template not used"
+    grep -q '"event_type":"alert".*"dest_ip":"45.137.21.9"' "$tmp/tcp.json" &&
+        ok "tcp: alert on the exported series" || fail "tcp: no alert"
+
+    # Enterprise elements (nProbe's, YAF's) name the server and the application as the
+    # packet path's labels do: alerts then carry the name and cloud_storage evidence.
+    named_run() {
+        port=$(free_port)
+        "$EXFLOW" --collect "udp://127.0.0.1:$port" --collect-idle-exit 2 >"$tmp/$1.json" 2>"$tmp/$1.err" &
+        ex=$!; pids="$pids $ex"
+        sleep 0.3
+        "$tmp/exporter" udp 127.0.0.1 "$port" 0 8 "$1"
+        wait "$ex"
+    }
+    expect() {
+        name=$1 file=$2 pattern=$3
+        if grep -q -e "$pattern" "$file"; then ok "$name"; else fail "$name"; grep alert "$file" | head -n 1; fi
+    }
+    named_run nprobe
+    expect "nprobe: flow labels" "$tmp/nprobe.json" \
+        '"event_type":"flow".*"master_protocol":"TLS","app_protocol":"Dropbox","server_name":"content.dropboxapi.com"'
+    expect "nprobe: alert names the service" "$tmp/nprobe.json" \
+        '"event_type":"alert".*"dest_name":"content.dropboxapi.com","app_protocol":"TLS.Dropbox"'
+    expect "nprobe: cloud_storage evidence, not listed unavailable" "$tmp/nprobe.json" \
+        '"evidence":\["cloud_storage".*"evidence_unavailable":\["ftp_stor","http_upload","dns_tunnel"'
+    expect "nprobe: stats export_records_named=8" "$tmp/nprobe.err" 'export_records_named=8'
+    named_run yaf
+    expect "yaf: flow labels" "$tmp/yaf.json" \
+        '"event_type":"flow".*"master_protocol":"HTTP","app_protocol":"HTTP","server_name":"upload.example-drop.net"'
+    expect "yaf: alert names the host" "$tmp/yaf.json" '"event_type":"alert".*"dest_name":"upload.example-drop.net"'
+else
+    fail "tcp: test exporter does not build"; head -n 3 "$tmp/cc.err"
 fi
 
 # Set-up errors: one line naming the option, exit status 2 (usage), nothing processed.

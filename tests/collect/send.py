@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Sends hand-built exports to 127.0.0.1:PORT for tests/collect/run.sh: four IPFIX biflow
 messages whose sequence numbers skip 4 records and then go back (an exporter restart), one
-that redefines the template, one NetFlow v9 datagram, and four garbage datagrams. Every flow's times are in its record."""
+that redefines the template, one NetFlow v9 datagram, and four garbage datagrams. Every flow's times are in its record.
+`send.py tcp PORT` sends IPFIX-over-TCP sessions instead (tcp_sessions)."""
 import socket
 import struct
 import sys
+import time
 
 BASE_MS = 1773054000000  # 2026-03-09T11:00:00Z
 PEN_REVERSE = 29305      # RFC 5103
@@ -60,7 +62,58 @@ def netflow9():
     return header + tset + dset
 
 
+def tcp_sessions(port):
+    """IPFIX over TCP, four sessions: a message that arrives in two reads, data whose
+    template was sent on the previous session only (templates end with their session), a
+    stream that is not IPFIX at all (the collector closes it), and template withdrawals."""
+    def session(*chunks):
+        s = socket.create_connection(("127.0.0.1", port))
+        for c in chunks:
+            s.sendall(c)
+            time.sleep(0.2)
+        s.close()
+    m = ipfix_message(0, 20)
+    session(m[:30], m[30:])
+    session(ipfix_message(1, 21, False))
+    session(b"GET / HTTP/1.0\r\n\r\n")
+    # RFC 7011 §8.1 withdrawals: template 300 withdrawn, then data for it (not read); defined
+    # again and read (record 23); then all of the domain's withdrawn, and data (not read).
+    def with_sets(seq, sets):
+        return struct.pack(">HHIII", 10, 16 + len(sets), (BASE_MS // 1000) + 3600, seq, 1) + sets
+    withdraw = struct.pack(">HHHH", 2, 8, 300, 0)
+    withdraw_all = struct.pack(">HHHH", 2, 8, 2, 0)
+    session(with_sets(0, ipfix_template()),
+            with_sets(0, withdraw + ipfix_message(0, 22, False)[16:]),
+            ipfix_message(0, 23),
+            with_sets(1, withdraw_all + ipfix_message(0, 24, False)[16:]))
+
+
+def template_flood(port):
+    """One exporter defines 100 templates in one domain, then one of 600 fields: the first
+    64 are kept, the other 37 refused with their messages. Then a record for the first
+    template is still read, and a second exporter still has room of its own."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (1, 8), (2, 8), (152, 8), (153, 8)]
+    def message(seq, sets):
+        return struct.pack(">HHIII", 10, 16 + len(sets), (BASE_MS // 1000) + 3600, seq, 1) + sets
+    for tid in range(300, 400):
+        body = struct.pack(">HH", tid, len(fields)) + b"".join(struct.pack(">HH", i, n) for i, n in fields)
+        s.sendto(message(0, struct.pack(">HH", 2, 4 + len(body)) + body), ("127.0.0.1", port))
+    body = struct.pack(">HH", 299, 600) + struct.pack(">HH", 210, 4) * 600   # paddingOctets
+    s.sendto(message(0, struct.pack(">HH", 2, 4 + len(body)) + body), ("127.0.0.1", port))
+    data = ipfix_record(0)[:17] + struct.pack(">QQQQ", 100000, 100, BASE_MS, BASE_MS + 2000)
+    s.sendto(message(0, struct.pack(">HH", 300, 4 + len(data)) + data), ("127.0.0.1", port))
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.sendto(ipfix_message(0, 1), ("127.0.0.1", port))
+
+
 def main():
+    if sys.argv[1] == "flood":
+        template_flood(int(sys.argv[2]))
+        return
+    if sys.argv[1] == "tcp":
+        tcp_sessions(int(sys.argv[2]))
+        return
     port = int(sys.argv[1])
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     good = [ipfix_message(0, 0), ipfix_message(1, 1, False),

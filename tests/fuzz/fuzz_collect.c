@@ -4,7 +4,7 @@
  * framing, libfixbuf's template handling, sequence accounting and uniflow pairing. The
  * input is a series of datagrams, each `exporter byte, length (2 bytes, big endian),
  * bytes`, so that a template in one datagram meets data in the next. The exporter byte
- * picks one of four source addresses (sessions). Each datagram is copied to a buffer of its
+ * picks one of four source addresses (sessions), and with bit 2 the TCP path (withdrawals). Each datagram is copied to a buffer of its
  * exact size so ASan flags a read one byte past the end.
  *
  *   make -f tests/fuzz/fuzz.mk build/fuzz/fuzz_collect
@@ -28,6 +28,9 @@ static void on_record(void *user, struct flow *flow, enum flow_end_reason reason
     (void)user;
     checksum += flow->dir[0].payload_bytes + flow->dir[1].payload_bytes + flow->start_ts_usec +
                 flow->last_ts_usec + flow->orig_port + flow->resp_port + (unsigned)reason;
+    /* Names from enterprise elements: must be terminated inside their buffers. */
+    checksum += strlen(flow->labels.server_name) + strlen(flow->labels.master_protocol) +
+                strlen(flow->labels.app_protocol);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,7 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (datagram == NULL)
             return 0;
         memcpy(datagram, cur, len);
-        collector_datagram(collector, datagram, len, (const struct sockaddr *)&from, sizeof(from));
+        if (cur[-3] & 4)   /* as on a TCP session: template withdrawals allowed */
+            collector_stream_message(collector, datagram, len, (const struct sockaddr *)&from,
+                                     sizeof(from));
+        else
+            collector_datagram(collector, datagram, len, (const struct sockaddr *)&from, sizeof(from));
         free(datagram);
         cur += len;
     }

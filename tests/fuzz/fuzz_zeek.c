@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * libFuzzer harness for Zeek log input (zeek/). The input is up to four logs separated by a
- * line holding only "\x01": ssl.log, http.log, ftp.log, then conn.log, in TSV or JSON or
- * anything else. Every record goes through detection. Checks, beyond "no crash":
+ * libFuzzer harness for Zeek log input (zeek/). The input is up to six logs separated by a
+ * line holding only "\x01": ssl.log, http.log, ftp.log, conn.log, then dns.log and files.log
+ * (joined when the records leave, at the end), in TSV or JSON or anything else. Every record goes through detection. Checks, beyond "no crash":
  *   - records leave in end-time order, each ending no earlier than it starts;
  *   - every record the reader counts reaches the callback.
  *
@@ -36,7 +36,7 @@ static void on_record(void *user, struct flow *flow, enum flow_end_reason reason
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const kinds[] = { "ssl", "http", "ftp", "conn" };
+    static const char *const kinds[] = { "ssl", "http", "ftp", "conn", "dns", "files" };
     log_threshold = LOG_LEVEL_ERROR;
     struct detect_config dc;
     detect_config_defaults(&dc);
@@ -49,14 +49,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (reader == NULL)
         abort();
     const uint8_t *cur = data, *end = data + size;
-    for (size_t k = 0; k < 4 && cur <= end; k++) {
+    for (size_t k = 0; k < 6 && cur <= end; k++) {
         const uint8_t *cut = NULL;
         for (const uint8_t *p = cur; p + 2 < end; p++)
             if (p[0] == '\n' && p[1] == 0x01 && p[2] == '\n') {
                 cut = p;
                 break;
             }
-        const uint8_t *stop = cut != NULL && k < 3 ? cut : end;
+        const uint8_t *stop = cut != NULL && k < 5 ? cut : end;
         zeek_reader_feed(reader, kinds[k], cur, (size_t)(stop - cur));
         if (stop == end)
             break;

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Writes the Zeek logs Zeek would write for a set of pcaps (conn, ssl, http, ftp), from
+"""Writes the Zeek logs Zeek would write for a set of pcaps (conn, ssl, http, ftp, dns), from
 tshark's per-packet fields, so that --zeek can be compared with pcap mode on the same traffic
-(Zeek itself is not packaged in Debian 12).
+(Zeek itself is not packaged in Debian 12). files.log: one line per file a request uploaded
+in a multipart form, with the filename of its Content-Disposition (Zeek 6's layout: uid
+and id.* rather than conn_uids); Zeek's own mime_type comes from libmagic on the content,
+which is left unset here.
 
     pcap2zeek.py --format tsv|json OUTDIR PCAP...
 
@@ -12,12 +15,14 @@ What follows Zeek: one conn.log entry per TCP connection (tshark's tcp.stream) o
 bytes; conn_state from the flags (SF, S0, S1, S2, S3, RSTO, RSTR, OTH); service from what
 tshark recognised. ssl.log carries the SNI, http.log one line per request with its
 request_body_len (Content-Length), ftp.log the PASV/PORT lines that announce a data channel
-(data_channel.*) and the transfer commands, as Zeek logs them. ICMP is left out.
+(data_channel.*) and the transfer commands, as Zeek logs them; dns.log one line per query
+with its rcode once the response came (written only when there was DNS). ICMP is left out.
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -28,7 +33,9 @@ FIELDS = [
     "tls.handshake.extensions_server_name", "http.request.method", "http.host",
     "http.request.uri", "http.content_length", "ftp.request.command", "ftp.request.arg",
     "ftp.response.code", "ftp.passive.ip", "ftp.passive.port", "ftp.active.cip",
-    "ftp.active.port", "ssh.protocol", "dns.qry.name",
+    "ftp.active.port", "ssh.protocol", "dns.qry.name", "dns.qry.type", "dns.id",
+    "dns.flags.response", "dns.flags.rcode", "udp.payload",
+    "mime_multipart.header.content-disposition",
 ]
 UDP_IDLE = 60.0
 
@@ -53,6 +60,13 @@ FTP_FIELDS = ID_FIELDS + [("user", "string"), ("password", "string"), ("command"
                           ("data_channel.passive", "bool"), ("data_channel.orig_h", "addr"),
                           ("data_channel.resp_h", "addr"), ("data_channel.resp_p", "port"),
                           ("fuid", "string")]
+FILES_FIELDS = [("ts", "time"), ("fuid", "string"), ("uid", "string"), ("id.orig_h", "addr"),
+                ("id.orig_p", "port"), ("id.resp_h", "addr"), ("id.resp_p", "port"),
+                ("source", "string"), ("depth", "count"), ("analyzers", "set[string]"),
+                ("mime_type", "string"), ("filename", "string"), ("duration", "interval"),
+                ("is_orig", "bool"), ("seen_bytes", "count"), ("total_bytes", "count")]
+DNS_FIELDS = ID_FIELDS + [("proto", "enum"), ("trans_id", "count"), ("query", "escaped"),
+                          ("qclass", "count"), ("qtype", "count"), ("rcode", "count")]
 
 
 def packets(pcap):
@@ -83,6 +97,8 @@ class Conn:
         self.sni = None
         self.requests = []   # (ts, method, host, uri, body_len)
         self.ftp = []        # (ts, command, arg, dc) with dc = (passive, orig_h, resp_h, resp_p)
+        self.dns = []        # [ts, trans_id, query, qtype, rcode or None]
+        self.files = []      # (ts, filename) of files uploaded in multipart requests
         self.uid = "C" + hashlib.sha1(repr(key).encode()).hexdigest()[:17]
 
 
@@ -91,6 +107,36 @@ def num(text, default=0):
         return int(text)
     except ValueError:
         return default
+
+
+def dns_message(c, p, ts):
+    """A query opens a dns.log line; its response (same id) fills in the rcode."""
+    trans_id = num(p["dns.id"], -1) if not p["dns.id"].startswith("0x") else int(p["dns.id"], 16)
+    if p["dns.flags.response"] in ("1", "True"):
+        for q in reversed(c.dns):
+            if q[1] == trans_id and q[4] is None:
+                q[4] = num(p["dns.flags.rcode"])
+                break
+    else:
+        c.dns.append([ts, trans_id, dns_query_text(p), num(p["dns.qry.type"], 1), None])
+
+
+def dns_query_text(p):
+    """The query name as Zeek logs it: the raw label bytes joined by '.', every byte outside
+    printable ASCII (and the backslash) as \\xHH. tshark's own rendering replaces such
+    bytes, which tunnels are full of, so the name is read from the UDP payload."""
+    try:
+        data = bytes.fromhex(p["udp.payload"].replace(":", ""))
+    except ValueError:
+        data = b""
+    labels, pos = [], 12
+    while pos < len(data) and 0 < data[pos] < 64 and pos + 1 + data[pos] <= len(data):
+        labels.append(data[pos + 1:pos + 1 + data[pos]])
+        pos += 1 + data[pos]
+    if not labels:
+        return escape(p["dns.qry.name"])
+    return "".join(chr(b) if 0x20 <= b < 0x7f and b != 0x5c else "\\x%02x" % b
+                   for b in b".".join(labels))
 
 
 def read_conns(pcaps):
@@ -142,10 +188,14 @@ def read_conns(pcaps):
                 c.service.add("ssh")
             if p["dns.qry.name"]:
                 c.service.add("dns")
+                dns_message(c, p, ts)
             if p["http.request.method"] and d == 0:
                 c.service.add("http")
                 c.requests.append((ts, p["http.request.method"], p["http.host"],
                                    p["http.request.uri"], num(p["http.content_length"])))
+                m = re.search(r'filename="([^"]*)"', p["mime_multipart.header.content-disposition"])
+                if m:
+                    c.files.append((ts, m.group(1)))
             ftp_data_channel(c, p, ts, d)
     return conns
 
@@ -213,7 +263,7 @@ def tsv_value(value, kind):
         return ",".join(escape(v) for v in value) if value else "(empty)"
     if value == "":
         return "(empty)"
-    return escape(value)
+    return value if kind == "escaped" else escape(value)
 
 
 def write_log(outdir, path, fields, rows, fmt):
@@ -223,6 +273,7 @@ def write_log(outdir, path, fields, rows, fmt):
             for row in rows:
                 obj = {}
                 for (field, kind), value in zip(fields, row):
+                    kind = "string" if kind == "escaped" else kind
                     if value is None or (kind.startswith("set[") and not value):
                         continue   # Zeek's JSON writer leaves unset fields out
                     obj[field] = sorted(value) if kind.startswith("set[") else value
@@ -231,7 +282,7 @@ def write_log(outdir, path, fields, rows, fmt):
         out.write("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n")
         out.write("#unset_field\t-\n#path\t%s\n#open\t2026-03-09-00-00-00\n" % path)
         out.write("#fields\t" + "\t".join(f for f, _ in fields) + "\n")
-        out.write("#types\t" + "\t".join(k for _, k in fields) + "\n")
+        out.write("#types\t" + "\t".join("string" if k == "escaped" else k for _, k in fields) + "\n")
         for row in rows:
             out.write("\t".join(tsv_value(v, k) for (_, k), v in zip(fields, row)) + "\n")
         out.write("#close\t2026-03-10-00-00-00\n")
@@ -272,6 +323,15 @@ def main():
             ftp.append([ts] + ids(c)[1:] + [None, None, command, arg or None, None, None, None,
                                             None] + dc_cols + [None])
     write_log(args.outdir, "ftp", FTP_FIELDS, ftp, args.format)
+    dns = [[ts] + ids(c)[1:] + [c.proto, trans_id, query, 1, qtype, rcode]
+           for c in conns for ts, trans_id, query, qtype, rcode in c.dns]
+    if dns:
+        write_log(args.outdir, "dns", DNS_FIELDS, dns, args.format)
+    files = [[ts, "F" + hashlib.sha1(repr((c.uid, ts)).encode()).hexdigest()[:17]] + ids(c)[1:]
+             + ["HTTP", 0, set(), None, name, 0.0, True, None, None]
+             for c in conns for ts, name in c.files]
+    if files:
+        write_log(args.outdir, "files", FILES_FIELDS, files, args.format)
     return 0
 
 
