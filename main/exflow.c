@@ -642,23 +642,14 @@ static int run_zeek(struct exflow *x)
 static void print_rescore_stats(struct exflow *x, const char *when)
 {
     struct rescore_stats rs;
-    struct detect_stats ds;
-    struct output_stats os;
+    char tail[1024];
     rescore_reader_get_stats(x->rescore, &rs);
-    detector_get_stats(x->detector, &ds);
-    output_get_stats(x->output, &os);
+    format_record_side_stats(x, tail, sizeof(tail));
     fprintf(stderr,
             "exflow: stats(%s): event_files=%llu event_lines=%llu bad_lines=%llu"
-            " other_events=%llu records=%llu alerts=%llu suppressed=%llu allowlisted=%llu"
-            " flows_written=%llu alerts_written=%llu syslog_sent=%llu syslog_dropped=%llu"
-            " write_errors=%llu\n",
+            " other_events=%llu %s\n",
             when, (unsigned long long)rs.files, (unsigned long long)rs.lines,
-            (unsigned long long)rs.bad_lines, (unsigned long long)rs.other_events,
-            (unsigned long long)ds.records, (unsigned long long)ds.alerts,
-            (unsigned long long)ds.suppressed, (unsigned long long)ds.allowlisted,
-            (unsigned long long)os.flows_written, (unsigned long long)os.alerts_written,
-            (unsigned long long)os.syslog_sent, (unsigned long long)os.syslog_dropped,
-            (unsigned long long)os.write_errors);
+            (unsigned long long)rs.bad_lines, (unsigned long long)rs.other_events, tail);
 }
 
 /* -r EVENTS.jsonl: the whole run on this thread, records in the order they were saved. */
