@@ -23,7 +23,7 @@ enum event_type { EVENT_FLOW, EVENT_ALERT, EVENT_STATS, EVENT_SUMMARY };
 
 /* The version of the event schema (docs/schema/exflow-events.schema.json): MAJOR.MINOR, the
  * minor part grows when fields are added, the major part when one changes or goes. */
-#define EVENT_SCHEMA_VERSION "1.0"
+#define EVENT_SCHEMA_VERSION "1.1"
 
 /* identity.c: who wrote an event, fixed for the whole run. */
 struct event_identity {

@@ -129,7 +129,7 @@ UNIT_TEST(test_flow_json)
     char *json = output_flow_json(&config, &identity, &flow, FLOW_END_TCP_CLOSE);
     CHECK_STR(json,
         "{\"timestamp\":\"2024-01-02T03:04:07.623456Z\",\"event_type\":\"flow\","
-        "\"schema_version\":\"1.0\",\"sensor\":\"sensor-1\","
+        "\"schema_version\":\"1.1\",\"sensor\":\"sensor-1\","
         "\"event_id\":\"62191427-3759-539b-a08e-f0f26c9d4e1e\",\"flow_id\":42,"
         "\"record_seq\":1,\"community_id\":\"1:II7+pVkERo9UDtqhaWFQ8qOr0so=\",\"start\":\"2024-01-02T03:04:05.123456Z\","
         "\"end\":\"2024-01-02T03:04:07.623456Z\",\"duration\":2.5,"
@@ -162,7 +162,7 @@ UNIT_TEST(test_flow_json)
     json = output_flow_json(&config, &identity, &flow, FLOW_END_IDLE);
     CHECK_STR(json,
         "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"flow\","
-        "\"schema_version\":\"1.0\",\"sensor\":\"sensor-1\","
+        "\"schema_version\":\"1.1\",\"sensor\":\"sensor-1\","
         "\"event_id\":\"ffab9c7e-03e5-53f5-9809-2c4390dd6d10\",\"flow_id\":42,"
         "\"record_seq\":0,\"community_id\":\"1:ysYYV5J8720gOg+eTc7xdintLTM=\",\"start\":\"2024-01-02T03:04:05.123456Z\","
         "\"end\":\"2024-01-02T03:04:05.123456Z\",\"duration\":0.0,\"vlan\":12,"
@@ -247,7 +247,7 @@ UNIT_TEST(test_alert_json)
     char *json = output_alert_json(&identity, &ids, &alert);
     CHECK_STR(json,
         "{\"timestamp\":\"2024-01-02T03:04:05.123456Z\",\"event_type\":\"alert\","
-        "\"schema_version\":\"1.0\",\"sensor\":\"sensor-1\","
+        "\"schema_version\":\"1.1\",\"sensor\":\"sensor-1\","
         "\"event_id\":\"d9e03b64-10ad-5570-b775-53c9d944bc71\",\"alert_id\":7,"
         "\"flow_id\":42,\"community_id\":\"1:II7+pVkERo9UDtqhaWFQ8qOr0so=\",\"severity\":\"high\","
         "\"score\":0.877,\"is_update\":false,"
@@ -519,7 +519,7 @@ UNIT_TEST(test_stats_json)
     struct output_run_stats stats;
     make_run_stats(&stats);
     char *json = output_stats_json(&identity, 1, &stats);
-    CHECK(json != NULL && strstr(json, "\"event_type\":\"stats\",\"schema_version\":\"1.0\","
+    CHECK(json != NULL && strstr(json, "\"event_type\":\"stats\",\"schema_version\":\"1.1\","
                                        "\"sensor\":\"sensor-1\",\"event_id\":"
                                        "\"10342466-bfa5-5c4e-8677-ef49c4500088\",\"run_id\":\""
                                        TEST_RUN_ID "\",\"uptime_sec\":61,") != NULL);
