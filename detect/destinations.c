@@ -87,7 +87,7 @@ static struct destination_entry *destinations_insert(struct destinations *store,
                                                      uint64_t first_usec, uint64_t last_usec)
 {
     struct destination_entry *d = (struct destination_entry *)table_insert_new(
-        &store->table, key, sizeof(*d), store->max_entries, destination_entry_free);
+        &store->table, key, strlen(key), sizeof(*d), store->max_entries, destination_entry_free);
     if (d == NULL)
         return NULL;
     d->first_usec = first_usec;
@@ -128,7 +128,7 @@ static bool shared_key_ok(const char *key)
  * last_usec and the LRU order of a known pair stay as they are. */
 static void destinations_merge(struct destinations *store, const char *key, uint64_t first_usec)
 {
-    struct table_entry *e = table_find(&store->table, key);
+    struct table_entry *e = table_find(&store->table, key, strlen(key));
     if (e == NULL) {
         destinations_insert(store, key, first_usec, first_usec);
         return;
@@ -161,7 +161,7 @@ uint64_t destinations_touch(struct destinations *store, const char *host, const 
         return 0;
     if (store->shared)
         destinations_take_shared(store);
-    struct table_entry *e = table_find(&store->table, key);
+    struct table_entry *e = table_find(&store->table, key, strlen(key));
     if (e == NULL) {
         destinations_insert(store, key, ts_usec, ts_usec);
         if (store->shared)
@@ -317,7 +317,7 @@ static bool destinations_load_seen(struct destinations *store, char **fields, bo
     char key[STATE_LINE_MAX];
     if (!make_key(key, sizeof(key), fields[3], fields[4]))
         return false;
-    struct table_entry *e = table_find(&store->table, key);
+    struct table_entry *e = table_find(&store->table, key, strlen(key));
     if (e) {
         struct destination_entry *d = (struct destination_entry *)e;
         if (first < d->first_usec)

@@ -346,17 +346,17 @@ size_t detector_flow_state_size(void)
 /* ---- per-record scoring ------------------------------------------------------------- */
 
 /* Least recently used entries go when a table is at its cap. */
-static struct series *series_get(struct detector *d, const char *key)
+static struct series *series_get(struct detector *d, const uint8_t *key, size_t key_len)
 {
-    return (struct series *)table_get(&d->series, key, sizeof(struct series), DETECT_MAX_SERIES,
-                                      series_free_entry);
+    return (struct series *)table_get(&d->series, key, key_len, sizeof(struct series),
+                                      DETECT_MAX_SERIES, series_free_entry);
 }
 
 /* The host's baseline, created on first use. */
-static struct host *host_get(struct detector *d, const char *key)
+static struct host *host_get(struct detector *d, const uint8_t *key, size_t key_len)
 {
-    return (struct host *)table_get(&d->hosts, key, sizeof(struct host), DETECT_MAX_HOSTS,
-                                    host_free_entry);
+    return (struct host *)table_get(&d->hosts, key, key_len, sizeof(struct host),
+                                    DETECT_MAX_HOSTS, host_free_entry);
 }
 
 /* Saves the first-seen state now and then, by packet time, so a crash loses little. */
@@ -439,6 +439,8 @@ struct record_view {
     uint64_t out, in;                /* payload bytes of this record, by role */
     const char *cloud;               /* cloud storage service, NULL when none */
     char src_text[64], dest_text[64], dest_name[FLOW_NAME_LEN];
+    uint8_t src_key[HOST_KEY_MAX];   /* the source's host key (table.c): binary */
+    size_t src_key_len;
 };
 
 /* What the host and first-seen tables said before this record joined them. */
@@ -471,6 +473,8 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
         view->out = flow->burst.payload_bytes[view->roles.src_dir];
         view->in = flow->burst.payload_bytes[!view->roles.src_dir];
     }
+    view->src_key_len = host_key_from_addr(view->src_key, sizeof(view->src_key),
+                                           flow->ip_version, view->roles.src_addr);
     geo_addr_to_string(flow->ip_version, view->roles.src_addr, view->src_text,
                        sizeof(view->src_text));
     geo_addr_to_string(flow->ip_version, view->roles.dest_addr, view->dest_text,
@@ -501,7 +505,7 @@ static void record_learn(struct detector *d, const struct record_view *view,
                          struct record_history *history)
 {
     memset(history, 0, sizeof(*history));
-    history->host = host_get(d, view->src_text);
+    history->host = host_get(d, view->src_key, view->src_key_len);
     if (history->host) {
         struct host *host = history->host;
         const struct flow_state *state = view->state;
@@ -638,9 +642,12 @@ static bool series_update(struct detector *d, const struct record_view *view,
 {
     const struct detect_config *cfg = &d->config;
     const struct flow *flow = view->flow;
-    char key[64 + FLOW_NAME_LEN + 16];
-    table_key_join(key, sizeof(key), view->src_text, dest_key);
-    struct series *s = series_get(d, key);
+    /* The source's binary host key, then the destination's name. */
+    uint8_t key[HOST_KEY_MAX + FLOW_NAME_LEN + 16];
+    size_t dest_len = strnlen(dest_key, sizeof(key) - view->src_key_len);
+    memcpy(key, view->src_key, view->src_key_len);
+    memcpy(key + view->src_key_len, dest_key, dest_len);
+    struct series *s = series_get(d, key, view->src_key_len + dest_len);
     if (s == NULL)
         return false;
     s->ip_version = flow->ip_version;
