@@ -184,7 +184,7 @@ bool table_key_join(char *key, size_t key_len, const char *a, const char *b);
 /* A host's key in the host and series tables: its IP version byte (4 or 6) and its 4 or 16
  * address bytes, so no record formats an address to find its host. A series key is the
  * host key followed by the destination's name (detector.c). HOST_KEY_MAX bytes at most. */
-#define HOST_KEY_MAX 66
+#define HOST_KEY_MAX (FLOW_NAME_LEN + 2)
 size_t host_key_from_addr(uint8_t *key, size_t key_cap, int ip_version, const uint8_t *addr);
 /* The key of a host as text (checkpoints): an address when it is one as exflow writes it. */
 size_t host_key_from_text(uint8_t *key, size_t key_cap, const char *text);
@@ -202,6 +202,9 @@ struct destinations *destinations_new(size_t max_entries);
  * known before this call, or 0 when the pair is new (it is then stored with ts_usec). */
 uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
                             uint64_t ts_usec);
+/* The same with the host's key (table.c); host_key NULL: site-wide. */
+uint64_t destinations_touch_key(struct destinations *store, const uint8_t *host_key,
+                                size_t host_key_len, const char *dest, uint64_t ts_usec);
 size_t destinations_count(const struct destinations *store);
 struct shared_state;
 /* Shares the store's first-seen times with other sensors (shared_state.h; not owned, NULL

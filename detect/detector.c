@@ -438,7 +438,7 @@ struct record_view {
     uint64_t now, start;             /* packet time: record end, flow start */
     uint64_t out, in;                /* payload bytes of this record, by role */
     const char *cloud;               /* cloud storage service, NULL when none */
-    char src_text[64], dest_text[64], dest_name[FLOW_NAME_LEN];
+    char dest_name[FLOW_NAME_LEN];
     uint8_t src_key[HOST_KEY_MAX];   /* the source's host key (table.c): binary */
     size_t src_key_len;
 };
@@ -475,10 +475,6 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
     }
     view->src_key_len = host_key_from_addr(view->src_key, sizeof(view->src_key),
                                            flow->ip_version, view->roles.src_addr);
-    geo_addr_to_string(flow->ip_version, view->roles.src_addr, view->src_text,
-                       sizeof(view->src_text));
-    geo_addr_to_string(flow->ip_version, view->roles.dest_addr, view->dest_text,
-                       sizeof(view->dest_text));
     view->http = state && state->kind == FLOW_KIND_HTTP ? &state->u.http : NULL;
     char *dest_name = view->dest_name;
     size_t dest_len = sizeof(view->dest_name);
@@ -488,8 +484,11 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
         detect_name_sanitize(flow->labels.server_name, dest_name, dest_len);
     else if (view->http && view->http->host[0] && !name_is_address(view->http->host))
         detect_name_sanitize(view->http->host, dest_name, dest_len);
-    else
-        detect_name_sanitize(view->dest_text, dest_name, dest_len);
+    else {
+        char dest_text[64];   /* text only here: the name of an unnamed destination */
+        geo_addr_to_string(flow->ip_version, view->roles.dest_addr, dest_text, sizeof(dest_text));
+        detect_name_sanitize(dest_text, dest_name, dest_len);
+    }
     /* Cloud storage: shard hosts of one service are one destination. */
     const char *cloud_site = NULL;
     view->cloud = cloud_storage_service(dest_name, flow->labels.app_protocol, &cloud_site);
@@ -522,10 +521,10 @@ static void record_learn(struct detector *d, const struct record_view *view,
             host->pcr_samples++;
         }
     }
-    history->pair_first = destinations_touch(d->destinations, view->src_text, view->dest_name,
-                                             view->start);
-    history->site_first = destinations_touch(d->destinations, DESTINATION_SITE, view->dest_name,
-                                             view->start);
+    history->pair_first = destinations_touch_key(d->destinations, view->src_key,
+                                                 view->src_key_len, view->dest_name, view->start);
+    history->site_first = destinations_touch_key(d->destinations, NULL, 0, view->dest_name,
+                                                 view->start);
     d->state_dirty = true;
 }
 
@@ -913,10 +912,12 @@ static void alert_emit(struct detector *d, const struct series_step *step,
 {
     struct series *s = step->series;
     struct alert alert;
+    char src_text[64];   /* text leaves detection here, in the alert's sentence */
+    geo_addr_to_string(view->flow->ip_version, view->roles.src_addr, src_text, sizeof(src_text));
     struct alert_source source = {
         .flow = view->flow, .src_addr = view->roles.src_addr, .dest_addr = view->roles.dest_addr,
         .src_port = view->roles.src_port, .dest_port = view->roles.dest_port,
-        .src_text = view->src_text, .dest_name = view->dest_name, .app = s->app,
+        .src_text = src_text, .dest_name = view->dest_name, .app = s->app,
         .master = s->master, .dest_geo = dest_geo, .flagged_geo = flagged_geo,
     };
     if (step->covert_found) {
@@ -1010,10 +1011,9 @@ static bool group_level_record(struct detector *d, const struct record_view *vie
     if (step.series->member_count < 2)
         return false;
     struct record_history history = *member_history;
-    history.pair_first = destinations_touch(d->destinations, view->src_text, group_key,
-                                            view->start);
-    history.site_first = destinations_touch(d->destinations, DESTINATION_SITE, group_key,
-                                            view->start);
+    history.pair_first = destinations_touch_key(d->destinations, view->src_key, view->src_key_len,
+                                                group_key, view->start);
+    history.site_first = destinations_touch_key(d->destinations, NULL, 0, group_key, view->start);
     struct finding f;
     if (!features_build(d, &group_view, &history, &step, learn_end, &f) || !f.periodic)
         return false;
