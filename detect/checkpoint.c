@@ -83,14 +83,14 @@ static void ring_write(FILE *file, const struct beacon_series *ring)
 
 static void series_write(FILE *file, const struct series *s)
 {
-    const char *key = s->entry.key;
-    const char *space = strchr(key, ' ');
-    size_t src_len = space ? (size_t)(space - key) : strlen(key);
-    const char *dest = space ? space + 1 : "";
+    /* The key in the text it had before keys were binary: the file format stays. */
+    char src[64];
+    const uint8_t *key = (const uint8_t *)s->entry.key;
+    size_t host_len = host_key_to_text(key, s->entry.key_len, src, sizeof(src));
     fprintf(file, "series ");
-    hex_write(file, (const uint8_t *)key, src_len);
+    hex_write(file, (const uint8_t *)src, strlen(src));
     fputc(' ', file);
-    hex_write(file, (const uint8_t *)dest, strlen(dest));
+    hex_write(file, key + host_len, s->entry.key_len - host_len);
     fprintf(file, " %d ", s->ip_version);
     hex_write(file, s->src_addr, GEO_ADDR_LEN);
     fputc(' ', file);
@@ -114,8 +114,10 @@ static void series_write(FILE *file, const struct series *s)
 
 static void host_write(FILE *file, const struct host *h)
 {
+    char text[64];
+    host_key_to_text((const uint8_t *)h->entry.key, h->entry.key_len, text, sizeof(text));
     fprintf(file, "host ");
-    hex_write(file, (const uint8_t *)h->entry.key, strlen(h->entry.key));
+    hex_write(file, (const uint8_t *)text, strlen(text));
     fprintf(file, " %d %" PRIu64 " %" PRIu64 " %a %a %d %u %" PRIu64, h->baseline.started,
             h->baseline.first_hour, h->baseline.current_hour, h->pcr.mean, h->pcr.variance,
             h->pcr.started, h->pcr_samples, h->ftp_first_usec);
@@ -232,8 +234,11 @@ static bool host_read(const struct checkpoint_tables *tables, char **tok, int co
     for (int i = 0; i < BASELINE_HOURS; i++)
         if (!parse_u64(tok[10 + i], &restored.baseline.hour_bytes[i]))
             return false;
-    struct host *h = (struct host *)table_get(tables->hosts, key, sizeof(struct host),
-                                              tables->max_hosts, tables->free_host);
+    uint8_t host_key[HOST_KEY_MAX];
+    size_t host_key_len = host_key_from_text(host_key, sizeof(host_key), key);
+    struct host *h = (struct host *)table_get(tables->hosts, host_key, host_key_len,
+                                              sizeof(struct host), tables->max_hosts,
+                                              tables->free_host);
     if (h == NULL)
         return false;
     h->baseline = restored.baseline;
@@ -347,7 +352,8 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
         }
         if (strcmp(tok[0], "series") != 0 || count != (version == 1 ? 26 : 30))
             goto bad;
-        char src[64], dest[FLOW_NAME_LEN], key[64 + FLOW_NAME_LEN + 2];
+        char src[64], dest[FLOW_NAME_LEN];
+        uint8_t key[HOST_KEY_MAX + FLOW_NAME_LEN];
         struct series fields;
         uint64_t total, port, proto;
         uint32_t conns;
@@ -362,9 +368,12 @@ static bool checkpoint_read(const struct checkpoint_tables *tables, FILE *file, 
             hex_read(tok[9], (uint8_t *)fields.master, sizeof(fields.master), true) < 0 ||
             !series_read_numbers(tok, &fields, &total, &conns))
             goto bad;
-        table_key_join(key, sizeof(key), src, dest);
-        struct series *s = (struct series *)table_get(tables->series, key, sizeof(struct series),
-                                                      tables->max_series, tables->free_series);
+        size_t key_len = host_key_from_text(key, HOST_KEY_MAX, src);
+        size_t dest_len = strlen(dest);
+        memcpy(key + key_len, dest, dest_len);
+        struct series *s = (struct series *)table_get(tables->series, key, key_len + dest_len,
+                                                      sizeof(struct series), tables->max_series,
+                                                      tables->free_series);
         if (s == NULL)
             goto bad;
         struct table_entry entry = s->entry;

@@ -122,7 +122,7 @@ static bool covert_load_heavy(struct covert *c, const char *path, char *err, siz
             }
             p[i] = (char)ch;
         }
-        if (table_get(&c->heavy, p, sizeof(struct table_entry), SIZE_MAX, covert_free_entry) == NULL) {
+        if (table_get(&c->heavy, p, strlen(p), sizeof(struct table_entry), SIZE_MAX, covert_free_entry) == NULL) {
             snprintf(err, err_len, "%s: out of memory", path);
             ok = false;
             goto out;
@@ -319,7 +319,7 @@ static bool covert_heavy(void *user, const char *domain)
     for (const char *p = domain; p != NULL; p = strchr(p, '.')) {
         if (*p == '.')
             p++;
-        if (table_find(&c->heavy, p) != NULL)
+        if (table_find(&c->heavy, p, strlen(p)) != NULL)
             return true;
     }
     return false;
@@ -361,11 +361,11 @@ void covert_on_packet(struct covert *c, struct covert_flow *state, const struct 
 
 static bool covert_is_mail_server(const struct covert *c, int ip_version, const uint8_t *addr)
 {
-    char text[64];
     if (c->mail_listed && cidr_set_contains(c->mail_listed, ip_version, addr))
         return true;
-    geo_addr_to_string(ip_version, addr, text, sizeof(text));
-    return table_find(&c->mail_learned, text) != NULL;
+    uint8_t key[HOST_KEY_MAX];
+    size_t key_len = host_key_from_addr(key, sizeof(key), ip_version, addr);
+    return table_find(&c->mail_learned, key, key_len) != NULL;
 }
 
 /* An internal host that accepted SMTP is a mail server: its own SMTP out is relaying. */
@@ -376,9 +376,9 @@ static void covert_learn_mail_server(struct covert *c, const struct flow *flow,
         return;
     if (!cidr_set_contains(c->home_net, flow->ip_version, flow->resp_addr))
         return;
-    char text[64];
-    geo_addr_to_string(flow->ip_version, flow->resp_addr, text, sizeof(text));
-    table_get(&c->mail_learned, text, sizeof(struct table_entry), MAIL_SERVERS_MAX,
+    uint8_t key[HOST_KEY_MAX];
+    size_t key_len = host_key_from_addr(key, sizeof(key), flow->ip_version, flow->resp_addr);
+    table_get(&c->mail_learned, key, key_len, sizeof(struct table_entry), MAIL_SERVERS_MAX,
               covert_free_entry);
 }
 
@@ -460,7 +460,7 @@ static bool covert_dns_record(struct covert *c, const struct flow *flow,
             continue;
         table_key_join(key, sizeof(key), client, slot->domain);
         struct dns_window *w = (struct dns_window *)table_get(
-            &c->dns_windows, key, sizeof(struct dns_window), DNS_MAX_SERIES, covert_free_entry);
+            &c->dns_windows, key, strlen(key), sizeof(struct dns_window), DNS_MAX_SERIES, covert_free_entry);
         if (w == NULL)
             continue;
         dns_window_roll(w, now);

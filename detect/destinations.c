@@ -30,7 +30,7 @@
 #define STATE_LINE_MAX 1024
 
 struct destination_entry {
-    struct table_entry entry;   /* key: "host destination" */
+    struct table_entry entry;   /* key: host key (table.c), then the destination's name */
     uint64_t first_usec;
     uint64_t last_usec;
 };
@@ -76,18 +76,42 @@ size_t destinations_count(const struct destinations *store)
     return store->table.count;
 }
 
-/* "host destination": the table key and the state file's last two fields. */
-static bool make_key(char *key, size_t key_len, const char *host, const char *dest)
+/* The table key: the host's key (table.c: binary for an address) and the destination's
+ * name. Its length, or 0 when it does not fit. */
+static size_t make_key(uint8_t *key, size_t key_cap, const uint8_t *host_key, size_t host_key_len,
+                       const char *dest)
 {
-    return table_key_join(key, key_len, host, dest);
+    size_t dest_len = strlen(dest);
+    if (host_key_len + dest_len > key_cap)
+        return 0;
+    memcpy(key, host_key, host_key_len);
+    memcpy(key + host_key_len, dest, dest_len);
+    return host_key_len + dest_len;
+}
+
+/* The same from "host destination" text (the state file's fields, Redis keys). */
+static size_t make_key_text(uint8_t *key, size_t key_cap, const char *host, const char *dest)
+{
+    uint8_t host_key[HOST_KEY_MAX];
+    size_t host_key_len = host_key_from_text(host_key, sizeof(host_key), host);
+    return make_key(key, key_cap, host_key, host_key_len, dest);
+}
+
+/* "host destination" as the state file and Redis have it, from a table key. */
+static void key_text(const struct table_entry *e, char *text, size_t text_len)
+{
+    char host[FLOW_NAME_LEN];
+    size_t host_len = host_key_to_text((const uint8_t *)e->key, e->key_len, host, sizeof(host));
+    snprintf(text, text_len, "%s %.*s", host, (int)(e->key_len - host_len), e->key + host_len);
 }
 
 /* Stores a pair, evicting the least recently used one at the cap. */
-static struct destination_entry *destinations_insert(struct destinations *store, const char *key,
+static struct destination_entry *destinations_insert(struct destinations *store,
+                                                     const uint8_t *key, size_t key_len,
                                                      uint64_t first_usec, uint64_t last_usec)
 {
     struct destination_entry *d = (struct destination_entry *)table_insert_new(
-        &store->table, key, sizeof(*d), store->max_entries, destination_entry_free);
+        &store->table, key, key_len, sizeof(*d), store->max_entries, destination_entry_free);
     if (d == NULL)
         return NULL;
     d->first_usec = first_usec;
@@ -104,7 +128,9 @@ void destinations_share(struct destinations *store, struct shared_state *shared)
     size_t offered = 0;
     for (const struct table_entry *e = store->table.newest;
          e != NULL && shared != NULL && offered < SHARED_STATE_QUEUE_MAX / 2; e = e->lru_next) {
-        shared_state_publish(shared, e->key, ((const struct destination_entry *)e)->first_usec);
+        char text[STATE_LINE_MAX];
+        key_text(e, text, sizeof(text));
+        shared_state_publish(shared, text, ((const struct destination_entry *)e)->first_usec);
         offered++;
     }
 }
@@ -126,11 +152,18 @@ static bool shared_key_ok(const char *key)
 
 /* A first-seen time another sensor reported: the earlier time wins. It is not a use, so
  * last_usec and the LRU order of a known pair stay as they are. */
-static void destinations_merge(struct destinations *store, const char *key, uint64_t first_usec)
+static void destinations_merge(struct destinations *store, const char *text, uint64_t first_usec)
 {
-    struct table_entry *e = table_find(&store->table, key);
+    char host[FLOW_NAME_LEN];
+    size_t host_len = strcspn(text, " ");
+    snprintf(host, sizeof(host), "%.*s", (int)host_len, text);
+    uint8_t key[STATE_LINE_MAX];
+    size_t key_len = make_key_text(key, sizeof(key), host, text + host_len + 1);
+    if (key_len == 0)
+        return;
+    struct table_entry *e = table_find(&store->table, key, key_len);
     if (e == NULL) {
-        destinations_insert(store, key, first_usec, first_usec);
+        destinations_insert(store, key, key_len, first_usec, first_usec);
         return;
     }
     struct destination_entry *d = (struct destination_entry *)e;
@@ -152,20 +185,36 @@ static void destinations_take_shared(struct destinations *store)
     }
 }
 
-/* Records one use; returns the first-seen time known before it (0: new). */
-uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
-                            uint64_t ts_usec)
+/* Queues the pair's first-seen time for Redis, as "host destination" text. */
+static void destinations_publish(struct destinations *store, const struct table_entry *e,
+                                 uint64_t first_usec)
 {
-    char key[STATE_LINE_MAX];
-    if (!make_key(key, sizeof(key), host, dest))
+    char text[STATE_LINE_MAX];
+    key_text(e, text, sizeof(text));
+    shared_state_publish(store->shared, text, first_usec);
+}
+
+/* The site-wide entries' host key: DESTINATION_SITE, which is no address (table.c). */
+static const uint8_t site_key[] = { 0, '*', 0 };
+
+uint64_t destinations_touch_key(struct destinations *store, const uint8_t *host_key,
+                                size_t host_key_len, const char *dest, uint64_t ts_usec)
+{
+    if (host_key == NULL) {
+        host_key = site_key;
+        host_key_len = sizeof(site_key);
+    }
+    uint8_t key[STATE_LINE_MAX];
+    size_t key_len = make_key(key, sizeof(key), host_key, host_key_len, dest);
+    if (key_len == 0)
         return 0;
     if (store->shared)
         destinations_take_shared(store);
-    struct table_entry *e = table_find(&store->table, key);
+    struct table_entry *e = table_find(&store->table, key, key_len);
     if (e == NULL) {
-        destinations_insert(store, key, ts_usec, ts_usec);
-        if (store->shared)
-            shared_state_publish(store->shared, key, ts_usec);
+        struct destination_entry *d = destinations_insert(store, key, key_len, ts_usec, ts_usec);
+        if (d && store->shared)
+            destinations_publish(store, &d->entry, ts_usec);
         return 0;
     }
     struct destination_entry *d = (struct destination_entry *)e;
@@ -173,12 +222,20 @@ uint64_t destinations_touch(struct destinations *store, const char *host, const 
     if (ts_usec < d->first_usec) {
         d->first_usec = ts_usec;
         if (store->shared)
-            shared_state_publish(store->shared, key, ts_usec);
+            destinations_publish(store, e, ts_usec);
     }
     if (ts_usec > d->last_usec)
         d->last_usec = ts_usec;
     table_touch(&store->table, e);
     return d->first_usec;
+}
+
+uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
+                            uint64_t ts_usec)
+{
+    uint8_t host_key[HOST_KEY_MAX];
+    size_t host_key_len = host_key_from_text(host_key, sizeof(host_key), host);
+    return destinations_touch_key(store, host_key, host_key_len, dest, ts_usec);
 }
 
 /* A host or destination token as we write it: printable, no spaces. */
@@ -314,17 +371,18 @@ static bool destinations_load_seen(struct destinations *store, char **fields, bo
     if (!parse_u64(fields[1], &first) || !parse_u64(fields[2], &last) || first > last ||
         !token_ok(fields[3]) || !token_ok(fields[4]))
         return false;
-    char key[STATE_LINE_MAX];
-    if (!make_key(key, sizeof(key), fields[3], fields[4]))
+    uint8_t key[STATE_LINE_MAX];
+    size_t key_len = make_key_text(key, sizeof(key), fields[3], fields[4]);
+    if (key_len == 0)
         return false;
-    struct table_entry *e = table_find(&store->table, key);
+    struct table_entry *e = table_find(&store->table, key, key_len);
     if (e) {
         struct destination_entry *d = (struct destination_entry *)e;
         if (first < d->first_usec)
             d->first_usec = first;
         if (last > d->last_usec)
             d->last_usec = last;
-    } else if (destinations_insert(store, key, first, last) == NULL) {
+    } else if (destinations_insert(store, key, key_len, first, last) == NULL) {
         *oom = true;
         return false;
     }
@@ -426,7 +484,9 @@ bool destinations_save(const struct destinations *store, const char *path,
     /* Oldest first: loading inserts in file order and so rebuilds the LRU order. */
     for (const struct table_entry *e = store->table.oldest; e; e = e->lru_prev) {
         const struct destination_entry *d = (const struct destination_entry *)e;
-        fprintf(file, "seen %" PRIu64 " %" PRIu64 " %s\n", d->first_usec, d->last_usec, e->key);
+        char text[STATE_LINE_MAX];
+        key_text(e, text, sizeof(text));
+        fprintf(file, "seen %" PRIu64 " %" PRIu64 " %s\n", d->first_usec, d->last_usec, text);
     }
     /* The FILE's buffer goes out here; the fd stays open for safe_file_commit's fsync. */
     bool ok = fflush(file) == 0 && !ferror(file);

@@ -142,13 +142,14 @@ void baseline_add(struct host_baseline *baseline, uint64_t ts_usec, uint64_t byt
 double baseline_ratio(const struct host_baseline *baseline, uint64_t ts_usec, uint64_t floor_bytes,
                       bool *anomalous, double *usual_bytes);
 
-/* ---- table.c: string-keyed hash table with LRU order -------------------------------- */
+/* ---- table.c: hash table keyed by byte strings, with LRU order ----------------------- */
 
 struct table_entry {
     struct table_entry *hash_next;
     struct table_entry *lru_prev, *lru_next; /* prev: newer, next: older */
     uint64_t hash;
-    char *key;
+    char *key;                               /* key_len bytes, then a NUL */
+    size_t key_len;
 };
 
 struct table {
@@ -159,25 +160,36 @@ struct table {
 };
 
 bool table_init(struct table *table, size_t initial_buckets);
-struct table_entry *table_find(const struct table *table, const char *key);
+struct table_entry *table_find(const struct table *table, const void *key, size_t key_len);
 /* A new zeroed entry (struct table_entry first in a struct of entry_size bytes) under a copy
- * of key kept in the same block; at max_entries the least recently used one goes to
- * free_entry first. NULL: no memory. */
-struct table_entry *table_insert_new(struct table *table, const char *key, size_t entry_size,
-                                     size_t max_entries,
+ * of the key_len bytes of key kept in the same block; at max_entries the least recently
+ * used one goes to free_entry first. NULL: no memory. */
+struct table_entry *table_insert_new(struct table *table, const void *key, size_t key_len,
+                                     size_t entry_size, size_t max_entries,
                                      void (*free_entry)(struct table_entry *entry));
 /* table_find + table_touch, or table_insert_new when the key is not there. */
-struct table_entry *table_get(struct table *table, const char *key, size_t entry_size,
-                              size_t max_entries, void (*free_entry)(struct table_entry *entry));
+struct table_entry *table_get(struct table *table, const void *key, size_t key_len,
+                              size_t entry_size, size_t max_entries,
+                              void (*free_entry)(struct table_entry *entry));
 /* Moves entry to the newest end. */
 void table_touch(struct table *table, struct table_entry *entry);
 /* Unlinks entry; its key goes with it (the caller frees the entry). */
 void table_remove(struct table *table, struct table_entry *entry);
 /* Frees every entry with free_entry, and the buckets. */
 void table_destroy(struct table *table, void (*free_entry)(struct table_entry *entry));
-uint64_t table_hash(const char *key);
+uint64_t table_hash(const void *key, size_t key_len);
 /* Writes "a b" into key (cut to key_len - 1 bytes); false when it had to be cut. */
 bool table_key_join(char *key, size_t key_len, const char *a, const char *b);
+
+/* A host's key in the host and series tables: its IP version byte (4 or 6) and its 4 or 16
+ * address bytes, so no record formats an address to find its host. A series key is the
+ * host key followed by the destination's name (detector.c). HOST_KEY_MAX bytes at most. */
+#define HOST_KEY_MAX (FLOW_NAME_LEN + 2)
+size_t host_key_from_addr(uint8_t *key, size_t key_cap, int ip_version, const uint8_t *addr);
+/* The key of a host as text (checkpoints): an address when it is one as exflow writes it. */
+size_t host_key_from_text(uint8_t *key, size_t key_cap, const char *text);
+/* The host's text from a key (or a series key's start); returns the host key's length. */
+size_t host_key_to_text(const uint8_t *key, size_t key_len, char *text, size_t text_len);
 
 /* ---- destinations.c: first-seen store, persisted ---------------------------------- */
 
@@ -190,6 +202,9 @@ struct destinations *destinations_new(size_t max_entries);
  * known before this call, or 0 when the pair is new (it is then stored with ts_usec). */
 uint64_t destinations_touch(struct destinations *store, const char *host, const char *dest,
                             uint64_t ts_usec);
+/* The same with the host's key (table.c); host_key NULL: site-wide. */
+uint64_t destinations_touch_key(struct destinations *store, const uint8_t *host_key,
+                                size_t host_key_len, const char *dest, uint64_t ts_usec);
 size_t destinations_count(const struct destinations *store);
 struct shared_state;
 /* Shares the store's first-seen times with other sensors (shared_state.h; not owned, NULL
@@ -553,7 +568,7 @@ struct alert_shape {
 
 /* One (internal host, destination) series: its connections, evidence and alert state. */
 struct series {
-    struct table_entry entry;       /* key: "<src> <destination>" */
+    struct table_entry entry;       /* key: <src host key><destination name> */
     struct beacon_series beacon;
     int ip_version;
     uint8_t src_addr[GEO_ADDR_LEN];
@@ -581,14 +596,14 @@ struct series {
     enum alert_severity last_severity;
     uint64_t last_alert_usec;
     struct alert_shape alert_shape; /* what it showed when it last alerted */
-    /* Group series only (key "<src> group:<group>"): the destinations seen in it. */
+    /* Group series only (destination "group:<group>"): the destinations seen in it. */
     uint32_t member_count;
     char *members;                  /* comma-joined, the first GROUP_MAX_MEMBERS; allocated
                                      * (GROUP_MEMBERS_LEN) on the first member, NULL else */
 };
 
 struct host {
-    struct table_entry entry;       /* key: address text */
+    struct table_entry entry;       /* key: host key (table.c), binary */
     struct host_baseline baseline;
     struct stats_ewma pcr;          /* typical PCR of its sizeable transfers outside */
     uint32_t pcr_samples;

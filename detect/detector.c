@@ -346,17 +346,17 @@ size_t detector_flow_state_size(void)
 /* ---- per-record scoring ------------------------------------------------------------- */
 
 /* Least recently used entries go when a table is at its cap. */
-static struct series *series_get(struct detector *d, const char *key)
+static struct series *series_get(struct detector *d, const uint8_t *key, size_t key_len)
 {
-    return (struct series *)table_get(&d->series, key, sizeof(struct series), DETECT_MAX_SERIES,
-                                      series_free_entry);
+    return (struct series *)table_get(&d->series, key, key_len, sizeof(struct series),
+                                      DETECT_MAX_SERIES, series_free_entry);
 }
 
 /* The host's baseline, created on first use. */
-static struct host *host_get(struct detector *d, const char *key)
+static struct host *host_get(struct detector *d, const uint8_t *key, size_t key_len)
 {
-    return (struct host *)table_get(&d->hosts, key, sizeof(struct host), DETECT_MAX_HOSTS,
-                                    host_free_entry);
+    return (struct host *)table_get(&d->hosts, key, key_len, sizeof(struct host),
+                                    DETECT_MAX_HOSTS, host_free_entry);
 }
 
 /* Saves the first-seen state now and then, by packet time, so a crash loses little. */
@@ -438,7 +438,9 @@ struct record_view {
     uint64_t now, start;             /* packet time: record end, flow start */
     uint64_t out, in;                /* payload bytes of this record, by role */
     const char *cloud;               /* cloud storage service, NULL when none */
-    char src_text[64], dest_text[64], dest_name[FLOW_NAME_LEN];
+    char dest_name[FLOW_NAME_LEN];
+    uint8_t src_key[HOST_KEY_MAX];   /* the source's host key (table.c): binary */
+    size_t src_key_len;
 };
 
 /* What the host and first-seen tables said before this record joined them. */
@@ -471,10 +473,8 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
         view->out = flow->burst.payload_bytes[view->roles.src_dir];
         view->in = flow->burst.payload_bytes[!view->roles.src_dir];
     }
-    geo_addr_to_string(flow->ip_version, view->roles.src_addr, view->src_text,
-                       sizeof(view->src_text));
-    geo_addr_to_string(flow->ip_version, view->roles.dest_addr, view->dest_text,
-                       sizeof(view->dest_text));
+    view->src_key_len = host_key_from_addr(view->src_key, sizeof(view->src_key),
+                                           flow->ip_version, view->roles.src_addr);
     view->http = state && state->kind == FLOW_KIND_HTTP ? &state->u.http : NULL;
     char *dest_name = view->dest_name;
     size_t dest_len = sizeof(view->dest_name);
@@ -484,8 +484,11 @@ static bool record_view_build(const struct detector *d, struct flow *flow,
         detect_name_sanitize(flow->labels.server_name, dest_name, dest_len);
     else if (view->http && view->http->host[0] && !name_is_address(view->http->host))
         detect_name_sanitize(view->http->host, dest_name, dest_len);
-    else
-        detect_name_sanitize(view->dest_text, dest_name, dest_len);
+    else {
+        char dest_text[64];   /* text only here: the name of an unnamed destination */
+        geo_addr_to_string(flow->ip_version, view->roles.dest_addr, dest_text, sizeof(dest_text));
+        detect_name_sanitize(dest_text, dest_name, dest_len);
+    }
     /* Cloud storage: shard hosts of one service are one destination. */
     const char *cloud_site = NULL;
     view->cloud = cloud_storage_service(dest_name, flow->labels.app_protocol, &cloud_site);
@@ -501,7 +504,7 @@ static void record_learn(struct detector *d, const struct record_view *view,
                          struct record_history *history)
 {
     memset(history, 0, sizeof(*history));
-    history->host = host_get(d, view->src_text);
+    history->host = host_get(d, view->src_key, view->src_key_len);
     if (history->host) {
         struct host *host = history->host;
         const struct flow_state *state = view->state;
@@ -518,10 +521,10 @@ static void record_learn(struct detector *d, const struct record_view *view,
             host->pcr_samples++;
         }
     }
-    history->pair_first = destinations_touch(d->destinations, view->src_text, view->dest_name,
-                                             view->start);
-    history->site_first = destinations_touch(d->destinations, DESTINATION_SITE, view->dest_name,
-                                             view->start);
+    history->pair_first = destinations_touch_key(d->destinations, view->src_key,
+                                                 view->src_key_len, view->dest_name, view->start);
+    history->site_first = destinations_touch_key(d->destinations, NULL, 0, view->dest_name,
+                                                 view->start);
     d->state_dirty = true;
 }
 
@@ -638,9 +641,12 @@ static bool series_update(struct detector *d, const struct record_view *view,
 {
     const struct detect_config *cfg = &d->config;
     const struct flow *flow = view->flow;
-    char key[64 + FLOW_NAME_LEN + 16];
-    table_key_join(key, sizeof(key), view->src_text, dest_key);
-    struct series *s = series_get(d, key);
+    /* The source's binary host key, then the destination's name. */
+    uint8_t key[HOST_KEY_MAX + FLOW_NAME_LEN + 16];
+    size_t dest_len = strnlen(dest_key, sizeof(key) - view->src_key_len);
+    memcpy(key, view->src_key, view->src_key_len);
+    memcpy(key + view->src_key_len, dest_key, dest_len);
+    struct series *s = series_get(d, key, view->src_key_len + dest_len);
     if (s == NULL)
         return false;
     s->ip_version = flow->ip_version;
@@ -906,10 +912,12 @@ static void alert_emit(struct detector *d, const struct series_step *step,
 {
     struct series *s = step->series;
     struct alert alert;
+    char src_text[64];   /* text leaves detection here, in the alert's sentence */
+    geo_addr_to_string(view->flow->ip_version, view->roles.src_addr, src_text, sizeof(src_text));
     struct alert_source source = {
         .flow = view->flow, .src_addr = view->roles.src_addr, .dest_addr = view->roles.dest_addr,
         .src_port = view->roles.src_port, .dest_port = view->roles.dest_port,
-        .src_text = view->src_text, .dest_name = view->dest_name, .app = s->app,
+        .src_text = src_text, .dest_name = view->dest_name, .app = s->app,
         .master = s->master, .dest_geo = dest_geo, .flagged_geo = flagged_geo,
     };
     if (step->covert_found) {
@@ -1003,10 +1011,9 @@ static bool group_level_record(struct detector *d, const struct record_view *vie
     if (step.series->member_count < 2)
         return false;
     struct record_history history = *member_history;
-    history.pair_first = destinations_touch(d->destinations, view->src_text, group_key,
-                                            view->start);
-    history.site_first = destinations_touch(d->destinations, DESTINATION_SITE, group_key,
-                                            view->start);
+    history.pair_first = destinations_touch_key(d->destinations, view->src_key, view->src_key_len,
+                                                group_key, view->start);
+    history.site_first = destinations_touch_key(d->destinations, NULL, 0, group_key, view->start);
     struct finding f;
     if (!features_build(d, &group_view, &history, &step, learn_end, &f) || !f.periodic)
         return false;

@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * A string-keyed hash table with an LRU list, shared by detect/'s per-series, per-host and
+ * A hash table keyed by byte strings (an address in binary, a name, or both), with an LRU list, shared by detect/'s per-series, per-host and
  * first-seen stores so each can be capped by evicting its least recently used entry.
  * Entries are embedded in the caller's structs (struct table_entry first).
  */
 #include "detect_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a: keys are short host|destination strings we build ourselves. */
-uint64_t table_hash(const char *key)
+/* FNV-1a: keys are short host|destination byte strings we build ourselves. */
+uint64_t table_hash(const void *key, size_t key_len)
 {
     uint64_t hash = 14695981039346656037ULL;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        hash ^= *p;
+    const unsigned char *p = key;
+    for (size_t i = 0; i < key_len; i++) {
+        hash ^= p[i];
         hash *= 1099511628211ULL;
     }
     return hash;
@@ -54,12 +56,12 @@ bool table_init(struct table *table, size_t initial_buckets)
 }
 
 /* The entry with this key, or NULL. */
-struct table_entry *table_find(const struct table *table, const char *key)
+struct table_entry *table_find(const struct table *table, const void *key, size_t key_len)
 {
-    uint64_t hash = table_hash(key);
+    uint64_t hash = table_hash(key, key_len);
     struct table_entry *e = table->buckets[hash & (table->bucket_count - 1)];
     for (; e; e = e->hash_next)
-        if (e->hash == hash && strcmp(e->key, key) == 0)
+        if (e->hash == hash && e->key_len == key_len && memcmp(e->key, key, key_len) == 0)
             return e;
     return NULL;
 }
@@ -118,7 +120,7 @@ static void table_insert(struct table *table, struct table_entry *entry)
 {
     if (table->count >= table->bucket_count)
         table_grow(table);
-    entry->hash = table_hash(entry->key);
+    entry->hash = table_hash(entry->key, entry->key_len);
     size_t b = entry->hash & (table->bucket_count - 1);
     entry->hash_next = table->buckets[b];
     table->buckets[b] = entry;
@@ -129,8 +131,8 @@ static void table_insert(struct table *table, struct table_entry *entry)
 /* A new zeroed entry of entry_size bytes (struct table_entry first) under key, as the
  * newest; at max_entries the least recently used entry is removed and handed to free_entry
  * first, so the table never grows past its cap. NULL when out of memory. */
-struct table_entry *table_insert_new(struct table *table, const char *key, size_t entry_size,
-                                     size_t max_entries,
+struct table_entry *table_insert_new(struct table *table, const void *key, size_t key_len,
+                                     size_t entry_size, size_t max_entries,
                                      void (*free_entry)(struct table_entry *entry))
 {
     if (table->count >= max_entries && table->oldest) {
@@ -139,27 +141,29 @@ struct table_entry *table_insert_new(struct table *table, const char *key, size_
         free_entry(oldest);
     }
     /* The key lives right behind the caller's struct, in the same block: comparing it
-     * after the hash matched touches no other allocation. */
-    size_t key_len = strlen(key);
+     * after the hash matched touches no other allocation. A NUL follows the bytes, so a
+     * table keyed by text can read its keys as strings. */
     struct table_entry *entry = calloc(1, entry_size + key_len + 1);
     if (entry == NULL)
         return NULL;
     entry->key = (char *)entry + entry_size;
-    memcpy(entry->key, key, key_len + 1);
+    entry->key_len = key_len;
+    memcpy(entry->key, key, key_len);
     table_insert(table, entry);
     return entry;
 }
 
 /* The entry under key, marked as just used, or a new one made by table_insert_new. */
-struct table_entry *table_get(struct table *table, const char *key, size_t entry_size,
-                              size_t max_entries, void (*free_entry)(struct table_entry *entry))
+struct table_entry *table_get(struct table *table, const void *key, size_t key_len,
+                              size_t entry_size, size_t max_entries,
+                              void (*free_entry)(struct table_entry *entry))
 {
-    struct table_entry *entry = table_find(table, key);
+    struct table_entry *entry = table_find(table, key, key_len);
     if (entry) {
         table_touch(table, entry);
         return entry;
     }
-    return table_insert_new(table, key, entry_size, max_entries, free_entry);
+    return table_insert_new(table, key, key_len, entry_size, max_entries, free_entry);
 }
 
 /* Marks the entry as just used. */
@@ -196,4 +200,58 @@ void table_destroy(struct table *table, void (*free_entry)(struct table_entry *e
     }
     free(table->buckets);
     memset(table, 0, sizeof(*table));
+}
+
+/* ---- host keys ---------------------------------------------------------------------- */
+
+/* The key of a host that is not an address (only a hand-edited checkpoint names one): byte
+ * 0, its text and a NUL, so it can equal no address key and ends where a series key's
+ * destination begins. */
+static size_t host_key_text(uint8_t *key, size_t key_cap, const char *text)
+{
+    size_t len = strlen(text);
+    if (key_cap < len + 2)
+        len = key_cap - 2;
+    key[0] = 0;
+    memcpy(key + 1, text, len);
+    key[1 + len] = 0;
+    return len + 2;
+}
+
+size_t host_key_from_addr(uint8_t *key, size_t key_cap, int ip_version, const uint8_t *addr)
+{
+    size_t addr_len = ip_version == 4 ? 4 : ip_version == 6 ? GEO_ADDR_LEN : 0;
+    if (addr_len == 0)
+        return host_key_text(key, key_cap, "?");   /* what geo_addr_to_string writes */
+    key[0] = (uint8_t)ip_version;
+    memcpy(key + 1, addr, addr_len);
+    return 1 + addr_len;
+}
+
+/* An address only when the text is how geo_addr_to_string writes it: then the key is the
+ * one live records of that host get, and writing it back gives the same text. */
+size_t host_key_from_text(uint8_t *key, size_t key_cap, const char *text)
+{
+    uint8_t addr[GEO_ADDR_LEN];
+    char canonical[64];
+    int version = geo_addr_parse(text, addr);
+    if (version != 0 &&
+        strcmp(geo_addr_to_string(version, addr, canonical, sizeof(canonical)), text) == 0)
+        return host_key_from_addr(key, key_cap, version, addr);
+    return host_key_text(key, key_cap, text);
+}
+
+size_t host_key_to_text(const uint8_t *key, size_t key_len, char *text, size_t text_len)
+{
+    if (key_len >= 5 && key[0] == 4) {
+        geo_addr_to_string(4, key + 1, text, text_len);
+        return 5;
+    }
+    if (key_len >= 1 + GEO_ADDR_LEN && key[0] == 6) {
+        geo_addr_to_string(6, key + 1, text, text_len);
+        return 1 + GEO_ADDR_LEN;
+    }
+    size_t len = key_len > 1 ? strnlen((const char *)key + 1, key_len - 1) : 0;
+    snprintf(text, text_len, "%.*s", (int)len, key_len > 1 ? (const char *)key + 1 : "");
+    return len + 2 <= key_len ? len + 2 : key_len;
 }

@@ -166,6 +166,50 @@ UNIT_TEST(test_state_round_trip)
     unlink(path);
 }
 
+/* Pairs are keyed by the binary address: a record's key and the text a state file holds
+ * name the same pair, and the file's text comes back out unchanged, including hosts that
+ * are not addresses as exflow writes them. */
+UNIT_TEST(test_state_binary_keys)
+{
+    char path[256], path2[256], err[512] = "";
+    snprintf(path, sizeof(path), "%s/state-keys", temp_dir);
+    snprintf(path2, sizeof(path2), "%s/state-keys2", temp_dir);
+    const char *text = "exflow-state 1\nlearn_start 7\n"
+                       "seen 10 20 10.1.1.5 mega.nz\n"
+                       "seen 11 21 2001:db8::1 203.0.113.9\n"
+                       "seen 12 22 2001:DB8::1 x.example\n"
+                       "seen 13 23 010.1.1.5 y.example\n"
+                       "seen 14 24 * mega.nz\n";
+    write_file(path, text);
+    struct destinations *store = destinations_new(100);
+    uint64_t learn_start = 0;
+    CHECK_EQ_U(destinations_load(store, path, &learn_start, err, sizeof(err)), 1);
+    uint8_t addr[GEO_ADDR_LEN] = { 10, 1, 1, 5 }, key[HOST_KEY_MAX];
+    size_t key_len = host_key_from_addr(key, sizeof(key), 4, addr);
+    CHECK_EQ_U(key_len, 5);
+    CHECK_EQ_U(destinations_touch_key(store, key, key_len, "mega.nz", 30), 10);
+    CHECK_EQ_U(destinations_touch_key(store, NULL, 0, "mega.nz", 30), 14);
+    CHECK(geo_addr_parse("2001:db8::1", addr) == 6);
+    key_len = host_key_from_addr(key, sizeof(key), 6, addr);
+    CHECK_EQ_U(destinations_touch_key(store, key, key_len, "203.0.113.9", 30), 11);
+    CHECK_EQ_U(destinations_touch_key(store, key, key_len, "x.example", 30), 0);  /* not "2001:DB8::1" */
+    CHECK(destinations_save(store, path2, learn_start, err, sizeof(err)));
+    destinations_free(store);
+    FILE *f = fopen(path2, "r");
+    char saved[2048] = "";
+    size_t n = f ? fread(saved, 1, sizeof(saved) - 1, f) : 0;
+    saved[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK(strstr(saved, "seen 12 22 2001:DB8::1 x.example\n") != NULL);
+    CHECK(strstr(saved, "seen 13 23 010.1.1.5 y.example\n") != NULL);
+    CHECK(strstr(saved, "seen 10 30 10.1.1.5 mega.nz\n") != NULL);
+    CHECK(strstr(saved, "seen 11 30 2001:db8::1 203.0.113.9\n") != NULL);
+    CHECK(strstr(saved, "seen 30 30 2001:db8::1 x.example\n") != NULL);
+    unlink(path);
+    unlink(path2);
+}
+
 /* text may hold NULs: its length comes from the array, not strlen. */
 #define check_corrupt(text, expect) check_corrupt_bytes(text, sizeof(text) - 1, expect)
 
@@ -416,7 +460,8 @@ UNIT_TEST(test_teardown)
 UNIT_MAIN("detect_state",
           UNIT_CASE(test_setup),
           UNIT_CASE(test_allowlist_good), UNIT_CASE(test_allowlist_bad_lines),
-          UNIT_CASE(test_state_round_trip), UNIT_CASE(test_state_corrupt),
+          UNIT_CASE(test_state_round_trip), UNIT_CASE(test_state_binary_keys),
+          UNIT_CASE(test_state_corrupt),
           UNIT_CASE(test_detector_new_state_errors),
           UNIT_CASE(test_state_nul_flood), UNIT_CASE(test_state_lock),
           UNIT_CASE(test_detector_free_writes_nothing), UNIT_CASE(test_reload_keeps_flagged_geo),
